@@ -1,0 +1,215 @@
+"""Typed schemas of a run's configuration.
+
+These dataclasses are what the library takes. Hydra composes YAML against them (see
+`register_configs`), and `OmegaConf.to_object` turns the composed config into these objects,
+running each `__post_init__` check before any run is created. Importing this module imports
+neither Hydra nor MLflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
+OUTPUTS = ("sigmoid", "softmax", "identity")
+LOSSES = ("quadratic", "binary_ce", "cross_entropy")
+INITS = ("normal", "normal_fan_in", "normal_fan_out", "glorot_uniform", "uniform")
+OUTPUT_INITS = ("same", "zero")
+DATASETS = ("digits", "mnist", "fashion_mnist", "kaggle_csv")
+SCALINGS = ("unit", "raw", "minmax", "minmax_feature", "standard", "rashid")
+TEST_SPLITS = ("official", "stratified", "bernoulli")
+VAL_MODES = ("stratified", "last", "none")
+OPTIMIZERS = ("sgd", "adam")
+L2_STYLES = ("nielsen", "sklearn")
+SCHEDULES = ("constant", "halving")
+ORDERS = ("shuffle", "file", "random")
+DTYPES = ("float32", "float64")
+TRAIN_METRICS = ("running", "full")
+EARLY_STOPPING = ("none", "train_loss", "val_accuracy")
+
+
+class ConfigError(ValueError):
+    """A configuration value outside what is allowed; the message names key, value and fix."""
+
+
+def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}.")
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
+    _require(value in choices, key, value, "one of " + ", ".join(choices))
+
+
+@dataclass
+class DataConfig:
+    name: str = "digits"
+    root: Optional[str] = None  # folder of the four IDX files (mnist, fashion_mnist)
+    path: Optional[str] = None  # a Kaggle-format CSV (kaggle_csv)
+    download: bool = False  # opt-in OpenML download when root holds no files
+    cache_dir: Optional[str] = None  # parsed arrays; None = $DIGITLAB_CACHE or ~/.cache/digitlab
+    scale: str = "unit"  # pixels / max → [0, 1], the usual input range of a sigmoid network
+    test_split: str = "official"  # official where the dataset has one, else stratified
+    test_size: float = 0.2  # for datasets without an official test set
+    bernoulli_p: float = 0.8  # the seed's split: each row is training with this probability
+    val_mode: str = "stratified"  # stratified | last (Nielsen's last 10,000) | none
+    val_size: float = 0.1  # fraction in (0, 1), or a row count ≥ 1
+    train_limit: Optional[int] = None  # keep only the first N training rows (Nielsen's 1,000)
+
+    def __post_init__(self) -> None:
+        _choice("data.name", self.name, DATASETS)
+        _choice("data.scale", self.scale, SCALINGS)
+        _choice("data.test_split", self.test_split, TEST_SPLITS)
+        _choice("data.val_mode", self.val_mode, VAL_MODES)
+        _require(0 < self.test_size < 1, "data.test_size", self.test_size, "a fraction in (0, 1)")
+        _require(0 < self.bernoulli_p < 1, "data.bernoulli_p", self.bernoulli_p, "a value in (0, 1)")
+        _require(
+            self.val_mode == "none" or (0 < self.val_size < 1 or float(self.val_size).is_integer()
+                                        and self.val_size >= 1),
+            "data.val_size", self.val_size, "a fraction in (0, 1) or a whole row count ≥ 1",
+        )
+        _require(self.train_limit is None or self.train_limit >= 1, "data.train_limit",
+                 self.train_limit, "null or a row count ≥ 1")
+        if self.name == "kaggle_csv":
+            _require(bool(self.path), "data.path", self.path,
+                     "the path of a Kaggle 'Digit Recognizer' train.csv (data.path=/path/train.csv)")
+
+
+@dataclass
+class ModelConfig:
+    hidden: Any = field(default_factory=lambda: [32])  # int or list of widths; [] = no hidden layer
+    activation: str = "sigmoid"  # the textbook unit (Nielsen, the seed)
+    output: str = "softmax"
+    loss: str = "cross_entropy"  # with softmax its output delta is simply a − y
+    init: str = "normal_fan_in"  # N(0, 1/n_in) keeps sigmoid units out of saturation (Nielsen ch.3)
+    init_scale: float = 0.25  # r of the uniform(−r, r) init (rolisz)
+    output_init: str = "same"  # zero = output weights start at 0 (Nielsen ch.6)
+    bias: bool = True
+    derivative_quirk: bool = False  # the seed's σ'(a) on an activation a = σ(z); see README
+    target_low: float = 0.0  # one-hot targets; Rashid uses 0.01 / 0.99
+    target_high: float = 1.0
+
+    def __post_init__(self) -> None:
+        hidden = self.hidden
+        if isinstance(hidden, (int, float)) and not isinstance(hidden, bool):
+            hidden = [hidden]
+        try:
+            widths = [int(h) for h in hidden]
+        except (TypeError, ValueError):
+            widths = None
+        _require(widths is not None and all(w >= 1 and w == h for w, h in zip(widths, hidden)),
+                 "model.hidden", self.hidden, "a width ≥ 1 or a list of them, e.g. 100 or [300,100]")
+        self.hidden = widths
+        _choice("model.activation", self.activation, ACTIVATIONS)
+        _choice("model.output", self.output, OUTPUTS)
+        _choice("model.loss", self.loss, LOSSES)
+        _choice("model.init", self.init, INITS)
+        _choice("model.output_init", self.output_init, OUTPUT_INITS)
+        _require(self.init_scale > 0, "model.init_scale", self.init_scale, "a value > 0")
+        _require(self.target_low < self.target_high, "model.target_low", self.target_low,
+                 f"a value below model.target_high={self.target_high}")
+        _require(not (self.loss == "binary_ce" and self.output == "softmax"), "model.loss",
+                 self.loss, "cross_entropy or quadratic with a softmax output "
+                 "(binary_ce treats outputs as independent sigmoids)")
+
+
+@dataclass
+class OptimConfig:
+    name: str = "sgd"
+    lr: float = 0.5  # η; the update is −η · (mean gradient of the mini-batch)
+    momentum: float = 0.0
+    nesterov: bool = False
+    l2: float = 0.0  # λ (nielsen) or α (sklearn); 0 = no weight decay
+    l2_style: str = "nielsen"  # nielsen: w ← (1 − ηλ/n)w, n = training rows; sklearn: + α/m · w
+    schedule: str = "constant"  # halving = the seed's η/2 after every pass
+    beta1: float = 0.9  # Adam's moment decays and ε, at scikit-learn's defaults
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+
+    def __post_init__(self) -> None:
+        _choice("optim.name", self.name, OPTIMIZERS)
+        _require(self.lr > 0, "optim.lr", self.lr, "a learning rate > 0, e.g. optim.lr=0.1")
+        _require(0 <= self.momentum < 1, "optim.momentum", self.momentum, "a value in [0, 1)")
+        _require(self.l2 >= 0, "optim.l2", self.l2, "a value ≥ 0")
+        _choice("optim.l2_style", self.l2_style, L2_STYLES)
+        _choice("optim.schedule", self.schedule, SCHEDULES)
+        _require(0 <= self.beta1 < 1, "optim.beta1", self.beta1, "a value in [0, 1)")
+        _require(0 <= self.beta2 < 1, "optim.beta2", self.beta2, "a value in [0, 1)")
+        _require(self.epsilon > 0, "optim.epsilon", self.epsilon, "a value > 0")
+        _require(not (self.nesterov and self.momentum == 0), "optim.nesterov", self.nesterov,
+                 "false unless optim.momentum > 0")
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 20
+    batch_size: int = 10  # Nielsen's mini-batch; 1 = the seed's per-sample updates
+    order: str = "shuffle"  # shuffle each epoch | file order | random draws with replacement
+    dtype: str = "float32"  # half the memory traffic of float64 at the same accuracy
+    eval_batch_size: int = 4096  # rows per forward pass when scoring; bounds memory
+    train_metrics: str = "running"  # running = from the epoch's own forward passes (free)
+    early_stopping: str = "none"
+    patience: int = 10  # epochs without improvement (scikit-learn's n_iter_no_change)
+    tol: float = 1e-4  # the improvement that counts (scikit-learn's tol)
+
+    def __post_init__(self) -> None:
+        _require(self.epochs >= 1, "trainer.epochs", self.epochs, "an integer ≥ 1")
+        _require(self.batch_size >= 1, "trainer.batch_size", self.batch_size, "an integer ≥ 1")
+        _require(self.eval_batch_size >= 1, "trainer.eval_batch_size", self.eval_batch_size,
+                 "an integer ≥ 1")
+        _choice("trainer.order", self.order, ORDERS)
+        _choice("trainer.dtype", self.dtype, DTYPES)
+        _choice("trainer.train_metrics", self.train_metrics, TRAIN_METRICS)
+        _choice("trainer.early_stopping", self.early_stopping, EARLY_STOPPING)
+        _require(self.patience >= 1, "trainer.patience", self.patience, "an integer ≥ 1")
+        _require(self.tol >= 0, "trainer.tol", self.tol, "a value ≥ 0")
+
+
+@dataclass
+class TrackingConfig:
+    enabled: bool = True
+    uri: Optional[str] = None  # None = $MLFLOW_TRACKING_URI, else sqlite under <project>/mlruns
+    experiment: str = "digitlab"
+    log_model: bool = True  # the pyfunc model costs ≈ 1 s per run; off for big sweeps
+    log_weights: bool = True
+
+
+@dataclass
+class PublishedConfig:
+    """What a publication reports, so `reproduce` compares data, not code (REFERENCES.md)."""
+
+    value: float = 0.0
+    metric: str = "accuracy"  # accuracy | error
+    split: str = "test"  # train | val | test
+    selection: str = "final"  # best | final | test_at_best_val
+    runs: int = 1  # how many runs the number summarises
+    aggregate: str = "best"  # best | mean over those runs
+    source: str = ""
+    tolerance: float = 0.5  # percentage points
+    rule: str = "within"  # within | at_most_error (reconstructed recipes)
+    curve: Optional[str] = None  # published per-epoch curve file, if any
+    note: str = ""
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    seed: int = 0  # the one seed: split, initial weights and sample order
+    published: Optional[PublishedConfig] = None
+    experiment_id: Optional[str] = None  # set by conf/experiment/<id>.yaml
+
+
+def register_configs() -> None:
+    """Register the schemas with Hydra's ConfigStore (called by the pipelines only)."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    store.store(name="base_run", node=RunConfig)
+    for group, schema in (("data", DataConfig), ("model", ModelConfig), ("optim", OptimConfig),
+                          ("trainer", TrainerConfig), ("tracking", TrackingConfig)):
+        store.store(group=group, name=f"base_{group}", node=schema)

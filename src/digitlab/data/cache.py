@@ -1,0 +1,66 @@
+"""Parsed arrays cached as .npy files, memory-mapped on the next load, with their sha256.
+
+The key is the source file's absolute path, size and modification time, so an edited or
+replaced file is parsed again. Writes go to a temporary name and are renamed into place, so
+parallel jobs never read a half-written cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+
+def cache_root(cache_dir: str | None = None) -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "digitlab"
+    return Path(cache_dir or os.environ.get("DIGITLAB_CACHE") or default)
+
+
+def array_digest(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()
+
+
+def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def cached_array(source: Path, parse: Callable[[Path], np.ndarray],
+                 cache_dir: str | None = None) -> tuple[np.ndarray, str]:
+    """(array, sha256 of its content) of `source`, parsed once and memory-mapped afterwards."""
+    source = Path(source).resolve()
+    stat = source.stat()
+    key = hashlib.sha1(f"{source}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+    npy = cache_root(cache_dir) / "arrays" / f"{source.name}.{key}.npy"
+    digest_file = npy.with_suffix(".sha256")
+    if npy.exists() and digest_file.exists():
+        return np.load(npy, mmap_mode="r"), digest_file.read_text().strip()
+    array = parse(source)
+    digest = array_digest(array)
+    try:
+        _atomic_write(npy, lambda tmp: _save_npy(tmp, array))
+        _atomic_write(digest_file, lambda tmp: tmp.write_text(digest))
+    except OSError:  # a read-only cache only costs speed
+        pass
+    return array, digest
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: np.save would append ".npy" to a bare name
+        np.save(f, array)

@@ -1,0 +1,124 @@
+"""Train / validation / test split (scikit-learn, seeded) and input scaling fitted on training rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+from digitlab.config import DataConfig
+from digitlab.data.errors import DataError
+from digitlab.data.sources import Dataset
+
+
+@dataclass(frozen=True)
+class Split:
+    name: str
+    digest: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray  # may have 0 rows (data.val_mode=none)
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: np.ndarray
+    image_shape: tuple[int, int]
+
+    @property
+    def n_features(self) -> int:
+        return self.x_train.shape[1]
+
+    @property
+    def has_val(self) -> bool:
+        return len(self.y_val) > 0
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
+
+
+Scaler = Callable[[np.ndarray], np.ndarray]
+
+
+def _unit(train: np.ndarray, pixel_max: float, dtype: str) -> Scaler:
+    return lambda x: np.multiply(x, np.asarray(1 / pixel_max, dtype), dtype=dtype)
+
+
+def _global_minmax(train: np.ndarray, pixel_max: float, dtype: str) -> Scaler:
+    low, high = float(train.min()), float(train.max())  # rolisz: X -= X.min(); X /= X.max()
+    return lambda x: ((x.astype(dtype) - low) / max(high - low, 1e-12)).astype(dtype)
+
+
+def _sklearn(scaler_class) -> Callable[[np.ndarray, float, str], Scaler]:
+    def fit(train: np.ndarray, pixel_max: float, dtype: str) -> Scaler:
+        scaler = scaler_class().fit(train.astype(np.float64))
+        return lambda x: scaler.transform(x.astype(np.float64)).astype(dtype)
+
+    return fit
+
+
+SCALERS: dict[str, Callable[[np.ndarray, float, str], Scaler]] = {
+    "unit": _unit,  # x / max pixel → [0, 1]
+    "raw": lambda train, pixel_max, dtype: (lambda x: x.astype(dtype)),  # the seed's 0–255
+    "minmax": _global_minmax,
+    "minmax_feature": _sklearn(MinMaxScaler),  # per pixel, scikit-learn's example
+    "standard": _sklearn(StandardScaler),  # per pixel, fitted on training rows only
+    # Rashid: x/255·0.99 + 0.01 keeps every input away from 0
+    "rashid": lambda train, pixel_max, dtype: (
+        lambda x: (x.astype(dtype) * np.asarray(0.99 / pixel_max, dtype) + np.asarray(0.01, dtype))),
+}
+
+
+def _random_state(rng: np.random.Generator) -> int:
+    return int(rng.integers(2**31 - 1))
+
+
+def _val_count(cfg: DataConfig, n: int) -> int:
+    count = int(cfg.val_size) if cfg.val_size >= 1 else int(round(cfg.val_size * n))
+    if not 0 < count < n:
+        raise DataError(f"data.val_size={cfg.val_size} leaves {n - count} of {n} training rows; "
+                        "choose a validation size between 1 and the number of training rows.")
+    return count
+
+
+def _stratify(y: np.ndarray) -> np.ndarray | None:
+    # stratify only when every class has at least two rows, as train_test_split requires
+    return y if np.bincount(y).min(initial=2) >= 2 and len(np.unique(y)) > 1 else None
+
+
+def _test_split(ds: Dataset, cfg: DataConfig, rng: np.random.Generator):
+    if cfg.test_split == "official" and ds.x_test is not None:
+        return ds.x_train, ds.y_train, ds.x_test, ds.y_test
+    x = ds.x_train if ds.x_test is None else np.concatenate([ds.x_train, ds.x_test])
+    y = ds.y_train if ds.y_test is None else np.concatenate([ds.y_train, ds.y_test])
+    if cfg.test_split == "bernoulli":  # the seed: each row goes to training with probability p
+        train = rng.random(len(y)) < cfg.bernoulli_p
+        return x[train], y[train], x[~train], y[~train]
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=cfg.test_size, stratify=_stratify(y), random_state=_random_state(rng))
+    return x_train, y_train, x_test, y_test
+
+
+def make_split(ds: Dataset, cfg: DataConfig, rng: np.random.Generator,
+               dtype: str = "float32") -> Split:
+    """Seeded split of `ds` as `cfg` says, scaled with statistics of the training rows only."""
+    x_train, y_train, x_test, y_test = _test_split(ds, cfg, rng)
+    x_val, y_val = x_train[:0], y_train[:0]
+    if cfg.val_mode == "last":  # Nielsen: the last 10,000 of the 60,000 training images
+        count = _val_count(cfg, len(y_train))
+        x_train, x_val = x_train[:-count], x_train[-count:]
+        y_train, y_val = y_train[:-count], y_train[-count:]
+    elif cfg.val_mode == "stratified":
+        count = _val_count(cfg, len(y_train))
+        x_train, x_val, y_train, y_val = train_test_split(
+            x_train, y_train, test_size=count, stratify=_stratify(y_train),
+            random_state=_random_state(rng))
+    if cfg.train_limit is not None:  # Nielsen's "first 1,000 training images"
+        x_train, y_train = x_train[:cfg.train_limit], y_train[:cfg.train_limit]
+    scale = SCALERS[cfg.scale](x_train, ds.pixel_max, dtype)
+    classes = np.unique(np.concatenate([ds.y_train] + ([ds.y_test] if ds.y_test is not None else [])))
+    return Split(ds.name, ds.digest, scale(x_train), np.asarray(y_train, np.int64), scale(x_val),
+                 np.asarray(y_val, np.int64), scale(x_test), np.asarray(y_test, np.int64),
+                 classes, ds.image_shape)

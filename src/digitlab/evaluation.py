@@ -1,0 +1,68 @@
+"""Evaluation with scikit-learn's metrics, and matplotlib figures returned to the caller
+(saving and logging them belongs to the pipeline)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.metrics import (ConfusionMatrixDisplay, accuracy_score, classification_report,
+                             confusion_matrix, log_loss)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    accuracy: float
+    log_loss: float
+    report: dict  # classification_report(output_dict=True)
+    report_text: str
+    confusion: np.ndarray  # rows = true class, columns = predicted class
+
+
+def evaluate(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> Evaluation:
+    """Accuracy, log loss, per-class report and confusion matrix of predicted probabilities."""
+    y_pred = classes[np.argmax(proba, axis=1)]
+    # sigmoid outputs need not sum to 1: normalise rows so log loss sees a distribution
+    p = np.clip(proba.astype(np.float64), 1e-15, None)
+    p /= p.sum(axis=1, keepdims=True)
+    names = [str(c) for c in classes]
+    return Evaluation(
+        accuracy=float(accuracy_score(y_true, y_pred)),
+        log_loss=float(log_loss(y_true, p, labels=classes)),
+        report=classification_report(y_true, y_pred, labels=classes, target_names=names,
+                                     output_dict=True, zero_division=0),
+        report_text=classification_report(y_true, y_pred, labels=classes, target_names=names,
+                                          digits=4, zero_division=0),
+        confusion=confusion_matrix(y_true, y_pred, labels=classes),
+    )
+
+
+def confusion_matrix_figure(evaluation: Evaluation, classes: np.ndarray,
+                            title: str = "Test confusion matrix") -> Figure:
+    fig = Figure(figsize=(6, 5.5), layout="constrained")
+    ax = fig.add_subplot()
+    ConfusionMatrixDisplay(evaluation.confusion, display_labels=classes).plot(
+        ax=ax, colorbar=False, values_format="d")
+    ax.set_title(f"{title} (accuracy {evaluation.accuracy:.4f})")
+    return fig
+
+
+def learning_curves_figure(history: Sequence[dict[str, float]], title: str = "") -> Figure:
+    """Loss and accuracy per epoch from records' metric dicts (train_*, val_*)."""
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    epochs = np.arange(1, len(history) + 1)
+    for ax, metric in zip(fig.subplots(1, 2), ("loss", "accuracy")):
+        for split in ("train", "val"):
+            values = [h.get(f"{split}_{metric}") for h in history]
+            if any(v is not None for v in values):
+                ax.plot(epochs, [np.nan if v is None else v for v in values], marker=".",
+                        label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return fig

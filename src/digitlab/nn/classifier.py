@@ -1,0 +1,120 @@
+"""The network as a classifier in scikit-learn's vocabulary: fit, partial_fit, predict_proba,
+predict, score. One `partial_fit` call is one pass over the data in the configured order."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from digitlab.config import ModelConfig, OptimConfig, TrainerConfig
+from digitlab.nn.network import Network
+from digitlab.nn.optimizers import SCHEDULES, make_optimizer, weight_decay
+from digitlab.seeding import seed_streams
+
+# the row order of one pass; None = file order, taken as contiguous slices (no gather copy)
+ORDERS = {
+    "shuffle": lambda n, rng: rng.permutation(n),
+    "file": lambda n, rng: None,
+    "random": lambda n, rng: rng.integers(0, n, n),  # uniform draws with replacement (rolisz)
+}
+
+
+class Classifier:
+    def __init__(self, model: ModelConfig | None = None, optim: OptimConfig | None = None,
+                 trainer: TrainerConfig | None = None, seed: int = 0):
+        self.model = model or ModelConfig()
+        self.optim = optim or OptimConfig()
+        self.trainer = trainer or TrainerConfig()
+        self.seed = seed
+        self._reset()
+
+    def _reset(self) -> None:
+        streams = seed_streams(self.seed)
+        self._init_rng, self._order_rng = streams.init, streams.order
+        self.network: Network | None = None
+        self.classes_: np.ndarray | None = None
+        self.epochs_done = 0
+        self.pass_loss_ = float("nan")  # running cost and accuracy of the last pass
+        self.pass_accuracy_ = float("nan")
+
+    @property
+    def dtype(self) -> str:
+        return self.trainer.dtype
+
+    def _setup(self, n_features: int, classes: np.ndarray) -> None:
+        self.classes_ = np.asarray(classes)
+        self.network = Network.initialise(n_features, len(self.classes_), self.model,
+                                          self._init_rng, self.dtype)
+        self.optimizer = make_optimizer(self.optim, self.network.params)
+
+    def targets(self, y: np.ndarray) -> np.ndarray:
+        """One-hot rows at target_low / target_high (soft targets for Rashid's 0.01 / 0.99)."""
+        index = self._class_index(y)
+        out = np.full((len(y), len(self.classes_)), self.model.target_low, dtype=self.dtype)
+        out[np.arange(len(y)), index] = self.model.target_high
+        return out
+
+    def _class_index(self, y: np.ndarray) -> np.ndarray:
+        index = np.searchsorted(self.classes_, y)
+        index = np.clip(index, 0, len(self.classes_) - 1)
+        if not np.array_equal(self.classes_[index], y):
+            unknown = sorted(set(np.asarray(y).tolist()) - set(self.classes_.tolist()))
+            raise ValueError(f"labels {unknown[:5]} are not among the classes "
+                             f"{self.classes_.tolist()} given at the first partial_fit")
+        return index
+
+    def partial_fit(self, x: np.ndarray, y: np.ndarray,
+                    classes: np.ndarray | None = None) -> Classifier:
+        """One pass over (x, y) in the configured order, one update per mini-batch."""
+        x = np.asarray(x, dtype=self.dtype)
+        y = np.asarray(y)
+        if self.network is None:
+            self._setup(x.shape[1], np.unique(y) if classes is None else classes)
+        targets = self.targets(y)
+        labels = self._class_index(y)
+        n, size = len(x), self.trainer.batch_size
+        order = ORDERS[self.trainer.order](n, self._order_rng)
+        self.optimizer.lr = SCHEDULES[self.optim.schedule](self.optim.lr, self.epochs_done)
+        network, params = self.network, self.network.params
+        weights = network.weights
+        total_cost, correct = 0.0, 0
+        for start in range(0, n, size):
+            rows = slice(start, start + size) if order is None else order[start:start + size]
+            xb, yb = x[rows], targets[rows]
+            grads, activations = network.backprop(xb, yb)
+            decay = weight_decay(self.optim, n, len(xb))
+            if decay:
+                for g, w in zip(grads, weights):  # weights come first in `params` order
+                    g += decay * w
+            self.optimizer.update(params, grads)
+            output = activations[-1]
+            total_cost += float(network.cost(output, yb).sum())
+            correct += int(np.count_nonzero(output.argmax(axis=1) == labels[rows]))
+        self.epochs_done += 1
+        self.pass_loss_ = total_cost / n + self.penalty(n)
+        self.pass_accuracy_ = correct / n
+        return self
+
+    def penalty(self, n_train: int) -> float:
+        """½·c·Σ‖W‖², the L2 term of the training cost (Nielsen's total_cost)."""
+        decay = weight_decay(self.optim, n_train, self.trainer.batch_size)
+        if not decay:
+            return 0.0
+        return 0.5 * decay * sum(float(np.sum(w.astype(np.float64) ** 2))
+                                 for w in self.network.weights)
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> Classifier:
+        """Fresh weights, then `trainer.epochs` passes; equal to that many partial_fit calls."""
+        self._reset()
+        for _ in range(self.trainer.epochs):
+            self.partial_fit(x, y)
+        return self
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.network.predict_proba(x, self.trainer.eval_batch_size)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.classes_[self.predict_proba(x).argmax(axis=1)]
+
+    def score(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Mean accuracy, as scikit-learn's ClassifierMixin.score."""
+        return float(np.mean(self.predict(x) == np.asarray(y)))

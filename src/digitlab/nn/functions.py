@@ -1,0 +1,114 @@
+"""Activations, output functions and losses, looked up by their config names.
+
+Every derivative is written in terms of the activation a = f(z), as in the book (σ' = a(1 − a)),
+so backprop never keeps z. Each loss gives its value and its gradient with respect to the output
+activation; the pairs whose output delta simplifies to a − y are fused (Nielsen ch.3, eq. 66).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    # σ(z) = ½ + ½·tanh(z/2): overflow-free for any z, and one SIMD tanh pass
+    out = np.multiply(z, 0.5, out=out)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    return out
+
+
+def tanh(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return np.tanh(z, out=out)
+
+
+def relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return np.maximum(z, 0, out=out)
+
+
+def identity(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    if out is None:
+        return z.copy()
+    out[...] = z
+    return out
+
+
+def softmax(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    # subtract the row maximum first: same result, no overflow in exp
+    out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
+
+
+@dataclass(frozen=True)
+class Activation:
+    forward: Callable[..., np.ndarray]
+    derivative: Callable[[np.ndarray], np.ndarray]  # f'(z) from a = f(z)
+    elementwise: bool = True
+
+    def derivative_at_input(self, x: np.ndarray) -> np.ndarray:
+        """f'(x) with x taken as the pre-activation: the seed's quirk evaluates this at a."""
+        return self.derivative(self.forward(x))
+
+    def vjp(self, a: np.ndarray, grad: np.ndarray, quirk: bool = False) -> np.ndarray:
+        """dC/dz given a = f(z) and dC/da (the output layer's BP1)."""
+        if not self.elementwise:  # softmax: J = diag(a) − a aᵀ, so Jᵀg = a ⊙ (g − ⟨g, a⟩)
+            return a * (grad - np.sum(grad * a, axis=1, keepdims=True))
+        return grad * (self.derivative_at_input(a) if quirk else self.derivative(a))
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "sigmoid": Activation(sigmoid, lambda a: a * (1 - a)),
+    "tanh": Activation(tanh, lambda a: 1 - a * a),
+    "relu": Activation(relu, lambda a: (a > 0).astype(a.dtype)),
+    "identity": Activation(identity, lambda a: np.ones_like(a)),
+}
+OUTPUTS: dict[str, Activation] = {
+    "sigmoid": ACTIVATIONS["sigmoid"],
+    "identity": ACTIVATIONS["identity"],
+    "softmax": Activation(softmax, lambda a: a * (1 - a), elementwise=False),
+}
+
+
+def _log(a: np.ndarray) -> np.ndarray:
+    # log of a probability, clipped so a saturated unit gives a large finite cost, not inf
+    eps = np.finfo(a.dtype).eps
+    return np.log(np.clip(a, eps, 1.0))
+
+
+@dataclass(frozen=True)
+class Loss:
+    value: Callable[[np.ndarray, np.ndarray], np.ndarray]  # per-sample cost, shape (m,)
+    grad: Callable[[np.ndarray, np.ndarray], np.ndarray]  # dC/da per sample
+    fused_output: str | None = None  # the output whose delta is exactly a − y
+
+
+LOSSES: dict[str, Loss] = {
+    # ½‖a − y‖²: Nielsen ch.1, LeCun's MSE, Rashid, the seed
+    "quadratic": Loss(lambda a, y: 0.5 * np.sum((a - y) ** 2, axis=1), lambda a, y: a - y),
+    # −Σ [y ln a + (1 − y) ln(1 − a)] over independent sigmoid outputs (Nielsen ch.3)
+    "binary_ce": Loss(
+        lambda a, y: -np.sum(y * _log(a) + (1 - y) * _log(1 - a), axis=1),
+        lambda a, y: (a - y) / np.clip(a * (1 - a), np.finfo(a.dtype).tiny, None),
+        fused_output="sigmoid",
+    ),
+    # −Σ y ln a on a probability vector (softmax + log-likelihood, Nielsen ch.6, scikit-learn)
+    "cross_entropy": Loss(
+        lambda a, y: -np.sum(y * _log(a), axis=1),
+        lambda a, y: -y / np.clip(a, np.finfo(a.dtype).tiny, None),
+        fused_output="softmax",
+    ),
+}
+
+
+def output_delta(output: str, loss: str, a: np.ndarray, y: np.ndarray,
+                 quirk: bool = False) -> np.ndarray:
+    """BP1: δᴸ = ∇ₐC ⊙ f'(zᴸ), or a − y for the fused pairs."""
+    if LOSSES[loss].fused_output == output:
+        return a - y
+    return OUTPUTS[output].vjp(a, LOSSES[loss].grad(a, y), quirk=quirk)

@@ -1,0 +1,127 @@
+"""A fully connected network and its backpropagation, batched and row-major.
+
+One sample per row: the layer map is Z = A @ W + b (scikit-learn's layout), W of shape
+(fan_in, fan_out). `backprop` is Nielsen's four equations in order, for a whole mini-batch at once.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from digitlab.config import ModelConfig
+from digitlab.nn.functions import ACTIVATIONS, LOSSES, OUTPUTS, output_delta
+
+Init = Callable[[int, int, np.random.Generator, ModelConfig], tuple[np.ndarray, np.ndarray]]
+
+
+def _glorot(fan_in: int, fan_out: int, rng: np.random.Generator, cfg: ModelConfig):
+    # scikit-learn's MLP init: U(±√(k/(fan_in+fan_out))), k = 2 for sigmoid units, else 6
+    bound = np.sqrt((2.0 if cfg.activation == "sigmoid" else 6.0) / (fan_in + fan_out))
+    return rng.uniform(-bound, bound, (fan_in, fan_out)), rng.uniform(-bound, bound, fan_out)
+
+
+INITS: dict[str, Init] = {
+    # N(0, 1) weights and biases: the seed, Nielsen ch.1 ("large" init in ch.3)
+    "normal": lambda i, o, rng, cfg: (rng.standard_normal((i, o)), rng.standard_normal(o)),
+    # N(0, 1/fan_in) weights, N(0, 1) biases: Nielsen ch.3's default, Rashid (no biases)
+    "normal_fan_in": lambda i, o, rng, cfg: (rng.normal(0, 1 / np.sqrt(i), (i, o)),
+                                             rng.standard_normal(o)),
+    # N(0, 1/fan_out) weights, N(0, 1) biases: Nielsen ch.6's network3 hidden layers
+    "normal_fan_out": lambda i, o, rng, cfg: (rng.normal(0, 1 / np.sqrt(o), (i, o)),
+                                              rng.standard_normal(o)),
+    "glorot_uniform": _glorot,
+    # U(±r) weights and biases: rolisz's network, r = model.init_scale
+    "uniform": lambda i, o, rng, cfg: (rng.uniform(-cfg.init_scale, cfg.init_scale, (i, o)),
+                                       rng.uniform(-cfg.init_scale, cfg.init_scale, o)),
+}
+
+
+class Network:
+    def __init__(self, weights: list[np.ndarray], biases: list[np.ndarray] | None,
+                 activation: str = "sigmoid", output: str = "softmax",
+                 loss: str = "cross_entropy", quirk: bool = False):
+        self.weights = weights
+        self.biases = biases  # None = a network without biases (Rashid)
+        self.activation = ACTIVATIONS[activation]
+        self.output_name, self.loss_name, self.quirk = output, loss, quirk
+        self.output = OUTPUTS[output]
+        self.loss = LOSSES[loss]
+
+    @classmethod
+    def initialise(cls, n_in: int, n_out: int, cfg: ModelConfig, rng: np.random.Generator,
+                   dtype: str = "float32") -> Network:
+        sizes = [n_in, *cfg.hidden, n_out]
+        weights, biases = [], []
+        for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+            w, b = INITS[cfg.init](fan_in, fan_out, rng, cfg)
+            if layer == len(sizes) - 1 and cfg.output_init == "zero":
+                w, b = np.zeros_like(w), np.zeros_like(b)
+            weights.append(np.ascontiguousarray(w, dtype=dtype))
+            biases.append(np.asarray(b, dtype=dtype))
+        return cls(weights, biases if cfg.bias else None, cfg.activation, cfg.output, cfg.loss,
+                   cfg.derivative_quirk)
+
+    @property
+    def params(self) -> list[np.ndarray]:
+        """Weights then biases: the order of `backprop`'s gradients and the optimizer's state."""
+        return [*self.weights, *(self.biases or [])]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.weights[0].dtype
+
+    def forward(self, x: np.ndarray) -> list[np.ndarray]:
+        """Activations of every layer, a⁰ = x; aˡ = f(aˡ⁻¹ Wˡ + bˡ)."""
+        activations = [x]
+        last = len(self.weights) - 1
+        for layer, w in enumerate(self.weights):
+            z = activations[-1] @ w
+            if self.biases is not None:
+                z += self.biases[layer]
+            f = self.output if layer == last else self.activation
+            activations.append(f.forward(z, out=z))
+        return activations
+
+    def backprop(self, x: np.ndarray, y: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Gradients of the batch-mean cost, in `params` order, and the activations."""
+        activations = self.forward(x)
+        # BP1: the output error, divided by m once so every gradient below is a batch mean
+        delta = output_delta(self.output_name, self.loss_name, activations[-1], y, self.quirk)
+        delta /= len(x)
+        grad_w: list[np.ndarray] = [None] * len(self.weights)  # type: ignore[list-item]
+        grad_b: list[np.ndarray] = [None] * len(self.weights)  # type: ignore[list-item]
+        for layer in range(len(self.weights) - 1, -1, -1):
+            grad_w[layer] = activations[layer].T @ delta  # BP4: ∂C/∂w = aˡ⁻¹ᵀ δˡ
+            grad_b[layer] = delta.sum(axis=0)  # BP3: ∂C/∂b = δˡ
+            if layer > 0:  # BP2: δˡ⁻¹ = (δˡ Wˡᵀ) ⊙ f'(zˡ⁻¹)
+                a = activations[layer]
+                f_prime = (self.activation.derivative_at_input(a) if self.quirk
+                           else self.activation.derivative(a))
+                delta = (delta @ self.weights[layer].T) * f_prime
+        return [*grad_w, *(grad_b if self.biases is not None else [])], activations
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        """Output activations, computed in chunks of `batch_size` rows to bound memory."""
+        x = np.asarray(x, dtype=self.dtype)
+        return np.concatenate([self.forward(x[i:i + batch_size])[-1]
+                               for i in range(0, len(x), batch_size)] or
+                              [np.empty((0, self.weights[-1].shape[1]), self.dtype)])
+
+    def cost(self, output: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Per-sample cost of output activations against targets."""
+        return self.loss.value(output, y)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Plain arrays W1, b1, W2, … (saved with np.savez, loaded with allow_pickle=False)."""
+        state = {f"W{i}": w.copy() for i, w in enumerate(self.weights, start=1)}
+        for i, b in enumerate(self.biases or [], start=1):
+            state[f"b{i}"] = b.copy()
+        return state
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        for i, w in enumerate(self.weights, start=1):
+            w[...] = state[f"W{i}"]
+        for i, b in enumerate(self.biases or [], start=1):
+            b[...] = state[f"b{i}"]

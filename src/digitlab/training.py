@@ -1,0 +1,100 @@
+"""The training loop: one pass per epoch, one record per epoch. It knows nothing of MLflow or
+Hydra; the caller logs the records it yields."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Iterator
+
+import numpy as np
+
+from digitlab.config import ConfigError
+from digitlab.data.split import Split
+from digitlab.nn.classifier import Classifier
+
+
+class TrainingDiverged(RuntimeError):
+    """The training cost became NaN or infinite; the run cannot recover."""
+
+    def __init__(self, epoch: int, loss: float):
+        self.epoch, self.loss = epoch, loss
+        super().__init__(f"training diverged: train_loss={loss} at epoch {epoch}; "
+                         "lower optim.lr or use a bounded activation (sigmoid, tanh)")
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int  # 1-based
+    train_loss: float
+    train_accuracy: float
+    val_loss: float | None  # None without a validation set
+    val_accuracy: float | None
+    lr: float
+    seconds: float  # the training pass only, without scoring
+    improved: bool  # best so far by validation accuracy (training accuracy without validation)
+
+    def metrics(self) -> dict[str, float]:
+        """The per-epoch metric names of the MLflow contract (DESIGN.md)."""
+        values = asdict(self)
+        values["epoch_seconds"] = values.pop("seconds")
+        del values["epoch"], values["improved"]
+        return {k: float(v) for k, v in values.items() if v is not None}
+
+
+def loss_and_accuracy(clf: Classifier, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Mean cost (without the L2 term) and accuracy of the classifier on (x, y)."""
+    if len(y) == 0:
+        return math.nan, math.nan
+    output = clf.predict_proba(x)
+    cost = float(np.mean(clf.network.cost(output, clf.targets(y))))
+    return cost, float(np.mean(clf.classes_[output.argmax(axis=1)] == y))
+
+
+class _EarlyStop:
+    """scikit-learn's rule: stop after more than `patience` epochs without a `tol` improvement."""
+
+    def __init__(self, monitor: str, patience: int, tol: float):
+        self.monitor, self.patience, self.tol = monitor, patience, tol
+        self.best, self.stale = math.inf, 0
+
+    def should_stop(self, record: EpochRecord) -> bool:
+        if self.monitor == "none":
+            return False
+        # lower is better for both: the loss, and the negated accuracy
+        value = record.train_loss if self.monitor == "train_loss" else -record.val_accuracy
+        self.stale = self.stale + 1 if value > self.best - self.tol else 0
+        self.best = min(self.best, value)
+        return self.stale > self.patience
+
+
+def train(clf: Classifier, split: Split) -> Iterator[EpochRecord]:
+    """Run `clf.trainer.epochs` passes over the training rows, yielding a record after each."""
+    cfg = clf.trainer
+    if cfg.early_stopping == "val_accuracy" and not split.has_val:
+        raise ConfigError("trainer.early_stopping='val_accuracy' needs a validation set, but "
+                          "data.val_mode='none'; set data.val_mode=stratified or monitor train_loss.")
+    stop = _EarlyStop(cfg.early_stopping, cfg.patience, cfg.tol)
+    best = -math.inf
+    for epoch in range(1, cfg.epochs + 1):
+        start = time.perf_counter()
+        clf.partial_fit(split.x_train, split.y_train, classes=split.classes)
+        seconds = time.perf_counter() - start
+        if cfg.train_metrics == "full":  # Nielsen's curves score the whole set after the pass
+            train_loss, train_accuracy = loss_and_accuracy(clf, split.x_train, split.y_train)
+            train_loss += clf.penalty(len(split.y_train))
+        else:
+            train_loss, train_accuracy = clf.pass_loss_, clf.pass_accuracy_
+        if not math.isfinite(train_loss):
+            raise TrainingDiverged(epoch, train_loss)
+        val_loss, val_accuracy = loss_and_accuracy(clf, split.x_val, split.y_val)
+        score = val_accuracy if split.has_val else train_accuracy
+        record = EpochRecord(epoch, train_loss, train_accuracy,
+                             val_loss if split.has_val else None,
+                             val_accuracy if split.has_val else None,
+                             clf.optimizer.lr, seconds, improved=score > best)
+        best = max(best, score)
+        yield record
+        if stop.should_stop(record):
+            return
