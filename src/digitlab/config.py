@@ -14,6 +14,9 @@ from typing import Any, Optional
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
 OUTPUTS = ("sigmoid", "softmax", "identity")
 LOSSES = ("quadratic", "binary_ce", "cross_entropy")
+# the losses each output supports: log-losses need outputs in (0, 1)
+LOSS_OUTPUTS = {"sigmoid": LOSSES, "softmax": ("quadratic", "cross_entropy"),
+                "identity": ("quadratic",)}
 INITS = ("normal", "normal_fan_in", "normal_fan_out", "glorot_uniform", "uniform")
 OUTPUT_INITS = ("same", "zero")
 DATASETS = ("digits", "mnist", "fashion_mnist", "kaggle_csv")
@@ -109,9 +112,8 @@ class ModelConfig:
         _require(self.init_scale > 0, "model.init_scale", self.init_scale, "a value > 0")
         _require(self.target_low < self.target_high, "model.target_low", self.target_low,
                  f"a value below model.target_high={self.target_high}")
-        _require(not (self.loss == "binary_ce" and self.output == "softmax"), "model.loss",
-                 self.loss, "cross_entropy or quadratic with a softmax output "
-                 "(binary_ce treats outputs as independent sigmoids)")
+        _require(self.loss in LOSS_OUTPUTS[self.output], "model.loss", self.loss,
+                 f"one of {', '.join(LOSS_OUTPUTS[self.output])} with model.output={self.output}")
 
 
 @dataclass

@@ -32,7 +32,7 @@ def _line_of(frame: pd.DataFrame, row: int) -> int:
 def _check_cells(path: Path, frame: pd.DataFrame) -> np.ndarray:
     for column in frame.columns:
         values = frame[column]
-        if values.dtype == object:  # a column pandas could not read as numbers
+        if not pd.api.types.is_numeric_dtype(values):  # a column pandas read as text
             numeric = pd.to_numeric(values, errors="coerce")
             row = int(np.flatnonzero(numeric.isna() & values.notna())[0])
             raise DataError(f"{path}: line {_line_of(frame, row)}, column '{column}': "

@@ -45,6 +45,7 @@ class Classifier:
         self.network = Network.initialise(n_features, len(self.classes_), self.model,
                                           self._init_rng, self.dtype)
         self.optimizer = make_optimizer(self.optim, self.network.params)
+        self._plain_sgd = self.optim.name == "sgd" and self.optim.momentum == 0
 
     def targets(self, y: np.ndarray) -> np.ndarray:
         """One-hot rows at target_low / target_high (soft targets for Rashid's 0.01 / 0.99)."""
@@ -80,13 +81,16 @@ class Classifier:
         for start in range(0, n, size):
             rows = slice(start, start + size) if order is None else order[start:start + size]
             xb, yb = x[rows], targets[rows]
-            grads, activations = network.backprop(xb, yb)
             decay = weight_decay(self.optim, n, len(xb))
-            if decay:
-                for g, w in zip(grads, weights):  # weights come first in `params` order
-                    g += decay * w
-            self.optimizer.update(params, grads)
-            output = activations[-1]
+            if self._plain_sgd:  # the textbook update, fused into one gemm per layer
+                output = network.sgd_step(xb, yb, self.optimizer.lr, decay)
+            else:
+                grads, activations = network.backprop(xb, yb)
+                if decay:
+                    for g, w in zip(grads, weights):  # weights come first in `params` order
+                        g += decay * w
+                self.optimizer.update(params, grads)
+                output = activations[-1]
             total_cost += float(network.cost(output, yb).sum())
             correct += int(np.count_nonzero(output.argmax(axis=1) == labels[rows]))
         self.epochs_done += 1

@@ -110,5 +110,6 @@ def output_delta(output: str, loss: str, a: np.ndarray, y: np.ndarray,
                  quirk: bool = False) -> np.ndarray:
     """BP1: δᴸ = ∇ₐC ⊙ f'(zᴸ), or a − y for the fused pairs."""
     if LOSSES[loss].fused_output == output:
-        return a - y
+        # sigmoid + binary CE: a − y; softmax + CE: a·Σy − y, which is a − y for one-hot targets
+        return a * y.sum(axis=1, keepdims=True) - y if output == "softmax" else a - y
     return OUTPUTS[output].vjp(a, LOSSES[loss].grad(a, y), quirk=quirk)

@@ -48,6 +48,7 @@ class Network:
         self.output_name, self.loss_name, self.quirk = output, loss, quirk
         self.output = OUTPUTS[output]
         self.loss = LOSSES[loss]
+        self._step_buffers: list[np.ndarray] = []  # reused by sgd_step, one per weight matrix
 
     @classmethod
     def initialise(cls, n_in: int, n_out: int, cfg: ModelConfig, rng: np.random.Generator,
@@ -84,23 +85,52 @@ class Network:
             activations.append(f.forward(z, out=z))
         return activations
 
-    def backprop(self, x: np.ndarray, y: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Gradients of the batch-mean cost, in `params` order, and the activations."""
-        activations = self.forward(x)
-        # BP1: the output error, divided by m once so every gradient below is a batch mean
+    def _errors(self, activations: list[np.ndarray], y: np.ndarray, scale: float):
+        """(l, δˡ) from the output layer down, each δ times `scale` (1/m: batch-mean gradients).
+
+        δˡ⁻¹ is computed before δˡ is handed out, so the caller may update Wˡ in place."""
+        # BP1: the output error δᴸ = ∇ₐC ⊙ f'(zᴸ)
         delta = output_delta(self.output_name, self.loss_name, activations[-1], y, self.quirk)
-        delta /= len(x)
-        grad_w: list[np.ndarray] = [None] * len(self.weights)  # type: ignore[list-item]
-        grad_b: list[np.ndarray] = [None] * len(self.weights)  # type: ignore[list-item]
+        delta *= scale
         for layer in range(len(self.weights) - 1, -1, -1):
-            grad_w[layer] = activations[layer].T @ delta  # BP4: ∂C/∂w = aˡ⁻¹ᵀ δˡ
-            grad_b[layer] = delta.sum(axis=0)  # BP3: ∂C/∂b = δˡ
+            previous = None
             if layer > 0:  # BP2: δˡ⁻¹ = (δˡ Wˡᵀ) ⊙ f'(zˡ⁻¹)
                 a = activations[layer]
                 f_prime = (self.activation.derivative_at_input(a) if self.quirk
                            else self.activation.derivative(a))
-                delta = (delta @ self.weights[layer].T) * f_prime
+                previous = delta @ self.weights[layer].T
+                previous *= f_prime
+            yield layer, delta
+            delta = previous
+
+    def backprop(self, x: np.ndarray, y: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Gradients of the batch-mean cost, in `params` order, and the activations."""
+        activations = self.forward(x)
+        grad_w: list[np.ndarray] = [None] * len(self.weights)  # type: ignore[list-item]
+        grad_b: list[np.ndarray] = [None] * len(self.weights)  # type: ignore[list-item]
+        for layer, delta in self._errors(activations, y, 1 / len(y)):
+            grad_w[layer] = activations[layer].T @ delta  # BP4: ∂C/∂w = aˡ⁻¹ᵀ δˡ
+            grad_b[layer] = delta.sum(axis=0)  # BP3: ∂C/∂b = δˡ
         return [*grad_w, *(grad_b if self.biases is not None else [])], activations
+
+    def sgd_step(self, x: np.ndarray, y: np.ndarray, lr: float, decay: float = 0.0) -> np.ndarray:
+        """Nielsen's update_mini_batch: w ← (1 − η·decay)·w − η·∂C/∂w, b ← b − η·∂C/∂b.
+
+        The same update as `backprop` + `SGD.update`, with η folded into δ (which is small) so
+        each weight takes one matmul into a reused buffer and one subtraction. Returns the
+        output activations."""
+        activations = self.forward(x)
+        if len(self._step_buffers) != len(self.weights):
+            self._step_buffers = [np.empty_like(w) for w in self.weights]
+        for layer, delta in self._errors(activations, y, lr / len(y)):
+            w, step = self.weights[layer], self._step_buffers[layer]
+            np.matmul(activations[layer].T, delta, out=step)  # η·∂C/∂w (BP4)
+            if decay:
+                w *= 1.0 - lr * decay
+            w -= step
+            if self.biases is not None:
+                self.biases[layer] -= delta.sum(axis=0)  # η·∂C/∂b (BP3)
+        return activations[-1]
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
         """Output activations, computed in chunks of `batch_size` rows to bound memory."""

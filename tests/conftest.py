@@ -1,0 +1,61 @@
+"""Shared fixtures: small real data and helpers that write data files for the loader tests."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FASHION_ROOT = Path("/usr/share/datasets/fashion-mnist")
+needs_fashion = pytest.mark.skipif(
+    not (FASHION_ROOT / "train-images-idx3-ubyte.gz").exists(),
+    reason="Debian package dataset-fashion-mnist is not installed (.ci/run installs it)",
+)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    # every test parses into a cache of its own session, never the user's ~/.cache
+    monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def idx_bytes(array: np.ndarray, magic: int) -> bytes:
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_idx_set(root: Path, n_train: int = 120, n_test: int = 40, gz: bool = True,
+                  seed: int = 0) -> Path:
+    """Four IDX files of a small synthetic MNIST stand-in: each class a bright block."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 40, (n, 28, 28))
+        for i, label in enumerate(labels):
+            images[i, 2 * label: 2 * label + 6, 4:24] = 230
+        for kind, array, magic in (("images-idx3", images, 2051), ("labels-idx1", labels, 2049)):
+            data = idx_bytes(array, magic)
+            name = f"{prefix}-{kind}-ubyte"
+            if gz:
+                (root / f"{name}.gz").write_bytes(gzip.compress(data))
+            else:
+                (root / name).write_bytes(data)
+    return root
+
+
+def write_kaggle_csv(path: Path, n: int = 60, labeled: bool = True, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 10
+    pixels = rng.integers(0, 40, (n, 784))
+    for i, label in enumerate(labels):
+        pixels[i, 56 * label: 56 * label + 112] = 230
+    header = (["label"] if labeled else []) + [f"pixel{i}" for i in range(784)]
+    rows = [",".join(header)]
+    for label, row in zip(labels, pixels):
+        cells = ([str(label)] if labeled else []) + [str(v) for v in row]
+        rows.append(",".join(cells))
+    path.write_text("\n".join(rows) + "\n")
+    return path
