@@ -1,0 +1,35 @@
+# Every target creates .venv and installs the project into it when missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test test-fast bench ui clean-store
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+## run: a small sweep on the embedded digits (hidden × lr × seed), then the comparison table
+run: $(STAMP)
+	$(PY) pipelines/train.py -m model.hidden=16,32,64 optim.lr=0.1,0.5 seed=0,1 trainer.epochs=20
+	$(PY) pipelines/compare.py
+	@echo "Open the MLflow UI with: make ui  (then http://127.0.0.1:5000)"
+
+## test: the whole suite (Fashion-MNIST tests run where dataset-fashion-mnist is installed)
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+## bench: digitlab against scikit-learn and the BLAS floor on Fashion-MNIST
+bench: $(STAMP)
+	$(PY) benchmarks/bench_training.py
+
+## ui: the MLflow UI on 127.0.0.1 against the project's store
+ui: $(STAMP)
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui \
+		--backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
+		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port 5000 --workers 1

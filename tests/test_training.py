@@ -1,0 +1,112 @@
+"""The training loop on real data: accuracy floors on the digits and Fashion-MNIST, records,
+early stopping, divergence; evaluation reports and figures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import needs_fashion
+
+from digitlab.config import ConfigError, DataConfig, ModelConfig, OptimConfig, TrainerConfig
+from digitlab.data import load_dataset, make_split
+from digitlab.evaluation import confusion_matrix_figure, evaluate, learning_curves_figure
+from digitlab.nn import Classifier
+from digitlab.seeding import seed_streams
+from digitlab.training import TrainingDiverged, train
+
+
+def _split(cfg=DataConfig(), seed=0):
+    return make_split(load_dataset(cfg), cfg, seed_streams(seed).split)
+
+
+def test_digits_64_32_10_reaches_95_percent():
+    split = _split()
+    clf = Classifier(ModelConfig(hidden=[32]), OptimConfig(lr=0.5), TrainerConfig(epochs=30),
+                     seed=0)
+    records = list(train(clf, split))
+    assert [r.epoch for r in records] == list(range(1, 31))
+    assert clf.network.weights[0].shape == (64, 32)
+    assert clf.score(split.x_test, split.y_test) >= 0.95
+    assert records[-1].train_accuracy > records[0].train_accuracy
+    assert set(records[0].metrics()) == {"train_loss", "train_accuracy", "val_loss",
+                                         "val_accuracy", "lr", "epoch_seconds"}
+    best = max(records, key=lambda r: r.val_accuracy)
+    assert best.improved
+
+
+@needs_fashion
+@pytest.mark.slow
+def test_fashion_mnist_784_100_10_adam_reaches_85_percent_in_5_epochs():
+    cfg = DataConfig(name="fashion_mnist", val_mode="none")
+    split = _split(cfg)
+    clf = Classifier(ModelConfig(hidden=[100], activation="relu", init="glorot_uniform"),
+                     OptimConfig(name="adam", lr=1e-3), TrainerConfig(epochs=5, batch_size=128),
+                     seed=0)
+    records = list(train(clf, split))
+    assert len(records) == 5 and records[-1].val_accuracy is None
+    assert clf.score(split.x_test, split.y_test) >= 0.85
+
+
+def test_full_train_metrics_score_the_whole_set_after_the_pass():
+    split = _split()
+    clf = Classifier(ModelConfig(hidden=[16]), OptimConfig(lr=0.5, l2=1.0),
+                     TrainerConfig(epochs=2, train_metrics="full"), seed=0)
+    record = list(train(clf, split))[-1]
+    assert record.train_accuracy == pytest.approx(clf.score(split.x_train, split.y_train))
+
+
+def test_early_stopping_on_training_loss_like_scikit_learn():
+    split = _split()
+    clf = Classifier(ModelConfig(hidden=[16]), OptimConfig(lr=1e-9),  # nothing improves
+                     TrainerConfig(epochs=100, early_stopping="train_loss", patience=3), seed=0)
+    assert len(list(train(clf, split))) == 5  # stops once more than 3 epochs did not improve
+
+
+def test_early_stopping_on_validation_needs_a_validation_set():
+    split = _split(DataConfig(val_mode="none"))
+    clf = Classifier(trainer=TrainerConfig(early_stopping="val_accuracy"))
+    with pytest.raises(ConfigError, match="needs a validation set"):
+        next(train(clf, split))
+
+
+def test_divergence_stops_the_run_with_its_epoch():
+    split = _split()
+    clf = Classifier(ModelConfig(hidden=[64], activation="relu", output="identity",
+                                 loss="quadratic", init="normal"),
+                     OptimConfig(lr=50.0), TrainerConfig(epochs=20), seed=0)
+    with np.errstate(all="ignore"), pytest.raises(TrainingDiverged, match="at epoch 1"):
+        list(train(clf, split))
+
+
+def test_evaluation_matches_scikit_learn_and_draws_figures():
+    split = _split()
+    clf = Classifier(ModelConfig(hidden=[32]), OptimConfig(lr=0.5), TrainerConfig(epochs=5))
+    records = list(train(clf, split))
+    result = evaluate(split.y_test, clf.predict_proba(split.x_test), split.classes)
+    assert result.accuracy == pytest.approx(clf.score(split.x_test, split.y_test))
+    assert result.confusion.sum() == len(split.y_test)
+    assert result.confusion.trace() == round(result.accuracy * len(split.y_test))
+    assert json.loads(json.dumps(result.report))["accuracy"] == pytest.approx(result.accuracy)
+    assert "precision" in result.report_text and result.log_loss > 0
+    fig = confusion_matrix_figure(result, split.classes)
+    curves = learning_curves_figure([r.metrics() for r in records])
+    assert len(fig.axes) == 1 and len(curves.axes) == 2
+    assert len(curves.axes[1].lines) == 2  # train and val accuracy
+
+
+def test_library_imports_neither_mlflow_nor_hydra():
+    modules = ["digitlab", "digitlab.config", "digitlab.nn", "digitlab.nn.functions",
+               "digitlab.nn.network", "digitlab.nn.optimizers", "digitlab.nn.classifier",
+               "digitlab.data", "digitlab.data.idx", "digitlab.data.csv", "digitlab.data.cache",
+               "digitlab.data.sources", "digitlab.data.split", "digitlab.training",
+               "digitlab.evaluation", "digitlab.seeding"]
+    code = ("import importlib, sys\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'hydra'))\n"
+            "print(bad)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
