@@ -26,6 +26,8 @@ class Split:
     y_test: np.ndarray
     classes: np.ndarray
     image_shape: tuple[int, int]
+    scaling: Scaling  # raw pixels → network inputs
+    raw_test: np.ndarray  # the test rows before scaling (model examples, predictions)
 
     @property
     def n_features(self) -> int:
@@ -39,35 +41,47 @@ class Split:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
 
 
-Scaler = Callable[[np.ndarray], np.ndarray]
+@dataclass(frozen=True)
+class Scaling:
+    """x ↦ x·factor + shift, per pixel or for all; every scaling here is of this form, so a
+    saved model carries its preprocessing as two plain arrays."""
+
+    factor: np.ndarray
+    shift: np.ndarray
+
+    def __call__(self, x: np.ndarray, dtype: str = "float32") -> np.ndarray:
+        out = np.asarray(x, dtype=dtype) * self.factor.astype(dtype)
+        out += self.shift.astype(dtype)
+        return out
 
 
-def _unit(train: np.ndarray, pixel_max: float, dtype: str) -> Scaler:
-    return lambda x: np.multiply(x, np.asarray(1 / pixel_max, dtype), dtype=dtype)
+def _affine(factor, shift) -> Scaling:
+    return Scaling(np.asarray(factor, np.float64), np.asarray(shift, np.float64))
 
 
-def _global_minmax(train: np.ndarray, pixel_max: float, dtype: str) -> Scaler:
+def _global_minmax(train: np.ndarray, pixel_max: float) -> Scaling:
     low, high = float(train.min()), float(train.max())  # rolisz: X -= X.min(); X /= X.max()
-    return lambda x: ((x.astype(dtype) - low) / max(high - low, 1e-12)).astype(dtype)
+    return _affine(1 / max(high - low, 1e-12), -low / max(high - low, 1e-12))
 
 
-def _sklearn(scaler_class) -> Callable[[np.ndarray, float, str], Scaler]:
-    def fit(train: np.ndarray, pixel_max: float, dtype: str) -> Scaler:
-        scaler = scaler_class().fit(train.astype(np.float64))
-        return lambda x: scaler.transform(x.astype(np.float64)).astype(dtype)
-
-    return fit
+def _standard(train: np.ndarray, pixel_max: float) -> Scaling:
+    scaler = StandardScaler().fit(train.astype(np.float64))  # constant pixels get scale 1
+    return _affine(1 / scaler.scale_, -scaler.mean_ / scaler.scale_)
 
 
-SCALERS: dict[str, Callable[[np.ndarray, float, str], Scaler]] = {
-    "unit": _unit,  # x / max pixel → [0, 1]
-    "raw": lambda train, pixel_max, dtype: (lambda x: x.astype(dtype)),  # the seed's 0–255
+def _minmax_feature(train: np.ndarray, pixel_max: float) -> Scaling:
+    scaler = MinMaxScaler().fit(train.astype(np.float64))
+    return _affine(scaler.scale_, scaler.min_)
+
+
+SCALERS: dict[str, Callable[[np.ndarray, float], Scaling]] = {
+    "unit": lambda train, pixel_max: _affine(1 / pixel_max, 0.0),  # → [0, 1]
+    "raw": lambda train, pixel_max: _affine(1.0, 0.0),  # the seed's 0–255
     "minmax": _global_minmax,
-    "minmax_feature": _sklearn(MinMaxScaler),  # per pixel, scikit-learn's example
-    "standard": _sklearn(StandardScaler),  # per pixel, fitted on training rows only
+    "minmax_feature": _minmax_feature,  # per pixel, scikit-learn's example
+    "standard": _standard,  # per pixel, fitted on training rows only
     # Rashid: x/255·0.99 + 0.01 keeps every input away from 0
-    "rashid": lambda train, pixel_max, dtype: (
-        lambda x: (x.astype(dtype) * np.asarray(0.99 / pixel_max, dtype) + np.asarray(0.01, dtype))),
+    "rashid": lambda train, pixel_max: _affine(0.99 / pixel_max, 0.01),
 }
 
 
@@ -117,8 +131,9 @@ def make_split(ds: Dataset, cfg: DataConfig, rng: np.random.Generator,
             random_state=_random_state(rng))
     if cfg.train_limit is not None:  # Nielsen's "first 1,000 training images"
         x_train, y_train = x_train[:cfg.train_limit], y_train[:cfg.train_limit]
-    scale = SCALERS[cfg.scale](x_train, ds.pixel_max, dtype)
+    scaling = SCALERS[cfg.scale](x_train, ds.pixel_max)
     classes = np.unique(np.concatenate([ds.y_train] + ([ds.y_test] if ds.y_test is not None else [])))
-    return Split(ds.name, ds.digest, scale(x_train), np.asarray(y_train, np.int64), scale(x_val),
-                 np.asarray(y_val, np.int64), scale(x_test), np.asarray(y_test, np.int64),
-                 classes, ds.image_shape)
+    return Split(ds.name, ds.digest, scaling(x_train, dtype), np.asarray(y_train, np.int64),
+                 scaling(x_val, dtype), np.asarray(y_val, np.int64), scaling(x_test, dtype),
+                 np.asarray(y_test, np.int64), classes, ds.image_shape, scaling,
+                 np.asarray(x_test))

@@ -64,6 +64,14 @@ class Network:
         return cls(weights, biases if cfg.bias else None, cfg.activation, cfg.output, cfg.loss,
                    cfg.derivative_quirk)
 
+    @classmethod
+    def from_state(cls, state: dict[str, np.ndarray], **functions) -> Network:
+        """Rebuild from `state()` arrays; `functions` are activation, output, loss, quirk."""
+        depth = sum(1 for k in state if k.startswith("W"))
+        weights = [np.ascontiguousarray(state[f"W{i}"]) for i in range(1, depth + 1)]
+        biases = [np.asarray(state[f"b{i}"]) for i in range(1, depth + 1)] if "b1" in state else None
+        return cls(weights, biases, **functions)
+
     @property
     def params(self) -> list[np.ndarray]:
         """Weights then biases: the order of `backprop`'s gradients and the optimizer's state."""

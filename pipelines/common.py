@@ -1,0 +1,259 @@
+"""Hydra glue shared by the pipelines: config validation, the sweep callback (store, experiment
+and parent run before any job starts), one job, and the sweep summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from hydra import compose
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from digitlab.config import ConfigError, RunConfig, register_configs
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RESULT_FILE = "digitlab_result.json"
+SWEEP_FILE = "digitlab_sweep.json"
+EXIT_BAD_INPUT = 2
+log = logging.getLogger("digitlab")
+
+register_configs()
+
+
+def to_run_config(cfg: DictConfig) -> RunConfig:
+    """The typed config; raises ConfigError naming key, value and what is allowed."""
+    return OmegaConf.to_object(cfg)
+
+
+def git_state() -> dict[str, str]:
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD")
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return {"git.commit": commit or "unknown", "git.dirty": str(bool(dirty)).lower()}
+
+
+def fail(message: str) -> None:
+    """One line on stderr and exit code 2: bad input, nothing was run."""
+    print(f"digitlab: error: {message}", file=sys.stderr)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def expand_sweep(task_overrides: list[str]) -> list[list[str]]:
+    """The override list of every job, as Hydra's basic sweeper expands them."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    parsed = OverridesParser.create().parse_overrides(task_overrides)
+    return BasicSweeper.split_arguments(parsed, None)[0]
+
+
+@dataclass
+class Sweep:
+    """The running sweep, as the main process knows it."""
+
+    dir: Path
+    uri: str | None = None
+    parent_run_id: str | None = None
+
+
+SWEEP: Sweep | None = None
+
+
+class SweepCallback(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        global SWEEP
+        task = list(config.hydra.overrides.task)
+        jobs = expand_sweep(task)
+        first = None
+        for overrides in jobs:  # every job's config checked before anything is created
+            try:
+                job_cfg = to_run_config(compose(config_name=HydraConfig.get().job.config_name,
+                                                overrides=overrides))
+            except ConfigError as exc:
+                fail(f"{exc} (in the sweep job {' '.join(overrides)})")
+            first = first or job_cfg
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        SWEEP = Sweep(sweep_dir)
+        if first.tracking.enabled:
+            from digitlab import tracking
+
+            SWEEP.uri = tracking.resolve_uri(first.tracking.uri, PROJECT_ROOT)
+            experiment_id = tracking.prepare_store(SWEEP.uri, first.tracking.experiment)
+            SWEEP.parent_run_id = tracking.start_parent_run(
+                SWEEP.uri, experiment_id, name=f"sweep {sweep_dir.name}",
+                tags={"digitlab.sweep_dir": str(sweep_dir.resolve()),
+                      "digitlab.overrides": " ".join(task), "digitlab.jobs": str(len(jobs)),
+                      **git_state()})
+            record = {"uri": SWEEP.uri, "parent_run_id": SWEEP.parent_run_id,
+                      "experiment_id": experiment_id}
+            (sweep_dir / SWEEP_FILE).write_text(json.dumps(record))
+        log.info("sweep of %d jobs into %s", len(jobs), sweep_dir)
+
+
+def _run_name(overrides: list[str]) -> str:
+    # model.hidden=64 optim.lr=0.1 seed=2 → "hidden=64 lr=0.1 seed=2"
+    parts = [o.split("=", 1) for o in overrides
+             if "=" in o and not o.lstrip("+~").startswith(("hydra", "tracking."))]
+    return " ".join(f"{k.split('.')[-1].lstrip('+~')}={v}" for k, v in parts) or "run"
+
+
+def _sweep_record(hc) -> dict:
+    path = Path(hc.sweep.dir) / SWEEP_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _thread_limit(hc) -> int | None:
+    """One BLAS thread per parallel job so n_jobs workers don't oversubscribe the cores."""
+    n_jobs = OmegaConf.select(hc, "launcher.n_jobs", default=None)
+    if hc.mode != RunMode.MULTIRUN or n_jobs in (None, 1):
+        return None
+    jobs = os.cpu_count() if n_jobs == -1 else abs(int(n_jobs))
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
+def _on_sigterm(signum, frame):
+    from digitlab.tracking import Terminated
+
+    raise Terminated(f"signal {signum}")
+
+
+def run_job(cfg: DictConfig) -> dict:
+    """One job: validate, train, log; writes the job's outcome next to its Hydra files."""
+    from threadpoolctl import threadpool_limits
+
+    from digitlab import runner
+    from digitlab.data import DataError
+    from digitlab.training import TrainingDiverged
+
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    out_dir = Path(hc.runtime.output_dir)
+    overrides = list(hc.overrides.task)
+    try:
+        run_cfg = to_run_config(cfg)
+    except ConfigError as exc:
+        fail(str(exc))
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    tags = {"digitlab.overrides": " ".join(overrides), **git_state()}
+    tracker: runner.Tracker = runner.NullTracker()
+    if run_cfg.tracking.enabled:
+        from digitlab import tracking
+
+        record = _sweep_record(hc) if multirun else {}
+        uri = record.get("uri") or tracking.resolve_uri(run_cfg.tracking.uri, PROJECT_ROOT)
+        experiment_id = record.get("experiment_id") or tracking.prepare_store(
+            uri, run_cfg.tracking.experiment)
+        tracker = tracking.MlflowTracker(uri, experiment_id, record.get("parent_run_id"))
+        if multirun:
+            tags.update({"digitlab.sweep_id": record.get("parent_run_id", ""),
+                         "digitlab.job": str(hc.job.num)})
+    outcome = {"job": hc.job.num if multirun else 0, "overrides": overrides, "status": "FAILED"}
+    code = 1
+    try:
+        with threadpool_limits(limits=_thread_limit(hc)), _progress(run_cfg) as on_epoch:
+            result = runner.run(run_cfg, tracker, _run_name(overrides), tags, out_dir,
+                                {"hydra": out_dir / ".hydra"}, on_epoch)
+        outcome.update(status="FINISHED", run_id=result.run_id, metrics=result.metrics)
+        code = 0
+        log.info("%s: %s", _run_name(overrides), _summary(result.metrics))
+    except (DataError, ConfigError) as exc:
+        outcome["error"], code = str(exc), EXIT_BAD_INPUT
+        log.error("%s", exc)
+    except TrainingDiverged as exc:
+        outcome["error"] = str(exc)
+        log.error("%s", exc)
+    except Exception as exc:  # recorded as FAILED; a sweep goes on with its other jobs
+        outcome["error"] = f"{type(exc).__name__}: {exc}"
+        log.exception("job failed")
+    except BaseException:  # Ctrl-C / SIGTERM: the run is KILLED; stop everything
+        outcome["status"] = "KILLED"
+        (out_dir / RESULT_FILE).write_text(json.dumps(outcome))
+        raise
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / RESULT_FILE).write_text(json.dumps(outcome, default=str))
+    if code and not multirun:
+        print(f"digitlab: error: {outcome['error']}", file=sys.stderr)
+        sys.exit(code)
+    return outcome
+
+
+def _summary(metrics: dict[str, float]) -> str:
+    keys = ("best_val_accuracy", "test_accuracy", "best_epoch", "train_seconds")
+    return "  ".join(f"{k}={metrics[k]:.4g}" for k in keys if k in metrics)
+
+
+class _progress:
+    """A tqdm bar over epochs in a terminal, one log line per epoch otherwise."""
+
+    def __init__(self, cfg: RunConfig):
+        self.total = cfg.trainer.epochs
+
+    def __enter__(self):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=self.total, unit="epoch", leave=False, disable=None)
+        return self.update
+
+    def update(self, record) -> None:
+        if self.bar.disable:
+            log.info("epoch %d/%d  %s", record.epoch, self.total, "  ".join(
+                f"{k}={v:.4g}" for k, v in record.metrics().items()))
+        else:
+            self.bar.set_postfix(loss=f"{record.train_loss:.4f}",
+                                 val=f"{record.val_accuracy or float('nan'):.4f}")
+            self.bar.update()
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
+
+
+def sweep_outcomes(sweep_dir: Path) -> list[dict]:
+    outcomes = [json.loads(p.read_text()) for p in sweep_dir.glob(f"*/{RESULT_FILE}")]
+    return sorted(outcomes, key=lambda o: o["job"])
+
+
+def finish_sweep(interrupted: bool) -> int:
+    """End the parent run, print the sweep's table; the exit code (0 = every job finished)."""
+    if SWEEP is None:
+        return 0
+    import pandas as pd
+
+    outcomes = sweep_outcomes(SWEEP.dir)
+    failed = [o for o in outcomes if o["status"] != "FINISHED"]
+    status = "KILLED" if interrupted else ("FAILED" if failed or not outcomes else "FINISHED")
+    if SWEEP.parent_run_id:
+        from digitlab import tracking
+
+        tracking.end_run(SWEEP.uri, SWEEP.parent_run_id, status)
+    if outcomes:
+        rows = [{"job": o["job"], "run": _run_name(o["overrides"]), "status": o["status"],
+                 "val_acc": o.get("metrics", {}).get("best_val_accuracy"),
+                 "test_acc": o.get("metrics", {}).get("test_accuracy"),
+                 "run_id": o.get("run_id") or ""} for o in outcomes]
+        table = pd.DataFrame(rows).set_index("job")
+        print(f"\nsweep {SWEEP.dir}: {len(outcomes) - len(failed)} finished, "
+              f"{len(failed)} failed" + (f"  (parent run {SWEEP.parent_run_id})"
+                                          if SWEEP.parent_run_id else ""))
+        print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+        done = table[table.status == "FINISHED"].dropna(subset=["val_acc"])
+        if len(done):
+            best = done.sort_values("val_acc", ascending=False).iloc[0]
+            print(f"best: {best.run}  val_acc={best.val_acc:.4f}  test_acc={best.test_acc:.4f}")
+    for o in failed:
+        print(f"FAILED job {o['job']} ({_run_name(o['overrides'])}): {o.get('error')}",
+              file=sys.stderr)
+    return 1 if (failed or interrupted) else 0

@@ -1,0 +1,199 @@
+"""One training run from a `RunConfig`: data, split, network, the epoch loop, evaluation, the
+files a run leaves behind. Tracking is handed in as a `Tracker` (digitlab.tracking implements it
+for MLflow), so this module imports neither MLflow nor Hydra."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, ContextManager, Iterator, Protocol
+
+import numpy as np
+import yaml
+
+from digitlab.config import RunConfig
+from digitlab.data import Split, load_dataset, make_split
+from digitlab.evaluation import confusion_matrix_figure, evaluate, learning_curves_figure
+from digitlab.nn import Classifier
+from digitlab.seeding import seed_streams
+from digitlab.training import EpochRecord, loss_and_accuracy, train
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """Everything a served model needs, as plain arrays and names (no pickles)."""
+
+    arrays: dict[str, np.ndarray]  # W1, b1, …, scale_factor, scale_shift, classes
+    spec: dict  # activation, output, loss, quirk, dtype
+    example: np.ndarray  # a few raw test rows
+
+
+class RunLog(Protocol):
+    run_id: str | None
+
+    def log_epoch(self, record: EpochRecord) -> None: ...
+    def log_metrics(self, metrics: dict[str, float]) -> None: ...
+    def log_datasets(self, split: Split) -> None: ...
+    def log_artifacts(self, folder: Path) -> None: ...
+    def log_model(self, bundle: ModelBundle) -> None: ...
+
+
+class Tracker(Protocol):
+    def run(self, name: str, params: dict[str, str], tags: dict[str, str]) -> ContextManager[RunLog]:
+        ...
+
+
+class _NoRunLog:
+    run_id = None
+
+    def log_epoch(self, record: EpochRecord) -> None:
+        pass
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        pass
+
+    def log_datasets(self, split: Split) -> None:
+        pass
+
+    def log_artifacts(self, folder: Path) -> None:
+        pass
+
+    def log_model(self, bundle: ModelBundle) -> None:
+        pass
+
+
+class NullTracker:
+    """tracking=off: the run's files stay in its output folder, nothing is logged."""
+
+    @contextmanager
+    def run(self, name: str, params: dict[str, str], tags: dict[str, str]) -> Iterator[RunLog]:
+        yield _NoRunLog()
+
+
+@dataclass
+class RunResult:
+    run_id: str | None
+    metrics: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+    out_dir: Path | None = None
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
+    """{'model': {'hidden': [100]}} → {'model.hidden': '100'}: MLflow params, dotted keys."""
+    flat: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            flat[name] = ",".join(str(v) for v in value)  # model.hidden=300,100
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def config_hash(cfg: RunConfig, data_digest: str) -> str:
+    """Identity of a run: the resolved recipe (tracking settings aside) and the data's digest."""
+    recipe = {k: v for k, v in asdict(cfg).items() if k != "tracking"}
+    text = json.dumps(recipe, sort_keys=True, default=str) + data_digest
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+
+
+def _write_reports(folder: Path, cfg: RunConfig, split: Split, clf: Classifier,
+                   history: list[dict[str, float]], final: dict[str, np.ndarray],
+                   best: dict[str, np.ndarray]) -> None:
+    (folder / "report").mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
+    _save_npz(folder / "weights" / "final.npz", final)
+    _save_npz(folder / "weights" / "best.npz", best)
+    result = evaluate(split.y_test, clf.predict_proba(split.x_test), split.classes)
+    (folder / "report" / "classification_report.json").write_text(
+        json.dumps(result.report, indent=2))
+    (folder / "report" / "classification_report.txt").write_text(result.report_text)
+    confusion_matrix_figure(result, split.classes).savefig(folder / "report" / "confusion_matrix.png",
+                                                           dpi=100)
+    learning_curves_figure(history, title=f"{split.name}: hidden {cfg.model.hidden}, "
+                                          f"lr {cfg.optim.lr}, seed {cfg.seed}").savefig(
+        folder / "report" / "learning_curves.png", dpi=100)
+
+
+def _model_bundle(clf: Classifier, split: Split, cfg: RunConfig) -> ModelBundle:
+    arrays = {**clf.network.state(), "scale_factor": split.scaling.factor,
+              "scale_shift": split.scaling.shift, "classes": split.classes}
+    spec = {"activation": cfg.model.activation, "output": cfg.model.output,
+            "loss": cfg.model.loss, "quirk": cfg.model.derivative_quirk,
+            "dtype": cfg.trainer.dtype, "n_features": split.n_features}
+    return ModelBundle(arrays, spec, np.asarray(split.raw_test[:5]))
+
+
+def load_split(cfg: RunConfig) -> Split:
+    """The dataset of `cfg`, checked, split and scaled with the seed's split stream."""
+    return make_split(load_dataset(cfg.data), cfg.data, seed_streams(cfg.seed).split,
+                      cfg.trainer.dtype)
+
+
+def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None = None,
+        out_dir: Path | None = None, extra_artifacts: dict[str, Path] | None = None,
+        on_epoch: Callable[[EpochRecord], None] | None = None) -> RunResult:
+    """Train one network as `cfg` says and log it; the data is checked before a run is created."""
+    split = load_split(cfg)
+    tags = {**(tags or {}), "digitlab.config_hash": config_hash(cfg, split.digest),
+            "data.sha256": split.digest}
+    with tracker.run(name, flatten(asdict(cfg)), tags) as log:
+        log.log_datasets(split)
+        clf = Classifier(cfg.model, cfg.optim, cfg.trainer, cfg.seed)
+        history: list[dict[str, float]] = []
+        best_record, best_state = None, None
+        start = time.perf_counter()
+        for record in train(clf, split):
+            log.log_epoch(record)
+            history.append(record.metrics())
+            if record.improved:
+                best_record, best_state = record, clf.network.state()
+            if on_epoch:
+                on_epoch(record)
+        train_seconds = time.perf_counter() - start
+        test_loss, test_accuracy = loss_and_accuracy(clf, split.x_test, split.y_test)
+        metrics = {"test_loss": test_loss, "test_accuracy": test_accuracy,
+                   "best_epoch": float(best_record.epoch), "train_seconds": train_seconds,
+                   "epochs_run": float(len(history))}
+        if best_record.val_accuracy is not None:
+            metrics["best_val_accuracy"] = best_record.val_accuracy
+        metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
+        log.log_metrics(metrics)
+        with _artifact_folder(out_dir, keep=log.run_id is None) as folder:
+            _write_reports(folder, cfg, split, clf, history, clf.network.state(), best_state)
+            for target, source in (extra_artifacts or {}).items():
+                _copy_tree(source, folder / target)
+            log.log_artifacts(folder)
+        if cfg.tracking.log_model:
+            log.log_model(_model_bundle(clf, split, cfg))
+        return RunResult(log.run_id, metrics, history, out_dir)
+
+
+@contextmanager
+def _artifact_folder(out_dir: Path | None, keep: bool) -> Iterator[Path]:
+    """The run's output folder when nothing is tracked; else a temporary one (MLflow keeps them)."""
+    if keep and out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        yield out_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="digitlab-") as tmp:
+        yield Path(tmp)
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    if source.is_dir():
+        shutil.copytree(source, target, dirs_exist_ok=True)

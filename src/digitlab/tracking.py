@@ -1,0 +1,267 @@
+"""The only module that imports MLflow: the store, runs, params, metrics, artifacts, the model.
+
+It receives records and files from the runner and never calls back into training.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+# an offline machine must not wait on telemetry; set before mlflow is imported
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in job logs
+
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from filelock import FileLock  # noqa: E402
+from mlflow.entities import DatasetInput, InputTag, Metric, Param  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.models import ModelSignature, infer_signature  # noqa: E402
+from mlflow.types import ColSpec, DataType, Schema  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from digitlab.data import Split  # noqa: E402
+from digitlab.runner import ModelBundle  # noqa: E402
+from digitlab.training import EpochRecord  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+PARENT_TAG = "mlflow.parentRunId"
+HOST_TAG, PID_TAG = "digitlab.host", "digitlab.pid"
+
+
+class Terminated(BaseException):
+    """Raised by the SIGTERM handler of the pipelines: the run ends KILLED, like on Ctrl-C."""
+
+
+def default_uri(project_root: Path) -> str:
+    return f"sqlite:///{(project_root / 'mlruns' / 'mlflow.db').resolve()}"
+
+
+def resolve_uri(configured: str | None, project_root: Path) -> str:
+    """tracking.uri, else $MLFLOW_TRACKING_URI, else SQLite under <project>/mlruns."""
+    uri = configured or os.environ.get("MLFLOW_TRACKING_URI") or default_uri(project_root)
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        # a relative SQLite path would depend on the working folder (Hydra changes it)
+        uri = f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
+    return uri
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def artifact_root(uri: str) -> str | None:
+    """Artifacts beside a SQLite store (mlruns/artifacts); a server chooses its own."""
+    db = _sqlite_path(uri)
+    return (db.parent / "artifacts").resolve().as_uri() if db else None
+
+
+def prepare_store(uri: str, experiment: str) -> str:
+    """Create (or migrate) the store and the experiment once, under a file lock, before any job
+    starts; mark runs of dead processes KILLED. Returns the experiment id."""
+    db = _sqlite_path(uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(db) + ".lock", timeout=120):
+            return _prepare(uri, experiment)
+    return _prepare(uri, experiment)
+
+
+def _prepare(uri: str, experiment: str) -> str:
+    client = MlflowClient(uri)  # creates and migrates the schema of a SQLite store
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        try:
+            experiment_id = client.create_experiment(experiment,
+                                                     artifact_location=artifact_root(uri))
+        except MlflowException:  # created meanwhile by another process (server stores)
+            experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    else:
+        experiment_id = found.experiment_id
+    mark_dead_runs_killed(client, experiment_id)
+    return experiment_id
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def mark_dead_runs_killed(client: MlflowClient, experiment_id: str) -> list[str]:
+    """RUNNING runs started on this host by a process that no longer exists → KILLED."""
+    killed = []
+    running = client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'",
+                                 max_results=5000)
+    for run in running:
+        tags = run.data.tags
+        if tags.get(HOST_TAG) != socket.gethostname() or not tags.get(PID_TAG, "").isdigit():
+            continue
+        if not _process_alive(int(tags[PID_TAG])):
+            client.set_tag(run.info.run_id, "error",
+                           f"process {tags[PID_TAG]} died while the run was RUNNING")
+            client.set_terminated(run.info.run_id, "KILLED")
+            killed.append(run.info.run_id)
+    if killed:
+        log.warning("marked %d run(s) of dead processes KILLED: %s", len(killed), killed)
+    return killed
+
+
+def _process_tags() -> dict[str, str]:
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+
+
+def start_parent_run(uri: str, experiment_id: str, name: str, tags: dict[str, str]) -> str:
+    run = MlflowClient(uri).create_run(experiment_id, run_name=name,
+                                       tags={**tags, **_process_tags()})
+    return run.info.run_id
+
+
+def end_run(uri: str, run_id: str, status: str) -> None:
+    MlflowClient(uri).set_terminated(run_id, status)
+
+
+def _status_of(exc: BaseException | None) -> str:
+    if exc is None:
+        return "FINISHED"
+    return "KILLED" if isinstance(exc, (KeyboardInterrupt, Terminated)) else "FAILED"
+
+
+class MlflowRunLog:
+    """Logs one run; every per-epoch record is one log_batch call."""
+
+    def __init__(self, client: MlflowClient, run_id: str):
+        self.client, self.run_id = client, run_id
+
+    def log_epoch(self, record: EpochRecord) -> None:
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[
+            Metric(key, value, now, record.epoch) for key, value in record.metrics().items()])
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, 0)
+                                                    for k, v in metrics.items()])
+
+    def log_datasets(self, split: Split) -> None:
+        from mlflow.data import from_numpy
+
+        inputs = []
+        for context, x, y in (("training", split.x_train, split.y_train),
+                              ("validation", split.x_val, split.y_val),
+                              ("test", split.x_test, split.y_test)):
+            if len(y):
+                dataset = from_numpy(x, targets=y, name=f"{split.name}-{context}",
+                                     digest=split.digest[:16])
+                inputs.append(DatasetInput(dataset._to_mlflow_entity(),
+                                           [InputTag("mlflow.data.context", context)]))
+        self.client.log_inputs(self.run_id, inputs)
+
+    def log_artifacts(self, folder: Path) -> None:
+        self.client.log_artifacts(self.run_id, str(folder))
+
+    def log_model(self, bundle: ModelBundle) -> None:
+        # raw integer pixels, matched by position (no names): numpy rows of pixels and a CSV
+        # with any pixel header are both accepted; integers widen to long without loss
+        example = bundle.example.astype(np.int64)
+        model = NetworkModel()
+        model.load_arrays(bundle.arrays, bundle.spec)
+        signature = ModelSignature(
+            inputs=Schema([ColSpec(DataType.long) for _ in range(example.shape[1])]),
+            outputs=infer_signature(example, model.predict(None, example)).outputs)
+        with tempfile.TemporaryDirectory(prefix="digitlab-model-") as tmp:
+            arrays, spec = Path(tmp) / "network.npz", Path(tmp) / "network.json"
+            np.savez(arrays, **bundle.arrays)
+            spec.write_text(json.dumps(bundle.spec))
+            code = Path(tmp) / "digitlab_model.py"  # models from code: nothing is pickled
+            code.write_text(MODEL_CODE)
+            mlflow.pyfunc.log_model(
+                name="model", python_model=str(code),
+                artifacts={"arrays": str(arrays), "spec": str(spec)},
+                signature=signature, input_example=example,
+                # explicit requirements: inferring them would import-trace in a subprocess
+                pip_requirements=[f"numpy=={np.__version__}", f"mlflow=={mlflow.__version__}",
+                                  "digitlab"],
+            )
+
+
+class MlflowTracker:
+    """Runs in one experiment of one store, as children of `parent_run_id` when given."""
+
+    def __init__(self, uri: str, experiment_id: str, parent_run_id: str | None = None):
+        self.uri, self.experiment_id, self.parent_run_id = uri, experiment_id, parent_run_id
+
+    @contextmanager
+    def run(self, name: str, params: dict[str, str], tags: dict[str, str]) -> Iterator[MlflowRunLog]:
+        client = MlflowClient(self.uri)
+        tags = {**tags, **_process_tags()}
+        if self.parent_run_id:
+            tags[PARENT_TAG] = self.parent_run_id
+        run = client.create_run(self.experiment_id, run_name=name, tags=tags)
+        run_id = run.info.run_id
+        mlflow.set_tracking_uri(self.uri)
+        mlflow.start_run(run_id=run_id)  # active, for log_model
+        error: BaseException | None = None
+        try:
+            items = [Param(k, v[:6000]) for k, v in params.items()]
+            for i in range(0, len(items), 100):  # log_batch takes at most 100 params
+                client.log_batch(run_id, params=items[i:i + 100])
+            yield MlflowRunLog(client, run_id)
+        except BaseException as exc:
+            error = exc
+            client.set_tag(run_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
+            raise
+        finally:
+            mlflow.end_run(_status_of(error))
+
+
+MODEL_CODE = """\
+import mlflow
+from digitlab.tracking import NetworkModel
+
+mlflow.models.set_model(NetworkModel())
+"""
+
+
+class NetworkModel(mlflow.pyfunc.PythonModel):
+    """pyfunc model: raw pixels in (one image per row), predicted labels out. Weights are read
+    from a plain .npz with allow_pickle=False."""
+
+    def load_context(self, context) -> None:
+        spec = json.loads(Path(context.artifacts["spec"]).read_text())
+        with np.load(context.artifacts["arrays"], allow_pickle=False) as arrays:
+            self.load_arrays(dict(arrays), spec)
+
+    def load_arrays(self, arrays, spec: dict) -> None:
+        from digitlab.nn.network import Network
+
+        arrays = dict(arrays)
+        self.factor, self.shift = arrays.pop("scale_factor"), arrays.pop("scale_shift")
+        self.classes = arrays.pop("classes")
+        self.dtype = spec["dtype"]
+        self.network = Network.from_state(arrays, activation=spec["activation"],
+                                          output=spec["output"], loss=spec["loss"],
+                                          quirk=spec["quirk"])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:
+        x = np.asarray(model_input, dtype=np.float64) * self.factor + self.shift
+        return self.classes[self.network.predict_proba(x.astype(self.dtype)).argmax(axis=1)]
+
+
+def run_status(uri: str, run_id: str) -> str:
+    return MlflowClient(uri).get_run(run_id).info.status
