@@ -51,12 +51,13 @@ def fail(message: str) -> None:
     sys.exit(EXIT_BAD_INPUT)
 
 
-def expand_sweep(task_overrides: list[str]) -> list[list[str]]:
-    """The override list of every job, as Hydra's basic sweeper expands them."""
+def expand_sweep(task_overrides: list[str]) -> tuple[list[list[str]], list[str]]:
+    """The override list of every job, as Hydra's basic sweeper expands them, and the swept keys."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
     parsed = OverridesParser.create().parse_overrides(task_overrides)
-    return BasicSweeper.split_arguments(parsed, None)[0]
+    swept = [o.get_key_element() for o in parsed if o.is_sweep_override()]
+    return BasicSweeper.split_arguments(parsed, None)[0], swept
 
 
 @dataclass
@@ -75,11 +76,11 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         global SWEEP
         task = list(config.hydra.overrides.task)
-        jobs = expand_sweep(task)
+        jobs, swept = expand_sweep(task)
         first = None
         for overrides in jobs:  # every job's config checked before anything is created
             try:
-                job_cfg = to_run_config(compose(config_name=HydraConfig.get().job.config_name,
+                job_cfg = to_run_config(compose(config_name=config.hydra.job.config_name,
                                                 overrides=overrides))
             except ConfigError as exc:
                 fail(f"{exc} (in the sweep job {' '.join(overrides)})")
@@ -87,6 +88,7 @@ class SweepCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         SWEEP = Sweep(sweep_dir)
+        record = {"swept": swept}
         if first.tracking.enabled:
             from digitlab import tracking
 
@@ -97,16 +99,18 @@ class SweepCallback(Callback):
                 tags={"digitlab.sweep_dir": str(sweep_dir.resolve()),
                       "digitlab.overrides": " ".join(task), "digitlab.jobs": str(len(jobs)),
                       **git_state()})
-            record = {"uri": SWEEP.uri, "parent_run_id": SWEEP.parent_run_id,
-                      "experiment_id": experiment_id}
-            (sweep_dir / SWEEP_FILE).write_text(json.dumps(record))
+            record.update(uri=SWEEP.uri, parent_run_id=SWEEP.parent_run_id,
+                          experiment_id=experiment_id)
+        (sweep_dir / SWEEP_FILE).write_text(json.dumps(record))
         log.info("sweep of %d jobs into %s", len(jobs), sweep_dir)
 
 
-def _run_name(overrides: list[str]) -> str:
-    # model.hidden=64 optim.lr=0.1 seed=2 → "hidden=64 lr=0.1 seed=2"
+def _run_name(overrides: list[str], keys: list[str] | None = None) -> str:
+    # model.hidden=64 optim.lr=0.1 seed=2 → "hidden=64 lr=0.1 seed=2"; in a sweep, swept keys only
     parts = [o.split("=", 1) for o in overrides
              if "=" in o and not o.lstrip("+~").startswith(("hydra", "tracking."))]
+    if keys:
+        parts = [(k, v) for k, v in parts if k.lstrip("+~") in keys]
     return " ".join(f"{k.split('.')[-1].lstrip('+~')}={v}" for k, v in parts) or "run"
 
 
@@ -148,12 +152,13 @@ def run_job(cfg: DictConfig) -> dict:
         fail(str(exc))
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _on_sigterm)
+    record = _sweep_record(hc) if multirun else {}
+    name = _run_name(overrides, record.get("swept"))
     tags = {"digitlab.overrides": " ".join(overrides), **git_state()}
     tracker: runner.Tracker = runner.NullTracker()
     if run_cfg.tracking.enabled:
         from digitlab import tracking
 
-        record = _sweep_record(hc) if multirun else {}
         uri = record.get("uri") or tracking.resolve_uri(run_cfg.tracking.uri, PROJECT_ROOT)
         experiment_id = record.get("experiment_id") or tracking.prepare_store(
             uri, run_cfg.tracking.experiment)
@@ -161,15 +166,16 @@ def run_job(cfg: DictConfig) -> dict:
         if multirun:
             tags.update({"digitlab.sweep_id": record.get("parent_run_id", ""),
                          "digitlab.job": str(hc.job.num)})
-    outcome = {"job": hc.job.num if multirun else 0, "overrides": overrides, "status": "FAILED"}
+    outcome = {"job": hc.job.num if multirun else 0, "overrides": overrides, "name": name,
+               "status": "FAILED"}
     code = 1
     try:
         with threadpool_limits(limits=_thread_limit(hc)), _progress(run_cfg) as on_epoch:
-            result = runner.run(run_cfg, tracker, _run_name(overrides), tags, out_dir,
+            result = runner.run(run_cfg, tracker, name, tags, out_dir,
                                 {"hydra": out_dir / ".hydra"}, on_epoch)
         outcome.update(status="FINISHED", run_id=result.run_id, metrics=result.metrics)
         code = 0
-        log.info("%s: %s", _run_name(overrides), _summary(result.metrics))
+        log.info("%s: %s", name, _summary(result.metrics))
     except (DataError, ConfigError) as exc:
         outcome["error"], code = str(exc), EXIT_BAD_INPUT
         log.error("%s", exc)
@@ -240,7 +246,7 @@ def finish_sweep(interrupted: bool) -> int:
 
         tracking.end_run(SWEEP.uri, SWEEP.parent_run_id, status)
     if outcomes:
-        rows = [{"job": o["job"], "run": _run_name(o["overrides"]), "status": o["status"],
+        rows = [{"job": o["job"], "run": o["name"], "status": o["status"],
                  "val_acc": o.get("metrics", {}).get("best_val_accuracy"),
                  "test_acc": o.get("metrics", {}).get("test_accuracy"),
                  "run_id": o.get("run_id") or ""} for o in outcomes]
@@ -254,6 +260,6 @@ def finish_sweep(interrupted: bool) -> int:
             best = done.sort_values("val_acc", ascending=False).iloc[0]
             print(f"best: {best.run}  val_acc={best.val_acc:.4f}  test_acc={best.test_acc:.4f}")
     for o in failed:
-        print(f"FAILED job {o['job']} ({_run_name(o['overrides'])}): {o.get('error')}",
+        print(f"{o['status']} job {o['job']} ({o['name']}): {o.get('error')}",
               file=sys.stderr)
     return 1 if (failed or interrupted) else 0

@@ -174,7 +174,6 @@ class TrackingConfig:
     uri: Optional[str] = None  # None = $MLFLOW_TRACKING_URI, else sqlite under <project>/mlruns
     experiment: str = "digitlab"
     log_model: bool = True  # the pyfunc model costs ≈ 1 s per run; off for big sweeps
-    log_weights: bool = True
 
 
 @dataclass

@@ -38,6 +38,7 @@ class ModelBundle:
 class RunLog(Protocol):
     run_id: str | None
 
+    def set_tags(self, tags: dict[str, str]) -> None: ...
     def log_epoch(self, record: EpochRecord) -> None: ...
     def log_metrics(self, metrics: dict[str, float]) -> None: ...
     def log_datasets(self, split: Split) -> None: ...
@@ -52,6 +53,9 @@ class Tracker(Protocol):
 
 class _NoRunLog:
     run_id = None
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        pass
 
     def log_epoch(self, record: EpochRecord) -> None:
         pass
@@ -147,11 +151,11 @@ def load_split(cfg: RunConfig) -> Split:
 def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None = None,
         out_dir: Path | None = None, extra_artifacts: dict[str, Path] | None = None,
         on_epoch: Callable[[EpochRecord], None] | None = None) -> RunResult:
-    """Train one network as `cfg` says and log it; the data is checked before a run is created."""
-    split = load_split(cfg)
-    tags = {**(tags or {}), "digitlab.config_hash": config_hash(cfg, split.digest),
-            "data.sha256": split.digest}
-    with tracker.run(name, flatten(asdict(cfg)), tags) as log:
+    """Train one network as `cfg` says and log it. A data error inside a run marks it FAILED."""
+    with tracker.run(name, flatten(asdict(cfg)), tags or {}) as log:
+        split = load_split(cfg)
+        log.set_tags({"digitlab.config_hash": config_hash(cfg, split.digest),
+                      "data.sha256": split.digest})
         log.log_datasets(split)
         clf = Classifier(cfg.model, cfg.optim, cfg.trainer, cfg.seed)
         history: list[dict[str, float]] = []

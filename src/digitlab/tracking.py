@@ -24,7 +24,7 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from filelock import FileLock  # noqa: E402
-from mlflow.entities import DatasetInput, InputTag, Metric, Param  # noqa: E402
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.models import ModelSignature, infer_signature  # noqa: E402
 from mlflow.types import ColSpec, DataType, Schema  # noqa: E402
@@ -148,6 +148,9 @@ class MlflowRunLog:
     def __init__(self, client: MlflowClient, run_id: str):
         self.client, self.run_id = client, run_id
 
+    def set_tags(self, tags: dict[str, str]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
     def log_epoch(self, record: EpochRecord) -> None:
         now = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[
@@ -265,3 +268,37 @@ class NetworkModel(mlflow.pyfunc.PythonModel):
 
 def run_status(uri: str, run_id: str) -> str:
     return MlflowClient(uri).get_run(run_id).info.status
+
+
+# ---- reading runs back (compare, rerun) -----------------------------------------------------
+
+def find_sweep(uri: str, experiment: str, sweep: str | None = None):
+    """The parent run of `sweep` (a run id), or the latest sweep of the experiment."""
+    client = MlflowClient(uri)
+    if sweep:
+        return client.get_run(sweep)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise LookupError(f"no experiment {experiment!r} in {uri}; run a sweep first "
+                          "(python pipelines/train.py -m ...) or pass tracking.experiment=…")
+    parents = client.search_runs([found.experiment_id], "tags.`digitlab.jobs` != ''",
+                                 order_by=["attributes.start_time DESC"], max_results=1)
+    if not parents:
+        raise LookupError(f"experiment {experiment!r} has no sweep yet; run one with -m")
+    return parents[0]
+
+
+def runs_frame(uri: str, experiment_ids: list[str], parent_run_id: str | None = None) -> pd.DataFrame:
+    """Runs as MLflow's search_runs table (params.*, metrics.* = last values, tags.*)."""
+    mlflow.set_tracking_uri(uri)
+    where = f"tags.`{PARENT_TAG}` = '{parent_run_id}'" if parent_run_id else ""
+    return mlflow.search_runs(experiment_ids, filter_string=where, max_results=50000)
+
+
+def metric_history(uri: str, run_id: str, key: str) -> list[float]:
+    points = MlflowClient(uri).get_metric_history(run_id, key)
+    return [p.value for p in sorted(points, key=lambda p: p.step)]
+
+
+def log_files(uri: str, run_id: str, folder: Path, artifact_path: str) -> None:
+    MlflowClient(uri).log_artifacts(run_id, str(folder), artifact_path)

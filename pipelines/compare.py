@@ -1,0 +1,83 @@
+"""Compare runs as a pandas table: a sweep (default: the latest) or a whole experiment.
+
+    python pipelines/compare.py
+    python pipelines/compare.py sweep=<parent run id> out=reports
+    python pipelines/compare.py all_runs=true experiment=digitlab
+
+Prints the table sorted by validation accuracy, writes it as CSV and Markdown with two figures
+(accuracy against hidden size per learning rate; learning curves of the best runs), and logs
+those files to the sweep's parent run under compare/.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import hydra
+from hydra.core.config_store import ConfigStore
+
+import common
+
+
+@dataclass
+class CompareConfig:
+    sweep: Optional[str] = None
+    experiment: str = "digitlab"
+    all_runs: bool = False
+    uri: Optional[str] = None
+    out: str = "reports"
+    top: int = 3
+
+
+ConfigStore.instance().store(name="base_compare", node=CompareConfig)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="compare")
+def main(cfg: CompareConfig) -> None:
+    import pandas as pd
+
+    from digitlab import comparison, tracking
+
+    uri = tracking.resolve_uri(cfg.uri, common.PROJECT_ROOT)
+    try:
+        if cfg.all_runs:
+            experiment = tracking.MlflowClient(uri).get_experiment_by_name(cfg.experiment)
+            if experiment is None:
+                raise LookupError(f"no experiment {cfg.experiment!r} in {uri}")
+            parent, label = None, cfg.experiment
+            runs = tracking.runs_frame(uri, [experiment.experiment_id])
+            runs = runs[runs.get("tags.digitlab.jobs", pd.Series(index=runs.index)).isna()]
+        else:
+            parent = tracking.find_sweep(uri, cfg.experiment, cfg.sweep)
+            label = parent.info.run_id
+            runs = tracking.runs_frame(uri, [parent.info.experiment_id], parent.info.run_id)
+    except LookupError as exc:
+        common.fail(str(exc))
+    if runs.empty:
+        common.fail(f"no runs found for {label}; did the sweep start any job?")
+    table = comparison.comparison_table(runs)
+    out = Path(cfg.out) / label
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "table.csv", index=False)
+    (out / "table.md").write_text(table.to_markdown(index=False, floatfmt=".4f"))
+    comparison.accuracy_by_hidden_figure(table).savefig(out / "accuracy_by_hidden.png", dpi=110)
+    best = table[table.status == "FINISHED"].head(cfg.top)
+    histories = {row.run: {key: tracking.metric_history(uri, row.run_id, key)
+                           for key in ("train_accuracy", "val_accuracy")}
+                 for row in best.itertuples()}
+    comparison.learning_curves_of_best(histories).savefig(out / "learning_curves_best.png",
+                                                          dpi=110)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table.drop(columns=["run_id"]).to_string(index=False, float_format="{:.4f}".format))
+    print(f"\n{len(table)} runs of {label}; table and figures in {out}/")
+    if parent is not None:
+        tracking.log_files(uri, parent.info.run_id, out, "compare")
+        print(f"logged to the sweep's parent run {parent.info.run_id} under compare/")
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

@@ -1,0 +1,81 @@
+"""Runs → a comparison table (pandas) and figures. Takes MLflow's search_runs table as plain
+data; fetching it belongs to digitlab.tracking."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+SWEPT = ["model.hidden", "optim.lr", "trainer.epochs", "seed"]  # the mission's four knobs
+METRICS = ["best_val_accuracy", "val_accuracy", "test_accuracy", "train_accuracy",
+           "train_loss", "best_epoch", "train_seconds"]
+
+
+def varying_params(runs: pd.DataFrame) -> list[str]:
+    """Param names whose values differ between runs, the mission's four first."""
+    names = [c.removeprefix("params.") for c in runs.columns if c.startswith("params.")]
+    varying = [n for n in names if runs[f"params.{n}"].nunique(dropna=False) > 1]
+    return [n for n in SWEPT if n in varying] + sorted(n for n in varying if n not in SWEPT)
+
+
+def comparison_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: name, status, swept params, final and best metrics, duration;
+    best validation accuracy first."""
+    table = pd.DataFrame(index=runs.index)
+    table["run"] = runs.get("tags.mlflow.runName")
+    table["status"] = runs["status"]
+    for name in varying_params(runs):
+        table[name] = runs[f"params.{name}"]
+    for metric in METRICS:
+        if f"metrics.{metric}" in runs:
+            table[metric] = runs[f"metrics.{metric}"]
+    table["duration_s"] = (runs["end_time"] - runs["start_time"]).dt.total_seconds()
+    table["run_id"] = runs["run_id"]
+    key = "best_val_accuracy" if "best_val_accuracy" in table else "test_accuracy"
+    return table.sort_values(key, ascending=False, na_position="last").reset_index(drop=True)
+
+
+def _numeric(values: pd.Series) -> pd.Series:
+    return pd.to_numeric(values, errors="coerce")
+
+
+def accuracy_by_hidden_figure(table: pd.DataFrame, metric: str = "best_val_accuracy") -> Figure:
+    """Accuracy against hidden size (one layer), one line per learning rate, mean ± sd over the
+    other swept settings (seeds)."""
+    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    done = table[table.status == "FINISHED"].copy()
+    metric = metric if metric in done else "test_accuracy"
+    done["hidden"] = _numeric(done["model.hidden"]) if "model.hidden" in done else np.nan
+    lrs = done["optim.lr"] if "optim.lr" in done else pd.Series("", index=done.index)
+    for lr, group in done.dropna(subset=["hidden"]).groupby(lrs):
+        stats = group.groupby("hidden")[metric].agg(["mean", "std"]).sort_index()
+        ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker="o",
+                    capsize=3, label=f"lr={lr}" if lr != "" else None)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("hidden units")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(title="learning rate")
+    return fig
+
+
+def learning_curves_of_best(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> Figure:
+    """Per-epoch training and validation accuracy of a few runs, keyed by run name."""
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for (name, curves), color in zip(histories.items(), ("C0", "C1", "C2", "C3", "C4")):
+        for key, style in (("train_accuracy", ":"), ("val_accuracy", "-")):
+            values = curves.get(key) or []
+            if values:
+                ax.plot(np.arange(1, len(values) + 1), values, style, color=color,
+                        label=f"{name} ({key.split('_')[0]})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
