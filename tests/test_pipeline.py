@@ -1,0 +1,244 @@
+"""The pipelines end to end, as a user runs them: real processes, real SQLite stores under
+tmp_path, the embedded digits."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_kaggle_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.timeout(600)
+
+
+def pipeline(script: str, *args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+    environment.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.run([sys.executable, str(ROOT / "pipelines" / script), *args], cwd=cwd,
+                          capture_output=True, text=True, env=environment, timeout=900)
+
+
+def store(tmp: Path) -> str:
+    return f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
+
+
+def client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(uri)
+
+
+def runs_of(uri: str, experiment: str = "digitlab"):
+    c = client(uri)
+    found = c.get_experiment_by_name(experiment)
+    return [] if found is None else c.search_runs([found.experiment_id], max_results=1000)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """One real multirun: 2 hidden sizes × 2 seeds, 4 epochs, with the pyfunc model."""
+    tmp = tmp_path_factory.mktemp("sweep")
+    uri = store(tmp)
+    done = pipeline("train.py", "-m", "model.hidden=8,16", "seed=0,1", "trainer.epochs=4",
+                    f"tracking.uri={uri}", cwd=tmp)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return tmp, uri, done
+
+
+def test_sweep_logs_one_child_run_per_job_under_a_parent(sweep):
+    tmp, uri, done = sweep
+    runs = runs_of(uri)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 4
+    parent = parents[0]
+    assert parent.info.status == "FINISHED" and parent.data.tags["digitlab.jobs"] == "4"
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert {(c.data.params["model.hidden"], c.data.params["seed"]) for c in children} == {
+        ("8", "0"), ("8", "1"), ("16", "0"), ("16", "1")}
+    assert {c.info.run_name for c in children} == {"hidden=8 seed=0", "hidden=8 seed=1",
+                                                  "hidden=16 seed=0", "hidden=16 seed=1"}
+    for c in children:
+        assert c.info.status == "FINISHED"
+        assert c.data.params["trainer.epochs"] == "4" and c.data.params["data.name"] == "digits"
+        tags = c.data.tags
+        for key in ("digitlab.config_hash", "digitlab.sweep_id", "digitlab.job",
+                    "digitlab.overrides", "git.commit", "git.dirty", "data.sha256"):
+            assert tags.get(key), key
+        assert tags["digitlab.sweep_id"] == parent.info.run_id
+        contexts = {i.tags[0].value for i in c.inputs.dataset_inputs}
+        assert contexts == {"training", "validation", "test"}
+    assert "4 finished, 0 failed" in done.stdout and "best:" in done.stdout
+
+
+def test_metric_histories_have_one_point_per_epoch(sweep):
+    _, uri, _ = sweep
+    c = client(uri)
+    for run in runs_of(uri):
+        if "mlflow.parentRunId" not in run.data.tags:
+            continue
+        for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
+                    "epoch_seconds"):
+            steps = [m.step for m in c.get_metric_history(run.info.run_id, key)]
+            assert sorted(steps) == [1, 2, 3, 4], key
+        for key in ("test_loss", "test_accuracy", "best_val_accuracy", "best_epoch",
+                    "train_seconds"):
+            assert key in run.data.metrics
+        assert 0.5 < run.data.metrics["test_accuracy"] <= 1
+
+
+def test_every_artifact_is_present_and_loadable(sweep, tmp_path):
+    import mlflow
+    from PIL import Image
+
+    _, uri, _ = sweep
+    child = next(r for r in runs_of(uri) if "mlflow.parentRunId" in r.data.tags)
+    mlflow.set_tracking_uri(uri)
+    local = Path(mlflow.artifacts.download_artifacts(run_id=child.info.run_id,
+                                                     dst_path=str(tmp_path)))
+    for name in ("config.yaml", "hydra/config.yaml", "hydra/overrides.yaml",
+                 "weights/final.npz", "weights/best.npz", "report/classification_report.json",
+                 "report/classification_report.txt", "report/confusion_matrix.png",
+                 "report/learning_curves.png"):
+        assert (local / name).is_file(), name
+    with np.load(local / "weights" / "final.npz", allow_pickle=False) as weights:
+        assert weights["W1"].shape == (64, int(child.data.params["model.hidden"]))
+        assert weights["W2"].shape[1] == 10
+    report = json.loads((local / "report" / "classification_report.json").read_text())
+    assert report["accuracy"] == pytest.approx(child.data.metrics["test_accuracy"])
+    for png in ("confusion_matrix.png", "learning_curves.png"):
+        assert Image.open(local / "report" / png).size[0] > 300
+
+
+def test_pyfunc_model_predicts_like_the_library(sweep, tmp_path):
+    import mlflow
+    import yaml
+
+    from digitlab.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainerConfig
+    from digitlab.nn.network import Network
+    from digitlab.runner import load_split
+
+    _, uri, _ = sweep
+    child = next(r for r in runs_of(uri) if "mlflow.parentRunId" in r.data.tags)
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model(f"runs:/{child.info.run_id}/model")
+    folder = Path(mlflow.artifacts.download_artifacts(run_id=child.info.run_id,
+                                                      dst_path=str(tmp_path)))
+    logged = yaml.safe_load((folder / "config.yaml").read_text())
+    cfg = RunConfig(data=DataConfig(**logged["data"]), model=ModelConfig(**logged["model"]),
+                    optim=OptimConfig(**logged["optim"]), trainer=TrainerConfig(**logged["trainer"]),
+                    seed=logged["seed"])
+    split = load_split(cfg)
+    with np.load(folder / "weights" / "final.npz", allow_pickle=False) as state:
+        net = Network.from_state(dict(state), activation=cfg.model.activation,
+                                 output=cfg.model.output, loss=cfg.model.loss)
+    ours = split.classes[net.predict_proba(split.x_test).argmax(axis=1)]
+    theirs = model.predict(split.raw_test)
+    np.testing.assert_array_equal(theirs, ours)
+    assert np.mean(theirs == split.y_test) == pytest.approx(child.data.metrics["test_accuracy"])
+    # and through MLflow's own command line, from a CSV of raw pixels
+    csv = tmp_path / "pixels.csv"
+    np.savetxt(csv, split.raw_test[:25], fmt="%d", delimiter=",",
+               header=",".join(f"pixel{i}" for i in range(64)), comments="")
+    out = tmp_path / "predictions.json"
+    done = subprocess.run([str(Path(sys.executable).parent / "mlflow"), "models", "predict",
+                           "-m", f"runs:/{child.info.run_id}/model", "-i", str(csv), "-t", "csv",
+                           "--env-manager", "local", "-o", str(out)],
+                          env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(out.read_text())["predictions"] == ours[:25].tolist()
+
+
+def test_compare_prints_exports_and_logs_the_table(sweep):
+    tmp, uri, _ = sweep
+    done = pipeline("compare.py", f"uri={uri}", "out=reports", cwd=tmp)
+    assert done.returncode == 0, done.stderr[-3000:]
+    parent = next(r for r in runs_of(uri) if "mlflow.parentRunId" not in r.data.tags)
+    folder = tmp / "reports" / parent.info.run_id
+    import pandas as pd
+
+    table = pd.read_csv(folder / "table.csv")
+    assert len(table) == 4 and {"model.hidden", "seed", "best_val_accuracy",
+                                "test_accuracy", "duration_s"} <= set(table.columns)
+    assert list(table.best_val_accuracy) == sorted(table.best_val_accuracy, reverse=True)
+    assert (folder / "table.md").read_text().startswith("| run")
+    assert "hidden=" in done.stdout
+    logged = {a.path for a in client(uri).list_artifacts(parent.info.run_id, "compare")}
+    assert {"compare/table.csv", "compare/table.md", "compare/accuracy_by_hidden.png",
+            "compare/learning_curves_best.png"} <= logged
+
+
+def test_eight_parallel_joblib_jobs_on_a_fresh_store(tmp_path):
+    uri = store(tmp_path)
+    done = pipeline("train.py", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=8",
+                    "seed=0,1,2,3,4,5,6,7", "trainer.epochs=2", "tracking.log_model=false",
+                    f"tracking.uri={uri}", "tracking.experiment=parallel", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = runs_of(uri, "parallel")
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 8 and all(r.info.status == "FINISHED" for r in runs)
+    assert sorted(int(r.data.params["seed"]) for r in children) == list(range(8))
+    assert runs_of(uri, "Default") == []  # nothing strayed into the Default experiment
+    assert "Traceback" not in done.stderr
+
+
+def test_a_failing_job_fails_alone_and_the_sweep_exits_non_zero(tmp_path):
+    good = write_kaggle_csv(tmp_path / "good.csv", n=200)
+    bad = write_kaggle_csv(tmp_path / "bad.csv", n=200)
+    lines = bad.read_text().splitlines()
+    lines[5] = lines[5].rsplit(",", 1)[0] + ",300"
+    bad.write_text("\n".join(lines) + "\n")
+    uri = store(tmp_path)
+    done = pipeline("train.py", "-m", "data=kaggle_csv", f"data.path={good},{bad}",
+                    "seed=0,1", "trainer.epochs=2", "tracking.log_model=false",
+                    f"tracking.uri={uri}", cwd=tmp_path)
+    assert done.returncode != 0
+    runs = runs_of(uri)
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert parent.info.status == "FAILED" and parent.info.end_time is not None
+    assert sorted(r.info.status for r in children) == ["FAILED", "FAILED", "FINISHED", "FINISHED"]
+    for run in children:
+        if run.info.status == "FAILED":
+            assert "pixel 300 is outside 0–255" in run.data.tags["error"]
+            assert run.data.params["data.path"] == str(bad)
+    assert "2 finished, 2 failed" in done.stdout
+    assert "FAILED job" in done.stderr and "pixel 300" in done.stderr
+
+
+@pytest.mark.parametrize("override,message", [
+    ("optim.lrr=0.1", "Could not override 'optim.lrr'"),
+    ("trainer.epochs=ten", "trainer.epochs"),
+    ("optim.lr=-0.5", "optim.lr=-0.5 is not allowed: expected a learning rate > 0"),
+    ("model.activation=swish", "model.activation='swish' is not allowed"),
+    ("optim=rmsprop", "Could not find 'optim/rmsprop'"),
+    ("model.hidden=0", "model.hidden=0 is not allowed"),
+])
+@pytest.mark.parametrize("multirun", [False, True])
+def test_bad_config_gets_a_clear_message_and_no_run(tmp_path, override, message, multirun):
+    uri = store(tmp_path)
+    args = (["-m", "seed=0,1"] if multirun else []) + [override, f"tracking.uri={uri}"]
+    done = pipeline("train.py", *args, cwd=tmp_path)
+    assert done.returncode != 0
+    assert message in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert runs_of(uri) == []
+
+
+def test_single_run_without_tracking_keeps_its_files(tmp_path):
+    done = pipeline("train.py", "tracking=off", "trainer.epochs=2", "model.hidden=[20,10]",
+                    cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_dir = next((tmp_path / "outputs" / "runs").glob("*/*"))
+    assert (run_dir / "weights" / "final.npz").is_file()
+    with np.load(run_dir / "weights" / "best.npz", allow_pickle=False) as w:
+        assert w["W1"].shape == (64, 20) and w["W2"].shape == (20, 10)
+    assert json.loads((run_dir / "digitlab_result.json").read_text())["status"] == "FINISHED"
+    assert not (tmp_path / "mlruns").exists()
