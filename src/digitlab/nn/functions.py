@@ -50,6 +50,17 @@ class Activation:
     forward: Callable[..., np.ndarray]
     derivative: Callable[[np.ndarray], np.ndarray]  # f'(z) from a = f(z)
     elementwise: bool = True
+    # δ ⊙= f'(z) in place, without a temporary f'(z) array where the unit allows it
+    scale_in_place: Callable[[np.ndarray, np.ndarray], None] | None = None
+
+    def multiply_derivative(self, delta: np.ndarray, a: np.ndarray, quirk: bool = False) -> None:
+        """δ ← δ ⊙ f'(z), f'(z) taken from a = f(z) (or, with the seed's quirk, f'(a))."""
+        if quirk:
+            delta *= self.derivative_at_input(a)
+        elif self.scale_in_place is not None:
+            self.scale_in_place(delta, a)
+        else:
+            delta *= self.derivative(a)
 
     def derivative_at_input(self, x: np.ndarray) -> np.ndarray:
         """f'(x) with x taken as the pre-activation: the seed's quirk evaluates this at a."""
@@ -62,11 +73,18 @@ class Activation:
         return grad * (self.derivative_at_input(a) if quirk else self.derivative(a))
 
 
+def _sigmoid_scale(delta: np.ndarray, a: np.ndarray) -> None:
+    delta *= a
+    delta -= delta * a  # δ·a − δ·a² = δ·a(1 − a)
+
+
 ACTIVATIONS: dict[str, Activation] = {
-    "sigmoid": Activation(sigmoid, lambda a: a * (1 - a)),
+    "sigmoid": Activation(sigmoid, lambda a: a * (1 - a), scale_in_place=_sigmoid_scale),
     "tanh": Activation(tanh, lambda a: 1 - a * a),
-    "relu": Activation(relu, lambda a: (a > 0).astype(a.dtype)),
-    "identity": Activation(identity, lambda a: np.ones_like(a)),
+    "relu": Activation(relu, lambda a: (a > 0).astype(a.dtype),
+                       scale_in_place=lambda delta, a: np.multiply(delta, a > 0, out=delta)),
+    "identity": Activation(identity, lambda a: np.ones_like(a),
+                           scale_in_place=lambda delta, a: None),
 }
 OUTPUTS: dict[str, Activation] = {
     "sigmoid": ACTIVATIONS["sigmoid"],

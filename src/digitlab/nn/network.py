@@ -103,11 +103,8 @@ class Network:
         for layer in range(len(self.weights) - 1, -1, -1):
             previous = None
             if layer > 0:  # BP2: δˡ⁻¹ = (δˡ Wˡᵀ) ⊙ f'(zˡ⁻¹)
-                a = activations[layer]
-                f_prime = (self.activation.derivative_at_input(a) if self.quirk
-                           else self.activation.derivative(a))
                 previous = delta @ self.weights[layer].T
-                previous *= f_prime
+                self.activation.multiply_derivative(previous, activations[layer], self.quirk)
             yield layer, delta
             delta = previous
 

@@ -1,0 +1,147 @@
+"""Training speed on Fashion-MNIST: digitlab against scikit-learn's MLPClassifier (and PyTorch
+when installed) on the same recipe, beside the BLAS floor measured in the same run.
+
+    python benchmarks/bench_training.py [--epochs 2] [--shapes 100,784] [--batches 10,128]
+
+Recipe for every contender: 784-h-10, relu hidden units, softmax + cross-entropy, Glorot-uniform
+init, plain SGD (no momentum, no L2), constant learning rate, reshuffled every epoch, float32
+for digitlab and PyTorch (scikit-learn casts float32 input to float32 too). Seconds per epoch
+are the training passes only. The BLAS floor is an epoch's matrix-multiply FLOPs divided by the
+sgemm rate measured here on a large product: no implementation can beat it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+import warnings
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from digitlab.config import DataConfig, ModelConfig, OptimConfig, TrainerConfig
+from digitlab.data import load_dataset, make_split
+from digitlab.nn import Classifier
+from digitlab.seeding import seed_streams
+from digitlab.training import train
+
+LEARNING_RATE = {10: 0.05, 128: 0.1}  # per-batch-size rates that train well in a few epochs
+RESULTS = Path(__file__).with_name("results.md")
+
+
+def sgemm_rate(repeats: int = 5) -> float:
+    """FLOP/s of float32 matrix products of training size (best of `repeats`)."""
+    rng = np.random.default_rng(0)
+    a = rng.random((8192, 784), dtype=np.float32)
+    b = rng.random((784, 784), dtype=np.float32)
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * a.shape[0] * a.shape[1] * b.shape[1] / best
+
+
+def epoch_flops(n: int, sizes: list[int]) -> float:
+    """Forward (2·in·out), weight gradient (2·in·out) and backpropagated error (2·in·out, all
+    but the first layer) per sample and layer."""
+    layers = list(zip(sizes[:-1], sizes[1:]))
+    per_sample = sum(4 * i * o for i, o in layers) + sum(2 * i * o for i, o in layers[1:])
+    return float(n) * per_sample
+
+
+def run_digitlab(split, hidden: int, batch: int, epochs: int) -> tuple[float, float]:
+    clf = Classifier(ModelConfig(hidden=[hidden], activation="relu", init="glorot_uniform"),
+                     OptimConfig(lr=LEARNING_RATE[batch]),
+                     TrainerConfig(epochs=epochs, batch_size=batch), seed=0)
+    seconds = [record.seconds for record in train(clf, split)]
+    return float(np.mean(seconds)), clf.score(split.x_test, split.y_test)
+
+
+def run_sklearn(split, hidden: int, batch: int, epochs: int) -> tuple[float, float]:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    clf = MLPClassifier(hidden_layer_sizes=(hidden,), activation="relu", solver="sgd",
+                        batch_size=batch, learning_rate_init=LEARNING_RATE[batch], momentum=0.0,
+                        nesterovs_momentum=False, alpha=0.0, max_iter=epochs, shuffle=True,
+                        n_iter_no_change=epochs + 1, tol=0.0, random_state=0)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(split.x_train, split.y_train)
+    return (time.perf_counter() - start) / epochs, clf.score(split.x_test, split.y_test)
+
+
+def run_torch(split, hidden: int, batch: int, epochs: int) -> tuple[float, float] | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    model = torch.nn.Sequential(torch.nn.Linear(784, hidden), torch.nn.ReLU(),
+                                torch.nn.Linear(hidden, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE[batch])
+    loss_fn = torch.nn.CrossEntropyLoss()
+    x, y = torch.from_numpy(split.x_train), torch.from_numpy(split.y_train)
+    seconds = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        order = torch.randperm(len(y))
+        for i in range(0, len(y), batch):
+            rows = order[i:i + batch]
+            optimizer.zero_grad()
+            loss_fn(model(x[rows]), y[rows]).backward()
+            optimizer.step()
+        seconds.append(time.perf_counter() - start)
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(split.x_test)).argmax(dim=1).numpy()
+    return float(np.mean(seconds)), float(np.mean(predicted == split.y_test))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--shapes", default="100,784")
+    parser.add_argument("--batches", default="128,10")
+    parser.add_argument("--no-sklearn", action="store_true", help="skip the slow reference")
+    args = parser.parse_args()
+
+    cfg = DataConfig(name="fashion_mnist", val_mode="none")
+    split = make_split(load_dataset(cfg), cfg, seed_streams(0).split)
+    rate = sgemm_rate()
+    rows = []
+    header = ("| shape | batch | digitlab s/epoch | acc | scikit-learn s/epoch | acc | "
+              "sklearn ÷ digitlab | PyTorch s/epoch | acc | digitlab ÷ PyTorch | BLAS floor s | "
+              "digitlab ÷ floor |")
+    print(f"sgemm rate measured here: {rate / 1e9:.0f} GFLOP/s; {args.epochs} epoch(s) each\n")
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    for hidden in map(int, args.shapes.split(",")):
+        for batch in map(int, args.batches.split(",")):
+            ours, our_acc = run_digitlab(split, hidden, batch, args.epochs)
+            sk = None if args.no_sklearn else run_sklearn(split, hidden, batch, args.epochs)
+            torch_result = run_torch(split, hidden, batch, args.epochs)
+            floor = epoch_flops(len(split.y_train), [784, hidden, 10]) / rate
+            cells = [f"784-{hidden}-10", str(batch), f"{ours:.2f}", f"{our_acc:.4f}"]
+            cells += ([f"{sk[0]:.2f}", f"{sk[1]:.4f}", f"{sk[0] / ours:.1f}×"] if sk
+                      else ["—", "—", "—"])
+            cells += ([f"{torch_result[0]:.2f}", f"{torch_result[1]:.4f}",
+                       f"{ours / torch_result[0]:.2f}"] if torch_result else ["—", "—", "—"])
+            cells += [f"{floor:.2f}", f"{ours / floor:.2f}"]
+            row = "| " + " | ".join(cells) + " |"
+            rows.append(row)
+            print(row, flush=True)
+    machine = f"{platform.machine()}, {__import__('os').cpu_count()} cores, numpy {np.__version__}"
+    RESULTS.write_text(
+        f"# Training speed, Fashion-MNIST 60k (measured {date.today()}, {machine})\n\n"
+        f"`make bench` ({args.epochs} epochs each; sgemm {rate / 1e9:.0f} GFLOP/s)\n\n"
+        + header + "\n|" + "---|" * (header.count("|") - 1) + "\n" + "\n".join(rows) + "\n")
+    print(f"\nwritten to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
