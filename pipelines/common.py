@@ -128,12 +128,6 @@ def _thread_limit(hc) -> int | None:
     return max(1, (os.cpu_count() or 1) // max(1, jobs))
 
 
-def _on_sigterm(signum, frame):
-    from digitlab.tracking import Terminated
-
-    raise Terminated(f"signal {signum}")
-
-
 def run_job(cfg: DictConfig) -> dict:
     """One job: validate, train, log; writes the job's outcome next to its Hydra files."""
     from threadpoolctl import threadpool_limits
@@ -150,8 +144,7 @@ def run_job(cfg: DictConfig) -> dict:
         run_cfg = to_run_config(cfg)
     except ConfigError as exc:
         fail(str(exc))
-    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGTERM, runner.raise_terminated)  # also inside joblib workers
     record = _sweep_record(hc) if multirun else {}
     name = _run_name(overrides, record.get("swept"))
     tags = {"digitlab.overrides": " ".join(overrides), **git_state()}

@@ -3,16 +3,20 @@
     python pipelines/train.py model.hidden=100 optim.lr=0.5 trainer.epochs=30 seed=3
     python pipelines/train.py -m model.hidden=16,64,256 optim.lr=0.1,0.5 seed=0,1,2
     python pipelines/train.py -m hydra/launcher=joblib hydra.launcher.n_jobs=2 model.hidden=16,64
+
+Exit codes: 0 every run finished, 1 a run failed, 2 bad input, 130 Ctrl-C, 143 SIGTERM.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import hydra
 from omegaconf import DictConfig
 
 import common
+from digitlab.runner import Terminated, raise_terminated
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
@@ -21,12 +25,17 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    interrupted = False
+    signal.signal(signal.SIGTERM, raise_terminated)
+    # Ctrl-C raises KeyboardInterrupt even when started in the background (where SIGINT is ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    status = 1
     try:
         main()
+        status = 0
     except KeyboardInterrupt:
-        interrupted = True
-        raise
-    finally:
-        code = common.finish_sweep(interrupted or sys.exc_info()[0] is not None)
-    sys.exit(code)
+        status = 130
+    except Terminated:
+        status = 143
+    finally:  # the sweep's parent run is ended whatever happened (Hydra skips on_multirun_end)
+        summary = common.finish_sweep(interrupted=status in (130, 143))
+    sys.exit(status or summary)

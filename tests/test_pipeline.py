@@ -242,3 +242,58 @@ def test_single_run_without_tracking_keeps_its_files(tmp_path):
         assert w["W1"].shape == (64, 20) and w["W2"].shape == (20, 10)
     assert json.loads((run_dir / "digitlab_result.json").read_text())["status"] == "FINISHED"
     assert not (tmp_path / "mlruns").exists()
+
+
+def _wait_for_running(uri: str, timeout: float = 120.0):
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            running = [r for r in runs_of(uri) if r.info.status == "RUNNING"
+                       and "mlflow.parentRunId" in r.data.tags]
+        except Exception:  # the store is still being created
+            running = []
+        if running and any(r.data.metrics.get("train_loss") for r in running):
+            return running
+        time.sleep(0.5)
+    raise AssertionError("no run started training in time")
+
+
+@pytest.mark.parametrize("sig,code", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_stopped_sweep_ends_its_runs_killed(tmp_path, sig, code):
+    import signal
+
+    uri = store(tmp_path)
+    environment = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "pipelines" / "train.py"), "-m",
+                             "seed=0,1", "trainer.epochs=100000", "tracking.log_model=false",
+                             f"tracking.uri={uri}"], cwd=tmp_path, env=environment,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_running(uri)
+        proc.send_signal(getattr(signal, sig))
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == code
+    statuses = sorted(r.info.status for r in runs_of(uri))
+    assert statuses == ["KILLED", "KILLED"]  # the parent and the job in flight; nothing RUNNING
+
+
+def test_runs_of_dead_processes_are_marked_killed_when_the_store_opens(tmp_path):
+    from digitlab import tracking
+
+    uri = store(tmp_path)
+    experiment_id = tracking.prepare_store(uri, "digitlab")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    c = client(uri)
+    orphan = c.create_run(experiment_id, tags={tracking.HOST_TAG: __import__("socket").gethostname(),
+                                               tracking.PID_TAG: dead})
+    alive = c.create_run(experiment_id, tags={tracking.HOST_TAG: __import__("socket").gethostname(),
+                                              tracking.PID_TAG: str(os.getpid())})
+    tracking.prepare_store(uri, "digitlab")
+    assert c.get_run(orphan.info.run_id).info.status == "KILLED"
+    assert "died" in c.get_run(orphan.info.run_id).data.tags["error"]
+    assert c.get_run(alive.info.run_id).info.status == "RUNNING"

@@ -31,17 +31,13 @@ from mlflow.types import ColSpec, DataType, Schema  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from digitlab.data import Split  # noqa: E402
-from digitlab.runner import ModelBundle  # noqa: E402
+from digitlab.runner import ModelBundle, Terminated  # noqa: E402
 from digitlab.training import EpochRecord  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 PARENT_TAG = "mlflow.parentRunId"
 HOST_TAG, PID_TAG = "digitlab.host", "digitlab.pid"
-
-
-class Terminated(BaseException):
-    """Raised by the SIGTERM handler of the pipelines: the run ends KILLED, like on Ctrl-C."""
 
 
 def default_uri(project_root: Path) -> str:

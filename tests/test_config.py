@@ -1,0 +1,82 @@
+"""Config composition with Hydra's Compose API: every option of every group, every experiment
+file, and the checks that run before any run is created."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from digitlab.config import ConfigError, RunConfig, register_configs
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+GROUPS = ["data", "model", "optim", "trainer", "tracking"]
+
+register_configs()
+
+
+def _compose(*overrides: str) -> RunConfig:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return OmegaConf.to_object(compose(config_name="train", overrides=list(overrides)))
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in _options(g)])
+def test_every_option_of_every_group_composes(group, option):
+    extra = ["data.path=/tmp/train.csv"] if option == "kaggle_csv" else []
+    cfg = _compose(f"{group}={option}", *extra)
+    assert isinstance(cfg, RunConfig)
+    if group == "data":
+        assert cfg.data.name == option
+    if group == "optim":
+        assert cfg.optim.name == option
+
+
+@pytest.mark.parametrize("experiment", _options("experiment"))
+def test_every_experiment_file_composes(experiment):
+    cfg = _compose(f"experiment={experiment}", "data.path=/tmp/train.csv")
+    assert cfg.experiment_id == experiment
+
+
+def test_defaults_are_the_digits_run():
+    cfg = _compose()
+    assert (cfg.data.name, cfg.model.hidden, cfg.optim.name, cfg.trainer.dtype, cfg.seed) == (
+        "digits", [32], "sgd", "float32", 0)
+    assert cfg.tracking.enabled and cfg.tracking.experiment == "digitlab"
+
+
+@pytest.mark.parametrize("override,hidden", [("model.hidden=100", [100]),
+                                             ("model.hidden=[300,100]", [300, 100]),
+                                             ("model.hidden=[]", [])])
+def test_hidden_takes_a_width_or_a_list(override, hidden):
+    assert _compose(override).model.hidden == hidden
+
+
+@pytest.mark.parametrize("override", ["optim.lrr=0.1", "trainer.epochs=ten", "seed=x",
+                                      "optim=rmsprop", "data=cifar"])
+def test_typos_wrong_types_and_unknown_options_fail_at_compose_time(override):
+    with pytest.raises(ConfigCompositionException):
+        _compose(override)
+
+
+@pytest.mark.parametrize("override,fragment", [
+    ("optim.lr=-0.5", "optim.lr=-0.5"), ("optim.lr=0", "optim.lr=0"),
+    ("model.hidden=0", "model.hidden=0"), ("model.hidden=abc", "model.hidden='abc'"), ("model.hidden=[30,-1]", "model.hidden=[30, -1]"),
+    ("trainer.batch_size=0", "trainer.batch_size=0"), ("trainer.epochs=0", "trainer.epochs=0"),
+    ("data.val_size=1.5", "data.val_size=1.5"), ("data.test_size=1.0", "data.test_size=1.0"),
+    ("model.activation=swish", "model.activation='swish'"), ("model.loss=hinge", "model.loss"),
+    ("model.init=he", "model.init='he'"), ("optim.momentum=1.2", "optim.momentum=1.2"),
+    ("optim.schedule=cosine", "optim.schedule"), ("trainer.order=reverse", "trainer.order"),
+    ("trainer.dtype=float16", "trainer.dtype"), ("data=kaggle_csv", "data.path=None"),
+    ("model.output=softmax model.loss=binary_ce", "model.loss='binary_ce'"),
+])
+def test_bad_values_name_key_value_and_what_is_allowed(override, fragment):
+    with pytest.raises(ConfigError) as exc:
+        _compose(*override.split())
+    assert fragment in str(exc.value) and "expected" in str(exc.value)
