@@ -67,6 +67,7 @@ class Sweep:
     dir: Path
     uri: str | None = None
     parent_run_id: str | None = None
+    owns_parent: bool = True  # False when joining a parent run given in tracking.parent_run_id
 
 
 SWEEP: Sweep | None = None
@@ -94,7 +95,8 @@ class SweepCallback(Callback):
 
             SWEEP.uri = tracking.resolve_uri(first.tracking.uri, PROJECT_ROOT)
             experiment_id = tracking.prepare_store(SWEEP.uri, first.tracking.experiment)
-            SWEEP.parent_run_id = tracking.start_parent_run(
+            SWEEP.owns_parent = first.tracking.parent_run_id is None
+            SWEEP.parent_run_id = first.tracking.parent_run_id or tracking.start_parent_run(
                 SWEEP.uri, experiment_id, name=f"sweep {sweep_dir.name}",
                 tags={"digitlab.sweep_dir": str(sweep_dir.resolve()),
                       "digitlab.overrides": " ".join(task), "digitlab.jobs": str(len(jobs)),
@@ -155,7 +157,8 @@ def run_job(cfg: DictConfig) -> dict:
         uri = record.get("uri") or tracking.resolve_uri(run_cfg.tracking.uri, PROJECT_ROOT)
         experiment_id = record.get("experiment_id") or tracking.prepare_store(
             uri, run_cfg.tracking.experiment)
-        tracker = tracking.MlflowTracker(uri, experiment_id, record.get("parent_run_id"))
+        parent = record.get("parent_run_id") or run_cfg.tracking.parent_run_id
+        tracker = tracking.MlflowTracker(uri, experiment_id, parent)
         if multirun:
             tags.update({"digitlab.sweep_id": record.get("parent_run_id", ""),
                          "digitlab.job": str(hc.job.num)})
@@ -234,7 +237,7 @@ def finish_sweep(interrupted: bool) -> int:
     outcomes = sweep_outcomes(SWEEP.dir)
     failed = [o for o in outcomes if o["status"] != "FINISHED"]
     status = "KILLED" if interrupted else ("FAILED" if failed or not outcomes else "FINISHED")
-    if SWEEP.parent_run_id:
+    if SWEEP.parent_run_id and SWEEP.owns_parent:
         from digitlab import tracking
 
         tracking.end_run(SWEEP.uri, SWEEP.parent_run_id, status)

@@ -194,6 +194,12 @@ def test_kaggle_bad_files(tmp_path):
         _one_line(exc, str(path), fragment)
 
 
+def test_kaggle_missing_file_is_one_clear_message(tmp_path):
+    with pytest.raises(DataError) as exc:
+        load_dataset(DataConfig(name="kaggle_csv", path=str(tmp_path / "nope.csv")))
+    _one_line(exc, "nope.csv: file not found", "data.path")
+
+
 def test_kaggle_test_csv_is_refused_for_training(tmp_path):
     path = write_kaggle_csv(tmp_path / "test.csv", labeled=False)
     with pytest.raises(DataError, match="unlabeled test.csv"):

@@ -79,3 +79,21 @@ def learning_curves_of_best(histories: Mapping[str, Mapping[str, Sequence[float]
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return fig
+
+
+def published_curve_figure(title: str, curve: Sequence[float], runs, published) -> Figure:
+    """Published per-epoch accuracy against each reproduced run's (percent)."""
+    from digitlab.reproduction import SERIES
+
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(np.arange(1, len(curve) + 1), curve, color="black", lw=2, label="published")
+    for run in runs:
+        series = [100 * a for a in run.history.get(SERIES[published.split]) or []]
+        ax.plot(np.arange(1, len(series) + 1), series, alpha=0.8, label=f"seed {run.seed}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{published.split} accuracy (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig

@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
-OUTPUTS = ("sigmoid", "softmax", "identity")
+OUTPUTS = ("sigmoid", "softmax", "tanh", "identity")
 LOSSES = ("quadratic", "binary_ce", "cross_entropy")
 # the losses each output supports: log-losses need outputs in (0, 1)
 LOSS_OUTPUTS = {"sigmoid": LOSSES, "softmax": ("quadratic", "cross_entropy"),
-                "identity": ("quadratic",)}
+                "tanh": ("quadratic",), "identity": ("quadratic",)}
 INITS = ("normal", "normal_fan_in", "normal_fan_out", "glorot_uniform", "uniform")
 OUTPUT_INITS = ("same", "zero")
 DATASETS = ("digits", "mnist", "fashion_mnist", "kaggle_csv")
 SCALINGS = ("unit", "raw", "minmax", "minmax_feature", "standard", "rashid")
-TEST_SPLITS = ("official", "stratified", "bernoulli")
+TEST_SPLITS = ("official", "stratified", "bernoulli", "none")
 VAL_MODES = ("stratified", "last", "none")
 OPTIMIZERS = ("sgd", "adam")
 L2_STYLES = ("nielsen", "sklearn")
@@ -53,7 +53,7 @@ class DataConfig:
     download: bool = False  # opt-in OpenML download when root holds no files
     cache_dir: Optional[str] = None  # parsed arrays; None = $DIGITLAB_CACHE or ~/.cache/digitlab
     scale: str = "unit"  # pixels / max → [0, 1], the usual input range of a sigmoid network
-    test_split: str = "official"  # official where the dataset has one, else stratified
+    test_split: str = "official"  # official where the dataset has one, else stratified; none = all rows train
     test_size: float = 0.2  # for datasets without an official test set
     bernoulli_p: float = 0.8  # the seed's split: each row is training with this probability
     val_mode: str = "stratified"  # stratified | last (Nielsen's last 10,000) | none
@@ -151,6 +151,7 @@ class TrainerConfig:
     dtype: str = "float32"  # half the memory traffic of float64 at the same accuracy
     eval_batch_size: int = 4096  # rows per forward pass when scoring; bounds memory
     train_metrics: str = "running"  # running = from the epoch's own forward passes (free)
+    eval_test: bool = False  # score the test set after every epoch (Nielsen's curves)
     early_stopping: str = "none"
     patience: int = 10  # epochs without improvement (scikit-learn's n_iter_no_change)
     tol: float = 1e-4  # the improvement that counts (scikit-learn's tol)
@@ -174,23 +175,34 @@ class TrackingConfig:
     uri: Optional[str] = None  # None = $MLFLOW_TRACKING_URI, else sqlite under <project>/mlruns
     experiment: str = "digitlab"
     log_model: bool = True  # the pyfunc model costs ≈ 1 s per run; off for big sweeps
+    parent_run_id: Optional[str] = None  # join this parent run instead of starting one (reproduce)
 
 
 @dataclass
 class PublishedConfig:
     """What a publication reports, so `reproduce` compares data, not code (REFERENCES.md)."""
 
-    value: float = 0.0
+    value: Optional[float] = None  # in percent; None = no published number (a baseline)
     metric: str = "accuracy"  # accuracy | error
     split: str = "test"  # train | val | test
-    selection: str = "final"  # best | final | test_at_best_val
-    runs: int = 1  # how many runs the number summarises
-    aggregate: str = "best"  # best | mean over those runs
-    source: str = ""
+    selection: str = "final"  # best (epoch) | final (epoch) | test_at_best_val
+    runs: int = 1  # how many training runs the number summarises
+    aggregate: str = "best"  # best | mean over the runs (seeds)
     tolerance: float = 0.5  # percentage points
-    rule: str = "within"  # within | at_most_error (reconstructed recipes)
-    curve: Optional[str] = None  # published per-epoch curve file, if any
-    note: str = ""
+    rule: str = "within"  # within: |Δ| ≤ tolerance; at_most: reproduced error ≤ published
+    source: str = ""
+    recipe: str = ""  # one line for the table
+    curve: Optional[str] = None  # published per-epoch curve, under data/published_curves/
+    curve_key: Optional[str] = None  # the series' key in a JSON object, if any
+    curve_index: int = 1  # the series' index: Nielsen's files are [cost, correct, cost, correct]
+    curve_total: int = 10000  # counts in the curve are out of this many images
+
+    def __post_init__(self) -> None:
+        _choice("published.metric", self.metric, ("accuracy", "error"))
+        _choice("published.split", self.split, ("train", "val", "test"))
+        _choice("published.selection", self.selection, ("best", "final", "test_at_best_val"))
+        _choice("published.aggregate", self.aggregate, ("best", "mean"))
+        _choice("published.rule", self.rule, ("within", "at_most"))
 
 
 @dataclass

@@ -130,11 +130,14 @@ def _write_reports(folder: Path, cfg: RunConfig, split: Split, clf: Classifier,
     (folder / "config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
     _save_npz(folder / "weights" / "final.npz", final)
     _save_npz(folder / "weights" / "best.npz", best)
-    result = evaluate(split.y_test, clf.predict_proba(split.x_test), split.classes)
+    # the test set; the training rows where a recipe keeps none (data.test_split=none)
+    x, y, part = ((split.x_test, split.y_test, "test") if len(split.y_test)
+                  else (split.x_train, split.y_train, "training"))
+    result = evaluate(y, clf.predict_proba(x), split.classes)
     (folder / "report" / "classification_report.json").write_text(
         json.dumps(result.report, indent=2))
     (folder / "report" / "classification_report.txt").write_text(result.report_text)
-    confusion_matrix_figure(result, split.classes).savefig(folder / "report" / "confusion_matrix.png",
+    confusion_matrix_figure(result, split.classes, f"{part.capitalize()} confusion matrix").savefig(folder / "report" / "confusion_matrix.png",
                                                            dpi=100)
     learning_curves_figure(history, title=f"{split.name}: hidden {cfg.model.hidden}, "
                                           f"lr {cfg.optim.lr}, seed {cfg.seed}").savefig(
@@ -147,7 +150,7 @@ def _model_bundle(clf: Classifier, split: Split, cfg: RunConfig) -> ModelBundle:
     spec = {"activation": cfg.model.activation, "output": cfg.model.output,
             "loss": cfg.model.loss, "quirk": cfg.model.derivative_quirk,
             "dtype": cfg.trainer.dtype, "n_features": split.n_features}
-    return ModelBundle(arrays, spec, np.asarray(split.raw_test[:5]))
+    return ModelBundle(arrays, spec, split.raw_examples)
 
 
 def load_split(cfg: RunConfig) -> Split:

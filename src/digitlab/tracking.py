@@ -298,3 +298,8 @@ def metric_history(uri: str, run_id: str, key: str) -> list[float]:
 
 def log_files(uri: str, run_id: str, folder: Path, artifact_path: str) -> None:
     MlflowClient(uri).log_artifacts(run_id, str(folder), artifact_path)
+
+
+def log_table(uri: str, run_id: str, table: pd.DataFrame, artifact_file: str) -> None:
+    """A table the MLflow UI shows in its artifact view (and mlflow.load_table reads)."""
+    MlflowClient(uri).log_table(run_id, data=table, artifact_file=artifact_file)

@@ -34,11 +34,16 @@ class EpochRecord:
     lr: float
     seconds: float  # the training pass only, without scoring
     improved: bool  # best so far by validation accuracy (training accuracy without validation)
+    test_loss: float | None = None  # only with trainer.eval_test
+    test_accuracy: float | None = None
 
     def metrics(self) -> dict[str, float]:
-        """The per-epoch metric names of the MLflow contract (DESIGN.md)."""
+        """The per-epoch metric names of the MLflow contract (DESIGN.md); per-epoch test scores
+        are epoch_test_* so they never mix with the final test_* of the run."""
         values = asdict(self)
         values["epoch_seconds"] = values.pop("seconds")
+        values["epoch_test_loss"] = values.pop("test_loss")
+        values["epoch_test_accuracy"] = values.pop("test_accuracy")
         del values["epoch"], values["improved"]
         return {k: float(v) for k, v in values.items() if v is not None}
 
@@ -90,10 +95,13 @@ def train(clf: Classifier, split: Split) -> Iterator[EpochRecord]:
             raise TrainingDiverged(epoch, train_loss)
         val_loss, val_accuracy = loss_and_accuracy(clf, split.x_val, split.y_val)
         score = val_accuracy if split.has_val else train_accuracy
+        test = (loss_and_accuracy(clf, split.x_test, split.y_test)
+                if cfg.eval_test and len(split.y_test) else (None, None))
         record = EpochRecord(epoch, train_loss, train_accuracy,
                              val_loss if split.has_val else None,
                              val_accuracy if split.has_val else None,
-                             clf.optimizer.lr, seconds, improved=score > best)
+                             clf.optimizer.lr, seconds, improved=score > best,
+                             test_loss=test[0], test_accuracy=test[1])
         best = max(best, score)
         yield record
         if stop.should_stop(record):

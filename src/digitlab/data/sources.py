@@ -132,6 +132,9 @@ def _idx_dataset(name: str) -> Callable[[DataConfig], Dataset]:
 
 def load_kaggle_csv(cfg: DataConfig) -> Dataset:
     path = Path(cfg.path).expanduser()
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; point data.path at Kaggle's 'Digit Recognizer' "
+                        "train.csv (label,pixel0,…,pixel783).")
     cells, digest = cached_array(path, read_kaggle_csv, cfg.cache_dir)
     if cells.shape[1] != 785:
         raise DataError(f"{path}: this is an unlabeled test.csv (no 'label' column); training "

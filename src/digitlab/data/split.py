@@ -27,7 +27,8 @@ class Split:
     classes: np.ndarray
     image_shape: tuple[int, int]
     scaling: Scaling  # raw pixels → network inputs
-    raw_test: np.ndarray  # the test rows before scaling (model examples, predictions)
+    raw_test: np.ndarray  # the test rows before scaling (predictions on raw pixels)
+    raw_examples: np.ndarray  # a few raw rows (test, or training without a test set)
 
     @property
     def n_features(self) -> int:
@@ -107,6 +108,8 @@ def _test_split(ds: Dataset, cfg: DataConfig, rng: np.random.Generator):
         return ds.x_train, ds.y_train, ds.x_test, ds.y_test
     x = ds.x_train if ds.x_test is None else np.concatenate([ds.x_train, ds.x_test])
     y = ds.y_train if ds.y_test is None else np.concatenate([ds.y_train, ds.y_test])
+    if cfg.test_split == "none":  # train on every row (scikit-learn's digits example)
+        return x, y, x[:0], y[:0]
     if cfg.test_split == "bernoulli":  # the seed: each row goes to training with probability p
         train = rng.random(len(y)) < cfg.bernoulli_p
         return x[train], y[train], x[~train], y[~train]
@@ -136,4 +139,4 @@ def make_split(ds: Dataset, cfg: DataConfig, rng: np.random.Generator,
     return Split(ds.name, ds.digest, scaling(x_train, dtype), np.asarray(y_train, np.int64),
                  scaling(x_val, dtype), np.asarray(y_val, np.int64), scaling(x_test, dtype),
                  np.asarray(y_test, np.int64), classes, ds.image_shape, scaling,
-                 np.asarray(x_test))
+                 np.asarray(x_test), np.asarray(x_test if len(x_test) else x_train)[:5])

@@ -88,6 +88,7 @@ ACTIVATIONS: dict[str, Activation] = {
 }
 OUTPUTS: dict[str, Activation] = {
     "sigmoid": ACTIVATIONS["sigmoid"],
+    "tanh": ACTIVATIONS["tanh"],  # rolisz's network: tanh on every layer
     "identity": ACTIVATIONS["identity"],
     "softmax": Activation(softmax, lambda a: a * (1 - a), elementwise=False),
 }

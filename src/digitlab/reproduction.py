@@ -1,0 +1,116 @@
+"""Published vs reproduced: the reproduced number computed the way the publication computed it
+(best or final epoch, test at the best validation epoch, best of N or mean ± sd), the verdict
+against the publication's tolerance, and the distance to a published per-epoch curve."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from digitlab.config import PublishedConfig
+
+CURVES = Path(__file__).resolve().parents[2] / "data" / "published_curves"
+# the per-epoch series that each published split is read from
+SERIES = {"train": "train_accuracy", "val": "val_accuracy", "test": "epoch_test_accuracy"}
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """What one logged run contributes: per-epoch accuracies and final metrics (fractions)."""
+
+    seed: int
+    history: dict[str, list[float]]  # train_accuracy, val_accuracy, epoch_test_accuracy
+    final: dict[str, float]  # test_accuracy, …
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    value: float | None  # percent, in the publication's metric (accuracy or error)
+    spread: float | None  # sd over runs when the publication reports a mean
+    runs: int
+    delta: float | None  # reproduced − published, percentage points
+    verdict: str
+    curve_max: float | None = None  # max and mean |Δ| per epoch against a published curve
+    curve_mean: float | None = None
+
+
+def _last_argmax(values: Sequence[float]) -> int:
+    # network3 keeps the latest epoch among equal best validation accuracies (>=)
+    values = np.asarray(values, dtype=float)
+    return int(np.flatnonzero(values == np.nanmax(values))[-1])
+
+
+def run_accuracy(published: PublishedConfig, run: TrainingRun) -> float:
+    """The run's accuracy (a fraction) as the publication selects it."""
+    if published.selection == "test_at_best_val":
+        best = _last_argmax(run.history["val_accuracy"])
+        return run.history["epoch_test_accuracy"][best]
+    series = run.history.get(SERIES[published.split]) or []
+    if published.selection == "best":
+        if not series:
+            raise KeyError(f"no per-epoch {SERIES[published.split]} to pick a best epoch from; "
+                           "set trainer.eval_test=true")
+        return float(np.nanmax(series))
+    if published.split == "test" and "test_accuracy" in run.final:
+        return run.final["test_accuracy"]
+    return series[-1]
+
+
+def in_metric(published: PublishedConfig, accuracy: float) -> float:
+    """A fraction of correct answers in the publication's unit: accuracy % or error %."""
+    return 100 * (1 - accuracy) if published.metric == "error" else 100 * accuracy
+
+
+def reproduce(published: PublishedConfig, runs: Sequence[TrainingRun],
+              curve: Sequence[float] | None = None) -> Reproduction:
+    values = [in_metric(published, run_accuracy(published, run)) for run in runs]
+    if not values:
+        return Reproduction(None, None, 0, None, "no finished run")
+    better = min if published.metric == "error" else max
+    if published.aggregate == "best":
+        value, spread = better(values), None
+    else:
+        value = float(np.mean(values))
+        spread = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    curve_max = curve_mean = None
+    if curve is not None:
+        mine = np.nanmean([[100 * a for a in run.history[SERIES[published.split]]]
+                           for run in runs], axis=0)
+        gap = np.abs(mine[:len(curve)] - np.asarray(curve[:len(mine)]))
+        curve_max, curve_mean = float(gap.max()), float(gap.mean())
+    if published.value is None:
+        return Reproduction(value, spread, len(values), None, "baseline (no published number)",
+                            curve_max, curve_mean)
+    delta = value - published.value
+    if published.rule == "at_most":
+        verdict = ("≤ published (recipe reconstructed)" if value <= published.value
+                   else "> published (recipe reconstructed)")
+    else:
+        verdict = ("within tolerance" if abs(delta) <= published.tolerance + 1e-9
+                   else "outside tolerance")
+    return Reproduction(value, spread, len(values), delta, verdict, curve_max, curve_mean)
+
+
+def load_curve(published: PublishedConfig, root: Path = CURVES) -> list[float] | None:
+    """A published per-epoch accuracy curve in percent, or None."""
+    if not published.curve:
+        return None
+    data = json.loads((root / published.curve).read_text())
+    if published.curve_key:
+        data = data[published.curve_key]
+    return [100 * count / published.curve_total for count in data[published.curve_index]]
+
+
+def format_value(rep: Reproduction, published: PublishedConfig) -> str:
+    if rep.value is None:
+        return "—"
+    text = f"{rep.value:.2f}"
+    if rep.spread is not None and not math.isnan(rep.spread):
+        text += f" ± {rep.spread:.2f}"
+    how = "mean" if published.aggregate == "mean" else "best"
+    return f"{text} ({how} of {rep.runs})" if rep.runs > 1 else text
