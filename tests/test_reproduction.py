@@ -1,0 +1,118 @@
+"""Published vs reproduced: the selection and aggregation logic on hand-made histories, the
+shipped published curves, and reproduce.py on real processes (MNIST through a synthetic
+stand-in of the official IDX files, since MNIST cannot be downloaded here)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import write_idx_set, write_kaggle_csv
+from test_pipeline import pipeline, runs_of, store
+
+from digitlab.config import PublishedConfig
+from digitlab.reproduction import TrainingRun, load_curve, reproduce, run_accuracy
+
+
+def _run(seed=0, train=(), val=(), test=(), final_test=None):
+    return TrainingRun(seed, {"train_accuracy": list(train), "val_accuracy": list(val),
+                              "epoch_test_accuracy": list(test)},
+                       {} if final_test is None else {"test_accuracy": final_test})
+
+
+HISTORY = _run(val=[0.90, 0.95, 0.93, 0.95], test=[0.91, 0.96, 0.97, 0.94], final_test=0.94,
+               train=[0.8, 0.9, 0.95, 0.99])
+
+
+@pytest.mark.parametrize("split,selection,expected", [
+    ("test", "best", 0.97), ("test", "final", 0.94), ("val", "best", 0.95), ("val", "final", 0.95),
+    ("train", "final", 0.99), ("train", "best", 0.99),
+    ("test", "test_at_best_val", 0.94),  # val ties at epochs 2 and 4: network3 keeps the later
+])
+def test_selection(split, selection, expected):
+    assert run_accuracy(PublishedConfig(split=split, selection=selection), HISTORY) == expected
+
+
+def test_best_of_n_and_mean_of_n():
+    runs = [_run(seed=s, test=[a], final_test=a) for s, a in enumerate([0.95, 0.96, 0.94])]
+    best = reproduce(PublishedConfig(value=95.9, selection="best", aggregate="best",
+                                     tolerance=0.5), runs)
+    assert best.value == pytest.approx(96.0) and best.runs == 3 and best.spread is None
+    assert best.delta == pytest.approx(0.1) and best.verdict == "within tolerance"
+    mean = reproduce(PublishedConfig(value=96.5, selection="final", aggregate="mean",
+                                     tolerance=0.5), runs)
+    assert mean.value == pytest.approx(95.0) and mean.spread == pytest.approx(1.0)
+    assert mean.verdict == "outside tolerance" and mean.delta == pytest.approx(-1.5)
+
+
+def test_error_rows_and_the_at_most_rule():
+    runs = [_run(final_test=0.962), _run(seed=1, final_test=0.958)]
+    published = PublishedConfig(value=4.7, metric="error", rule="at_most", selection="final")
+    rep = reproduce(published, runs)
+    assert rep.value == pytest.approx(3.8)  # the best run's error
+    assert rep.verdict == "≤ published (recipe reconstructed)"
+    worse = reproduce(PublishedConfig(value=3.0, metric="error", rule="at_most"), runs)
+    assert worse.verdict == "> published (recipe reconstructed)"
+
+
+def test_baseline_without_a_published_number():
+    rep = reproduce(PublishedConfig(value=None), [_run(final_test=0.9)])
+    assert rep.value == pytest.approx(90.0) and rep.delta is None
+    assert rep.verdict.startswith("baseline")
+
+
+def test_curve_distance_per_epoch():
+    runs = [_run(test=[0.90, 0.92, 0.94]), _run(seed=1, test=[0.92, 0.94, 0.96])]
+    rep = reproduce(PublishedConfig(value=95.0, selection="best"), runs,
+                    curve=[91.0, 94.0, 95.0, 99.0])
+    assert rep.curve_max == pytest.approx(1.0) and rep.curve_mean == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("curve,key,best,best_epoch,final", [
+    ("nielsen/overfitting.json", None, 82.27, 374, None),
+    ("nielsen/overfitting_full.json", None, 95.33, 24, 95.31),
+    ("nielsen/regularized_full.json", None, 96.49, 28, 95.61),
+    ("nielsen/weight_initialization_30.json", "default_weight_initialization", 96.53, None, None),
+    ("nielsen/weight_initialization_100.json", "large_weight_initialization", 97.55, None, None),
+])
+def test_shipped_curves_hold_the_published_numbers(curve, key, best, best_epoch, final):
+    values = load_curve(PublishedConfig(curve=curve, curve_key=key))
+    assert max(values) == pytest.approx(best)
+    if best_epoch:
+        assert values.index(max(values)) == best_epoch  # Nielsen numbers epochs from 0
+    if final:
+        assert values[-1] == pytest.approx(final)
+
+
+MNIST_ROWS = ["nielsen-*", "rashid-*", "lecun98-*", "simard03-*"]
+
+
+def test_every_mnist_and_seed_experiment_trains_on_stand_in_files(tmp_path):
+    root = write_idx_set(tmp_path / "mnist", n_train=10200, n_test=100)
+    csv = write_kaggle_csv(tmp_path / "train.csv", n=300)
+    uri = store(tmp_path)
+    done = pipeline("reproduce.py", f"only=[{','.join(MNIST_ROWS)},seed-blog*]", "seeds=1",
+                    "n_jobs=2", f"uri={uri}", f"mnist_root={root}", f"kaggle_csv={csv}",
+                    "overrides=['trainer.epochs=1']", "out=report", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = (tmp_path / "report" / "reproduce.md").read_text()
+    experiments = sorted(p.stem for p in (pipeline.__globals__["ROOT"] / "conf" / "experiment")
+                         .glob("*.yaml") if not p.stem.startswith(("fashion", "sklearn", "rolisz")))
+    children = [r for r in runs_of(uri, "reproduce") if "mlflow.parentRunId" in r.data.tags]
+    assert sorted(r.data.params["experiment_id"] for r in children) == experiments
+    assert all(r.info.status == "FINISHED" for r in children)
+    assert all(r.data.params["trainer.epochs"] == "1" for r in children)
+    for exp in experiments:
+        assert f"| {exp} " in table
+    assert "data missing" not in table
+    assert "recipe reconstructed" in table and "baseline" in table
+    parent = next(r for r in runs_of(uri, "reproduce") if "mlflow.parentRunId" not in r.data.tags)
+    assert parent.info.status == "FINISHED"
+
+
+def test_missing_mnist_is_reported_with_the_files_to_fetch(tmp_path):
+    uri = store(tmp_path)
+    done = pipeline("reproduce.py", "only=nielsen-ch1-30", f"uri={uri}", "out=report",
+                    cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = (tmp_path / "report" / "reproduce.md").read_text()
+    assert "data missing" in table and "train-images-idx3-ubyte.gz" in table
+    assert "mnist_root=" in table
