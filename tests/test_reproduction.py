@@ -4,6 +4,8 @@ stand-in of the official IDX files, since MNIST cannot be downloaded here)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import write_idx_set, write_kaggle_csv
 from test_pipeline import pipeline, runs_of, store
@@ -116,3 +118,49 @@ def test_missing_mnist_is_reported_with_the_files_to_fetch(tmp_path):
     table = (tmp_path / "report" / "reproduce.md").read_text()
     assert "data missing" in table and "train-images-idx3-ubyte.gz" in table
     assert "mnist_root=" in table
+
+
+def _single_run(tmp_path, *args):
+    uri = store(tmp_path)
+    done = pipeline("train.py", "trainer.epochs=3", "tracking.log_model=false",
+                    f"tracking.uri={uri}", *args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = runs_of(uri)
+    return uri, run
+
+
+def test_rerun_reproduces_a_digits_run_exactly_and_catches_altered_weights(tmp_path):
+    import numpy as np
+    from urllib.parse import urlparse
+
+    uri, run = _single_run(tmp_path, "model.hidden=[12,8]", "seed=4")
+    done = pipeline("rerun.py", f"run_id={run.info.run_id}", f"uri={uri}", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert "reproduced exactly" in done.stdout
+    rerun = next(r for r in runs_of(uri) if r.data.tags.get("digitlab.rerun_of") == run.info.run_id)
+    assert rerun.info.status == "FINISHED"
+
+    weights = Path(urlparse(run.info.artifact_uri).path) / "weights" / "final.npz"
+    with np.load(weights, allow_pickle=False) as arrays:
+        state = dict(arrays)
+    state["W2"][0, 0] += 1e-3
+    np.savez(weights, **state)
+    done = pipeline("rerun.py", f"run_id={run.info.run_id}", f"uri={uri}", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "NOT reproduced: first difference: weights/final.npz: W2 differs" in done.stdout
+
+
+def test_rerun_refuses_other_data(tmp_path):
+    csv = write_kaggle_csv(tmp_path / "train.csv", n=120)
+    uri, run = _single_run(tmp_path, "data=kaggle_csv", f"data.path={csv}")
+    write_kaggle_csv(csv, n=120, seed=9)  # same layout, other pixels
+    done = pipeline("rerun.py", f"run_id={run.info.run_id}", f"uri={uri}", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "the data differs from the logged run's" in done.stderr
+    assert len(runs_of(uri)) == 1  # nothing was re-run
+
+
+def test_rerun_of_an_unknown_run(tmp_path):
+    uri, _ = _single_run(tmp_path)
+    done = pipeline("rerun.py", "run_id=0123456789abcdef", f"uri={uri}", cwd=tmp_path)
+    assert done.returncode == 2 and "no such run" in done.stderr

@@ -217,6 +217,16 @@ class RunConfig:
     experiment_id: Optional[str] = None  # set by conf/experiment/<id>.yaml
 
 
+def run_config_from_dict(tree: dict) -> RunConfig:
+    """A RunConfig from its logged config.yaml (dataclasses.asdict form), checks included."""
+    groups = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig,
+              "trainer": TrainerConfig, "tracking": TrackingConfig}
+    values = {name: schema(**tree.get(name, {})) for name, schema in groups.items()}
+    published = tree.get("published")
+    return RunConfig(**values, seed=tree.get("seed", 0), experiment_id=tree.get("experiment_id"),
+                     published=PublishedConfig(**published) if published else None)
+
+
 def register_configs() -> None:
     """Register the schemas with Hydra's ConfigStore (called by the pipelines only)."""
     from hydra.core.config_store import ConfigStore

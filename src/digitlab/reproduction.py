@@ -114,3 +114,35 @@ def format_value(rep: Reproduction, published: PublishedConfig) -> str:
         text += f" ± {rep.spread:.2f}"
     how = "mean" if published.aggregate == "mean" else "best"
     return f"{text} ({how} of {rep.runs})" if rep.runs > 1 else text
+
+
+# per-epoch metrics that depend on the clock, not on the computation
+TIMING = {"epoch_seconds", "train_seconds"}
+
+
+def first_difference(logged: dict[str, list[float]], logged_final: dict[str, float],
+                     logged_weights: dict[str, dict[str, np.ndarray]],
+                     history: Sequence[dict[str, float]], final: dict[str, float],
+                     weights: dict[str, dict[str, np.ndarray]]) -> str | None:
+    """None when a re-run matches a logged run exactly (weights bit for bit, every metric),
+    else the first difference, in epoch order."""
+    keys = sorted({k for h in history for k in h} | set(logged))
+    for epoch in range(1, max(len(history), *(len(v) for v in logged.values()), 0) + 1):
+        for key in keys:
+            if key in TIMING:
+                continue
+            old = logged.get(key, [])
+            new = [h.get(key) for h in history]
+            a = old[epoch - 1] if epoch <= len(old) else None
+            b = new[epoch - 1] if epoch <= len(new) else None
+            if a != b:
+                return f"{key} at epoch {epoch}: logged {a}, re-run {b}"
+    for key in sorted(set(logged_final) | set(final)):
+        if key not in TIMING and logged_final.get(key) != final.get(key):
+            return f"final {key}: logged {logged_final.get(key)}, re-run {final.get(key)}"
+    for name in sorted(set(logged_weights) | set(weights)):
+        old, new = logged_weights.get(name, {}), weights.get(name, {})
+        for array in sorted(set(old) | set(new)):
+            if array not in old or array not in new or not np.array_equal(old[array], new[array]):
+                return f"weights/{name}.npz: {array} differs"
+    return None

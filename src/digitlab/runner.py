@@ -95,6 +95,8 @@ class RunResult:
     metrics: dict[str, float]
     history: list[dict[str, float]] = field(default_factory=list)
     out_dir: Path | None = None
+    final_state: dict[str, np.ndarray] = field(default_factory=dict)
+    best_state: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
@@ -195,7 +197,7 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
             log.log_artifacts(folder)
         if cfg.tracking.log_model:
             log.log_model(_model_bundle(clf, split, cfg))
-        return RunResult(log.run_id, metrics, history, out_dir)
+        return RunResult(log.run_id, metrics, history, out_dir, clf.network.state(), best_state)
 
 
 @contextmanager

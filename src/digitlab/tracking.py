@@ -303,3 +303,12 @@ def log_files(uri: str, run_id: str, folder: Path, artifact_path: str) -> None:
 def log_table(uri: str, run_id: str, table: pd.DataFrame, artifact_file: str) -> None:
     """A table the MLflow UI shows in its artifact view (and mlflow.load_table reads)."""
     MlflowClient(uri).log_table(run_id, data=table, artifact_file=artifact_file)
+
+
+def get_run(uri: str, run_id: str):
+    return MlflowClient(uri).get_run(run_id)
+
+
+def download(uri: str, run_id: str, path: str, folder: Path) -> Path:
+    """A run's artifact (file or folder) copied into `folder`."""
+    return Path(MlflowClient(uri).download_artifacts(run_id, path, str(folder)))

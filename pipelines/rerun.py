@@ -1,0 +1,94 @@
+"""Re-run a logged run from its logged config.yaml and check that it comes out the same.
+
+    python pipelines/rerun.py run_id=<id>
+
+Refuses (exit 2) when the data's digest differs from the logged one; warns when the code's
+commit differs or the logged tree was dirty. The new run is tagged digitlab.rerun_of=<id>.
+Prints "reproduced exactly" (weights bit for bit, every metric but timings; exit 0) or the first
+metric and epoch that differ (exit 1).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import hydra
+import numpy as np
+import yaml
+from hydra.core.config_store import ConfigStore
+
+import common
+
+
+@dataclass
+class RerunConfig:
+    run_id: str = "???"
+    uri: Optional[str] = None
+
+
+ConfigStore.instance().store(name="base_rerun", node=RerunConfig)
+PER_EPOCH = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
+             "epoch_test_loss", "epoch_test_accuracy")
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="rerun")
+def main(cfg: RerunConfig) -> None:
+    from digitlab import runner, tracking
+    from digitlab.config import ConfigError, run_config_from_dict
+    from digitlab.data import DataError
+    from digitlab.reproduction import first_difference
+
+    uri = tracking.resolve_uri(cfg.uri, common.PROJECT_ROOT)
+    try:
+        logged = tracking.get_run(uri, cfg.run_id)
+    except Exception as exc:  # MlflowException: no such run
+        common.fail(f"run_id={cfg.run_id}: no such run in {uri} ({type(exc).__name__}); "
+                    "copy the id from the MLflow UI or the sweep summary.")
+    with tempfile.TemporaryDirectory(prefix="digitlab-rerun-") as tmp:
+        folder = Path(tmp)
+        config = yaml.safe_load(tracking.download(uri, cfg.run_id, "config.yaml", folder).read_text())
+        weights = {}
+        for name in ("final", "best"):
+            with np.load(tracking.download(uri, cfg.run_id, f"weights/{name}.npz", folder),
+                         allow_pickle=False) as arrays:
+                weights[name] = dict(arrays)
+    try:
+        run_cfg = run_config_from_dict(config)
+        split = runner.load_split(run_cfg)
+    except (ConfigError, DataError) as exc:
+        common.fail(str(exc))
+    tags = logged.data.tags
+    if split.digest != tags.get("data.sha256"):
+        common.fail(f"the data differs from the logged run's: sha256 {split.digest[:16]}… here, "
+                    f"{tags.get('data.sha256', '?')[:16]}… logged ({run_cfg.data.name}); "
+                    "point data.root / data.path at the files the run used.")
+    code = common.git_state()
+    if tags.get("git.commit") != code["git.commit"]:
+        print(f"warning: the run was logged at commit {tags.get('git.commit')}, this is "
+              f"{code['git.commit']}", file=sys.stderr)
+    if tags.get("git.dirty") == "true":
+        print("warning: the run was logged from a tree with uncommitted changes", file=sys.stderr)
+    experiment_id = logged.info.experiment_id
+    tracker = tracking.MlflowTracker(uri, experiment_id)
+    result = runner.run(run_cfg, tracker, f"rerun of {logged.info.run_name}",
+                        {"digitlab.rerun_of": cfg.run_id, **code})
+    history = {k: tracking.metric_history(uri, cfg.run_id, k) for k in PER_EPOCH}
+    final = {k: v for k, v in logged.data.metrics.items()
+             if k in result.metrics or k in ("test_loss", "test_accuracy")}
+    difference = first_difference({k: v for k, v in history.items() if v}, final, weights,
+                                  result.history, result.metrics,
+                                  {"final": result.final_state, "best": result.best_state})
+    print(f"re-ran {cfg.run_id} as {result.run_id}")
+    if difference is None:
+        print("reproduced exactly: weights bit for bit, every metric identical")
+        return
+    print(f"NOT reproduced: first difference: {difference}")
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
