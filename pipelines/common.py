@@ -28,6 +28,8 @@ EXIT_BAD_INPUT = 2
 log = logging.getLogger("digitlab")
 
 register_configs()
+# ${pid:} in conf/train.yaml: two sweeps started in the same microsecond still get two folders
+OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True, replace=True)
 
 
 def to_run_config(cfg: DictConfig) -> RunConfig:
@@ -71,11 +73,12 @@ class Sweep:
 
 
 SWEEP: Sweep | None = None
+STARTED = False  # a job (or a sweep) began: errors after this are not the command line's
 
 
 class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        global SWEEP
+        global SWEEP, STARTED
         task = list(config.hydra.overrides.task)
         jobs, swept = expand_sweep(task)
         first = None
@@ -86,6 +89,7 @@ class SweepCallback(Callback):
             except ConfigError as exc:
                 fail(f"{exc} (in the sweep job {' '.join(overrides)})")
             first = first or job_cfg
+        STARTED = True
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         SWEEP = Sweep(sweep_dir)
@@ -94,7 +98,7 @@ class SweepCallback(Callback):
             from digitlab import tracking
 
             SWEEP.uri = tracking.resolve_uri(first.tracking.uri, PROJECT_ROOT)
-            experiment_id = tracking.prepare_store(SWEEP.uri, first.tracking.experiment)
+            experiment_id = prepare_store(SWEEP.uri, first.tracking.experiment)
             SWEEP.owns_parent = first.tracking.parent_run_id is None
             SWEEP.parent_run_id = first.tracking.parent_run_id or tracking.start_parent_run(
                 SWEEP.uri, experiment_id, name=f"sweep {sweep_dir.name}",
@@ -105,6 +109,16 @@ class SweepCallback(Callback):
                           experiment_id=experiment_id)
         (sweep_dir / SWEEP_FILE).write_text(json.dumps(record))
         log.info("sweep of %d jobs into %s", len(jobs), sweep_dir)
+
+
+def prepare_store(uri: str, experiment: str) -> str:
+    """The store checked and ready, or one line and exit code 2 before anything trains."""
+    from digitlab import tracking
+
+    try:
+        return tracking.prepare_store(uri, experiment)
+    except tracking.StoreError as exc:
+        fail(str(exc))
 
 
 def _run_name(overrides: list[str], keys: list[str] | None = None) -> str:
@@ -138,6 +152,8 @@ def run_job(cfg: DictConfig) -> dict:
     from digitlab.data import DataError
     from digitlab.training import TrainingDiverged
 
+    global STARTED
+    STARTED = True
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     out_dir = Path(hc.runtime.output_dir)
@@ -155,7 +171,7 @@ def run_job(cfg: DictConfig) -> dict:
         from digitlab import tracking
 
         uri = record.get("uri") or tracking.resolve_uri(run_cfg.tracking.uri, PROJECT_ROOT)
-        experiment_id = record.get("experiment_id") or tracking.prepare_store(
+        experiment_id = record.get("experiment_id") or prepare_store(
             uri, run_cfg.tracking.experiment)
         parent = record.get("parent_run_id") or run_cfg.tracking.parent_run_id
         tracker = tracking.MlflowTracker(uri, experiment_id, parent)
@@ -169,9 +185,12 @@ def run_job(cfg: DictConfig) -> dict:
         with threadpool_limits(limits=_thread_limit(hc)), _progress(run_cfg) as on_epoch:
             result = runner.run(run_cfg, tracker, name, tags, out_dir,
                                 {"hydra": out_dir / ".hydra"}, on_epoch)
-        outcome.update(status="FINISHED", run_id=result.run_id, metrics=result.metrics)
+        outcome.update(status="SKIPPED" if result.skipped else "FINISHED", run_id=result.run_id,
+                       metrics=result.metrics)
         code = 0
-        log.info("%s: %s", name, _summary(result.metrics))
+        log.info("%s: %s%s", name, "already FINISHED as run %s, skipped (tracking.skip_finished"
+                 "=false runs it again): " % result.run_id if result.skipped else "",
+                 _summary(result.metrics))
     except (DataError, ConfigError) as exc:
         outcome["error"], code = str(exc), EXIT_BAD_INPUT
         log.error("%s", exc)
@@ -235,11 +254,15 @@ def finish_sweep(interrupted: bool) -> int:
     import pandas as pd
 
     outcomes = sweep_outcomes(SWEEP.dir)
-    failed = [o for o in outcomes if o["status"] != "FINISHED"]
+    failed = [o for o in outcomes if o["status"] not in ("FINISHED", "SKIPPED")]
+    skipped = [o for o in outcomes if o["status"] == "SKIPPED"]
     status = "KILLED" if interrupted else ("FAILED" if failed or not outcomes else "FINISHED")
     if SWEEP.parent_run_id and SWEEP.owns_parent:
         from digitlab import tracking
 
+        if skipped:  # compare.py shows them with the sweep's own runs
+            tracking.set_run_tag(SWEEP.uri, SWEEP.parent_run_id, "digitlab.reused",
+                                 ",".join(o["run_id"] for o in skipped))
         tracking.end_run(SWEEP.uri, SWEEP.parent_run_id, status)
     if outcomes:
         rows = [{"job": o["job"], "run": o["name"], "status": o["status"],
@@ -247,11 +270,11 @@ def finish_sweep(interrupted: bool) -> int:
                  "test_acc": o.get("metrics", {}).get("test_accuracy"),
                  "run_id": o.get("run_id") or ""} for o in outcomes]
         table = pd.DataFrame(rows).set_index("job")
-        print(f"\nsweep {SWEEP.dir}: {len(outcomes) - len(failed)} finished, "
-              f"{len(failed)} failed" + (f"  (parent run {SWEEP.parent_run_id})"
+        print(f"\nsweep {SWEEP.dir}: {len(outcomes) - len(failed) - len(skipped)} finished, "
+              f"{len(skipped)} skipped (already FINISHED), {len(failed)} failed" + (f"  (parent run {SWEEP.parent_run_id})"
                                           if SWEEP.parent_run_id else ""))
         print(table.to_string(float_format=lambda v: f"{v:.4f}"))
-        done = table[table.status == "FINISHED"].dropna(subset=["val_acc"])
+        done = table[table.status.isin(["FINISHED", "SKIPPED"])].dropna(subset=["val_acc"])
         if len(done):
             best = done.sort_values("val_acc", ascending=False).iloc[0]
             print(f"best: {best.run}  val_acc={best.val_acc:.4f}  test_acc={best.test_acc:.4f}")

@@ -54,6 +54,10 @@ def main(cfg: CompareConfig) -> None:
             parent = tracking.find_sweep(uri, cfg.experiment, cfg.sweep)
             label = parent.info.run_id
             runs = tracking.runs_frame(uri, [parent.info.experiment_id], parent.info.run_id)
+            reused = parent.data.tags.get("digitlab.reused")  # jobs skipped as already FINISHED
+            if reused:
+                runs = pd.concat([runs, tracking.runs_by_id(uri, [parent.info.experiment_id],
+                                                            reused.split(","))], ignore_index=True)
     except LookupError as exc:
         common.fail(str(exc))
     if runs.empty:

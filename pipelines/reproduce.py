@@ -90,7 +90,7 @@ def launch(cfg: ReproduceConfig, ids: list[str], extra: list[str], uri: str, par
                "hydra/launcher=joblib", f"hydra.launcher.n_jobs={cfg.n_jobs}",
                f"hydra.sweep.dir={sweep_dir}", f"tracking.uri={uri}",
                f"tracking.experiment={cfg.experiment}", f"tracking.parent_run_id={parent}",
-               "tracking.log_model=false", *extra, *cfg.overrides]
+               "tracking.log_model=false", "tracking.skip_finished=false", *extra, *cfg.overrides]
     return subprocess.run(command).returncode
 
 

@@ -58,6 +58,7 @@ def main(cfg: RerunConfig) -> None:
                 weights[name] = dict(arrays)
     try:
         run_cfg = run_config_from_dict(config)
+        run_cfg.tracking.skip_finished = False  # the point is to train it again
         split = runner.load_split(run_cfg)
     except (ConfigError, DataError) as exc:
         common.fail(str(exc))

@@ -36,6 +36,8 @@ if __name__ == "__main__":
         status = 130
     except Terminated:
         status = 143
+    except SystemExit as exc:  # Hydra reports a bad override or config with exit code 1
+        status = common.EXIT_BAD_INPUT if exc.code == 1 and not common.STARTED else exc.code
     finally:  # the sweep's parent run is ended whatever happened (Hydra skips on_multirun_end)
         summary = common.finish_sweep(interrupted=status in (130, 143))
     sys.exit(status or summary)

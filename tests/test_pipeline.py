@@ -74,7 +74,8 @@ def test_sweep_logs_one_child_run_per_job_under_a_parent(sweep):
         assert tags["digitlab.sweep_id"] == parent.info.run_id
         contexts = {i.tags[0].value for i in c.inputs.dataset_inputs}
         assert contexts == {"training", "validation", "test"}
-    assert "4 finished, 0 failed" in done.stdout and "best:" in done.stdout
+    assert "4 finished, 0 skipped (already FINISHED), 0 failed" in done.stdout
+    assert "best:" in done.stdout
 
 
 def test_metric_histories_have_one_point_per_epoch(sweep):
@@ -209,7 +210,7 @@ def test_a_failing_job_fails_alone_and_the_sweep_exits_non_zero(tmp_path):
         if run.info.status == "FAILED":
             assert "pixel 300 is outside 0–255" in run.data.tags["error"]
             assert run.data.params["data.path"] == str(bad)
-    assert "2 finished, 2 failed" in done.stdout
+    assert "2 finished, 0 skipped (already FINISHED), 2 failed" in done.stdout
     assert "FAILED job" in done.stderr and "pixel 300" in done.stderr
 
 

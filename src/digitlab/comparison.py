@@ -32,7 +32,8 @@ def comparison_table(runs: pd.DataFrame) -> pd.DataFrame:
     for metric in METRICS:
         if f"metrics.{metric}" in runs:
             table[metric] = runs[f"metrics.{metric}"]
-    table["duration_s"] = (runs["end_time"] - runs["start_time"]).dt.total_seconds()
+    table["duration_s"] = (pd.to_datetime(runs["end_time"], utc=True)
+                           - pd.to_datetime(runs["start_time"], utc=True)).dt.total_seconds()
     table["run_id"] = runs["run_id"]
     key = "best_val_accuracy" if "best_val_accuracy" in table else "test_accuracy"
     return table.sort_values(key, ascending=False, na_position="last").reset_index(drop=True)

@@ -176,6 +176,7 @@ class TrackingConfig:
     experiment: str = "digitlab"
     log_model: bool = True  # the pyfunc model costs ≈ 1 s per run; off for big sweeps
     parent_run_id: Optional[str] = None  # join this parent run instead of starting one (reproduce)
+    skip_finished: bool = True  # a config (and data) that already FINISHED is not trained again
 
 
 @dataclass

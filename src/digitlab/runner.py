@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from digitlab.config import RunConfig
-from digitlab.data import Split, load_dataset, make_split
+from digitlab.data import DataError, Split, load_dataset, make_split
 from digitlab.evaluation import confusion_matrix_figure, evaluate, learning_curves_figure
 from digitlab.nn import Classifier
 from digitlab.seeding import seed_streams
@@ -58,6 +58,10 @@ class Tracker(Protocol):
     def run(self, name: str, params: dict[str, str], tags: dict[str, str]) -> ContextManager[RunLog]:
         ...
 
+    def finished_run(self, config_hash: str) -> tuple[str, dict[str, float]] | None:
+        """(run id, final metrics) of a FINISHED run with this identity, if any."""
+        ...
+
 
 class _NoRunLog:
     run_id = None
@@ -88,6 +92,9 @@ class NullTracker:
     def run(self, name: str, params: dict[str, str], tags: dict[str, str]) -> Iterator[RunLog]:
         yield _NoRunLog()
 
+    def finished_run(self, config_hash: str) -> None:
+        return None
+
 
 @dataclass
 class RunResult:
@@ -95,6 +102,7 @@ class RunResult:
     metrics: dict[str, float]
     history: list[dict[str, float]] = field(default_factory=list)
     out_dir: Path | None = None
+    skipped: bool = False  # an identical run had FINISHED already (tracking.skip_finished)
     final_state: dict[str, np.ndarray] = field(default_factory=dict)
     best_state: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -164,11 +172,21 @@ def load_split(cfg: RunConfig) -> Split:
 def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None = None,
         out_dir: Path | None = None, extra_artifacts: dict[str, Path] | None = None,
         on_epoch: Callable[[EpochRecord], None] | None = None) -> RunResult:
-    """Train one network as `cfg` says and log it. A data error inside a run marks it FAILED."""
+    """Train one network as `cfg` says and log it; a data error ends the run FAILED. With
+    tracking.skip_finished, a config whose identical run already FINISHED is not run again."""
+    try:
+        split, data_error = load_split(cfg), None
+    except DataError as exc:
+        split, data_error = None, exc
+    identity = config_hash(cfg, split.digest) if split else None
+    if identity and cfg.tracking.skip_finished:
+        found = tracker.finished_run(identity)
+        if found:
+            return RunResult(found[0], found[1], skipped=True)
     with tracker.run(name, flatten(asdict(cfg)), tags or {}) as log:
-        split = load_split(cfg)
-        log.set_tags({"digitlab.config_hash": config_hash(cfg, split.digest),
-                      "data.sha256": split.digest})
+        if data_error:
+            raise data_error  # recorded as the FAILED run's error
+        log.set_tags({"digitlab.config_hash": identity, "data.sha256": split.digest})
         log.log_datasets(split)
         clf = Classifier(cfg.model, cfg.optim, cfg.trainer, cfg.seed)
         history: list[dict[str, float]] = []
@@ -197,7 +215,8 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
             log.log_artifacts(folder)
         if cfg.tracking.log_model:
             log.log_model(_model_bundle(clf, split, cfg))
-        return RunResult(log.run_id, metrics, history, out_dir, clf.network.state(), best_state)
+        return RunResult(log.run_id, metrics, history, out_dir,
+                         final_state=clf.network.state(), best_state=best_state)
 
 
 @contextmanager

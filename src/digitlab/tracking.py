@@ -63,15 +63,66 @@ def artifact_root(uri: str) -> str | None:
     return (db.parent / "artifacts").resolve().as_uri() if db else None
 
 
-def prepare_store(uri: str, experiment: str) -> str:
-    """Create (or migrate) the store and the experiment once, under a file lock, before any job
-    starts; mark runs of dead processes KILLED. Returns the experiment id."""
+class StoreError(RuntimeError):
+    """The tracking store cannot be used; raised before any training starts."""
+
+
+BUSY_SECONDS = 30  # how long a store locked by another process is waited for
+
+
+def check_store(uri: str) -> None:
+    """Fail fast, with the fix, on an unreachable server, an unwritable folder, a corrupt or
+    locked SQLite file: never after an hour of training."""
+    if uri.startswith(("http://", "https://")):
+        import urllib.request
+
+        try:
+            urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).read()
+        except Exception as exc:
+            raise StoreError(f"tracking.uri={uri}: the tracking server does not answer ({exc}); "
+                             "start it (mlflow server) or point tracking.uri elsewhere.") from None
+        return
     db = _sqlite_path(uri)
-    if db is not None:
+    if db is None:
+        return
+    try:
         db.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(db) + ".lock", timeout=120):
-            return _prepare(uri, experiment)
-    return _prepare(uri, experiment)
+    except OSError as exc:
+        raise StoreError(f"{db.parent}: cannot create the store's folder ({exc.strerror}); "
+                         "choose a writable place with tracking.uri=sqlite:////path/mlflow.db."
+                         ) from None
+    if not os.access(db.parent, os.W_OK) or (db.exists() and not os.access(db, os.W_OK)):
+        raise StoreError(f"{db if db.exists() else db.parent}: not writable; fix its permissions "
+                         "or choose another store with tracking.uri=sqlite:////path/mlflow.db.")
+    if not db.exists() or db.stat().st_size == 0:
+        return
+    import sqlite3
+
+    try:
+        with sqlite3.connect(db, timeout=BUSY_SECONDS) as connection:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            connection.execute("BEGIN IMMEDIATE")  # waits up to BUSY_SECONDS for a writer
+            connection.rollback()
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc):
+            raise StoreError(f"{db}: locked by another process for more than {BUSY_SECONDS} s; "
+                             "wait for it to finish or stop it.") from None
+        raise StoreError(f"{db}: not a usable SQLite database ({exc}); move it aside (the runs "
+                         "in it cannot be read) or choose another tracking.uri.") from None
+
+
+def prepare_store(uri: str, experiment: str) -> str:
+    """Check the store, create (or migrate) it and the experiment once, under a file lock, before
+    any job starts; mark runs of dead processes KILLED. Returns the experiment id."""
+    check_store(uri)
+    db = _sqlite_path(uri)
+    try:
+        if db is not None:
+            with FileLock(str(db) + ".lock", timeout=120):
+                return _prepare(uri, experiment)
+        return _prepare(uri, experiment)
+    except MlflowException as exc:
+        raise StoreError(f"tracking.uri={uri}: {exc.message.splitlines()[0]}") from None
 
 
 def _prepare(uri: str, experiment: str) -> str:
@@ -205,6 +256,12 @@ class MlflowTracker:
     def __init__(self, uri: str, experiment_id: str, parent_run_id: str | None = None):
         self.uri, self.experiment_id, self.parent_run_id = uri, experiment_id, parent_run_id
 
+    def finished_run(self, config_hash: str) -> tuple[str, dict[str, float]] | None:
+        found = MlflowClient(self.uri).search_runs(
+            [self.experiment_id], f"tags.`digitlab.config_hash` = '{config_hash}' "
+                                  "and attributes.status = 'FINISHED'", max_results=1)
+        return (found[0].info.run_id, found[0].data.metrics) if found else None
+
     @contextmanager
     def run(self, name: str, params: dict[str, str], tags: dict[str, str]) -> Iterator[MlflowRunLog]:
         client = MlflowClient(self.uri)
@@ -312,3 +369,13 @@ def get_run(uri: str, run_id: str):
 def download(uri: str, run_id: str, path: str, folder: Path) -> Path:
     """A run's artifact (file or folder) copied into `folder`."""
     return Path(MlflowClient(uri).download_artifacts(run_id, path, str(folder)))
+
+
+def set_run_tag(uri: str, run_id: str, key: str, value: str) -> None:
+    MlflowClient(uri).set_tag(run_id, key, value[:8000])
+
+
+def runs_by_id(uri: str, experiment_ids: list[str], run_ids: list[str]) -> pd.DataFrame:
+    mlflow.set_tracking_uri(uri)
+    ids = ", ".join(f"'{r}'" for r in run_ids)
+    return mlflow.search_runs(experiment_ids, filter_string=f"attributes.run_id IN ({ids})")
