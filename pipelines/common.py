@@ -62,6 +62,48 @@ def expand_sweep(task_overrides: list[str]) -> tuple[list[list[str]], list[str]]
     return BasicSweeper.split_arguments(parsed, None)[0], swept
 
 
+def _one_line(exc: BaseException) -> str:
+    """Hydra's multi-line message and its cause (which names the key and type) as one line."""
+    noise = ("full_key", "object_type", "reference_type", "See https", "Set the environment",
+             "Config search path", "provider=")
+    parts = []
+    while exc is not None:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        parts += [line for line in lines if not line.startswith(noise) and line not in parts]
+        exc = exc.__cause__
+    return " ".join(parts)
+
+
+def preflight(argv: list[str], config_name: str) -> None:
+    """Compose and check the config of every job the command line asks for, before Hydra starts
+    anything: a typo, a wrong type, an unknown option or a bad value gets one line and exit 2."""
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    flags = [a for a in argv if a.startswith("-")]
+    if any(f not in ("-m", "--multirun") for f in flags):
+        return  # --help, --cfg, -cn …: Hydra's own business
+    task = [a for a in argv if not a.startswith("-")
+            and not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    try:
+        jobs, swept = expand_sweep(task)
+    except HydraException as exc:
+        fail(_one_line(exc))
+    if swept and not flags:
+        fail(f"{' '.join(swept)}: a list of values needs -m to sweep over them "
+             "(python pipelines/train.py -m …), or quote a single value.")
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        for overrides in jobs:
+            where = f" (in the sweep job {' '.join(overrides)})" if len(jobs) > 1 else ""
+            try:
+                to_run_config(compose(config_name=config_name, overrides=overrides))
+            except ConfigError as exc:
+                fail(f"{exc}{where}")
+            except (HydraException, OmegaConfBaseException) as exc:
+                fail(_one_line(exc) + where)
+
+
 @dataclass
 class Sweep:
     """The running sweep, as the main process knows it."""
@@ -80,15 +122,9 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         global SWEEP, STARTED
         task = list(config.hydra.overrides.task)
-        jobs, swept = expand_sweep(task)
-        first = None
-        for overrides in jobs:  # every job's config checked before anything is created
-            try:
-                job_cfg = to_run_config(compose(config_name=config.hydra.job.config_name,
-                                                overrides=overrides))
-            except ConfigError as exc:
-                fail(f"{exc} (in the sweep job {' '.join(overrides)})")
-            first = first or job_cfg
+        jobs, swept = expand_sweep(task)  # every job was checked by preflight()
+        first = to_run_config(compose(config_name=config.hydra.job.config_name,
+                                      overrides=jobs[0]))
         STARTED = True
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.default_int_handler)
     status = 1
     try:
+        common.preflight(sys.argv[1:], "train")
         main()
         status = 0
     except KeyboardInterrupt:

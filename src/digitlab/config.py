@@ -217,6 +217,10 @@ class RunConfig:
     published: Optional[PublishedConfig] = None
     experiment_id: Optional[str] = None  # set by conf/experiment/<id>.yaml
 
+    def __post_init__(self) -> None:
+        _require(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed,
+                 "a whole number ≥ 0 (numpy's SeedSequence takes no negative seeds)")
+
 
 def run_config_from_dict(tree: dict) -> RunConfig:
     """A RunConfig from its logged config.yaml (dataclasses.asdict form), checks included."""

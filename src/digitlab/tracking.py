@@ -67,7 +67,8 @@ class StoreError(RuntimeError):
     """The tracking store cannot be used; raised before any training starts."""
 
 
-BUSY_SECONDS = 30  # how long a store locked by another process is waited for
+# how long a store locked by another process is waited for before giving up
+BUSY_SECONDS = float(os.environ.get("DIGITLAB_STORE_BUSY_SECONDS", 30))
 
 
 def check_store(uri: str) -> None:
