@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,9 +167,13 @@ def _run_name(overrides: list[str], keys: list[str] | None = None) -> str:
     return " ".join(f"{k.split('.')[-1].lstrip('+~')}={v}" for k, v in parts) or "run"
 
 
-def _sweep_record(hc) -> dict:
-    path = Path(hc.sweep.dir) / SWEEP_FILE
+def _sweep_record_at(sweep_dir: Path) -> dict:
+    path = Path(sweep_dir) / SWEEP_FILE
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _sweep_record(hc) -> dict:
+    return _sweep_record_at(hc.sweep.dir)
 
 
 def _thread_limit(hc) -> int | None:
@@ -283,10 +288,33 @@ def sweep_outcomes(sweep_dir: Path) -> list[dict]:
     return sorted(outcomes, key=lambda o: o["job"])
 
 
+def stop_workers(grace: float = 15.0) -> None:
+    """SIGTERM this process's children (joblib workers) so their runs end KILLED rather than
+    being left RUNNING, and wait for them a little."""
+    pids = []
+    for task in Path(f"/proc/{os.getpid()}/task").glob("*"):
+        try:
+            pids += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while pids and time.monotonic() < deadline:
+        pids = [p for p in pids if Path(f"/proc/{p}").exists()
+                and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2:3]]
+        time.sleep(0.2)
+
+
 def finish_sweep(interrupted: bool) -> int:
     """End the parent run, print the sweep's table; the exit code (0 = every job finished)."""
     if SWEEP is None:
         return 0
+    if interrupted:
+        stop_workers()
     import pandas as pd
 
     outcomes = sweep_outcomes(SWEEP.dir)
@@ -296,6 +324,9 @@ def finish_sweep(interrupted: bool) -> int:
     if SWEEP.parent_run_id and SWEEP.owns_parent:
         from digitlab import tracking
 
+        if interrupted:  # workers joblib killed outright leave RUNNING runs of dead pids
+            tracking.mark_dead_runs_killed(tracking.MlflowClient(SWEEP.uri),
+                                           _sweep_record_at(SWEEP.dir)["experiment_id"])
         if skipped:  # compare.py shows them with the sweep's own runs
             tracking.set_run_tag(SWEEP.uri, SWEEP.parent_run_id, "digitlab.reused",
                                  ",".join(o["run_id"] for o in skipped))

@@ -1,0 +1,240 @@
+"""Reliability with real processes and real SQLite stores: nothing lost in parallel, killed
+sweeps resume, failures stay contained, every bad input gets one clear line and exit code 2."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import idx_bytes, write_idx_set, write_kaggle_csv
+from test_pipeline import ROOT, client, pipeline, runs_of, store
+
+PER_EPOCH = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds")
+
+
+def children(uri, experiment="digitlab"):
+    return [r for r in runs_of(uri, experiment) if "mlflow.parentRunId" in r.data.tags]
+
+
+def test_eight_jobs_times_fifty_epochs_lose_no_metric_point(tmp_path):
+    uri = store(tmp_path)
+    done = pipeline("train.py", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                    "seed=0,1,2,3,4,5,6,7", "trainer.epochs=50", "model.hidden=8",
+                    "tracking.log_model=false", f"tracking.uri={uri}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = children(uri)
+    assert len(runs) == 8 and all(r.info.status == "FINISHED" for r in runs)
+    c = client(uri)
+    for key in PER_EPOCH:
+        steps = [sorted(m.step for m in c.get_metric_history(r.info.run_id, key)) for r in runs]
+        assert sum(map(len, steps)) == 8 * 50, key
+        assert all(s == list(range(1, 51)) for s in steps), key  # no gap, no duplicate step
+
+
+def test_a_divergent_job_fails_with_its_reason_and_the_sweep_goes_on(tmp_path):
+    uri = store(tmp_path)
+    done = pipeline("train.py", "-m", "optim.lr=0.5,500", "model.activation=relu",
+                    "model.output=identity", "model.loss=quadratic", "model.init=normal",
+                    "trainer.epochs=5", "tracking.log_model=false", f"tracking.uri={uri}",
+                    cwd=tmp_path)
+    assert done.returncode == 1
+    by_lr = {r.data.params["optim.lr"]: r for r in children(uri)}
+    assert by_lr["0.5"].info.status == "FINISHED"
+    assert by_lr["500.0"].info.status == "FAILED"
+    assert "training diverged" in by_lr["500.0"].data.tags["error"]
+    assert "at epoch 1" in by_lr["500.0"].data.tags["error"]
+
+
+def _wait(predicate, timeout=180.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception:  # the store is being created
+            pass
+        time.sleep(0.3)
+    raise AssertionError("timed out")
+
+
+def test_a_sigkilled_sweep_resumes_without_rerunning_finished_jobs(tmp_path):
+    uri = store(tmp_path)
+    args = [sys.executable, str(ROOT / "pipelines" / "train.py"), "-m", "seed=0,1,2,3",
+            "trainer.epochs=60", "model.hidden=64", "trainer.batch_size=1",
+            "tracking.log_model=false", f"tracking.uri={uri}"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait(lambda: sum(r.info.status == "FINISHED" for r in children(uri)) >= 1
+              and any(r.info.status == "RUNNING" for r in children(uri)))
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # no handler runs: the hardest stop
+        proc.wait()
+    before = {r.info.run_id: r.info.status for r in children(uri)}
+    finished_before = {i for i, s in before.items() if s == "FINISHED"}
+    assert "RUNNING" in before.values()
+
+    again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    runs = runs_of(uri)
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    dead = [i for i, s in before.items() if s == "RUNNING"]
+    assert all(client(uri).get_run(i).info.status == "KILLED" for i in dead)
+    finished = [r for r in children(uri) if r.info.status == "FINISHED"]
+    assert sorted(int(r.data.params["seed"]) for r in finished) == [0, 1, 2, 3]
+    assert finished_before <= {r.info.run_id for r in finished}  # not trained again
+    assert f"{len(finished_before)} skipped (already FINISHED)" in again.stdout
+
+
+def test_sixty_four_run_sweep_with_two_workers_keeps_every_run(tmp_path):
+    uri = store(tmp_path)
+    done = pipeline("train.py", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                    "model.hidden=4,8,16,32", "optim.lr=0.1,0.5", "seed=0,1,2,3,4,5,6,7",
+                    "trainer.epochs=2", "tracking.log_model=false", f"tracking.uri={uri}",
+                    cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = children(uri)
+    assert len(runs) == 64 and all(r.info.status == "FINISHED" for r in runs)
+    assert len({r.data.tags["digitlab.config_hash"] for r in runs}) == 64
+    c = client(uri)
+    for run in runs[::8]:
+        assert len(c.get_metric_history(run.info.run_id, "val_accuracy")) == 2
+        assert {a.path for a in c.list_artifacts(run.info.run_id)} >= {
+            "config.yaml", "weights", "report", "hydra"}
+
+
+def test_two_sweeps_started_together_do_not_collide(tmp_path):
+    uri = store(tmp_path)
+    args = [sys.executable, str(ROOT / "pipelines" / "train.py"), "-m", "trainer.epochs=2",
+            "tracking.log_model=false", f"tracking.uri={uri}"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    procs = [subprocess.Popen(args + [f"seed={a},{b}"], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for a, b in ((0, 1), (2, 3))]
+    for p in procs:
+        assert p.wait(timeout=600) == 0, p.stderr.read()[-2000:]
+    parents = [r for r in runs_of(uri) if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 2 and len({p.data.tags["digitlab.sweep_dir"] for p in parents}) == 2
+    assert len(children(uri)) == 4
+
+
+# ---- bad input: one line, exit code 2, nothing left RUNNING, earlier runs untouched ------------
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bad")
+    root = write_idx_set(tmp / "mnist-ok")
+    for name, edit in (("magic", lambda r: (r / "train-images-idx3-ubyte.gz").write_bytes(
+                            gzip.compress(idx_bytes(np.zeros(5), 2049)))),
+                       ("truncated", lambda r: (r / "t10k-images-idx3-ubyte.gz").write_bytes(
+                           gzip.compress(idx_bytes(np.zeros((40, 28, 28)), 2051)[:-100]))),
+                       ("count", lambda r: (r / "train-labels-idx1-ubyte.gz").write_bytes(
+                           gzip.compress(idx_bytes(np.zeros(100), 2049)))),
+                       ("label", lambda r: (r / "t10k-labels-idx1-ubyte.gz").write_bytes(
+                           gzip.compress(idx_bytes(np.full(40, 12), 2049))))):
+        edit(write_idx_set(tmp / f"mnist-{name}"))
+    for name, line in (("cell", "3," + "x," + ",".join(["0"] * 783)),
+                       ("pixel", "3," + ",".join(["300"] * 784)),
+                       ("columns", "3," + ",".join(["0"] * 785)),
+                       ("label", "12," + ",".join(["0"] * 784))):
+        path = write_kaggle_csv(tmp / f"{name}.csv", n=50)
+        path.write_text(path.read_text() + line + "\n")
+    (tmp / "empty.csv").write_text("")
+    (tmp / "corrupt.db").write_text("this is not a database")
+    uri = store(tmp)
+    done = pipeline("train.py", "trainer.epochs=1", "tracking.log_model=false",
+                    f"tracking.uri={uri}", cwd=tmp)
+    assert done.returncode == 0
+    return tmp, uri, root
+
+
+BAD_INPUTS = [  # (overrides, fragment of the one-line message); {t} = the fixture's folder
+    ("optim.lrr=0.1", "Could not override 'optim.lrr'"),
+    ("trainer.epochs=ten", "Value 'ten' of type 'str' could not be converted to Integer"),
+    ("optim=rmsprop", "Could not find 'optim/rmsprop'"),
+    ("optim.lr=-0.5", "optim.lr=-0.5 is not allowed: expected a learning rate > 0"),
+    ("model.hidden=0", "model.hidden=0 is not allowed"),
+    ("model.activation=swish", "model.activation='swish' is not allowed: expected one of"),
+    ("trainer.batch_size=0", "trainer.batch_size=0 is not allowed"),
+    ("data.val_size=1.5", "data.val_size=1.5 is not allowed"),
+    ("model.output=softmax model.loss=binary_ce", "model.loss='binary_ce' is not allowed"),
+    ("seed=-1", "seed=-1 is not allowed"),
+    ("seed=0,1", "a list of values needs -m"),
+    ("data=kaggle_csv", "data.path=None is not allowed"),
+    ("data=mnist data.root={t}/nowhere", "the official IDX files are not in"),
+    ("data=mnist data.root={t}/mnist-magic", "expected IDX images (magic 2051), found magic 2049"),
+    ("data=mnist data.root={t}/mnist-truncated", "file is truncated"),
+    ("data=mnist data.root={t}/mnist-count", "120 images but 100 labels"),
+    ("data=mnist data.root={t}/mnist-label", "label 12 is outside 0–9"),
+    ("data=kaggle_csv data.path={t}/cell.csv", "'x' is not a number"),
+    ("data=kaggle_csv data.path={t}/pixel.csv", "pixel 300 is outside 0–255"),
+    ("data=kaggle_csv data.path={t}/columns.csv", "has 786 cells, expected 785"),
+    ("data=kaggle_csv data.path={t}/label.csv", "label 12 is outside 0–9"),
+    ("data=kaggle_csv data.path={t}/empty.csv", "the file is empty"),
+    ("tracking.uri=http://127.0.0.1:9", "the tracking server does not answer"),
+    ("tracking.uri=sqlite:///{t}/corrupt.db", "not a usable SQLite database"),
+    ("tracking.uri=sqlite:////proc/digitlab/mlflow.db", "cannot create the store's folder"),
+]
+
+
+@pytest.mark.parametrize("overrides,fragment", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input_gets_one_line_and_exit_code_2(bad_files, overrides, fragment):
+    tmp, uri, _ = bad_files
+    before = {r.info.run_id: (r.info.status, r.info.end_time) for r in runs_of(uri)}
+    args = [a.format(t=tmp) for a in overrides.split()]
+    if not any(a.startswith("tracking.uri") for a in args):
+        args.append(f"tracking.uri={uri}")
+    done = pipeline("train.py", "trainer.epochs=1", "tracking.log_model=false", *args, cwd=tmp)
+    assert done.returncode == 2, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("digitlab: error:")]
+    assert len(errors) == 1 and fragment in errors[0], done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    after = runs_of(uri)
+    assert not [r for r in after if r.info.status == "RUNNING"]
+    for run in after:  # the finished run is untouched; a data error may add a FAILED run
+        if run.info.run_id in before:
+            assert (run.info.status, run.info.end_time) == before[run.info.run_id]
+        else:
+            assert run.info.status == "FAILED" and fragment in run.data.tags["error"]
+
+
+def test_a_locked_store_is_reported_before_training(bad_files, monkeypatch):
+    tmp, uri, _ = bad_files
+    db = Path(uri.removeprefix("sqlite:///"))
+    holder = sqlite3.connect(db)
+    holder.execute("BEGIN EXCLUSIVE")  # another process writing, for longer than the timeout
+    try:
+        done = pipeline("train.py", "trainer.epochs=1", f"tracking.uri={uri}", cwd=tmp,
+                        env={"DIGITLAB_STORE_BUSY_SECONDS": "1"})
+    finally:
+        holder.rollback()
+        holder.close()
+    assert done.returncode == 2
+    assert "locked by another process for more than 1" in done.stderr
+
+
+def test_sigterm_ends_parallel_workers_runs_killed(tmp_path):
+    uri = store(tmp_path)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "pipelines" / "train.py"), "-m",
+                             "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1",
+                             "trainer.epochs=100000", "tracking.log_model=false",
+                             f"tracking.uri={uri}"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait(lambda: sum(r.info.status == "RUNNING" for r in children(uri)) == 2
+              and all(r.data.metrics.get("train_loss") for r in children(uri)))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143
+    finally:
+        proc.kill()
+    assert sorted(r.info.status for r in runs_of(uri)) == ["KILLED"] * 3
