@@ -20,6 +20,7 @@ pytestmark = pytest.mark.timeout(600)
 def pipeline(script: str, *args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     environment = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
     environment.pop("MLFLOW_TRACKING_URI", None)
+    environment.pop("PYTEST_CURRENT_TEST", None)  # MLflow changes behaviour under pytest
     return subprocess.run([sys.executable, str(ROOT / "pipelines" / script), *args], cwd=cwd,
                           capture_output=True, text=True, env=environment, timeout=900)
 
@@ -266,7 +267,7 @@ def test_a_stopped_sweep_ends_its_runs_killed(tmp_path, sig, code):
     import signal
 
     uri = store(tmp_path)
-    environment = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    environment = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
     proc = subprocess.Popen([sys.executable, str(ROOT / "pipelines" / "train.py"), "-m",
                              "seed=0,1", "trainer.epochs=100000", "tracking.log_model=false",
                              f"tracking.uri={uri}"], cwd=tmp_path, env=environment,

@@ -70,7 +70,7 @@ def test_a_sigkilled_sweep_resumes_without_rerunning_finished_jobs(tmp_path):
     args = [sys.executable, str(ROOT / "pipelines" / "train.py"), "-m", "seed=0,1,2,3",
             "trainer.epochs=60", "model.hidden=64", "trainer.batch_size=1",
             "tracking.log_model=false", f"tracking.uri={uri}"]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
     proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -116,7 +116,7 @@ def test_two_sweeps_started_together_do_not_collide(tmp_path):
     uri = store(tmp_path)
     args = [sys.executable, str(ROOT / "pipelines" / "train.py"), "-m", "trainer.epochs=2",
             "tracking.log_model=false", f"tracking.uri={uri}"]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
     procs = [subprocess.Popen(args + [f"seed={a},{b}"], cwd=tmp_path, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for a, b in ((0, 1), (2, 3))]
@@ -224,7 +224,7 @@ def test_a_locked_store_is_reported_before_training(bad_files, monkeypatch):
 
 def test_sigterm_ends_parallel_workers_runs_killed(tmp_path):
     uri = store(tmp_path)
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
     proc = subprocess.Popen([sys.executable, str(ROOT / "pipelines" / "train.py"), "-m",
                              "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1",
                              "trainer.epochs=100000", "tracking.log_model=false",
