@@ -238,3 +238,26 @@ def test_sigterm_ends_parallel_workers_runs_killed(tmp_path):
     finally:
         proc.kill()
     assert sorted(r.info.status for r in runs_of(uri)) == ["KILLED"] * 3
+
+
+def test_status_shows_runs_by_status_and_reaps_stale_ones(tmp_path):
+    import socket
+
+    from digitlab import tracking
+
+    uri = store(tmp_path)
+    experiment_id = tracking.prepare_store(uri, "digitlab")
+    c = client(uri)
+    c.set_terminated(c.create_run(experiment_id).info.run_id, "FINISHED")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = c.create_run(experiment_id, tags={tracking.HOST_TAG: socket.gethostname(),
+                                              tracking.PID_TAG: dead})
+    done = pipeline("status.py", f"uri={uri}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "1 stale run(s)" in done.stdout and stale.info.run_id in done.stdout
+    assert c.get_run(stale.info.run_id).info.status == "RUNNING"  # only shown
+    done = pipeline("status.py", f"uri={uri}", "reap=true", cwd=tmp_path)
+    assert "marked KILLED" in done.stdout
+    assert c.get_run(stale.info.run_id).info.status == "KILLED"
+    assert "no stale runs" in pipeline("status.py", f"uri={uri}", cwd=tmp_path).stdout

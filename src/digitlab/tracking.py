@@ -380,3 +380,21 @@ def runs_by_id(uri: str, experiment_ids: list[str], run_ids: list[str]) -> pd.Da
     mlflow.set_tracking_uri(uri)
     ids = ", ".join(f"'{r}'" for r in run_ids)
     return mlflow.search_runs(experiment_ids, filter_string=f"attributes.run_id IN ({ids})")
+
+
+def store_status(uri: str) -> tuple[pd.DataFrame, list]:
+    """Runs per experiment and status, and the RUNNING runs whose process is gone (stale)."""
+    client = MlflowClient(uri)
+    rows, stale = [], []
+    for experiment in client.search_experiments():
+        runs = client.search_runs([experiment.experiment_id], max_results=50000)
+        counts = pd.Series([r.info.status for r in runs], dtype="object").value_counts()
+        rows.append({"experiment": experiment.name, "runs": len(runs),
+                     **{s: int(counts.get(s, 0)) for s in ("FINISHED", "FAILED", "KILLED",
+                                                           "RUNNING")}})
+        for run in runs:
+            tags = run.data.tags
+            if (run.info.status == "RUNNING" and tags.get(HOST_TAG) == socket.gethostname()
+                    and tags.get(PID_TAG, "").isdigit() and not _process_alive(int(tags[PID_TAG]))):
+                stale.append(run)
+    return pd.DataFrame(rows), stale

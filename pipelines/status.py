@@ -1,0 +1,56 @@
+"""The store at a glance: experiments, their runs by status, and stale runs (RUNNING, but their
+process on this host is gone).
+
+    python pipelines/status.py
+    python pipelines/status.py reap=true     # mark the stale runs KILLED
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import hydra
+from hydra.core.config_store import ConfigStore
+
+import common
+
+
+@dataclass
+class StatusConfig:
+    uri: Optional[str] = None
+    reap: bool = False
+
+
+ConfigStore.instance().store(name="base_status", node=StatusConfig)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="status")
+def main(cfg: StatusConfig) -> None:
+    from digitlab import tracking
+
+    uri = tracking.resolve_uri(cfg.uri, common.PROJECT_ROOT)
+    try:
+        tracking.check_store(uri)
+    except tracking.StoreError as exc:
+        common.fail(str(exc))
+    table, stale = tracking.store_status(uri)
+    print(f"store: {uri}\n")
+    print(table.to_string(index=False) if len(table) else "no experiments yet")
+    if not stale:
+        print("\nno stale runs")
+        return
+    print(f"\n{len(stale)} stale run(s): RUNNING, but their process is gone")
+    for run in stale:
+        print(f"  {run.info.run_id}  {run.info.run_name}  pid {run.data.tags[tracking.PID_TAG]}")
+    if cfg.reap:
+        client = tracking.MlflowClient(uri)
+        for experiment_id in {run.info.experiment_id for run in stale}:
+            tracking.mark_dead_runs_killed(client, experiment_id)
+        print("marked KILLED")
+    else:
+        print("mark them KILLED with reap=true (or start any run on this store)")
+
+
+if __name__ == "__main__":
+    main()
