@@ -320,10 +320,6 @@ class NetworkModel(mlflow.pyfunc.PythonModel):
         return self.classes[self.network.predict_proba(x.astype(self.dtype)).argmax(axis=1)]
 
 
-def run_status(uri: str, run_id: str) -> str:
-    return MlflowClient(uri).get_run(run_id).info.status
-
-
 # ---- reading runs back (compare, rerun) -----------------------------------------------------
 
 def find_sweep(uri: str, experiment: str, sweep: str | None = None):
