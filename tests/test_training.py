@@ -103,7 +103,8 @@ def test_library_imports_neither_mlflow_nor_hydra():
                "digitlab.nn.network", "digitlab.nn.optimizers", "digitlab.nn.classifier",
                "digitlab.data", "digitlab.data.idx", "digitlab.data.csv", "digitlab.data.cache",
                "digitlab.data.sources", "digitlab.data.split", "digitlab.training",
-               "digitlab.evaluation", "digitlab.seeding"]
+               "digitlab.evaluation", "digitlab.seeding", "digitlab.estimator",
+               "digitlab.runner", "digitlab.reproduction", "digitlab.comparison"]
     code = ("import importlib, sys\n"
             f"for m in {modules!r}: importlib.import_module(m)\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'hydra'))\n"

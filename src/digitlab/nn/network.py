@@ -44,8 +44,9 @@ class Network:
                  loss: str = "cross_entropy", quirk: bool = False):
         self.weights = weights
         self.biases = biases  # None = a network without biases (Rashid)
+        self.activation_name, self.output_name, self.loss_name = activation, output, loss
+        self.quirk = quirk
         self.activation = ACTIVATIONS[activation]
-        self.output_name, self.loss_name, self.quirk = output, loss, quirk
         self.output = OUTPUTS[output]
         self.loss = LOSSES[loss]
         self._step_buffers: list[np.ndarray] = []  # reused by sgd_step, one per weight matrix
@@ -63,6 +64,16 @@ class Network:
             biases.append(np.asarray(b, dtype=dtype))
         return cls(weights, biases if cfg.bias else None, cfg.activation, cfg.output, cfg.loss,
                    cfg.derivative_quirk)
+
+    def __getstate__(self) -> dict:
+        # the registry entries hold lambdas: pickle their names (joblib, scikit-learn's clone)
+        return {k: v for k, v in self.__dict__.items() if k not in ("activation", "output", "loss")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.activation = ACTIVATIONS[self.activation_name]
+        self.output = OUTPUTS[self.output_name]
+        self.loss = LOSSES[self.loss_name]
 
     @classmethod
     def from_state(cls, state: dict[str, np.ndarray], **functions) -> Network:
