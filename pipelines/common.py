@@ -40,7 +40,10 @@ def to_run_config(cfg: DictConfig) -> RunConfig:
 
 def git_state() -> dict[str, str]:
     def git(*args: str) -> str:
-        out = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+        try:
+            out = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+        except OSError:  # no git on this machine: the run is logged as commit "unknown"
+            return ""
         return out.stdout.strip() if out.returncode == 0 else ""
 
     commit = git("rev-parse", "HEAD")
