@@ -23,7 +23,7 @@ from digitlab.data import DataError, Split, load_dataset, make_split
 from digitlab.evaluation import confusion_matrix_figure, evaluate, learning_curves_figure
 from digitlab.nn import Classifier
 from digitlab.seeding import seed_streams
-from digitlab.training import EpochRecord, loss_and_accuracy, train
+from digitlab.training import EpochRecord, output_loss_and_accuracy, train
 
 
 class Terminated(BaseException):
@@ -134,28 +134,30 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _write_reports(folder: Path, cfg: RunConfig, split: Split, clf: Classifier,
-                   history: list[dict[str, float]], final: dict[str, np.ndarray],
-                   best: dict[str, np.ndarray]) -> None:
+                   proba: np.ndarray | None, history: list[dict[str, float]],
+                   final: dict[str, np.ndarray], best: dict[str, np.ndarray]) -> None:
     (folder / "report").mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
     _save_npz(folder / "weights" / "final.npz", final)
     _save_npz(folder / "weights" / "best.npz", best)
-    # the test set; the training rows where a recipe keeps none (data.test_split=none)
-    x, y, part = ((split.x_test, split.y_test, "test") if len(split.y_test)
-                  else (split.x_train, split.y_train, "training"))
-    result = evaluate(y, clf.predict_proba(x), split.classes)
+    # the test set (its outputs `proba`); the training rows where a recipe keeps no test set
+    if proba is not None:
+        result, part = evaluate(split.y_test, proba, split.classes), "Test"
+    else:
+        result = evaluate(split.y_train, clf.predict_proba(split.x_train), split.classes)
+        part = "Training"
     (folder / "report" / "classification_report.json").write_text(
         json.dumps(result.report, indent=2))
     (folder / "report" / "classification_report.txt").write_text(result.report_text)
-    confusion_matrix_figure(result, split.classes, f"{part.capitalize()} confusion matrix").savefig(folder / "report" / "confusion_matrix.png",
-                                                           dpi=100)
+    confusion_matrix_figure(result, split.classes, f"{part} confusion matrix").savefig(
+        folder / "report" / "confusion_matrix.png", dpi=100)
     learning_curves_figure(history, title=f"{split.name}: hidden {cfg.model.hidden}, "
                                           f"lr {cfg.optim.lr}, seed {cfg.seed}").savefig(
         folder / "report" / "learning_curves.png", dpi=100)
 
 
-def _model_bundle(clf: Classifier, split: Split, cfg: RunConfig) -> ModelBundle:
-    arrays = {**clf.network.state(), "scale_factor": split.scaling.factor,
+def _model_bundle(state: dict[str, np.ndarray], split: Split, cfg: RunConfig) -> ModelBundle:
+    arrays = {**state, "scale_factor": split.scaling.factor,
               "scale_shift": split.scaling.shift, "classes": split.classes}
     spec = {"activation": cfg.model.activation, "output": cfg.model.output,
             "loss": cfg.model.loss, "quirk": cfg.model.derivative_quirk,
@@ -200,7 +202,9 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
             if on_epoch:
                 on_epoch(record)
         train_seconds = time.perf_counter() - start
-        test_loss, test_accuracy = loss_and_accuracy(clf, split.x_test, split.y_test)
+        proba = clf.predict_proba(split.x_test) if len(split.y_test) else None
+        test_loss, test_accuracy = (output_loss_and_accuracy(clf, proba, split.y_test)
+                                    if proba is not None else (math.nan, math.nan))
         metrics = {"test_loss": test_loss, "test_accuracy": test_accuracy,
                    "best_epoch": float(best_record.epoch), "train_seconds": train_seconds,
                    "epochs_run": float(len(history))}
@@ -209,14 +213,15 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
         metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
         log.log_metrics(metrics)
         with _artifact_folder(out_dir, keep=log.run_id is None) as folder:
-            _write_reports(folder, cfg, split, clf, history, clf.network.state(), best_state)
+            final_state = clf.network.state()
+            _write_reports(folder, cfg, split, clf, proba, history, final_state, best_state)
             for target, source in (extra_artifacts or {}).items():
                 _copy_tree(source, folder / target)
             log.log_artifacts(folder)
         if cfg.tracking.log_model:
-            log.log_model(_model_bundle(clf, split, cfg))
+            log.log_model(_model_bundle(final_state, split, cfg))
         return RunResult(log.run_id, metrics, history, out_dir,
-                         final_state=clf.network.state(), best_state=best_state)
+                         final_state=final_state, best_state=best_state)
 
 
 @contextmanager

@@ -52,7 +52,12 @@ def loss_and_accuracy(clf: Classifier, x: np.ndarray, y: np.ndarray) -> tuple[fl
     """Mean cost (without the L2 term) and accuracy of the classifier on (x, y)."""
     if len(y) == 0:
         return math.nan, math.nan
-    output = clf.predict_proba(x)
+    return output_loss_and_accuracy(clf, clf.predict_proba(x), y)
+
+
+def output_loss_and_accuracy(clf: Classifier, output: np.ndarray,
+                             y: np.ndarray) -> tuple[float, float]:
+    """The same from output activations already computed."""
     cost = float(np.mean(clf.network.cost(output, clf.targets(y))))
     return cost, float(np.mean(clf.classes_[output.argmax(axis=1)] == y))
 
