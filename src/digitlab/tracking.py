@@ -221,7 +221,16 @@ class MlflowRunLog:
                                      digest=split.digest[:16])
                 inputs.append(DatasetInput(dataset._to_mlflow_entity(),
                                            [InputTag("mlflow.data.context", context)]))
-        self.client.log_inputs(self.run_id, inputs)
+        for attempt in range(3):
+            try:
+                self.client.log_inputs(self.run_id, inputs)
+                return
+            except MlflowException as exc:
+                # parallel jobs insert the same dataset row at once: MLflow checks, then inserts,
+                # so one loses on the UNIQUE constraint; on retry the row exists and is reused
+                if "UNIQUE constraint" not in str(exc) or attempt == 2:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
 
     def log_artifacts(self, folder: Path) -> None:
         self.client.log_artifacts(self.run_id, str(folder))
