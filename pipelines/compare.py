@@ -2,7 +2,7 @@
 
     python pipelines/compare.py
     python pipelines/compare.py sweep=<parent run id> out=reports
-    python pipelines/compare.py all_runs=true experiment=digitlab
+    python pipelines/compare.py all_runs=true mlflow_experiment=digitlab
 
 Prints the table sorted by validation accuracy, writes it as CSV and Markdown with two figures
 (accuracy against hidden size per learning rate; learning curves of the best runs), and logs
@@ -25,7 +25,7 @@ import common
 @dataclass
 class CompareConfig:
     sweep: Optional[str] = None
-    experiment: str = "digitlab"
+    mlflow_experiment: str = "digitlab"
     all_runs: bool = False
     uri: Optional[str] = None
     out: str = "reports"
@@ -44,20 +44,16 @@ def main(cfg: CompareConfig) -> None:
     uri = tracking.resolve_uri(cfg.uri, common.PROJECT_ROOT)
     try:
         if cfg.all_runs:
-            experiment = tracking.MlflowClient(uri).get_experiment_by_name(cfg.experiment)
+            experiment = tracking.MlflowClient(uri).get_experiment_by_name(cfg.mlflow_experiment)
             if experiment is None:
-                raise LookupError(f"no experiment {cfg.experiment!r} in {uri}")
-            parent, label = None, cfg.experiment
+                raise LookupError(f"no experiment {cfg.mlflow_experiment!r} in {uri}")
+            parent, label = None, cfg.mlflow_experiment
             runs = tracking.runs_frame(uri, [experiment.experiment_id])
             runs = runs[runs.get("tags.digitlab.jobs", pd.Series(index=runs.index)).isna()]
         else:
-            parent = tracking.find_sweep(uri, cfg.experiment, cfg.sweep)
+            parent = tracking.find_sweep(uri, cfg.mlflow_experiment, cfg.sweep)
             label = parent.info.run_id
-            runs = tracking.runs_frame(uri, [parent.info.experiment_id], parent.info.run_id)
-            reused = parent.data.tags.get("digitlab.reused")  # jobs skipped as already FINISHED
-            if reused:
-                runs = pd.concat([runs, tracking.runs_by_id(uri, [parent.info.experiment_id],
-                                                            reused.split(","))], ignore_index=True)
+            runs = tracking.sweep_runs(uri, parent)
     except LookupError as exc:
         common.fail(str(exc))
     if runs.empty:

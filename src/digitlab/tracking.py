@@ -339,7 +339,8 @@ def find_sweep(uri: str, experiment: str, sweep: str | None = None):
     found = client.get_experiment_by_name(experiment)
     if found is None:
         raise LookupError(f"no experiment {experiment!r} in {uri}; run a sweep first "
-                          "(python pipelines/train.py -m ...) or name it with experiment=<name>")
+                          "(python pipelines/train.py -m ...) or name it with "
+                          "mlflow_experiment=<name>")
     parents = client.search_runs([found.experiment_id], "tags.`digitlab.jobs` != ''",
                                  order_by=["attributes.start_time DESC"], max_results=1)
     if not parents:
@@ -352,6 +353,16 @@ def runs_frame(uri: str, experiment_ids: list[str], parent_run_id: str | None = 
     mlflow.set_tracking_uri(uri)
     where = f"tags.`{PARENT_TAG}` = '{parent_run_id}'" if parent_run_id else ""
     return mlflow.search_runs(experiment_ids, filter_string=where, max_results=50000)
+
+
+def sweep_runs(uri: str, parent) -> pd.DataFrame:
+    """The runs of a sweep: its children, plus the runs it reused as already FINISHED."""
+    runs = runs_frame(uri, [parent.info.experiment_id], parent.info.run_id)
+    reused = parent.data.tags.get("digitlab.reused")
+    if reused:
+        runs = pd.concat([runs, runs_by_id(uri, [parent.info.experiment_id], reused.split(","))],
+                         ignore_index=True)
+    return runs
 
 
 def metric_history(uri: str, run_id: str, key: str) -> list[float]:
@@ -403,3 +414,44 @@ def store_status(uri: str) -> tuple[pd.DataFrame, list]:
                     and tags.get(PID_TAG, "").isdigit() and not _process_alive(int(tags[PID_TAG]))):
                 stale.append(run)
     return pd.DataFrame(rows), stale
+
+
+# ---- the model registry and serving ---------------------------------------------------------
+
+def register_run_model(uri: str, run_id: str, name: str, alias: str,
+                       tags: dict[str, str]) -> tuple[str, bool]:
+    """Point `name@alias` at the run's model: (version, whether a new version was created).
+    A run already registered under `name` keeps its version; only the alias moves."""
+    client = MlflowClient(uri, registry_uri=uri)
+    existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    if existing:
+        version, created = existing[0].version, False
+    else:
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        outputs = client.get_run(run_id).outputs
+        logged = outputs.model_outputs if outputs else []
+        if not logged:
+            raise LookupError(f"run {run_id} logged no model")
+        # MLflow 3 keeps the model as a LoggedModel of the run, addressed by its id
+        source = f"models:/{logged[-1].model_id}"
+        version, created = mlflow.register_model(source, name, tags=tags).version, True
+    client.set_registered_model_alias(name, alias, version)
+    return str(version), created
+
+
+def alias_target(uri: str, name: str, alias: str) -> str | None:
+    """The run id `name@alias` points at, or None when there is no such alias."""
+    try:
+        return MlflowClient(uri, registry_uri=uri).get_model_version_by_alias(name, alias).run_id
+    except MlflowException:
+        return None
+
+
+def load_pyfunc(uri: str, model_uri: str):
+    """An MLflow model (models:/name@alias, models:/name/3, runs:/id/model, a folder) and the
+    number of pixels per image its signature expects."""
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    model = mlflow.pyfunc.load_model(model_uri)
+    return model, len(model.metadata.get_input_schema().inputs)

@@ -11,8 +11,7 @@ import pandas as pd
 
 from digitlab.data.errors import DataError
 
-PIXELS = [f"pixel{i}" for i in range(784)]
-FIX = "use Kaggle's 'Digit Recognizer' layout: header label,pixel0,…,pixel783, integer cells"
+FIX = "use Kaggle's 'Digit Recognizer' layout: a header label,pixel0,pixel1,… then integer cells"
 
 
 def _header(path: Path) -> list[str]:
@@ -51,15 +50,18 @@ def _check_cells(path: Path, frame: pd.DataFrame) -> np.ndarray:
     return cells
 
 
-def read_kaggle_csv(path: str | Path) -> np.ndarray:
-    """The CSV as a uint8 array: (n, 785) with the label first for train.csv, (n, 784) for test.csv."""
+def read_kaggle_csv(path: str | Path, n_pixels: int = 784) -> np.ndarray:
+    """The CSV as a uint8 array: (n, 785) with the label first for train.csv, (n, 784) for
+    test.csv. `n_pixels` other than 784 reads the same layout for other image sizes (64 for
+    scikit-learn's 8×8 digits)."""
     path = Path(path)
     header = _header(path)
     labeled = header[:1] == ["label"]
-    expected = ["label", *PIXELS] if labeled else PIXELS
+    pixels = [f"pixel{i}" for i in range(n_pixels)]
+    expected = ["label", *pixels] if labeled else pixels
     if header != expected:
         raise DataError(f"{path}: expected a header of {len(expected)} columns "
-                        f"({','.join(expected[:3])},…,pixel783), found {len(header)} columns "
+                        f"({','.join(expected[:3])},…,{pixels[-1]}), found {len(header)} columns "
                         f"starting {','.join(header[:3])!r}; {FIX}.")
     try:
         frame = pd.read_csv(path, skip_blank_lines=False)

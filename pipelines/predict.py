@@ -1,0 +1,69 @@
+"""Predict labels for a CSV of images with a logged or registered model, written as a Kaggle
+"Digit Recognizer" submission (ImageId,Label).
+
+    python pipelines/predict.py input=test.csv                          # models:/digitlab@champion
+    python pipelines/predict.py input=test.csv output=submission.csv model_uri=runs:/<id>/model
+
+`input` is Kaggle's test.csv layout (pixel0,…,pixel783), or train.csv's (a label column first:
+the accuracy is printed too). A model trained on the 8×8 digits reads pixel0,…,pixel63.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import hydra
+from hydra.core.config_store import ConfigStore
+
+import common
+
+
+@dataclass
+class PredictConfig:
+    input: str = "???"
+    output: str = "submission.csv"
+    model_uri: str = "models:/digitlab@champion"
+    uri: Optional[str] = None
+
+
+ConfigStore.instance().store(name="base_predict", node=PredictConfig)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+def main(cfg: PredictConfig) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from digitlab import tracking
+    from digitlab.data import DataError
+    from digitlab.data.csv import read_kaggle_csv
+
+    uri = tracking.resolve_uri(cfg.uri, common.PROJECT_ROOT)
+    try:
+        model, n_pixels = tracking.load_pyfunc(uri, cfg.model_uri)
+    except (tracking.MlflowException, OSError) as exc:
+        common.fail(f"model_uri={cfg.model_uri}: cannot load it from {uri} "
+                    f"({str(exc).splitlines()[0]}); register one with python "
+                    "pipelines/register.py, or pass model_uri=runs:/<run id>/model.")
+    try:
+        cells = read_kaggle_csv(Path(cfg.input), n_pixels)
+    except DataError as exc:
+        common.fail(f"{exc} (the model reads {n_pixels} pixels per image)")
+    labeled = cells.shape[1] == n_pixels + 1
+    pixels = cells[:, 1:] if labeled else cells
+    labels = np.asarray(model.predict(pixels.astype(np.int64)))
+    submission = pd.DataFrame({"ImageId": np.arange(1, len(labels) + 1), "Label": labels})
+    output = Path(cfg.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    submission.to_csv(output, index=False)
+    print(f"{len(labels)} predictions by {cfg.model_uri} written to {output}")
+    if labeled:
+        print(f"accuracy against the file's labels: {np.mean(labels == cells[:, 0]):.4f}")
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

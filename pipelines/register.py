@@ -1,0 +1,101 @@
+"""Hand a model on: register the best run of a sweep (or a given run) as a version of a
+registered model and point the alias `champion` at it.
+
+    python pipelines/register.py                         # best run of the latest sweep
+    python pipelines/register.py sweep=<parent run id> name=digits-mlp
+    python pipelines/register.py run_id=<run id>
+
+"Best" is the highest `metric` (default best_val_accuracy: chosen on validation, so the test
+score stays an honest estimate) among the sweep's FINISHED runs. Serve it with
+    mlflow models predict -m models:/<name>@champion -i pixels.csv -t csv --env-manager local
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Optional
+
+import hydra
+from hydra.core.config_store import ConfigStore
+
+import common
+
+
+@dataclass
+class RegisterConfig:
+    run_id: Optional[str] = None
+    sweep: Optional[str] = None
+    mlflow_experiment: str = "digitlab"
+    metric: str = "best_val_accuracy"
+    name: str = "digitlab"
+    alias: str = "champion"
+    uri: Optional[str] = None
+
+
+ConfigStore.instance().store(name="base_register", node=RegisterConfig)
+
+
+def best_run(uri: str, cfg: RegisterConfig) -> tuple[str, str, float]:
+    """(run id, run name, metric value) of the sweep's best FINISHED run."""
+    from digitlab import tracking
+
+    parent = tracking.find_sweep(uri, cfg.mlflow_experiment, cfg.sweep)
+    runs = tracking.sweep_runs(uri, parent)
+    column = f"metrics.{cfg.metric}"
+    finished = runs[runs.status == "FINISHED"] if len(runs) else runs
+    if finished.empty:
+        raise LookupError(f"sweep {parent.info.run_id} has no FINISHED run to register")
+    if column not in finished or finished[column].isna().all():
+        known = sorted(c.removeprefix("metrics.") for c in finished if c.startswith("metrics."))
+        raise LookupError(f"metric={cfg.metric}: no run of sweep {parent.info.run_id} logged it; "
+                          f"pick one of {', '.join(known)}")
+    best = finished.loc[finished[column].idxmax()]
+    return best.run_id, best["tags.mlflow.runName"], float(best[column])
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="register")
+def main(cfg: RegisterConfig) -> None:
+    from digitlab import tracking
+
+    uri = tracking.resolve_uri(cfg.uri, common.PROJECT_ROOT)
+    try:
+        tracking.check_store(uri)
+    except tracking.StoreError as exc:
+        common.fail(str(exc))
+    if cfg.run_id:
+        try:
+            run = tracking.get_run(uri, cfg.run_id)
+        except tracking.MlflowException:
+            common.fail(f"run_id={cfg.run_id}: no such run in {uri}; copy the id from the "
+                        "MLflow UI or the sweep summary.")
+        if run.info.status != "FINISHED":
+            common.fail(f"run_id={cfg.run_id}: the run is {run.info.status}; only a FINISHED "
+                        "run has a complete model to register.")
+        run_id, run_name, score = cfg.run_id, run.info.run_name, run.data.metrics.get(cfg.metric)
+    else:
+        try:
+            run_id, run_name, score = best_run(uri, cfg)
+        except LookupError as exc:
+            common.fail(str(exc))
+    if tracking.alias_target(uri, cfg.name, cfg.alias) == run_id:
+        print(f"{cfg.name}@{cfg.alias} is already run {run_id} ({run_name}); nothing to do")
+        return
+    tags = {"digitlab.run_name": run_name}
+    if score is not None:
+        tags[f"digitlab.{cfg.metric}"] = str(score)
+    try:
+        version, created = tracking.register_run_model(uri, run_id, cfg.name, cfg.alias, tags)
+    except LookupError as exc:
+        common.fail(f"{exc}: a run that failed or was logged without a model cannot be registered; "
+                    "pick another with run_id=<id>.")
+    print(f"{cfg.name} version {version} ({'new' if created else 'existing'}) ← run {run_id} "
+          f"({run_name}, {cfg.metric} {score if score is None else f'{score:.4f}'})")
+    print(f"{cfg.name}@{cfg.alias} → version {version}")
+    print(f"serve: MLFLOW_TRACKING_URI={uri} mlflow models predict "
+          f"-m models:/{cfg.name}@{cfg.alias} -i pixels.csv -t csv --env-manager local")
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
