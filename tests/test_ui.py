@@ -1,0 +1,180 @@
+"""The MLflow UI in a real browser: `mlflow ui` on a free loopback port over a store holding a
+real digits sweep, driven by headless Chromium (Debian's) through Playwright. Screenshots go to
+test-output/ui/ (or $DIGITLAB_TEST_OUTPUT/ui/)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from test_pipeline import ROOT, client, pipeline, runs_of, store
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run"]
+SHOTS = Path(os.environ.get("DIGITLAB_TEST_OUTPUT", ROOT / "test-output")) / "ui"
+pytestmark = pytest.mark.timeout(600)
+
+
+def _browser_missing() -> str | None:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -e '.[dev]')"
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    missing = _browser_missing()
+    if missing:
+        if os.environ.get("DIGITLAB_REQUIRE_BROWSER"):
+            pytest.fail(f"browser tests required but {missing}")
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory):
+    """A 2×2 sweep (hidden × lr) in a fresh store, and `mlflow ui` serving it."""
+    tmp = tmp_path_factory.mktemp("ui")
+    uri = store(tmp)
+    done = pipeline("train.py", "-m", "model.hidden=8,32", "optim.lr=0.1,0.5", "trainer.epochs=3",
+                    f"tracking.uri={uri}", cwd=tmp)
+    assert done.returncode == 0, done.stderr[-3000:]
+    port = free_port()
+    log = open(tmp / "ui.log", "w")
+    # its own session: mlflow ui forks workers, and only killing the group stops them all
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "ui", "--backend-store-uri", uri,
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=tmp, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"mlflow ui did not come up: {(tmp / 'ui.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+        experiment = client(uri).get_experiment_by_name("digitlab").experiment_id
+        yield base, experiment, runs_of(uri)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
+
+
+def runs_page(browser, base: str, experiment: str):
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    # /#/experiments/<id> opens a GenAI overview; the runs table is under /runs
+    page.goto(f"{base}/#/experiments/{experiment}/runs?workflowType=machine_learning")
+    page.get_by_role("link", name="sweep", exact=False).first.wait_for(timeout=60000)
+    close = page.get_by_role("button", name="Close")  # the assistant panel covers a third
+    if close.count():
+        close.first.click()
+    return page
+
+
+def show_columns(page, names: list[str]) -> None:
+    page.get_by_role("button", name="Columns", exact=True).click()
+    search = page.get_by_placeholder("Search columns")
+    for name in names:
+        search.fill(name)
+        page.get_by_text(name, exact=True).first.click()
+    page.keyboard.press("Escape")
+
+
+def test_the_sweep_shows_its_runs_grouped_with_params_and_metrics(browser, ui):
+    base, experiment, runs = ui
+    page = runs_page(browser, base, experiment)
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    parent_link = page.get_by_role("link", name=parent.info.run_name)
+    expect_visible(parent_link)
+    # children are folded under their parent until it is expanded
+    page.get_by_role("row").filter(has=parent_link).locator(
+        "button[data-component-id*=runnamecellrenderer]").click()
+    for child in children:
+        expect_visible(page.get_by_role("link", name=child.info.run_name, exact=True))
+    show_columns(page, ["model.hidden", "optim.lr", "test_accuracy"])
+    for header in ("model.hidden", "optim.lr", "test_accuracy"):
+        expect_visible(page.get_by_role("columnheader", name=header).first)
+    run = next(c for c in children if c.info.run_name == "hidden=32 lr=0.5")
+    shown = row_text(page, run.info.run_name)
+    accuracy = f"{run.data.metrics['test_accuracy']:.4f}"[:5]  # the UI truncates long numbers
+    assert accuracy in shown and "32" in shown and "0.5" in shown, shown
+    screenshot(page, "runs.png")
+
+
+def test_two_runs_open_in_the_compare_view(browser, ui):
+    base, experiment, runs = ui
+    page = runs_page(browser, base, experiment)
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    page.get_by_role("row").filter(has=page.get_by_role("link", name=parent.info.run_name)).locator(
+        "button[data-component-id*=runnamecellrenderer]").click()
+    picked = ["hidden=8 lr=0.1", "hidden=32 lr=0.5"]
+    for name in picked:
+        link = page.get_by_role("link", name=name, exact=True)
+        link.wait_for()
+        page.get_by_role("row").filter(has=link).get_by_role("checkbox").check()
+    page.get_by_role("button", name="Compare", exact=True).click()
+    expect_visible(page.get_by_text("Comparing 2 Runs from 1 Experiment"))
+    expect_visible(page.get_by_text("Parallel Coordinates Plot"))
+    for axis in ("model.hidden", "optim.lr"):  # the swept params become the plot's axes
+        expect_visible(page.locator("svg text", has_text=axis).first)
+    for name in picked:
+        expect_visible(page.get_by_text(name, exact=True).first)
+    assert "compare-runs" in page.url
+    ids = {r.info.run_id for r in runs if r.info.run_name in picked}
+    assert all(run_id in page.url for run_id in ids)
+    screenshot(page, "compare.png")
+
+
+def row_text(page, run_name: str) -> str:
+    """Every cell of the run's row: the grid draws pinned and scrolling columns as separate
+    row elements that share a row-index."""
+    link = page.get_by_role("link", name=run_name, exact=True)
+    index = page.get_by_role("row").filter(has=link).first.get_attribute("row-index")
+    return " ".join(page.locator(f"[role=row][row-index='{index}']").all_inner_texts())
+
+
+def expect_visible(locator) -> None:
+    from playwright.sync_api import expect
+
+    expect(locator).to_be_visible(timeout=30000)
+
+
+def screenshot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(500)  # let the grid settle its column widths
+    page.screenshot(path=str(SHOTS / name))
+    assert (SHOTS / name).stat().st_size > 10_000
+    page.close()
