@@ -2,12 +2,14 @@
 when installed) on the same recipe, beside the BLAS floor measured in the same run.
 
     python benchmarks/bench_training.py [--epochs 2] [--shapes 100,784] [--batches 10,128]
+                                        [--seed-samples 3000]
 
 Recipe for every contender: 784-h-10, relu hidden units, softmax + cross-entropy, Glorot-uniform
 init, plain SGD (no momentum, no L2), constant learning rate, reshuffled every epoch, float32
 for digitlab and PyTorch (scikit-learn casts float32 input to float32 too). Seconds per epoch
-are the mean over the training passes (scoring excluded). The BLAS floor is an epoch's matrix-multiply FLOPs divided by the
-sgemm rate measured here on a large product: no implementation can beat it. "GEMMs at this
+are the mean over the training passes (scoring excluded); PyTorch is timed at 1 and 2 threads
+and the faster counts. The BLAS floor is an epoch's matrix-multiply FLOPs divided by the sgemm
+rate measured here on a large product: no implementation can beat it. "GEMMs at this
 batch" times those same products issued batch by batch, the floor of any mini-batch loop.
 """
 
@@ -45,9 +47,16 @@ def sgemm_rate(repeats: int = 5) -> float:
     return 2 * a.shape[0] * a.shape[1] * b.shape[1] / best
 
 
-def gemm_only_seconds(n: int, sizes: list[int], batch: int) -> float:
+def gemm_only_seconds(n: int, sizes: list[int], batch: int, threads: int) -> float:
     """One epoch of just the matrix products backprop needs, at this batch size: the floor for
     any mini-batch implementation on this BLAS (small batches cannot reach the peak rate)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(threads, user_api="blas"):
+        return _gemm_epoch(n, sizes, batch)
+
+
+def _gemm_epoch(n: int, sizes: list[int], batch: int) -> float:
     rng = np.random.default_rng(0)
     weights = [rng.random((i, o), dtype=np.float32) for i, o in zip(sizes[:-1], sizes[1:])]
     acts = [rng.random((batch, s), dtype=np.float32) for s in sizes]
@@ -79,6 +88,29 @@ def run_digitlab(split, hidden: int, batch: int, epochs: int) -> tuple[float, fl
     return float(np.mean(seconds)), clf.score(split.x_test, split.y_test)
 
 
+def seed_recipe_seconds(split, samples: int) -> dict[str, float]:
+    """Seconds per 60k-sample epoch of the seed's recipe at batch 1 (784-784-10, sigmoid,
+    quadratic cost, N(0,1), file order, the derivative quirk): the seed's own loop
+    (benchmarks/seed_loop.py) and digitlab in float64 and float32, each timed on the same first
+    `samples` training images and scaled to the full epoch (the seed's loop needs minutes)."""
+    from seed_loop import SeedNetwork
+
+    x, y = split.x_train[:samples], split.y_train[:samples]
+    scale = len(split.y_train) / samples
+    start = time.perf_counter()
+    SeedNetwork([784, 784, 10]).fit(x.astype(np.float64), y, learning_rate=0.1)
+    seconds = {"seed loop (float64)": (time.perf_counter() - start) * scale}
+    for dtype in ("float64", "float32"):
+        clf = Classifier(ModelConfig(hidden=[784], activation="sigmoid", output="sigmoid",
+                                     loss="quadratic", init="normal", derivative_quirk=True),
+                         OptimConfig(lr=0.1),
+                         TrainerConfig(epochs=1, batch_size=1, order="file", dtype=dtype), seed=0)
+        start = time.perf_counter()
+        clf.partial_fit(x, y, classes=split.classes)
+        seconds[f"digitlab ({dtype})"] = (time.perf_counter() - start) * scale
+    return seconds
+
+
 def run_sklearn(split, hidden: int, batch: int, epochs: int) -> tuple[float, float]:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
@@ -94,13 +126,22 @@ def run_sklearn(split, hidden: int, batch: int, epochs: int) -> tuple[float, flo
     return (time.perf_counter() - start) / epochs, clf.score(split.x_test, split.y_test)
 
 
-def run_torch(split, hidden: int, batch: int, epochs: int) -> tuple[float, float] | None:
+def run_torch(split, hidden: int, batch: int, epochs: int) -> tuple[float, float, int] | None:
+    """PyTorch eager on the same recipe, at 1 and at 2 threads: the faster is the reference."""
     try:
-        import torch
+        import torch  # noqa: F401
     except ImportError:
         return None
+    results = [(*_torch_epochs(split, hidden, batch, epochs, threads), threads)
+               for threads in (1, 2)]
+    return min(results)
+
+
+def _torch_epochs(split, hidden: int, batch: int, epochs: int, threads: int) -> tuple[float, float]:
+    import torch
+
     torch.manual_seed(0)
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     model = torch.nn.Sequential(torch.nn.Linear(784, hidden), torch.nn.ReLU(),
                                 torch.nn.Linear(hidden, 10))
     optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE[batch])
@@ -127,6 +168,8 @@ def main() -> None:
     parser.add_argument("--shapes", default="100,784")
     parser.add_argument("--batches", default="128,10")
     parser.add_argument("--no-sklearn", action="store_true", help="skip the slow reference")
+    parser.add_argument("--seed-samples", type=int, default=3000,
+                        help="images the batch-1 comparison with the seed's loop is timed on (0: skip)")
     args = parser.parse_args()
 
     cfg = DataConfig(name="fashion_mnist", val_mode="none")
@@ -145,21 +188,35 @@ def main() -> None:
             sk = None if args.no_sklearn else run_sklearn(split, hidden, batch, args.epochs)
             torch_result = run_torch(split, hidden, batch, args.epochs)
             floor = epoch_flops(len(split.y_train), [784, hidden, 10]) / rate
-            gemms = gemm_only_seconds(len(split.y_train), [784, hidden, 10], batch)
+            gemms = min(gemm_only_seconds(len(split.y_train), [784, hidden, 10], batch, threads)
+                        for threads in (1, 2))
             cells = [f"784-{hidden}-10", str(batch), f"{ours:.2f}", f"{our_acc:.4f}"]
             cells += ([f"{sk[0]:.2f}", f"{sk[1]:.4f}", f"{sk[0] / ours:.1f}×"] if sk
                       else ["—", "—", "—"])
-            cells += ([f"{torch_result[0]:.2f}", f"{torch_result[1]:.4f}",
+            cells += ([f"{torch_result[0]:.2f} ({torch_result[2]} thr)", f"{torch_result[1]:.4f}",
                        f"{ours / torch_result[0]:.2f}"] if torch_result else ["—", "—", "—"])
             cells += [f"{floor:.2f}", f"{ours / floor:.2f}", f"{gemms:.2f}", f"{ours / gemms:.2f}"]
             row = "| " + " | ".join(cells) + " |"
             rows.append(row)
             print(row, flush=True)
+    seed_rows = []
+    if args.seed_samples:
+        seconds = seed_recipe_seconds(split, args.seed_samples)
+        reference = seconds["seed loop (float64)"]
+        seed_header = "| 784-784-10, batch 1, the seed's recipe | s/epoch | seed loop ÷ this |"
+        print(f"\n{seed_header}\n|---|---|---|")
+        for name, value in seconds.items():
+            seed_rows.append(f"| {name} | {value:.1f} | {reference / value:.1f}× |")
+            print(seed_rows[-1], flush=True)
     machine = f"{platform.machine()}, {__import__('os').cpu_count()} cores, numpy {np.__version__}"
+    seed_table = ("" if not seed_rows else
+                  f"\nBatch 1, timed on the first {args.seed_samples} images and scaled to 60k:\n\n"
+                  + seed_header + "\n|---|---|---|\n" + "\n".join(seed_rows) + "\n")
     RESULTS.write_text(
         f"# Training speed, Fashion-MNIST 60k (measured {date.today()}, {machine})\n\n"
         f"`make bench` ({args.epochs} epochs each; sgemm {rate / 1e9:.0f} GFLOP/s)\n\n"
-        + header + "\n|" + "---|" * (header.count("|") - 1) + "\n" + "\n".join(rows) + "\n")
+        + header + "\n|" + "---|" * (header.count("|") - 1) + "\n" + "\n".join(rows) + "\n"
+        + seed_table)
     print(f"\nwritten to {RESULTS}")
 
 

@@ -59,10 +59,14 @@ def test_backprop_matches_finite_differences(activation, output, loss, decay):
 @pytest.mark.parametrize("activation,output,loss", COMBOS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("bias", [True, False])
-def test_fused_sgd_step_equals_backprop_then_update(activation, output, loss, dtype, bias):
+@pytest.mark.parametrize("rows, l2", [(None, 5.0), (1, 0.0), (1, 5.0)],
+                         ids=["batch-gemm", "one-sample-ger", "one-sample-gemm-decay"])
+def test_fused_sgd_step_equals_backprop_then_update(activation, output, loss, dtype, bias, rows,
+                                                    l2):
     fused, x, y = _problem(activation, output, loss, dtype, bias)
     plain, _, _ = _problem(activation, output, loss, dtype, bias)
-    decay = weight_decay(OptimConfig(l2=5.0), n_train=50, batch_size=len(x))
+    x, y = x[:rows], y[:rows]
+    decay = weight_decay(OptimConfig(l2=l2), n_train=50, batch_size=len(x))
     fused.sgd_step(x, y, lr=0.3, decay=decay)
     grads, _ = plain.backprop(x, y)
     for g, w in zip(grads, plain.weights):
@@ -72,3 +76,15 @@ def test_fused_sgd_step_equals_backprop_then_update(activation, output, loss, dt
     for a, b in zip(fused.params, plain.params):
         assert a.dtype == np.dtype(dtype)
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+def test_fused_step_updates_weights_of_any_memory_layout():
+    """BLAS writes through wᵀ; Fortran-ordered weights (a copy for f2py) must still change."""
+    fused, x, y = _problem("sigmoid", "softmax", "cross_entropy", "float64", True)
+    plain, _, _ = _problem("sigmoid", "softmax", "cross_entropy", "float64", True)
+    fused.weights = [np.asfortranarray(w) for w in fused.weights]
+    fused.sgd_step(x[::2], y[::2], lr=0.3)  # a strided batch, too
+    grads, _ = plain.backprop(x[::2], y[::2])
+    SGD(plain.params, lr=0.3).update(plain.params, grads)
+    for a, b in zip(fused.params, plain.params):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

@@ -155,9 +155,15 @@ class TrainerConfig:
     early_stopping: str = "none"
     patience: int = 10  # epochs without improvement (scikit-learn's n_iter_no_change)
     tol: float = 1e-4  # the improvement that counts (scikit-learn's tol)
+    # BLAS threads during the mini-batch loop; None = BLAS's default (every core). One is the
+    # default: per-batch products are too small to amortise waking a second thread (measured
+    # 4–10× slower with 2 threads here, benchmarks/NOTES.md); scoring still uses every core.
+    blas_threads: Optional[int] = 1
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, "trainer.epochs", self.epochs, "an integer ≥ 1")
+        _require(self.blas_threads is None or self.blas_threads >= 1, "trainer.blas_threads",
+                 self.blas_threads, "an integer ≥ 1, or null for every core")
         _require(self.batch_size >= 1, "trainer.batch_size", self.batch_size, "an integer ≥ 1")
         _require(self.eval_batch_size >= 1, "trainer.eval_batch_size", self.eval_batch_size,
                  "an integer ≥ 1")

@@ -180,6 +180,29 @@ def start_parent_run(uri: str, experiment_id: str, name: str, tags: dict[str, st
     return run.info.run_id
 
 
+def resume_parent_run(uri: str, experiment_id: str, key: str, value: str, name: str,
+                      tags: dict[str, str]) -> tuple[str, bool]:
+    """The parent run tagged key=value (reopened as RUNNING by this process), or a new one:
+    (run id, whether it was resumed). A search interrupted and started again keeps one parent."""
+    client = MlflowClient(uri)
+    found = client.search_runs([experiment_id], f"tags.`{key}` = '{value}'",
+                               order_by=["attributes.start_time ASC"], max_results=1)
+    if not found:
+        return start_parent_run(uri, experiment_id, name, {**tags, key: value}), False
+    run_id = found[0].info.run_id
+    client.update_run(run_id, status="RUNNING")
+    for tag, tag_value in {**tags, **_process_tags()}.items():
+        client.set_tag(run_id, tag, tag_value)
+    return run_id, True
+
+
+def process_alive(host: str | None, pid: str | None) -> bool:
+    """Whether the process that wrote these host/pid tags may still run (another host: assume so)."""
+    if host != socket.gethostname() or not pid:
+        return True
+    return _process_alive(int(pid))
+
+
 def end_run(uri: str, run_id: str, status: str) -> None:
     MlflowClient(uri).set_terminated(run_id, status)
 

@@ -4,6 +4,7 @@ predict, score. One `partial_fit` call is one pass over the data in the configur
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from digitlab.config import ModelConfig, OptimConfig, TrainerConfig
 from digitlab.nn.network import Network
@@ -66,6 +67,10 @@ class Classifier:
     def partial_fit(self, x: np.ndarray, y: np.ndarray,
                     classes: np.ndarray | None = None) -> Classifier:
         """One pass over (x, y) in the configured order, one update per mini-batch."""
+        with threadpool_limits(limits=self.trainer.blas_threads, user_api="blas"):
+            return self._one_pass(x, y, classes)
+
+    def _one_pass(self, x: np.ndarray, y: np.ndarray, classes: np.ndarray | None) -> Classifier:
         x = np.asarray(x, dtype=self.dtype)
         y = np.asarray(y)
         if self.network is None:

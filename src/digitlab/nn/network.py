@@ -9,11 +9,28 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+from scipy.linalg import blas
 
 from digitlab.config import ModelConfig
 from digitlab.nn.functions import ACTIVATIONS, LOSSES, OUTPUTS, output_delta
 
 Init = Callable[[int, int, np.random.Generator, ModelConfig], tuple[np.ndarray, np.ndarray]]
+GEMM = {np.dtype(np.float32): blas.sgemm, np.dtype(np.float64): blas.dgemm}
+GER = {np.dtype(np.float32): blas.sger, np.dtype(np.float64): blas.dger}
+
+
+def descend(w: np.ndarray, a: np.ndarray, delta: np.ndarray, shrink: float) -> None:
+    """w ← shrink·w − aᵀδ in place, in one BLAS call: the product is accumulated into w as it is
+    computed (gemm's β), with no gradient buffer and no second pass over w. One sample is a
+    rank-1 update (ger). BLAS is column-major, so it updates wᵀ, which is w's memory."""
+    target = w.T  # Fortran-ordered view: BLAS writes through it without a copy
+    if len(a) == 1 and shrink == 1.0:
+        out = GER[w.dtype](-1.0, delta[0], a[0], a=target, overwrite_a=True)
+    else:
+        out = GEMM[w.dtype](-1.0, delta.T, a.T, beta=shrink, c=target, trans_b=True,
+                            overwrite_c=True)
+    if not np.may_share_memory(out, w):  # f2py had to copy (an unusual layout): write back
+        w[...] = out.T
 
 
 def _glorot(fan_in: int, fan_out: int, rng: np.random.Generator, cfg: ModelConfig):
@@ -49,7 +66,6 @@ class Network:
         self.activation = ACTIVATIONS[activation]
         self.output = OUTPUTS[output]
         self.loss = LOSSES[loss]
-        self._step_buffers: list[np.ndarray] = []  # reused by sgd_step, one per weight matrix
 
     @classmethod
     def initialise(cls, n_in: int, n_out: int, cfg: ModelConfig, rng: np.random.Generator,
@@ -133,17 +149,11 @@ class Network:
         """Nielsen's update_mini_batch: w ← (1 − η·decay)·w − η·∂C/∂w, b ← b − η·∂C/∂b.
 
         The same update as `backprop` + `SGD.update`, with η folded into δ (which is small) so
-        each weight takes one matmul into a reused buffer and one subtraction. Returns the
-        output activations."""
+        each weight matrix takes one in-place BLAS call (`descend`). Returns the output
+        activations."""
         activations = self.forward(x)
-        if len(self._step_buffers) != len(self.weights):
-            self._step_buffers = [np.empty_like(w) for w in self.weights]
         for layer, delta in self._errors(activations, y, lr / len(y)):
-            w, step = self.weights[layer], self._step_buffers[layer]
-            np.matmul(activations[layer].T, delta, out=step)  # η·∂C/∂w (BP4)
-            if decay:
-                w *= 1.0 - lr * decay
-            w -= step
+            descend(self.weights[layer], activations[layer], delta, 1.0 - lr * decay)  # BP4
             if self.biases is not None:
                 self.biases[layer] -= delta.sum(axis=0)  # η·∂C/∂b (BP3)
         return activations[-1]

@@ -1,0 +1,144 @@
+"""The Optuna search (pipelines/search.py) on the digits: trials as MLflow child runs, failing
+trials recorded without stopping the search, and a search killed mid-trial that resumes to the
+requested number of trials without duplicates."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_pipeline import ROOT, pipeline, runs_of, store
+
+pytestmark = pytest.mark.timeout(900)
+SMALL_SPACE = ["space.model.hidden.high=32", "space.optim.lr.low=0.1", "space.optim.lr.high=1.0",
+               "space.trainer.epochs.low=2", "space.trainer.epochs.high=4"]
+
+
+def study_of(storage: str, name: str):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def trials_by_state(study) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for t in study.get_trials(deepcopy=False):
+        out.setdefault(t.state.name, []).append(t)
+    return out
+
+
+def test_a_search_logs_each_trial_as_a_child_run_and_tags_the_best(tmp_path):
+    uri, storage = store(tmp_path), f"sqlite:///{tmp_path / 'optuna.db'}"
+    done = pipeline("search.py", "n_trials=4", "study=s1", f"storage={storage}", f"uri={uri}",
+                    *SMALL_SPACE, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    study = study_of(storage, "s1")
+    assert len(trials_by_state(study)["COMPLETE"]) == 4
+    runs = runs_of(uri, "search")
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert parent.info.status == "FINISHED" and len(children) == 4
+    assert all(c.info.status == "FINISHED" for c in children)
+    by_trial = {int(c.data.tags["digitlab.trial"]): c for c in children}
+    for trial in study.trials:
+        run = by_trial[trial.number]
+        assert run.info.run_id == trial.user_attrs["mlflow_run_id"]
+        assert run.data.metrics["best_val_accuracy"] == pytest.approx(trial.value)
+        assert int(run.data.params["model.hidden"]) == trial.params["model.hidden"]
+        assert float(run.data.params["optim.lr"]) == pytest.approx(trial.params["optim.lr"])
+    best = study.best_trial
+    assert parent.data.tags["digitlab.best_trial"] == str(best.number)
+    assert by_trial[best.number].data.tags.get("digitlab.best") == "true"
+    assert f"best: trial {best.number}" in done.stdout
+
+    again = pipeline("search.py", "n_trials=4", "study=s1", f"storage={storage}", f"uri={uri}",
+                     *SMALL_SPACE, cwd=tmp_path)  # already complete: nothing new
+    assert again.returncode == 0 and "4 of 4 trials done" in again.stdout
+    assert len(study_of(storage, "s1").trials) == 4
+
+
+def test_failing_trials_are_recorded_and_the_search_goes_on(tmp_path):
+    uri, storage = store(tmp_path), f"sqlite:///{tmp_path / 'optuna.db'}"
+    done = pipeline("search.py", "n_trials=4", "study=s2", f"storage={storage}", f"uri={uri}",
+                    "sampler=grid", "~space", "+space={optim:{lr:{type:categorical,"
+                    "choices:[0.5,500.0]}},seed:{type:categorical,choices:[0,1]}}",
+                    "overrides=['model.activation=relu','model.output=identity',"
+                    "'model.loss=quadratic','model.init=normal','trainer.epochs=5']", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    states = trials_by_state(study_of(storage, "s2"))
+    assert len(states["COMPLETE"]) == 2 and len(states["FAIL"]) == 2
+    assert {t.params["optim.lr"] for t in states["FAIL"]} == {500.0}
+    runs = [r for r in runs_of(uri, "search") if "mlflow.parentRunId" in r.data.tags]
+    failed = [r for r in runs if r.info.status == "FAILED"]
+    assert len(failed) == 2 and all("diverged" in r.data.tags["error"] for r in failed)
+    assert "2 failed" in done.stdout and "best: trial" in done.stdout
+
+
+def test_a_killed_search_resumes_to_the_requested_trials_without_duplicates(tmp_path):
+    uri, storage = store(tmp_path), f"sqlite:///{tmp_path / 'optuna.db'}"
+    args = ["n_trials=6", "study=s3", f"storage={storage}", f"uri={uri}",
+            "space.model.hidden.high=32", "space.optim.lr.low=0.1", "space.optim.lr.high=1.0",
+            "space.trainer.epochs.low=30", "space.trainer.epochs.high=40"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("PYTEST_CURRENT_TEST", None)
+    first = subprocess.Popen([sys.executable, str(ROOT / "pipelines" / "search.py"), *args],
+                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # kill it in the middle of its third trial
+        time.sleep(0.5)
+        try:
+            states = trials_by_state(study_of(storage, "s3"))
+        except Exception:
+            continue
+        if len(states.get("COMPLETE", [])) >= 2 and states.get("RUNNING") and any(
+                r.info.status == "RUNNING" and "digitlab.trial" in r.data.tags
+                for r in runs_of(uri, "search")):  # the third trial is training
+            break
+    else:
+        first.kill()
+        pytest.fail("the first search never reached its third trial")
+    first.send_signal(signal.SIGKILL)  # no chance to clean up: the hardest case
+    first.wait(timeout=60)
+    cut_off = trials_by_state(study_of(storage, "s3"))["RUNNING"][0]
+
+    resumed = pipeline("search.py", *args, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"rerunning cut-off trial(s) [{cut_off.number}]" in resumed.stdout
+    study = study_of(storage, "s3")
+    states = trials_by_state(study)
+    assert len(states["COMPLETE"]) == 6 and "RUNNING" not in states
+    assert [t.number for t in states["FAIL"]] == [cut_off.number]
+    retry = next(t for t in states["COMPLETE"] if t.user_attrs.get("retry_of") == cut_off.number)
+    assert retry.params == cut_off.params
+    runs = runs_of(uri, "search")
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"  # one parent, reopened
+    finished = [r for r in runs if "mlflow.parentRunId" in r.data.tags
+                and r.info.status == "FINISHED"]
+    trial_numbers = [int(r.data.tags["digitlab.trial"]) for r in finished]
+    assert sorted(trial_numbers) == sorted(t.number for t in states["COMPLETE"])  # no duplicates
+    killed = [r for r in runs if r.info.status == "KILLED" and "mlflow.parentRunId" in r.data.tags]
+    assert [r.data.tags["digitlab.trial"] for r in killed] == [str(cut_off.number)]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["space.model.hidden.low=512"], "space.model.hidden: needs low < high"),
+    (["+space.model.hiden={type:int,low:8,high:64}"], "model.hiden"),
+    (["space.optim.lr.low=0"], "log=true needs low > 0"),
+    (["~space"], "space: empty"),
+    (["sampler=cmaes"], "sampler='cmaes'"),
+    (["sampler=grid"], "sampler=grid: every dimension must be categorical"),
+])
+def test_a_bad_search_config_is_one_line_and_exit_2(tmp_path, args, message):
+    done = pipeline("search.py", f"storage=sqlite:///{tmp_path / 'optuna.db'}",
+                    f"uri={store(tmp_path)}", *args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "optuna.db").exists()  # nothing was created
