@@ -24,9 +24,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
-## bench: digitlab against scikit-learn and the BLAS floor on Fashion-MNIST
+## bench: digitlab against scikit-learn, PyTorch, the seed's loop and the BLAS floor; pipeline costs
 bench: $(STAMP)
 	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_pipeline.py
 
 ## ui: the MLflow UI on 127.0.0.1 against the project's store
 ui: $(STAMP)

@@ -111,6 +111,26 @@ def seed_recipe_seconds(split, samples: int) -> dict[str, float]:
     return seconds
 
 
+def blas_thread_seconds(split, samples: int = 10000) -> list[str]:
+    """digitlab's 784-784-10 pass at 1 and 2 BLAS threads (trainer.blas_threads), timed on the
+    first `samples` images and scaled to 60k: why one thread is the default in the loop."""
+    rows = []
+    for batch in (10, 128):
+        seconds = {}
+        for threads in (1, 2):
+            clf = Classifier(ModelConfig(hidden=[784], activation="relu", init="glorot_uniform"),
+                             OptimConfig(lr=LEARNING_RATE[batch]),
+                             TrainerConfig(epochs=1, batch_size=batch, blas_threads=threads),
+                             seed=0)
+            start = time.perf_counter()
+            clf.partial_fit(split.x_train[:samples], split.y_train[:samples],
+                            classes=split.classes)
+            seconds[threads] = (time.perf_counter() - start) * len(split.y_train) / samples
+        rows.append(f"| 784-784-10 | {batch} | {seconds[1]:.2f} | {seconds[2]:.2f} | "
+                    f"{seconds[2] / seconds[1]:.1f}× |")
+    return rows
+
+
 def run_sklearn(split, hidden: int, batch: int, epochs: int) -> tuple[float, float]:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
@@ -208,6 +228,9 @@ def main() -> None:
         for name, value in seconds.items():
             seed_rows.append(f"| {name} | {value:.1f} | {reference / value:.1f}× |")
             print(seed_rows[-1], flush=True)
+    thread_header = "| shape | batch | 1 BLAS thread s/epoch | 2 BLAS threads s/epoch | 2 ÷ 1 |"
+    thread_rows = blas_thread_seconds(split)
+    print(f"\n{thread_header}\n|---|---|---|---|---|\n" + "\n".join(thread_rows), flush=True)
     machine = f"{platform.machine()}, {__import__('os').cpu_count()} cores, numpy {np.__version__}"
     seed_table = ("" if not seed_rows else
                   f"\nBatch 1, timed on the first {args.seed_samples} images and scaled to 60k:\n\n"
@@ -216,7 +239,8 @@ def main() -> None:
         f"# Training speed, Fashion-MNIST 60k (measured {date.today()}, {machine})\n\n"
         f"`make bench` ({args.epochs} epochs each; sgemm {rate / 1e9:.0f} GFLOP/s)\n\n"
         + header + "\n|" + "---|" * (header.count("|") - 1) + "\n" + "\n".join(rows) + "\n"
-        + seed_table)
+        + seed_table + "\nBLAS threads in digitlab's mini-batch loop (first 10,000 images, scaled "
+        "to 60k):\n\n" + thread_header + "\n|---|---|---|---|---|\n" + "\n".join(thread_rows) + "\n")
     print(f"\nwritten to {RESULTS}")
 
 
