@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast bench ui clean-store
+.PHONY: run test test-fast bench ui server clean-store
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,16 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_pipeline.py
+
+## server: a shared tracking server; make server BACKEND=postgresql://user@host/db for a team
+SERVER_HOST ?= 127.0.0.1
+SERVER_PORT ?= 5001
+BACKEND ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
+ARTIFACTS ?= $(CURDIR)/mlruns/server-artifacts
+server: $(STAMP)
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow server \
+		--backend-store-uri $(BACKEND) --artifacts-destination $(ARTIFACTS) \
+		--host $(SERVER_HOST) --port $(SERVER_PORT) --workers 2
 
 ## ui: the MLflow UI on 127.0.0.1 against the project's store
 ui: $(STAMP)

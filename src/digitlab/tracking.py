@@ -250,8 +250,10 @@ class MlflowRunLog:
                 return
             except MlflowException as exc:
                 # parallel jobs insert the same dataset row at once: MLflow checks, then inserts,
-                # so one loses on the UNIQUE constraint; on retry the row exists and is reused
-                if "UNIQUE constraint" not in str(exc) or attempt == 2:
+                # so one loses on the unique constraint (SQLite: "UNIQUE constraint failed",
+                # PostgreSQL through a server: "duplicate key value violates unique constraint");
+                # on retry the row exists and is reused
+                if "unique constraint" not in str(exc).lower() or attempt == 2:
                     raise
                 time.sleep(0.1 * (attempt + 1))
 

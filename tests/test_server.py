@@ -1,0 +1,131 @@
+"""A shared tracking server on a real database: Debian's PostgreSQL started on a spare loopback
+port, `make server` on it, and a parallel sweep (joblib, 2 jobs) logging through the server;
+every run, artifact and model is then read back through the server, and the rows are in
+PostgreSQL."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_pipeline import ROOT, pipeline
+from test_ui import free_port
+
+pytestmark = pytest.mark.timeout(600)
+INITDB = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+
+
+def as_postgres(*command: str) -> list[str]:
+    """initdb and postgres refuse to run as root: run them as the postgres user then."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else list(command)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    if not INITDB:
+        if os.environ.get("DIGITLAB_REQUIRE_POSTGRES"):
+            pytest.fail("PostgreSQL is required here but not installed (apt-get install postgresql)")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    bin_dir = Path(INITDB[-1]).parent
+    # outside pytest's private (0700) temp root: the postgres user must reach its folder
+    folder = Path(tempfile.mkdtemp(prefix="digitlab-postgres-"))
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres")
+    port = free_port()
+    subprocess.run(as_postgres(str(bin_dir / "initdb"), "-D", str(folder / "data"),
+                               "--auth=trust", "-U", "postgres"), check=True,
+                   capture_output=True)
+    subprocess.run(as_postgres(str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-w",
+                               "-l", str(folder / "log"), "-o",
+                               f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"),
+                   check=True, capture_output=True)
+    try:
+        subprocess.run(as_postgres(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port),
+                                   "-U", "postgres", "mlflow"), check=True, capture_output=True)
+        yield f"postgresql://postgres@127.0.0.1:{port}/mlflow"
+    finally:
+        subprocess.run(as_postgres(str(bin_dir / "pg_ctl"), "-D", str(folder / "data"),
+                                   "-m", "immediate", "stop"), capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server(postgres, tmp_path_factory):
+    """`make server` on the PostgreSQL database, artifacts in a folder of its own."""
+    artifacts = tmp_path_factory.mktemp("server-artifacts")
+    port = free_port()
+    log = open(artifacts.parent / "server.log", "w")
+    process = subprocess.Popen(
+        ["make", "--no-print-directory", "-C", str(ROOT), "server", f"BACKEND={postgres}",
+         f"ARTIFACTS={artifacts}", f"SERVER_PORT={port}"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # stop the whole group
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180  # the first start creates the tables
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                pytest.fail("the server did not come up: "
+                            + (artifacts.parent / "server.log").read_text()[-2000:])
+            time.sleep(0.5)
+        yield url, postgres, artifacts
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+        log.close()
+
+
+def test_a_parallel_sweep_logs_every_run_and_artifact_through_the_server(server, tmp_path):
+    import mlflow
+    import psycopg
+    from mlflow.tracking import MlflowClient
+
+    url, database, artifacts = server
+    done = pipeline("train.py", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                    "model.hidden=8,16", "seed=0,1", "trainer.epochs=3", f"tracking.uri={url}",
+                    "tracking.experiment=team", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "4 finished, 0 skipped (already FINISHED), 0 failed" in done.stdout
+
+    client = MlflowClient(url)
+    experiment = client.get_experiment_by_name("team")
+    assert experiment.artifact_location.startswith("mlflow-artifacts:")  # served, not local
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 4
+    assert all(r.info.status == "FINISHED" for r in runs)
+    mlflow.set_tracking_uri(url)
+    for child in children:
+        logged = {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert {"config.yaml", "weights", "report", "hydra"} <= logged
+        weights = Path(client.download_artifacts(child.info.run_id, "weights/final.npz",
+                                                 str(tmp_path)))
+        with np.load(weights, allow_pickle=False) as state:
+            assert state["W1"].shape == (64, int(child.data.params["model.hidden"]))
+        model = mlflow.pyfunc.load_model(f"runs:/{child.info.run_id}/model")
+        assert model.predict(np.zeros((3, 64), dtype=np.int64)).shape == (3,)
+        assert len(client.get_metric_history(child.info.run_id, "val_accuracy")) == 3
+    # the artifacts live in the server's folder, the runs in PostgreSQL
+    assert any(artifacts.rglob("final.npz"))
+    with psycopg.connect(database) as connection:
+        count = connection.execute(
+            "SELECT count(*) FROM runs WHERE experiment_id = %s",
+            (int(experiment.experiment_id),)).fetchone()[0]
+    assert count == 5
+
