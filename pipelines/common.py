@@ -25,12 +25,19 @@ from digitlab.config import ConfigError, RunConfig, register_configs
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RESULT_FILE = "digitlab_result.json"
 SWEEP_FILE = "digitlab_sweep.json"
+# the sweep folder as the driver resolved it: a job on a Ray worker re-resolves ${now:} and
+# ${pid:} (and a relative path) differently, so the driver hands its folder down in the
+# environment (conf/hydra/launcher/ray_cluster.yaml forwards it to the workers)
+SWEEP_DIR_ENV = "DIGITLAB_SWEEP_DIR"
 EXIT_BAD_INPUT = 2
 log = logging.getLogger("digitlab")
 
 register_configs()
 # ${pid:} in conf/train.yaml: two sweeps started in the same microsecond still get two folders
 OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True, replace=True)
+# ${digitlab_pipelines:} in conf/hydra/launcher/ray_cluster.yaml: where workers import `common` from
+OmegaConf.register_new_resolver("digitlab_pipelines", lambda: str(PROJECT_ROOT / "pipelines"),
+                                replace=True)
 
 
 def to_run_config(cfg: DictConfig) -> RunConfig:
@@ -132,6 +139,7 @@ class SweepCallback(Callback):
         STARTED = True
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        os.environ[SWEEP_DIR_ENV] = str(sweep_dir.resolve())
         SWEEP = Sweep(sweep_dir)
         record = {"swept": swept}
         if first.tracking.enabled:
@@ -175,8 +183,12 @@ def _sweep_record_at(sweep_dir: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _sweep_dir(hc) -> Path:
+    return Path(os.environ.get(SWEEP_DIR_ENV) or hc.sweep.dir)
+
+
 def _sweep_record(hc) -> dict:
-    return _sweep_record_at(hc.sweep.dir)
+    return _sweep_record_at(_sweep_dir(hc))
 
 
 def _thread_limit(hc) -> int | None:
@@ -200,7 +212,9 @@ def run_job(cfg: DictConfig) -> dict:
     STARTED = True
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
-    out_dir = Path(hc.runtime.output_dir)
+    hydra_files = Path(hc.runtime.output_dir) / ".hydra"
+    # a job's outcome goes where the driver reads it back: the driver's sweep folder
+    out_dir = _sweep_dir(hc) / str(hc.sweep.subdir) if multirun else Path(hc.runtime.output_dir)
     overrides = list(hc.overrides.task)
     try:
         run_cfg = to_run_config(cfg)
@@ -228,7 +242,7 @@ def run_job(cfg: DictConfig) -> dict:
     try:
         with threadpool_limits(limits=_thread_limit(hc)), _progress(run_cfg) as on_epoch:
             result = runner.run(run_cfg, tracker, name, tags, out_dir,
-                                {"hydra": out_dir / ".hydra"}, on_epoch)
+                                {"hydra": hydra_files}, on_epoch)
         outcome.update(status="SKIPPED" if result.skipped else "FINISHED", run_id=result.run_id,
                        metrics=result.metrics)
         code = 0

@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -129,3 +130,55 @@ def test_a_parallel_sweep_logs_every_run_and_artifact_through_the_server(server,
             (int(experiment.experiment_id),)).fetchone()[0]
     assert count == 5
 
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory):
+    """A one-node Ray cluster on 127.0.0.1 (`ray start --head`), started from a folder of its
+    own: jobs run with that folder as their working directory, not the sweep's."""
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="pip install -e '.[dev]'")
+    folder = tmp_path_factory.mktemp("ray-head")
+    port = free_port()
+    env = {**os.environ, **RAY_ENV}
+    ray = str(Path(sys.executable).parent / "ray")
+    started = subprocess.run([ray, "start", "--head", "--node-ip-address=127.0.0.1",
+                              f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                              "--disable-usage-stats"], cwd=folder, env=env,
+                             capture_output=True, text=True, timeout=180)
+    assert started.returncode == 0, started.stderr[-2000:]
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+# no usage reports; a head on 127.0.0.1 binds only loopback with the second variable set
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+def test_an_eight_job_sweep_on_ray_logs_to_the_server(server, ray_cluster, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    url, _, _ = server
+    done = pipeline("train.py", "-m", "hydra/launcher=ray_cluster", "model.hidden=8,16",
+                    "seed=0,1,2,3", "trainer.epochs=3", f"tracking.uri={url}",
+                    "tracking.experiment=cluster", cwd=tmp_path,
+                    env={**RAY_ENV, "RAY_ADDRESS": ray_cluster})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "8 finished, 0 skipped (already FINISHED), 0 failed" in done.stdout
+    client = MlflowClient(url)
+    experiment = client.get_experiment_by_name("cluster")
+    runs = client.search_runs([experiment.experiment_id])
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 8 and all(r.info.status == "FINISHED" for r in runs)
+    assert {(r.data.params["model.hidden"], r.data.params["seed"]) for r in children} == {
+        (h, s) for h in ("8", "16") for s in "0123"}
+    driver = parent.data.tags["digitlab.pid"]
+    assert driver not in {r.data.tags["digitlab.pid"] for r in children}  # Ray's workers trained
+    for child in children:
+        logged = {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert {"config.yaml", "weights", "report"} <= logged
+    # every job reported back to the sweep folder the driver created
+    sweeps = list((tmp_path / "outputs" / "sweeps").glob("*/*"))
+    assert len(sweeps) == 1 and len(list(sweeps[0].glob("*/digitlab_result.json"))) == 8
