@@ -268,17 +268,21 @@ def test_a_stopped_sweep_ends_its_runs_killed(tmp_path, sig, code):
 
     uri = store(tmp_path)
     environment = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    # the log goes to a file: one line per epoch fills an undrained pipe, and the job then
+    # blocks in write() and cannot react to the signal
+    log = open(tmp_path / "sweep.log", "w")
     proc = subprocess.Popen([sys.executable, str(ROOT / "pipelines" / "train.py"), "-m",
                              "seed=0,1", "trainer.epochs=100000", "tracking.log_model=false",
                              f"tracking.uri={uri}"], cwd=tmp_path, env=environment,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_for_running(uri)
         proc.send_signal(getattr(signal, sig))
         proc.wait(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == code
+        log.close()
+    assert proc.returncode == code, (tmp_path / "sweep.log").read_text()[-2000:]
     statuses = sorted(r.info.status for r in runs_of(uri))
     assert statuses == ["KILLED", "KILLED"]  # the parent and the job in flight; nothing RUNNING
 

@@ -121,7 +121,8 @@ def test_two_sweeps_started_together_do_not_collide(tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for a, b in ((0, 1), (2, 3))]
     for p in procs:
-        assert p.wait(timeout=600) == 0, p.stderr.read()[-2000:]
+        _, err = p.communicate(timeout=600)  # drains both pipes while waiting
+        assert p.returncode == 0, err[-2000:]
     parents = [r for r in runs_of(uri) if "mlflow.parentRunId" not in r.data.tags]
     assert len(parents) == 2 and len({p.data.tags["digitlab.sweep_dir"] for p in parents}) == 2
     assert len(children(uri)) == 4

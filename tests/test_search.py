@@ -88,8 +88,9 @@ def test_a_killed_search_resumes_to_the_requested_trials_without_duplicates(tmp_
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("PYTEST_CURRENT_TEST", None)
+    log = open(tmp_path / "first.log", "w")  # a file: a pipe nobody reads could fill and block
     first = subprocess.Popen([sys.executable, str(ROOT / "pipelines" / "search.py"), *args],
-                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # kill it in the middle of its third trial
         time.sleep(0.5)
@@ -106,6 +107,7 @@ def test_a_killed_search_resumes_to_the_requested_trials_without_duplicates(tmp_
         pytest.fail("the first search never reached its third trial")
     first.send_signal(signal.SIGKILL)  # no chance to clean up: the hardest case
     first.wait(timeout=60)
+    log.close()
     cut_off = trials_by_state(study_of(storage, "s3"))["RUNNING"][0]
 
     resumed = pipeline("search.py", *args, cwd=tmp_path)
