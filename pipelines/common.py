@@ -204,7 +204,7 @@ def run_job(cfg: DictConfig) -> dict:
     """One job: validate, train, log; writes the job's outcome next to its Hydra files."""
     from threadpoolctl import threadpool_limits
 
-    from digitlab import runner
+    from digitlab import runner, stopping
     from digitlab.data import DataError
     from digitlab.training import TrainingDiverged
 
@@ -220,7 +220,7 @@ def run_job(cfg: DictConfig) -> dict:
         run_cfg = to_run_config(cfg)
     except ConfigError as exc:
         fail(str(exc))
-    signal.signal(signal.SIGTERM, runner.raise_terminated)  # also inside joblib workers
+    stopping.install(signal.SIGTERM)  # also inside joblib workers
     record = _sweep_record(hc) if multirun else {}
     name = _run_name(overrides, record.get("swept"))
     tags = {"digitlab.overrides": " ".join(overrides), **git_state()}

@@ -24,7 +24,6 @@ from typing import Any, List, Optional
 import hydra
 from hydra import compose
 from hydra.core.config_store import ConfigStore
-from omegaconf import OmegaConf
 
 import common
 from digitlab.config import RunConfig

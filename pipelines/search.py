@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import signal
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -183,13 +182,14 @@ def counted(study) -> int:
 
 
 def make_objective(cfg: SearchConfig, uri: str, experiment_id: str, parent: str):
-    from digitlab import runner, tracking
+    from digitlab import runner, stopping, tracking
 
     tracker = tracking.MlflowTracker(uri, experiment_id, parent)
 
     def objective(trial) -> float:
-        trial.set_user_attr("host", socket.gethostname())
-        trial.set_user_attr("pid", str(os.getpid()))
+        with stopping.deferred():  # the study is a SQLite store too
+            trial.set_user_attr("host", socket.gethostname())
+            trial.set_user_attr("pid", str(os.getpid()))
         values = suggest(trial, cfg.space)
         name = f"trial {trial.number}: " + " ".join(
             f"{k.split('.')[-1]}={v:.4g}" if isinstance(v, float) else f"{k.split('.')[-1]}={v}"
@@ -199,14 +199,16 @@ def make_objective(cfg: SearchConfig, uri: str, experiment_id: str, parent: str)
                 **common.git_state()}
         try:
             result = runner.run(trial_config(cfg, values), tracker, name, tags)
-        except (Exception, KeyboardInterrupt, runner.Terminated) as exc:
-            if not isinstance(exc, Exception):  # cut off: recover_interrupted reruns it
-                trial.set_user_attr("interrupted", True)
-            else:
-                trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:1000])
-                log.error("%s: FAILED (%s: %s)", name, type(exc).__name__, exc)
+        except (Exception, KeyboardInterrupt, stopping.Terminated) as exc:
+            with stopping.deferred():
+                if not isinstance(exc, Exception):  # cut off: recover_interrupted reruns it
+                    trial.set_user_attr("interrupted", True)
+                else:
+                    trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:1000])
+                    log.error("%s: FAILED (%s: %s)", name, type(exc).__name__, exc)
             raise
-        trial.set_user_attr("mlflow_run_id", result.run_id)
+        with stopping.deferred():
+            trial.set_user_attr("mlflow_run_id", result.run_id)
         value = result.metrics.get(cfg.metric)
         if value is None or not math.isfinite(value):
             raise ValueError(f"the run logged no finite {cfg.metric}")
@@ -220,7 +222,7 @@ def make_objective(cfg: SearchConfig, uri: str, experiment_id: str, parent: str)
 def main(cfg: SearchConfig) -> None:
     import optuna
 
-    from digitlab import runner, tracking
+    from digitlab import stopping, tracking
 
     cfg = OmegaConf.to_object(cfg)
     cfg.space = flatten_space(cfg.space)
@@ -243,13 +245,13 @@ def main(cfg: SearchConfig) -> None:
     print(f"study {cfg.study!r} in {storage}: {done} of {cfg.n_trials} trials done"
           + (f", resuming (rerunning cut-off trial(s) {recovered})" if recovered else "")
           + f"; MLflow parent run {parent}" + (" (resumed)" if resumed else ""))
-    signal.signal(signal.SIGTERM, runner.raise_terminated)
+    stopping.install()
     status = "FINISHED"
     try:
         if done < cfg.n_trials:
             study.optimize(make_objective(cfg, uri, experiment_id, parent),
                            n_trials=cfg.n_trials - done, catch=(Exception,))
-    except (KeyboardInterrupt, runner.Terminated):
+    except (KeyboardInterrupt, stopping.Terminated):
         status = "KILLED"
     finally:
         tracking.end_run(uri, parent, status)

@@ -9,14 +9,13 @@ Exit codes: 0 every run finished, 1 a run failed, 2 bad input, 130 Ctrl-C, 143 S
 
 from __future__ import annotations
 
-import signal
 import sys
 
 import hydra
 from omegaconf import DictConfig
 
 import common
-from digitlab.runner import Terminated, raise_terminated
+from digitlab.stopping import Terminated, install
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
@@ -25,9 +24,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, raise_terminated)
-    # Ctrl-C raises KeyboardInterrupt even when started in the background (where SIGINT is ignored)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    install()  # Ctrl-C and SIGTERM end the run KILLED, never in the middle of a store write
     status = 1
     try:
         common.preflight(sys.argv[1:], "train")

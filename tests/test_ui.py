@@ -5,7 +5,6 @@ test-output/ui/ (or $DIGITLAB_TEST_OUTPUT/ui/)."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess

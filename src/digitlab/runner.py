@@ -26,14 +26,6 @@ from digitlab.seeding import seed_streams
 from digitlab.training import EpochRecord, output_loss_and_accuracy, train
 
 
-class Terminated(BaseException):
-    """Raised by the pipelines' SIGTERM handler: the run ends KILLED, as on Ctrl-C."""
-
-
-def raise_terminated(signum, frame) -> None:
-    raise Terminated(f"stopped by signal {signum}")
-
-
 @dataclass(frozen=True)
 class ModelBundle:
     """Everything a served model needs, as plain arrays and names (no pickles)."""

@@ -31,7 +31,8 @@ from mlflow.types import ColSpec, DataType, Schema  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from digitlab.data import Split  # noqa: E402
-from digitlab.runner import ModelBundle, Terminated  # noqa: E402
+from digitlab.runner import ModelBundle  # noqa: E402
+from digitlab.stopping import Terminated, deferred  # noqa: E402
 from digitlab.training import EpochRecord  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -174,12 +175,14 @@ def _process_tags() -> dict[str, str]:
     return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
 
 
+@deferred()  # every write to the store: a stop signal waits for it (see digitlab.stopping)
 def start_parent_run(uri: str, experiment_id: str, name: str, tags: dict[str, str]) -> str:
     run = MlflowClient(uri).create_run(experiment_id, run_name=name,
                                        tags={**tags, **_process_tags()})
     return run.info.run_id
 
 
+@deferred()
 def resume_parent_run(uri: str, experiment_id: str, key: str, value: str, name: str,
                       tags: dict[str, str]) -> tuple[str, bool]:
     """The parent run tagged key=value (reopened as RUNNING by this process), or a new one:
@@ -203,6 +206,7 @@ def process_alive(host: str | None, pid: str | None) -> bool:
     return _process_alive(int(pid))
 
 
+@deferred()
 def end_run(uri: str, run_id: str, status: str) -> None:
     MlflowClient(uri).set_terminated(run_id, status)
 
@@ -213,25 +217,48 @@ def _status_of(exc: BaseException | None) -> str:
     return "KILLED" if isinstance(exc, (KeyboardInterrupt, Terminated)) else "FAILED"
 
 
+@deferred()
+def _record_error(client: MlflowClient, run_id: str, exc: BaseException) -> None:
+    try:
+        client.set_tag(run_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
+    except Exception as tag_error:  # the run's own error is the one to raise
+        log.warning("could not tag run %s with its error: %s", run_id, tag_error)
+
+
+@deferred()
+def _end_run(run_id: str, status: str, error: BaseException | None) -> None:
+    try:
+        mlflow.end_run(status)
+    except Exception as end_error:
+        if error is None:
+            raise
+        # the next prepare_store marks it KILLED once this process is gone
+        log.warning("could not mark run %s %s: %s", run_id, status, end_error)
+
+
 class MlflowRunLog:
     """Logs one run; every per-epoch record is one log_batch call."""
 
     def __init__(self, client: MlflowClient, run_id: str):
         self.client, self.run_id = client, run_id
 
+    @deferred()
     def set_tags(self, tags: dict[str, str]) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
+    @deferred()
     def log_epoch(self, record: EpochRecord) -> None:
         now = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[
             Metric(key, value, now, record.epoch) for key, value in record.metrics().items()])
 
+    @deferred()
     def log_metrics(self, metrics: dict[str, float]) -> None:
         now = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, 0)
                                                     for k, v in metrics.items()])
 
+    @deferred()
     def log_datasets(self, split: Split) -> None:
         from mlflow.data import from_numpy
 
@@ -257,9 +284,11 @@ class MlflowRunLog:
                     raise
                 time.sleep(0.1 * (attempt + 1))
 
+    @deferred()
     def log_artifacts(self, folder: Path) -> None:
         self.client.log_artifacts(self.run_id, str(folder))
 
+    @deferred()
     def log_model(self, bundle: ModelBundle) -> None:
         # raw integer pixels, matched by position (no names): numpy rows of pixels and a CSV
         # with any pixel header are both accepted; integers widen to long without loss
@@ -303,22 +332,25 @@ class MlflowTracker:
         tags = {**tags, **_process_tags()}
         if self.parent_run_id:
             tags[PARENT_TAG] = self.parent_run_id
-        run = client.create_run(self.experiment_id, run_name=name, tags=tags)
-        run_id = run.info.run_id
-        mlflow.set_tracking_uri(self.uri)
-        mlflow.start_run(run_id=run_id)  # active, for log_model
-        error: BaseException | None = None
+        run_id, error = None, None
         try:
-            items = [Param(k, v[:6000]) for k, v in params.items()]
-            for i in range(0, len(items), 100):  # log_batch takes at most 100 params
-                client.log_batch(run_id, params=items[i:i + 100])
+            with deferred():  # a stop signal arriving here is raised once the run exists
+                run_id = client.create_run(self.experiment_id, run_name=name,
+                                           tags=tags).info.run_id
+                mlflow.set_tracking_uri(self.uri)
+                mlflow.start_run(run_id=run_id)  # active, for log_model
+                items = [Param(k, v[:6000]) for k, v in params.items()]
+                for i in range(0, len(items), 100):  # log_batch takes at most 100 params
+                    client.log_batch(run_id, params=items[i:i + 100])
             yield MlflowRunLog(client, run_id)
         except BaseException as exc:
             error = exc
-            client.set_tag(run_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
+            if run_id:
+                _record_error(client, run_id, exc)
             raise
         finally:
-            mlflow.end_run(_status_of(error))
+            if run_id:
+                _end_run(run_id, _status_of(error), error)
 
 
 MODEL_CODE = """\
@@ -395,10 +427,12 @@ def metric_history(uri: str, run_id: str, key: str) -> list[float]:
     return [p.value for p in sorted(points, key=lambda p: p.step)]
 
 
+@deferred()
 def log_files(uri: str, run_id: str, folder: Path, artifact_path: str) -> None:
     MlflowClient(uri).log_artifacts(run_id, str(folder), artifact_path)
 
 
+@deferred()
 def log_table(uri: str, run_id: str, table: pd.DataFrame, artifact_file: str) -> None:
     """A table the MLflow UI shows in its artifact view (and mlflow.load_table reads)."""
     MlflowClient(uri).log_table(run_id, data=table, artifact_file=artifact_file)
@@ -413,6 +447,7 @@ def download(uri: str, run_id: str, path: str, folder: Path) -> Path:
     return Path(MlflowClient(uri).download_artifacts(run_id, path, str(folder)))
 
 
+@deferred()
 def set_run_tag(uri: str, run_id: str, key: str, value: str) -> None:
     MlflowClient(uri).set_tag(run_id, key, value[:8000])
 
