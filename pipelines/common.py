@@ -3,6 +3,7 @@ and parent run before any job starts), one job, and the sweep summary."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -45,6 +46,7 @@ def to_run_config(cfg: DictConfig) -> RunConfig:
     return OmegaConf.to_object(cfg)
 
 
+@functools.cache  # once per process: the code a process runs is the code it imported
 def git_state() -> dict[str, str]:
     def git(*args: str) -> str:
         try:
@@ -167,6 +169,18 @@ def prepare_store(uri: str, experiment: str) -> str:
         return tracking.prepare_store(uri, experiment)
     except tracking.StoreError as exc:
         fail(str(exc))
+
+
+def checked_store(configured_uri: str | None) -> str:
+    """The tracking URI of an existing, readable store, or one line and exit code 2."""
+    from digitlab import tracking
+
+    uri = tracking.resolve_uri(configured_uri, PROJECT_ROOT)
+    try:
+        tracking.check_store(uri)
+    except tracking.StoreError as exc:
+        fail(str(exc))
+    return uri
 
 
 def _run_name(overrides: list[str], keys: list[str] | None = None) -> str:

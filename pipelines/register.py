@@ -58,11 +58,7 @@ def best_run(uri: str, cfg: RegisterConfig) -> tuple[str, str, float]:
 def main(cfg: RegisterConfig) -> None:
     from digitlab import tracking
 
-    uri = tracking.resolve_uri(cfg.uri, common.PROJECT_ROOT)
-    try:
-        tracking.check_store(uri)
-    except tracking.StoreError as exc:
-        common.fail(str(exc))
+    uri = common.checked_store(cfg.uri)
     if cfg.run_id:
         try:
             run = tracking.get_run(uri, cfg.run_id)

@@ -29,11 +29,7 @@ ConfigStore.instance().store(name="base_status", node=StatusConfig)
 def main(cfg: StatusConfig) -> None:
     from digitlab import tracking
 
-    uri = tracking.resolve_uri(cfg.uri, common.PROJECT_ROOT)
-    try:
-        tracking.check_store(uri)
-    except tracking.StoreError as exc:
-        common.fail(str(exc))
+    uri = common.checked_store(cfg.uri)
     table, stale = tracking.store_status(uri)
     print(f"store: {uri}\n")
     print(table.to_string(index=False) if len(table) else "no experiments yet")

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import socket
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +63,24 @@ def write_kaggle_csv(path: Path, n: int = 60, labeled: bool = True, seed: int = 
         rows.append(",".join(cells))
     path.write_text("\n".join(rows) + "\n")
     return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
+    """Waits for a server's /health; fails with the end of its log if it exits or never answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the server at {url} did not come up: {log.read_text()[-2000:]}")
+        time.sleep(0.5)

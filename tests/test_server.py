@@ -12,14 +12,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 from test_pipeline import ROOT, pipeline
-from test_ui import free_port
+from conftest import free_port, wait_healthy
 
 pytestmark = pytest.mark.timeout(600)
 INITDB = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -71,19 +69,8 @@ def server(postgres, tmp_path_factory):
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # stop the whole group
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180  # the first start creates the tables
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail("the server did not come up: "
-                            + (artifacts.parent / "server.log").read_text()[-2000:])
-            time.sleep(0.5)
+        # the first start creates the tables
+        wait_healthy(url, process, artifacts.parent / "server.log", timeout=180)
         yield url, postgres, artifacts
     finally:
         os.killpg(process.pid, signal.SIGTERM)

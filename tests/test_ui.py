@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import free_port, wait_healthy
 from test_pipeline import ROOT, client, pipeline, runs_of, store
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -48,12 +46,6 @@ def browser():
         chromium.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory):
     """A 2×2 sweep (hidden × lr) in a fresh store, and `mlflow ui` serving it."""
@@ -72,17 +64,7 @@ def ui(tmp_path_factory):
         env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow ui did not come up: {(tmp / 'ui.log').read_text()[-2000:]}")
-            time.sleep(0.5)
+        wait_healthy(base, server, tmp / "ui.log", timeout=120)
         experiment = client(uri).get_experiment_by_name("digitlab").experiment_id
         yield base, experiment, runs_of(uri)
     finally:

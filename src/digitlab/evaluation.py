@@ -41,7 +41,9 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> Eval
 
 def confusion_matrix_figure(evaluation: Evaluation, classes: np.ndarray,
                             title: str = "Test confusion matrix") -> Figure:
-    fig = Figure(figsize=(6, 5.5), layout="constrained")
+    # fixed margins: constrained layout measures every label and costs ≈ 0.1 s per figure
+    fig = Figure(figsize=(6, 5.5))
+    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.1, top=0.93)
     ax = fig.add_subplot()
     ConfusionMatrixDisplay(evaluation.confusion, display_labels=classes).plot(
         ax=ax, colorbar=False, values_format="d")
@@ -51,7 +53,9 @@ def confusion_matrix_figure(evaluation: Evaluation, classes: np.ndarray,
 
 def learning_curves_figure(history: Sequence[dict[str, float]], title: str = "") -> Figure:
     """Loss and accuracy per epoch from records' metric dicts (train_*, val_*)."""
-    fig = Figure(figsize=(10, 4), layout="constrained")
+    fig = Figure(figsize=(10, 4))
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.86 if title else 0.95,
+                        wspace=0.22)
     epochs = np.arange(1, len(history) + 1)
     for ax, metric in zip(fig.subplots(1, 2), ("loss", "accuracy")):
         for split in ("train", "val"):
