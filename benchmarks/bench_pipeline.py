@@ -6,7 +6,8 @@
 2. the fixed cost per run on the digits: (sweep wall time − Σ train_seconds) ÷ runs;
 3. tracking's share of a 5-epoch 784-100-10 Fashion-MNIST run (tracking on vs off);
 4. a 16-run Fashion-MNIST sweep with the joblib launcher and 2 jobs against the same sweep run
-   sequentially;
+   sequentially, beside what two processes gain at all on this machine: the same training
+   passes (one BLAS thread, no tracking) in two processes at once against one after the other;
 5. the peak RSS of a 784-784-10 Fashion-MNIST run against its arrays (dataset in float32 +
    weights + one batch of activations) and against a process that only imports the same code.
 Every step runs in fresh processes with its own store and cache under a temporary folder.
@@ -43,6 +44,32 @@ def peak_rss_mb(args: list[str], env: dict, cwd: Path) -> float:
                "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     return float(python("-c", wrapper, sys.executable, *args, env=env, cwd=cwd)[1]) / 1024
+
+
+# one 784-100-10 pass over 20k random rows at batch 128, one BLAS thread: a job's compute alone
+PASS = """
+import time, numpy as np
+from digitlab.config import ModelConfig, OptimConfig, TrainerConfig
+from digitlab.nn import Classifier
+rng = np.random.default_rng(0)
+x, y = rng.random((20000, 784), dtype=np.float32), rng.integers(0, 10, 20000)
+clf = Classifier(ModelConfig(hidden=[100], activation="relu"), OptimConfig(lr=0.1),
+                 TrainerConfig(batch_size=128), 0)
+start = time.perf_counter()
+for _ in range(3):
+    clf.partial_fit(x, y, classes=np.arange(10))
+print(time.perf_counter() - start)
+"""
+
+
+def two_process_ratio(env: dict, cwd: Path) -> tuple[float, float, float]:
+    """(ratio, together, one after the other): the wall time of two identical compute-only
+    processes started together over the sum of their times alone. 0.5 is two free cores."""
+    alone = sum(float(python("-c", PASS, env=env, cwd=cwd)[1]) for _ in range(2))
+    procs = [subprocess.Popen([sys.executable, "-c", PASS], cwd=cwd, env=env,
+                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    together = max(float(p.communicate()[0]) for p in procs)
+    return together / alone, together, alone
 
 
 def train_seconds(uri: str, experiment: str = "digitlab") -> list[float]:
@@ -96,6 +123,10 @@ def main() -> None:
         rows.append(("16-run Fashion-MNIST sweep, joblib 2 jobs ÷ sequential",
                      f"{parallel / sequential:.2f}", "≤ 0.6",
                      f"{parallel:.1f} s parallel, {sequential:.1f} s sequential"))
+        ratio, together, alone = two_process_ratio(env, tmp)
+        rows.append(("reference: two compute-only processes together ÷ one after the other",
+                     f"{ratio:.2f}", "0.5 = two free cores",
+                     f"{together:.1f} s together, {alone:.1f} s one after the other"))
 
         imports_mb = peak_rss_mb(["-c", "import digitlab.runner, digitlab.tracking, hydra, "
                                         "sklearn, matplotlib.pyplot"], env, tmp)

@@ -11,7 +11,6 @@ those files to the sweep's parent run under compare/.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -79,5 +78,4 @@ def main(cfg: CompareConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    common.run_and_exit(main)

@@ -10,7 +10,6 @@ the accuracy is printed too). A model trained on the 8Ã—8 digits reads pixel0,â€
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -65,5 +64,4 @@ def main(cfg: PredictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    common.run_and_exit(main)

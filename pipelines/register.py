@@ -12,7 +12,6 @@ score stays an honest estimate) among the sweep's FINISHED runs. Serve it with
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Optional
 
@@ -93,5 +92,4 @@ def main(cfg: RegisterConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    common.run_and_exit(main)

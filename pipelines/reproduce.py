@@ -179,4 +179,4 @@ def main(cfg: ReproduceConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    common.run_and_exit(main)

@@ -92,4 +92,4 @@ def main(cfg: RerunConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    common.run_and_exit(main)

@@ -291,5 +291,4 @@ def report(study, cfg: SearchConfig, uri: str, parent: str) -> None:
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    common.run_and_exit(main)

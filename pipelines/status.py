@@ -49,4 +49,4 @@ def main(cfg: StatusConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    common.run_and_exit(main)

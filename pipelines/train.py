@@ -38,4 +38,4 @@ if __name__ == "__main__":
         status = common.EXIT_BAD_INPUT if exc.code == 1 and not common.STARTED else exc.code
     finally:  # the sweep's parent run is ended whatever happened (Hydra skips on_multirun_end)
         summary = common.finish_sweep(interrupted=status in (130, 143))
-    sys.exit(status or summary)
+    common.exit_now(status or summary)
