@@ -75,8 +75,33 @@ def test_typos_wrong_types_and_unknown_options_fail_at_compose_time(override):
     ("optim.schedule=cosine", "optim.schedule"), ("trainer.order=reverse", "trainer.order"),
     ("trainer.dtype=float16", "trainer.dtype"), ("data=kaggle_csv", "data.path=None"),
     ("model.output=softmax model.loss=binary_ce", "model.loss='binary_ce'"),
+    ("trainer.blas_threads=0", "trainer.blas_threads=0"),
+    ("trainer.blas_threads=many", "trainer.blas_threads='many'"),
 ])
 def test_bad_values_name_key_value_and_what_is_allowed(override, fragment):
     with pytest.raises(ConfigError) as exc:
         _compose(*override.split())
     assert fragment in str(exc.value) and "expected" in str(exc.value)
+
+
+@pytest.mark.parametrize("overrides,threads", [
+    ([], None),  # auto at the digits' batch size: the job's every core
+    (["trainer.batch_size=1"], 1),  # auto at batch 1: rank-1 updates on one thread
+    (["trainer.blas_threads=2", "trainer.batch_size=1"], 2),
+    (["trainer.blas_threads=null"], None),
+])
+def test_blas_threads_of_the_mini_batch_loop(overrides, threads):
+    assert _compose(*overrides).trainer.loop_threads() == threads
+
+
+def test_importing_digitlab_first_makes_idle_openblas_threads_sleep():
+    import os
+    import subprocess
+    import sys
+
+    code = "import digitlab, os; print(os.environ['OPENBLAS_THREAD_TIMEOUT'])"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    ours = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    users = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={**env, "OPENBLAS_THREAD_TIMEOUT": "12"})
+    assert (ours.stdout.strip(), users.stdout.strip()) == ("4", "12")  # a user's value stays

@@ -155,15 +155,17 @@ class TrainerConfig:
     early_stopping: str = "none"
     patience: int = 10  # epochs without improvement (scikit-learn's n_iter_no_change)
     tol: float = 1e-4  # the improvement that counts (scikit-learn's tol)
-    # BLAS threads during the mini-batch loop; None = BLAS's default (every core). One is the
-    # default: per-batch products are too small to amortise waking a second thread (measured
-    # 4–10× slower with 2 threads here, benchmarks/NOTES.md); scoring still uses every core.
-    blas_threads: Optional[int] = 1
+    # BLAS threads during the mini-batch loop: an integer, None = BLAS's default (every core the
+    # job has), or auto = one thread at batch size 1 (a rank-1 update is memory-bound: a second
+    # thread only adds its wake-up) and every core otherwise (benchmarks/NOTES.md § 6)
+    blas_threads: Any = "auto"
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, "trainer.epochs", self.epochs, "an integer ≥ 1")
-        _require(self.blas_threads is None or self.blas_threads >= 1, "trainer.blas_threads",
-                 self.blas_threads, "an integer ≥ 1, or null for every core")
+        _require(self.blas_threads in ("auto", None) or (
+            isinstance(self.blas_threads, int) and not isinstance(self.blas_threads, bool)
+            and self.blas_threads >= 1), "trainer.blas_threads", self.blas_threads,
+            "auto, an integer ≥ 1, or null for every core")
         _require(self.batch_size >= 1, "trainer.batch_size", self.batch_size, "an integer ≥ 1")
         _require(self.eval_batch_size >= 1, "trainer.eval_batch_size", self.eval_batch_size,
                  "an integer ≥ 1")
@@ -173,6 +175,12 @@ class TrainerConfig:
         _choice("trainer.early_stopping", self.early_stopping, EARLY_STOPPING)
         _require(self.patience >= 1, "trainer.patience", self.patience, "an integer ≥ 1")
         _require(self.tol >= 0, "trainer.tol", self.tol, "a value ≥ 0")
+
+    def loop_threads(self) -> int | None:
+        """The BLAS thread limit of the mini-batch loop (None: no limit of its own)."""
+        if self.blas_threads == "auto":
+            return 1 if self.batch_size == 1 else None
+        return self.blas_threads
 
 
 @dataclass

@@ -67,7 +67,7 @@ class Classifier:
     def partial_fit(self, x: np.ndarray, y: np.ndarray,
                     classes: np.ndarray | None = None) -> Classifier:
         """One pass over (x, y) in the configured order, one update per mini-batch."""
-        with threadpool_limits(limits=self.trainer.blas_threads, user_api="blas"):
+        with threadpool_limits(limits=self.trainer.loop_threads(), user_api="blas"):
             return self._one_pass(x, y, classes)
 
     def _one_pass(self, x: np.ndarray, y: np.ndarray, classes: np.ndarray | None) -> Classifier:
