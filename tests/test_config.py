@@ -105,3 +105,16 @@ def test_importing_digitlab_first_makes_idle_openblas_threads_sleep():
     users = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            env={**env, "OPENBLAS_THREAD_TIMEOUT": "12"})
     assert (ours.stdout.strip(), users.stdout.strip()) == ("4", "12")  # a user's value stays
+
+
+def test_auto_threads_are_resolved_to_the_count_a_run_uses():
+    from threadpoolctl import threadpool_limits
+
+    from digitlab.runner import with_resolved_threads
+
+    with threadpool_limits(limits=1, user_api="blas"):  # a joblib job's share of the cores
+        assert with_resolved_threads(_compose()).trainer.blas_threads == 1
+    assert with_resolved_threads(_compose("trainer.batch_size=1")).trainer.blas_threads == 1
+    assert with_resolved_threads(_compose("trainer.blas_threads=3")).trainer.blas_threads == 3
+    resolved = with_resolved_threads(_compose()).trainer.blas_threads
+    assert isinstance(resolved, int) and resolved >= 1

@@ -187,6 +187,8 @@ def test_eight_parallel_joblib_jobs_on_a_fresh_store(tmp_path):
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(children) == 8 and all(r.info.status == "FINISHED" for r in runs)
     assert sorted(int(r.data.params["seed"]) for r in children) == list(range(8))
+    # blas_threads=auto is logged as what it meant: each job's share of the cores
+    assert {r.data.params["trainer.blas_threads"] for r in children} == {"1"}
     assert runs_of(uri, "Default") == []  # nothing strayed into the Default experiment
     assert "Traceback" not in done.stderr
 

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator, Protocol
 
@@ -163,11 +163,25 @@ def load_split(cfg: RunConfig) -> Split:
                       cfg.trainer.dtype)
 
 
+def with_resolved_threads(cfg: RunConfig) -> RunConfig:
+    """`cfg` with trainer.blas_threads=auto replaced by the thread count it means here, so the
+    logged config names what the run used: BLAS sums in another order on another number of
+    threads, and a rerun from the logged config must get the same bits."""
+    from threadpoolctl import threadpool_info
+
+    if cfg.trainer.blas_threads != "auto":
+        return cfg
+    available = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    threads = cfg.trainer.loop_threads() or min(available, default=1)
+    return replace(cfg, trainer=replace(cfg.trainer, blas_threads=threads))
+
+
 def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None = None,
         out_dir: Path | None = None, extra_artifacts: dict[str, Path] | None = None,
         on_epoch: Callable[[EpochRecord], None] | None = None) -> RunResult:
     """Train one network as `cfg` says and log it; a data error ends the run FAILED. With
     tracking.skip_finished, a config whose identical run already FINISHED is not run again."""
+    cfg = with_resolved_threads(cfg)
     try:
         split, data_error = load_split(cfg), None
     except DataError as exc:
