@@ -85,7 +85,6 @@ def test_bad_values_name_key_value_and_what_is_allowed(override, fragment):
 
 
 @pytest.mark.parametrize("overrides,threads", [
-    ([], None),  # auto at the digits' batch size: the job's every core
     (["trainer.batch_size=1"], 1),  # auto at batch 1: rank-1 updates on one thread
     (["trainer.blas_threads=2", "trainer.batch_size=1"], 2),
     (["trainer.blas_threads=null"], None),
@@ -94,17 +93,24 @@ def test_blas_threads_of_the_mini_batch_loop(overrides, threads):
     assert _compose(*overrides).trainer.loop_threads() == threads
 
 
-def test_importing_digitlab_first_makes_idle_openblas_threads_sleep():
+@pytest.mark.parametrize("imports,preset,timeout,auto_threads", [
+    ("import digitlab", None, "4", None),  # idle threads sleep at once: every core
+    ("import digitlab", "12", "12", 1),  # a user's value stays, and they spin: one thread
+    ("import numpy, digitlab", None, None, 1),  # too late to set it: one thread
+])
+def test_auto_threads_follow_what_openblas_was_loaded_with(imports, preset, timeout, auto_threads):
     import os
     import subprocess
     import sys
 
-    code = "import digitlab, os; print(os.environ['OPENBLAS_THREAD_TIMEOUT'])"
+    code = (f"{imports}, os; from digitlab.config import TrainerConfig; "
+            "print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'), "
+            "TrainerConfig(batch_size=10).loop_threads())")
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
-    ours = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    users = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           env={**env, "OPENBLAS_THREAD_TIMEOUT": "12"})
-    assert (ours.stdout.strip(), users.stdout.strip()) == ("4", "12")  # a user's value stays
+    if preset:
+        env["OPENBLAS_THREAD_TIMEOUT"] = preset
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.stdout.split() == [str(timeout), str(auto_threads)], done.stderr[-2000:]
 
 
 def test_auto_threads_are_resolved_to_the_count_a_run_uses():

@@ -156,8 +156,8 @@ class TrainerConfig:
     patience: int = 10  # epochs without improvement (scikit-learn's n_iter_no_change)
     tol: float = 1e-4  # the improvement that counts (scikit-learn's tol)
     # BLAS threads during the mini-batch loop: an integer, None = BLAS's default (every core the
-    # job has), or auto = one thread at batch size 1 (a rank-1 update is memory-bound: a second
-    # thread only adds its wake-up) and every core otherwise (benchmarks/NOTES.md § 6)
+    # job has), or auto = every core when OpenBLAS's idle threads sleep at once (digitlab imported
+    # before NumPy) and the batch has more than one row, else one (benchmarks/NOTES.md § 6)
     blas_threads: Any = "auto"
 
     def __post_init__(self) -> None:
@@ -179,7 +179,9 @@ class TrainerConfig:
     def loop_threads(self) -> int | None:
         """The BLAS thread limit of the mini-batch loop (None: no limit of its own)."""
         if self.blas_threads == "auto":
-            return 1 if self.batch_size == 1 else None
+            from digitlab import idle_blas_threads_sleep
+
+            return None if self.batch_size > 1 and idle_blas_threads_sleep() else 1
         return self.blas_threads
 
 
