@@ -90,6 +90,13 @@ def run_digitlab(split, hidden: int, batch: int, epochs: int) -> tuple[float, fl
     return float(np.mean(seconds)), clf.score(split.x_test, split.y_test)
 
 
+def seed_recipe(dtype: str, engine: str) -> Classifier:
+    return Classifier(ModelConfig(hidden=[784], activation="sigmoid", output="sigmoid",
+                                  loss="quadratic", init="normal", derivative_quirk=True),
+                      OptimConfig(lr=0.1), TrainerConfig(epochs=1, batch_size=1, order="file",
+                                                         dtype=dtype, engine=engine), seed=0)
+
+
 def seed_recipe_seconds(split, samples: int) -> dict[str, float]:
     """Seconds per 60k-sample epoch of the seed's recipe at batch 1 (784-784-10, sigmoid,
     quadratic cost, N(0,1), file order, the derivative quirk): the seed's own loop
@@ -105,14 +112,14 @@ def seed_recipe_seconds(split, samples: int) -> dict[str, float]:
     SeedNetwork([784, 784, 10]).fit(x.astype(np.float64), y, learning_rate=0.1)
     seconds["seed loop (float64), OPENBLAS_THREAD_TIMEOUT as digitlab sets it"] = (
         time.perf_counter() - start) * scale
-    for dtype in ("float64", "float32"):
-        clf = Classifier(ModelConfig(hidden=[784], activation="sigmoid", output="sigmoid",
-                                     loss="quadratic", init="normal", derivative_quirk=True),
-                         OptimConfig(lr=0.1),
-                         TrainerConfig(epochs=1, batch_size=1, order="file", dtype=dtype), seed=0)
+    for engine, dtype in (("auto", "float64"), ("auto", "float32"), ("numpy", "float32")):
+        # the compiled loop's first call in a process loads it from Numba's cache (≈ 1 s, once)
+        seed_recipe(dtype, engine).partial_fit(x[:2], y[:2], classes=split.classes)
+        clf = seed_recipe(dtype, engine)
         start = time.perf_counter()
         clf.partial_fit(x, y, classes=split.classes)
-        seconds[f"digitlab ({dtype})"] = (time.perf_counter() - start) * scale
+        name = "compiled per-sample loop" if engine == "auto" else "NumPy/BLAS calls, engine=numpy"
+        seconds[f"digitlab ({dtype}), {name}"] = (time.perf_counter() - start) * scale
     return seconds
 
 
@@ -140,7 +147,8 @@ def blas_thread_seconds(split, samples: int = 10000) -> list[str]:
     """digitlab's 784-784-10 pass at 1 and 2 BLAS threads (trainer.blas_threads), timed on the
     first `samples` images (3,000 at batch 1) and scaled to 60k: why blas_threads=auto takes one
     thread at batch 1 and every core above. With OPENBLAS_THREAD_TIMEOUT as digitlab sets it,
-    unless the environment set it first (printed with the table)."""
+    unless the environment set it first (printed with the table). engine=numpy: at batch 1 the
+    compiled loop makes no BLAS calls."""
     rows = []
     for batch in (1, 10, 128):
         samples = 3000 if batch == 1 else samples
@@ -148,8 +156,8 @@ def blas_thread_seconds(split, samples: int = 10000) -> list[str]:
         for threads in (1, 2):
             clf = Classifier(ModelConfig(hidden=[784], activation="relu", init="glorot_uniform"),
                              OptimConfig(lr=LEARNING_RATE.get(batch, 0.01)),
-                             TrainerConfig(epochs=1, batch_size=batch, blas_threads=threads),
-                             seed=0)
+                             TrainerConfig(epochs=1, batch_size=batch, blas_threads=threads,
+                                           engine="numpy"), seed=0)
             start = time.perf_counter()
             clf.partial_fit(split.x_train[:samples], split.y_train[:samples],
                             classes=split.classes)

@@ -28,6 +28,7 @@ L2_STYLES = ("nielsen", "sklearn")
 SCHEDULES = ("constant", "halving")
 ORDERS = ("shuffle", "file", "random")
 DTYPES = ("float32", "float64")
+ENGINES = ("auto", "numpy")
 TRAIN_METRICS = ("running", "full")
 EARLY_STOPPING = ("none", "train_loss", "val_accuracy")
 
@@ -159,6 +160,9 @@ class TrainerConfig:
     # job has), or auto = every core when OpenBLAS's idle threads sleep at once (digitlab imported
     # before NumPy) and the batch has more than one row, else one (benchmarks/NOTES.md § 6)
     blas_threads: Any = "auto"
+    # auto = the compiled per-sample loop where it applies (batch 1, plain SGD), NumPy/BLAS calls
+    # elsewhere; numpy = NumPy/BLAS calls throughout (benchmarks/NOTES.md § 7)
+    engine: str = "auto"
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, "trainer.epochs", self.epochs, "an integer ≥ 1")
@@ -171,6 +175,7 @@ class TrainerConfig:
                  "an integer ≥ 1")
         _choice("trainer.order", self.order, ORDERS)
         _choice("trainer.dtype", self.dtype, DTYPES)
+        _choice("trainer.engine", self.engine, ENGINES)
         _choice("trainer.train_metrics", self.train_metrics, TRAIN_METRICS)
         _choice("trainer.early_stopping", self.early_stopping, EARLY_STOPPING)
         _require(self.patience >= 1, "trainer.patience", self.patience, "an integer ≥ 1")
