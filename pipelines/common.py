@@ -23,6 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from digitlab.config import ConfigError, RunConfig, register_configs
+from digitlab.composition import CHECKED, JobComposer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RESULT_FILE = "digitlab_result.json"
@@ -132,11 +133,12 @@ def preflight(argv: list[str], config_name: str) -> None:
     if swept and not flags:
         fail(f"{' '.join(swept)}: a list of values needs -m to sweep over them "
              "(python pipelines/train.py -m …), or quote a single value.")
+    composer = JobComposer(PROJECT_ROOT / "conf", config_name)
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         for overrides in jobs:
             where = f" (in the sweep job {' '.join(overrides)})" if len(jobs) > 1 else ""
             try:
-                to_run_config(compose(config_name=config_name, overrides=overrides))
+                CHECKED[tuple(overrides)] = to_run_config(composer.compose(overrides))
             except ConfigError as exc:
                 fail(f"{exc}{where}")
             except (HydraException, OmegaConfBaseException) as exc:
@@ -162,8 +164,8 @@ class SweepCallback(Callback):
         global SWEEP, STARTED
         task = list(config.hydra.overrides.task)
         jobs, swept = expand_sweep(task)  # every job was checked by preflight()
-        first = to_run_config(compose(config_name=config.hydra.job.config_name,
-                                      overrides=jobs[0]))
+        first = CHECKED.get(tuple(jobs[0])) or to_run_config(
+            compose(config_name=config.hydra.job.config_name, overrides=jobs[0]))
         STARTED = True
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
