@@ -3,6 +3,7 @@ and parent run before any job starts), one job, and the sweep summary."""
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import logging
@@ -72,8 +73,9 @@ def exit_now(code: int | str | None) -> NoReturn:
     """sys.exit without the interpreter's teardown, which frees the module graph of MLflow,
     SQLAlchemy, pandas and matplotlib one object at a time: 1–2 s at the end of every command.
     By now the store's writes are committed and files closed; output and logs are flushed here."""
+    _end_idle_joblib_workers()
     # joblib's reusable workers, a Ray driver's connection: only the normal exit ends them cleanly
-    if _child_pids() or "ray" in sys.modules:
+    if _child_pids(but_trackers=True) or "ray" in sys.modules:
         sys.exit(code)
     if isinstance(code, str):  # sys.exit("message") prints it and exits 1
         print(code, file=sys.stderr)
@@ -82,6 +84,16 @@ def exit_now(code: int | str | None) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code or 0)
+
+
+def _end_idle_joblib_workers() -> None:
+    """End joblib's reusable workers now that the launcher has its results (the normal exit
+    waits while each tears down its own imports), then run the exit handlers that unregister
+    their semaphores and temporary folders, so the resource trackers find nothing left."""
+    loky = sys.modules.get("joblib.externals.loky.reusable_executor")
+    if getattr(loky, "_executor", None) is not None:
+        loky._executor.shutdown(wait=True)
+        atexit._run_exitfuncs()
 
 
 def run_and_exit(main) -> NoReturn:
@@ -347,14 +359,25 @@ def sweep_outcomes(sweep_dir: Path) -> list[dict]:
     return sorted(outcomes, key=lambda o: o["job"])
 
 
-def _child_pids() -> list[int]:
+def _child_pids(but_trackers: bool = False) -> list[int]:
+    """This process's children; `but_trackers`: without the resource trackers of multiprocessing
+    and loky, which clean up after their parent whenever it exits."""
     pids = []
     for task in Path(f"/proc/{os.getpid()}/task").glob("*"):
         try:
             pids += [int(p) for p in (task / "children").read_text().split()]
         except OSError:
             continue
+    if but_trackers:
+        pids = [p for p in pids if "resource_tracker import main" not in _cmdline(p)]
     return pids
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""
 
 
 def stop_workers(grace: float = 15.0) -> None:

@@ -77,3 +77,15 @@ def test_a_view_of_the_data_is_read_as_it_is(digits):
 def test_engine_is_validated():
     with pytest.raises(ConfigError, match="trainer.engine"):
         TrainerConfig(engine="numba")
+
+
+def test_a_config_logged_before_the_engine_existed_reruns_on_numpy():
+    """rerun.py rebuilds logged configs: one without trainer.engine was trained by NumPy calls."""
+    from dataclasses import asdict
+
+    from digitlab.config import RunConfig, run_config_from_dict
+
+    logged = asdict(RunConfig())
+    assert run_config_from_dict(logged).trainer.engine == "auto"  # logged now: kept
+    del logged["trainer"]["engine"]
+    assert run_config_from_dict(logged).trainer.engine == "numpy"

@@ -67,9 +67,11 @@ def _wait(predicate, timeout=180.0):
 
 def test_a_sigkilled_sweep_resumes_without_rerunning_finished_jobs(tmp_path):
     uri = store(tmp_path)
+    # per-sample updates through NumPy calls (not the compiled loop): jobs of several seconds,
+    # so the kill lands while one job is FINISHED and the next RUNNING
     args = [sys.executable, str(ROOT / "pipelines" / "train.py"), "-m", "seed=0,1,2,3",
             "trainer.epochs=60", "model.hidden=64", "trainer.batch_size=1",
-            "tracking.log_model=false", f"tracking.uri={uri}"]
+            "trainer.engine=numpy", "tracking.log_model=false", f"tracking.uri={uri}"]
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
     proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)

@@ -243,11 +243,17 @@ class RunConfig:
                  "a whole number ≥ 0 (numpy's SeedSequence takes no negative seeds)")
 
 
+# keys added after runs had been logged, with the value that names what the code did before them:
+# a config logged without trainer.engine was trained by NumPy calls, at batch 1 too
+LATER_KEYS = {"trainer": {"engine": "numpy"}}
+
+
 def run_config_from_dict(tree: dict) -> RunConfig:
     """A RunConfig from its logged config.yaml (dataclasses.asdict form), checks included."""
     groups = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig,
               "trainer": TrainerConfig, "tracking": TrackingConfig}
-    values = {name: schema(**tree.get(name, {})) for name, schema in groups.items()}
+    values = {name: schema(**{**LATER_KEYS.get(name, {}), **tree.get(name, {})})
+              for name, schema in groups.items()}
     published = tree.get("published")
     return RunConfig(**values, seed=tree.get("seed", 0), experiment_id=tree.get("experiment_id"),
                      published=PublishedConfig(**published) if published else None)
