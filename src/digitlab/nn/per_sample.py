@@ -148,7 +148,7 @@ def sgd_pass(x, order, targets, labels, weights, biases, has_bias, lr, shrink,
              hidden, output, loss, fused, quirk, eps, tiny):
     """One pass of per-sample SGD over x[order]; returns (Σ cost, correct predictions)."""
     depth = len(weights)
-    acts = List()  # a⁰ is the sample itself; a¹ … aᴸ are buffers, z computed in place
+    acts = List()  # acts[l] holds aˡ⁺¹ (a⁰ is the sample itself), z computed in place
     deltas = List()
     for w in weights:
         acts.append(np.zeros(w.shape[1], dtype=x.dtype))
