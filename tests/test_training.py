@@ -101,6 +101,7 @@ def test_evaluation_matches_scikit_learn_and_draws_figures():
 def test_library_imports_neither_mlflow_nor_hydra():
     modules = ["digitlab", "digitlab.config", "digitlab.nn", "digitlab.nn.functions",
                "digitlab.nn.network", "digitlab.nn.optimizers", "digitlab.nn.classifier",
+               "digitlab.nn.per_sample",
                "digitlab.data", "digitlab.data.idx", "digitlab.data.csv", "digitlab.data.cache",
                "digitlab.data.sources", "digitlab.data.split", "digitlab.training",
                "digitlab.evaluation", "digitlab.seeding", "digitlab.estimator",
