@@ -23,8 +23,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from digitlab.config import ConfigError, RunConfig, register_configs
 from digitlab.composition import CHECKED, JobComposer
+from digitlab.config import ConfigError, RunConfig, register_configs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RESULT_FILE = "digitlab_result.json"
