@@ -3,8 +3,10 @@
     python benchmarks/bench_pipeline.py
 
 1. a second load of the 70k Fashion-MNIST images (the parsed .npy cache, memory-mapped);
-2. the fixed cost per run on the digits: (sweep wall time − Σ train_seconds) ÷ runs;
-3. tracking's share of a 5-epoch 784-100-10 Fashion-MNIST run (tracking on vs off);
+2. the fixed cost per run on the digits: (sweep wall time − Σ train_seconds) ÷ runs of an 8-run
+   sweep, split into per run and per command by a 2-run sweep beside it;
+3. tracking's share of a 5-epoch 784-100-10 Fashion-MNIST run (tracking on vs off), with a fresh
+   store and into the existing one;
 4. a 16-run Fashion-MNIST sweep with the joblib launcher and 2 jobs against the same sweep run
    sequentially, beside what two processes gain at all on this machine: the same training
    passes (one BLAS thread, no tracking) in two processes at once against one after the other;

@@ -237,7 +237,8 @@ def main() -> None:
         default, tuned = list(seconds.values())[:2]
         seed_header = ("| 784-784-10, batch 1, the seed's recipe | s/epoch | default seed loop ÷ "
                        "this | seed loop with digitlab's OpenBLAS setting ÷ this |")
-        print(f"\n{seed_header}\n|---|---|---|---|")
+        seed_header += "\n|---|---|---|---|"
+        print(f"\n{seed_header}")
         for name, value in seconds.items():
             seed_rows.append(f"| {name} | {value:.1f} | {default / value:.1f}× | "
                              f"{tuned / value:.1f}× |")
@@ -273,14 +274,15 @@ def main() -> None:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}"
     seed_table = ("" if not seed_rows else
                   f"\nBatch 1, timed on the first {args.seed_samples} images and scaled to 60k:\n\n"
-                  + seed_header + "\n|---|---|---|---|\n" + "\n".join(seed_rows) + "\n")
+                  + seed_header + "\n" + "\n".join(seed_rows) + "\n")
     RESULTS.write_text(
         f"# Training speed, Fashion-MNIST 60k (measured {date.today()}, {machine})\n\n"
         f"`make bench` ({args.epochs} epochs each; sgemm {rate / 1e9:.0f} GFLOP/s)\n\n"
         + header + "\n|" + "---|" * (header.count("|") - 1) + "\n" + "\n".join(rows) + "\n"
         + seed_table + "\nBLAS threads in digitlab's mini-batch loop (first 10,000 images, 3,000 at "
         "batch 1, scaled to 60k; OPENBLAS_THREAD_TIMEOUT="
-        f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT')}):\n\n" + thread_header + "\n|---|---|---|---|---|\n" + "\n".join(thread_rows) + "\n")
+        f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT')}):\n\n" + thread_header
+        + "\n|---|---|---|---|---|\n" + "\n".join(thread_rows) + "\n")
     print(f"\nwritten to {RESULTS}")
 
 

@@ -74,7 +74,8 @@ def exit_now(code: int | str | None) -> NoReturn:
     SQLAlchemy, pandas and matplotlib one object at a time: 1–2 s at the end of every command.
     By now the store's writes are committed and files closed; output and logs are flushed here."""
     _end_idle_joblib_workers()
-    # joblib's reusable workers, a Ray driver's connection: only the normal exit ends them cleanly
+    # workers still running (a stopped sweep), a Ray driver's connection: only the normal exit
+    # ends them cleanly
     if _child_pids(but_trackers=True) or "ray" in sys.modules:
         sys.exit(code)
     if isinstance(code, str):  # sys.exit("message") prints it and exits 1

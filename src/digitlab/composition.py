@@ -40,9 +40,10 @@ class JobComposer:
 
     def compose(self, overrides: list[str]) -> DictConfig:
         """The config of one job, as hydra.compose gives it (inside an initialize_config_dir)."""
-        parsed = self.parser.parse_overrides(overrides)
-        values = [o for o in parsed if self._is_value(o)]
-        groups = tuple(o.input_line for o in parsed if not self._is_value(o))
+        values, choices = [], []
+        for override in self.parser.parse_overrides(overrides):
+            (values if self._is_value(override) else choices).append(override)
+        groups = tuple(o.input_line for o in choices)
         if groups not in self.composed:
             self.composed[groups] = compose(config_name=self.config_name, overrides=list(groups))
         cfg = copy.deepcopy(self.composed[groups])
