@@ -23,7 +23,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from digitlab.composition import CHECKED, JobComposer
+from digitlab.composition import CHECKED, JobComposer, check_known_keys
 from digitlab.config import ConfigError, RunConfig, register_configs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +45,9 @@ OmegaConf.register_new_resolver("digitlab_pipelines", lambda: str(PROJECT_ROOT /
 
 
 def to_run_config(cfg: DictConfig) -> RunConfig:
-    """The typed config; raises ConfigError naming key, value and what is allowed."""
+    """The typed config; raises ConfigError naming key, value and what is allowed, or a key
+    the schema does not have."""
+    check_known_keys(cfg)
     return OmegaConf.to_object(cfg)
 
 
@@ -67,6 +69,14 @@ def fail(message: str) -> None:
     """One line on stderr and exit code 2: bad input, nothing was run."""
     print(f"digitlab: error: {message}", file=sys.stderr)
     sys.exit(EXIT_BAD_INPUT)
+
+
+def refuse_unknown_keys(cfg: DictConfig) -> None:
+    """A pipeline's config with a key its schema lacks (`+typo=1`): one line and exit 2."""
+    try:
+        check_known_keys(cfg)
+    except ConfigError as exc:
+        fail(str(exc))
 
 
 def exit_now(code: int | str | None) -> NoReturn:

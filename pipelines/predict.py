@@ -33,6 +33,7 @@ ConfigStore.instance().store(name="base_predict", node=PredictConfig)
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
 def main(cfg: PredictConfig) -> None:
+    common.refuse_unknown_keys(cfg)
     import numpy as np
     import pandas as pd
 

@@ -55,6 +55,7 @@ def best_run(uri: str, cfg: RegisterConfig) -> tuple[str, str, float]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="register")
 def main(cfg: RegisterConfig) -> None:
+    common.refuse_unknown_keys(cfg)
     from digitlab import tracking
 
     uri = common.checked_store(cfg.uri)

@@ -95,6 +95,7 @@ def launch(cfg: ReproduceConfig, ids: list[str], extra: list[str], uri: str, par
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="reproduce")
 def main(cfg: ReproduceConfig) -> None:
+    common.refuse_unknown_keys(cfg)
     import pandas as pd
 
     from digitlab import tracking

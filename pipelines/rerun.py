@@ -37,6 +37,7 @@ PER_EPOCH = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="rerun")
 def main(cfg: RerunConfig) -> None:
+    common.refuse_unknown_keys(cfg)
     from digitlab import runner, tracking
     from digitlab.config import ConfigError, run_config_from_dict
     from digitlab.data import DataError

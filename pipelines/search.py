@@ -136,15 +136,20 @@ def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{key}={value!r}: use one of {', '.join(allowed)}")
 
 
-def make_sampler(cfg: SearchConfig):
+def make_sampler(cfg: SearchConfig, trials_so_far: int = 0):
+    """The sampler, seeded by `seed` and the number of trials the study already has: a resumed
+    search draws new parameters instead of replaying the first trials' draws."""
+    import numpy as np
     import optuna
+
+    seed = int(np.random.SeedSequence([cfg.seed, trials_so_far]).generate_state(1)[0])
 
     if cfg.sampler == "grid":
         return optuna.samplers.GridSampler(
-            {name: list(spec["choices"]) for name, spec in cfg.space.items()}, seed=cfg.seed)
+            {name: list(spec["choices"]) for name, spec in cfg.space.items()}, seed=seed)
     if cfg.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=cfg.seed)
-    return optuna.samplers.TPESampler(seed=cfg.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
 
 
 def recover_interrupted(study) -> list[int]:
@@ -220,6 +225,7 @@ def make_objective(cfg: SearchConfig, uri: str, experiment_id: str, parent: str)
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="search")
 def main(cfg: SearchConfig) -> None:
+    common.refuse_unknown_keys(cfg)
     import optuna
 
     from digitlab import stopping, tracking
@@ -234,7 +240,8 @@ def main(cfg: SearchConfig) -> None:
     storage = cfg.storage or f"sqlite:///{common.PROJECT_ROOT / 'mlruns' / 'optuna.db'}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=cfg.study, storage=storage, load_if_exists=True,
-                                direction=cfg.direction, sampler=make_sampler(cfg))
+                                direction=cfg.direction)
+    study.sampler = make_sampler(cfg, len(study.get_trials(deepcopy=False)))
     recovered = recover_interrupted(study)
     experiment_id = common.prepare_store(uri, cfg.mlflow_experiment)
     parent, resumed = tracking.resume_parent_run(

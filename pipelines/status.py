@@ -27,6 +27,7 @@ ConfigStore.instance().store(name="base_status", node=StatusConfig)
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="status")
 def main(cfg: StatusConfig) -> None:
+    common.refuse_unknown_keys(cfg)
     from digitlab import tracking
 
     uri = common.checked_store(cfg.uri)

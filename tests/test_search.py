@@ -118,6 +118,8 @@ def test_a_killed_search_resumes_to_the_requested_trials_without_duplicates(tmp_
     assert [t.number for t in states["FAIL"]] == [cut_off.number]
     retry = next(t for t in states["COMPLETE"] if t.user_attrs.get("retry_of") == cut_off.number)
     assert retry.params == cut_off.params
+    drawn = [tuple(sorted(t.params.items())) for t in states["COMPLETE"] if t is not retry]
+    assert len(set(drawn)) == len(drawn) == 5  # the resumed sampler does not replay trial 0's draw
     runs = runs_of(uri, "search")
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"  # one parent, reopened

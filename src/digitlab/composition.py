@@ -5,15 +5,16 @@ jobs were checked so Hydra's sweeper does not compose them once more
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 
 from hydra import compose
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from digitlab.config import RunConfig
+from digitlab.config import ConfigError, RunConfig
 
 # the jobs the pipeline's preflight composed and checked, by their override lists as Hydra's basic
 # sweeper splits them; here, not in the plugin, because Hydra re-executes plugin modules
@@ -49,3 +50,33 @@ class JobComposer:
         cfg = copy.deepcopy(self.composed[groups])
         ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
         return cfg
+
+
+def unknown_keys(node: DictConfig, prefix: str = "") -> list[tuple[str, list[str]]]:
+    """Keys of a composed config that its schema (a dataclass) has no field for, each with the
+    schema's keys at that level: `+optim.lrr=0.1` adds such a key, and `OmegaConf.to_object`
+    drops it without a word. Free-form dict fields (a search space) take any key."""
+    schema = OmegaConf.get_type(node)
+    if not dataclasses.is_dataclass(schema):
+        return []
+    fields = [f.name for f in dataclasses.fields(schema)]
+    found = []
+    for key in node.keys():
+        if key not in fields:
+            found.append((f"{prefix}{key}", [f"{prefix}{name}" for name in fields]))
+            continue
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
+            found += unknown_keys(child, f"{prefix}{key}.")
+    return found
+
+
+def check_known_keys(cfg: DictConfig) -> None:
+    """Refuse a key the schema does not know, naming the closest known key (ConfigError)."""
+    import difflib
+
+    for key, known in unknown_keys(cfg):
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"the keys here are {', '.join(known)}"
+        raise ConfigError(f"{key}: no such key, so it would change nothing ({hint}); "
+                          "`--cfg job` lists every key the command takes.")

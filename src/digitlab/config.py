@@ -199,6 +199,10 @@ class TrackingConfig:
     parent_run_id: Optional[str] = None  # join this parent run instead of starting one (reproduce)
     skip_finished: bool = True  # a config (and data) that already FINISHED is not trained again
 
+    def __post_init__(self) -> None:
+        _require(isinstance(self.experiment, str) and self.experiment.strip() != "",
+                 "tracking.experiment", self.experiment, "a non-empty MLflow experiment name")
+
 
 @dataclass
 class PublishedConfig:

@@ -68,8 +68,23 @@ class StoreError(RuntimeError):
     """The tracking store cannot be used; raised before any training starts."""
 
 
-# how long a store locked by another process is waited for before giving up
-BUSY_SECONDS = float(os.environ.get("DIGITLAB_STORE_BUSY_SECONDS", 30))
+BUSY_ENV = "DIGITLAB_STORE_BUSY_SECONDS"
+# how long a store locked by another process is waited for before giving up: MLflow's own
+# SQLite busy timeout (PRAGMA busy_timeout = 20000 on every session), so the start-up check and
+# a write in the middle of a run wait alike
+DEFAULT_BUSY_SECONDS = 20.0
+
+
+def busy_seconds() -> float:
+    text = os.environ.get(BUSY_ENV, "")
+    try:
+        value = float(text) if text else DEFAULT_BUSY_SECONDS
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise StoreError(f"{BUSY_ENV}={text!r}: expected a number of seconds ≥ 0 "
+                         f"(default {DEFAULT_BUSY_SECONDS:g}); fix or unset it.")
+    return value
 
 
 def check_store(uri: str) -> None:
@@ -100,17 +115,74 @@ def check_store(uri: str) -> None:
         return
     import sqlite3
 
+    busy = busy_seconds()
     try:
-        with sqlite3.connect(db, timeout=BUSY_SECONDS) as connection:
-            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            connection.execute("BEGIN IMMEDIATE")  # waits up to BUSY_SECONDS for a writer
+        with sqlite3.connect(db, timeout=busy) as connection:
+            tables = {row[0] for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            versions = ([row[0] for row in connection.execute(
+                "SELECT version_num FROM alembic_version")] if "alembic_version" in tables else [])
+            connection.execute("BEGIN IMMEDIATE")  # waits up to `busy` seconds for a writer
             connection.rollback()
     except sqlite3.DatabaseError as exc:
         if "locked" in str(exc):
-            raise StoreError(f"{db}: locked by another process for more than {BUSY_SECONDS} s; "
+            raise StoreError(f"{db}: locked by another process for more than {busy:g} s; "
                              "wait for it to finish or stop it.") from None
         raise StoreError(f"{db}: not a usable SQLite database ({exc}); move it aside (the runs "
                          "in it cannot be read) or choose another tracking.uri.") from None
+    _check_schema(db, tables, versions)
+
+
+def _check_schema(db: Path, tables: set[str], versions: list[str]) -> None:
+    """An existing SQLite file is an MLflow store at this MLflow's schema, or a StoreError."""
+    if not tables:
+        return  # an empty database: made into a store like a new file
+    if not tables & {"experiments", "alembic_version"}:
+        raise StoreError(f"{db}: an SQLite database of another application (tables "
+                         f"{', '.join(sorted(tables)[:4])}), not an MLflow store: MLflow would add "
+                         "its tables to it; choose another tracking.uri=sqlite:////path/mlflow.db.")
+    from mlflow.store.db.utils import _get_latest_schema_revision  # MLflow checks it on open too
+
+    cut = sorted(t for t in tables if t.startswith("_alembic_tmp_"))
+    head = _get_latest_schema_revision()
+    if cut or "experiments" not in tables or not versions:
+        detail = f"table {cut[0]} of an unfinished migration" if cut else "no schema version"
+        raise StoreError(f"{db}: a half-made MLflow store ({detail}): its creation or upgrade was "
+                         f"cut off; if it holds no runs you need, delete it (rm {db}), else restore "
+                         f"it from a backup and run `mlflow db upgrade sqlite:///{db}`.")
+    if versions[0] != head:
+        raise StoreError(f"{db}: an MLflow store of another schema version ({versions[0]}; this "
+                         f"MLflow writes {head}); back it up, then run `mlflow db upgrade "
+                         f"sqlite:///{db}`, or install the MLflow that wrote it.")
+
+
+def _store_is_new(db: Path) -> bool:
+    if not db.exists() or db.stat().st_size == 0:
+        return True
+    import sqlite3
+
+    with sqlite3.connect(db) as connection:
+        return connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+
+
+def _create_sqlite_store(db: Path, uri: str) -> None:
+    """MLflow creates a store's tables and then runs some 60 migrations, ≈ 1 s in which a stop
+    would leave a half-migrated file that no later command can open. Here the store is made
+    under a temporary name and renamed into place once whole: a stop at any instant leaves
+    either no store or a whole one. Called under the store's file lock."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    for leftover in db.parent.glob(f".{db.name}.*.creating"):  # of a creation cut off earlier
+        leftover.unlink(missing_ok=True)
+    making = db.parent / f".{db.name}.{os.getpid()}.creating"
+    making_uri = f"sqlite:///{making}"
+    try:
+        SqlAlchemyStore(making_uri, artifact_root(uri))
+    finally:
+        engine = SqlAlchemyStore._engine_map.pop(making_uri, None)
+        if engine is not None:
+            engine.dispose()
+    os.replace(making, db)
 
 
 def prepare_store(uri: str, experiment: str) -> str:
@@ -121,6 +193,8 @@ def prepare_store(uri: str, experiment: str) -> str:
     try:
         if db is not None:
             with FileLock(str(db) + ".lock", timeout=120):
+                if _store_is_new(db):
+                    _create_sqlite_store(db, uri)
                 return _prepare(uri, experiment)
         return _prepare(uri, experiment)
     except MlflowException as exc:

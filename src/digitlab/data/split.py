@@ -103,6 +103,27 @@ def _stratify(y: np.ndarray) -> np.ndarray | None:
     return y if np.bincount(y).min(initial=2) >= 2 and len(np.unique(y)) > 1 else None
 
 
+def _split_off(x: np.ndarray, y: np.ndarray, count: int | float, key: str, value: float,
+               rng: np.random.Generator):
+    """train_test_split of `count` rows (or that fraction) from x, y, stratified where it can
+    be; a split that leaves a side without a row of every class is a DataError naming `key`."""
+    n = len(y)
+    taken = count if count >= 1 else int(np.ceil(count * n))
+    stratify = _stratify(y)
+    classes = len(np.unique(y))
+    if stratify is not None and min(taken, n - taken) < classes:
+        raise DataError(f"{key}={value} splits {n} rows into {n - taken} and {taken}: a "
+                        f"stratified split needs at least one row of each of the {classes} "
+                        f"classes on each side; choose a {key} that leaves ≥ {classes} rows on "
+                        "each side.")
+    try:
+        return train_test_split(x, y, test_size=count, stratify=stratify,
+                                random_state=_random_state(rng))
+    except ValueError as exc:  # e.g. too few rows for any split
+        raise DataError(f"{key}={value} cannot split {n} rows: {exc}; use a larger data set "
+                        f"or another {key}.") from None
+
+
 def _test_split(ds: Dataset, cfg: DataConfig, rng: np.random.Generator):
     if cfg.test_split == "official" and ds.x_test is not None:
         return ds.x_train, ds.y_train, ds.x_test, ds.y_test
@@ -113,14 +134,19 @@ def _test_split(ds: Dataset, cfg: DataConfig, rng: np.random.Generator):
     if cfg.test_split == "bernoulli":  # the seed: each row goes to training with probability p
         train = rng.random(len(y)) < cfg.bernoulli_p
         return x[train], y[train], x[~train], y[~train]
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=cfg.test_size, stratify=_stratify(y), random_state=_random_state(rng))
+    x_train, x_test, y_train, y_test = _split_off(x, y, cfg.test_size, "data.test_size",
+                                                  cfg.test_size, rng)
     return x_train, y_train, x_test, y_test
 
 
 def make_split(ds: Dataset, cfg: DataConfig, rng: np.random.Generator,
                dtype: str = "float32") -> Split:
     """Seeded split of `ds` as `cfg` says, scaled with statistics of the training rows only."""
+    labels = np.unique(ds.y_train)
+    if len(labels) < 2:
+        found = f"every training row has label {labels[0]}" if len(labels) else "no rows"
+        raise DataError(f"{ds.source}: {found}; a classifier needs rows of at least two classes "
+                        "(is the label column right?).")
     x_train, y_train, x_test, y_test = _test_split(ds, cfg, rng)
     x_val, y_val = x_train[:0], y_train[:0]
     if cfg.val_mode == "last":  # Nielsen: the last 10,000 of the 60,000 training images
@@ -129,9 +155,8 @@ def make_split(ds: Dataset, cfg: DataConfig, rng: np.random.Generator,
         y_train, y_val = y_train[:-count], y_train[-count:]
     elif cfg.val_mode == "stratified":
         count = _val_count(cfg, len(y_train))
-        x_train, x_val, y_train, y_val = train_test_split(
-            x_train, y_train, test_size=count, stratify=_stratify(y_train),
-            random_state=_random_state(rng))
+        x_train, x_val, y_train, y_val = _split_off(x_train, y_train, count, "data.val_size",
+                                                    cfg.val_size, rng)
     if cfg.train_limit is not None:  # Nielsen's "first 1,000 training images"
         x_train, y_train = x_train[:cfg.train_limit], y_train[:cfg.train_limit]
     scaling = SCALERS[cfg.scale](x_train, ds.pixel_max)
