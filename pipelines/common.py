@@ -23,16 +23,12 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from digitlab.composition import CHECKED, JobComposer, check_known_keys
+from digitlab.composition import (CHECKED, RESULT_FILE, SWEEP_DIR_ENV, JobComposer,
+                                  check_known_keys)
 from digitlab.config import ConfigError, RunConfig, register_configs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-RESULT_FILE = "digitlab_result.json"
 SWEEP_FILE = "digitlab_sweep.json"
-# the sweep folder as the driver resolved it: a job on a Ray worker re-resolves ${now:} and
-# ${pid:} (and a relative path) differently, so the driver hands its folder down in the
-# environment (conf/hydra/launcher/ray_cluster.yaml forwards it to the workers)
-SWEEP_DIR_ENV = "DIGITLAB_SWEEP_DIR"
 EXIT_BAD_INPUT = 2
 log = logging.getLogger("digitlab")
 
@@ -422,9 +418,9 @@ def finish_sweep(interrupted: bool) -> int:
     if SWEEP.parent_run_id and SWEEP.owns_parent:
         from digitlab import tracking
 
-        if interrupted:  # workers joblib killed outright leave RUNNING runs of dead pids
-            tracking.mark_dead_runs_killed(tracking.MlflowClient(SWEEP.uri),
-                                           _sweep_record_at(SWEEP.dir)["experiment_id"])
+        # workers killed outright (by joblib on a stop, by the OOM killer) leave RUNNING runs
+        tracking.mark_dead_runs_killed(tracking.MlflowClient(SWEEP.uri),
+                                       _sweep_record_at(SWEEP.dir)["experiment_id"])
         if skipped:  # compare.py shows them with the sweep's own runs
             tracking.set_run_tag(SWEEP.uri, SWEEP.parent_run_id, "digitlab.reused",
                                  ",".join(o["run_id"] for o in skipped))

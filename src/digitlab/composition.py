@@ -16,6 +16,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from digitlab.config import ConfigError, RunConfig
 
+# where a sweep's job leaves its outcome: <sweep folder>/<job number>/RESULT_FILE
+RESULT_FILE = "digitlab_result.json"
+# the sweep folder as the driver resolved it: a job on a Ray worker re-resolves ${now:} and
+# ${pid:} (and a relative path) differently, so the driver hands its folder down in the
+# environment (conf/hydra/launcher/ray_cluster.yaml forwards it to the workers)
+SWEEP_DIR_ENV = "DIGITLAB_SWEEP_DIR"
 # the jobs the pipeline's preflight composed and checked, by their override lists as Hydra's basic
 # sweeper splits them; here, not in the plugin, because Hydra re-executes plugin modules
 CHECKED: dict[tuple[str, ...], RunConfig] = {}

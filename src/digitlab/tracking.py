@@ -182,7 +182,14 @@ def _create_sqlite_store(db: Path, uri: str) -> None:
         engine = SqlAlchemyStore._engine_map.pop(making_uri, None)
         if engine is not None:
             engine.dispose()
-    os.replace(making, db)
+    if db.exists():  # an empty file: replaced (a process that has it open reads no tables)
+        os.replace(making, db)
+        return
+    try:  # a hard link never replaces a store that another program created meanwhile
+        os.link(making, db)
+    except FileExistsError:
+        pass
+    making.unlink()
 
 
 def prepare_store(uri: str, experiment: str) -> str:
@@ -237,7 +244,8 @@ def mark_dead_runs_killed(client: MlflowClient, experiment_id: str) -> list[str]
             continue
         if not _process_alive(int(tags[PID_TAG])):
             client.set_tag(run.info.run_id, "error",
-                           f"process {tags[PID_TAG]} died while the run was RUNNING")
+                           f"process {tags[PID_TAG]} died while the run was RUNNING (killed by a "
+                           "signal, e.g. the out-of-memory killer, or its machine stopped)")
             client.set_terminated(run.info.run_id, "KILLED")
             killed.append(run.info.run_id)
     if killed:
