@@ -189,6 +189,7 @@ class SweepCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         os.environ[SWEEP_DIR_ENV] = str(sweep_dir.resolve())
+        os.environ[DRIVER_PID_ENV] = str(os.getpid())
         SWEEP = Sweep(sweep_dir)
         record = {"swept": swept}
         if first.tracking.enabled:
@@ -282,6 +283,8 @@ def run_job(cfg: DictConfig) -> dict:
     except ConfigError as exc:
         fail(str(exc))
     stopping.install(signal.SIGTERM)  # also inside joblib workers
+    if multirun:
+        end_with_driver()
     record = _sweep_record(hc) if multirun else {}
     name = _run_name(overrides, record.get("swept"))
     tags = {"digitlab.overrides": " ".join(overrides), **git_state()}
@@ -387,27 +390,77 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def stop_workers(grace: float = 15.0) -> None:
-    """SIGTERM this process's children (joblib workers) so their runs end KILLED rather than
-    being left RUNNING, and wait for them a little."""
-    pids = _child_pids()
+def _alive(pid: int) -> bool:
+    try:
+        return "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2:3]
+    except OSError:
+        return False
+
+
+def _signal(pids: list[int], signum: int) -> None:
     for pid in pids:
         try:
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signum)
         except ProcessLookupError:
             pass
+
+
+# a worker ends its run KILLED within a store write or two of SIGTERM; one that takes longer is
+# stuck and gets SIGKILL (its run is then marked KILLED by finish_sweep)
+WORKER_GRACE_SECONDS = 5.0
+
+
+def stop_workers(grace: float = WORKER_GRACE_SECONDS) -> None:
+    """SIGTERM this process's joblib workers so their runs end KILLED rather than RUNNING, wait
+    for them a little, then SIGKILL those still there. The resource trackers, which ignore
+    SIGTERM by design, are not waited for: they exit with their parent."""
+    pids = _child_pids(but_trackers=True)
+    _signal(pids, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while pids and time.monotonic() < deadline:
-        pids = [p for p in pids if Path(f"/proc/{p}").exists()
-                and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2:3]]
-        time.sleep(0.2)
+        time.sleep(0.1)
+        pids = [p for p in pids if _alive(p)]
+    _signal(pids, signal.SIGKILL)
+
+
+def _already_stopping(signum, frame) -> None:
+    print("digitlab: stopping already: the runs are being marked KILLED (a few seconds)",
+          file=sys.stderr)
+
+
+DRIVER_PID_ENV = "DIGITLAB_DRIVER_PID"  # the sweep's main process, as its workers see it
+_WATCHING_DRIVER = False
+
+
+def end_with_driver() -> None:
+    """In a joblib worker: a daemon thread that stops this process when the sweep's main process
+    is gone (killed outright, it could not stop its workers): the run in flight ends KILLED, and
+    the process exits even if the job does not."""
+    import threading
+
+    global _WATCHING_DRIVER
+    driver = int(os.environ.get(DRIVER_PID_ENV) or 0)
+    if not driver or driver == os.getpid() or os.getppid() != driver or _WATCHING_DRIVER:
+        return
+    _WATCHING_DRIVER = True
+
+    def watch() -> None:
+        while os.getppid() == driver:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)  # stopping's handler: the run ends KILLED
+        time.sleep(WORKER_GRACE_SECONDS * 4)
+        os._exit(143)
+
+    threading.Thread(target=watch, name="digitlab-end-with-driver", daemon=True).start()
 
 
 def finish_sweep(interrupted: bool) -> int:
     """End the parent run, print the sweep's table; the exit code (0 = every job finished)."""
     if SWEEP is None:
         return 0
-    if interrupted:
+    if interrupted:  # a second Ctrl-C must not cut the cleanup short
+        signal.signal(signal.SIGINT, _already_stopping)
+        signal.signal(signal.SIGTERM, _already_stopping)
         stop_workers()
     import pandas as pd
 

@@ -73,3 +73,52 @@ def test_a_killed_joblib_worker_costs_one_relaunch_not_the_sweep(tmp_path):
     assert all("died while the run was RUNNING" in r.data.tags["error"] for r in killed)
     parent = next(r for r in runs_of(uri) if "mlflow.parentRunId" not in r.data.tags)
     assert parent.info.status == "FINISHED"
+
+
+def _pids_alive(pids) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
+def _long_joblib_sweep(tmp_path: Path, uri: str) -> subprocess.Popen:
+    proc = _start(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1,2",
+                   "trainer.epochs=100000", "tracking.log_model=false", f"tracking.uri={uri}"],
+                  tmp_path, tmp_path / "sweep.log")
+    _wait(lambda: sum(r.info.status == "RUNNING" and bool(r.data.metrics.get("train_loss"))
+                      for r in children(uri)) == 2, what="two jobs training")
+    return proc
+
+
+def test_ctrl_c_twice_on_a_joblib_sweep_ends_it_at_once_with_every_run_killed(tmp_path):
+    uri = store(tmp_path)
+    proc = _long_joblib_sweep(tmp_path, uri)
+    try:
+        started = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)  # an impatient second Ctrl-C
+        assert proc.wait(timeout=60) == 130
+        assert time.monotonic() - started < 10
+    finally:
+        proc.kill()
+    output = (tmp_path / "sweep.log").read_text()
+    assert "Traceback" not in output, output[-3000:]
+    assert sorted(r.info.status for r in runs_of(uri)) == ["KILLED"] * 3  # parent and 2 jobs
+
+
+def test_a_sweep_killed_outright_takes_its_workers_with_it(tmp_path):
+    uri = store(tmp_path)
+    proc = _long_joblib_sweep(tmp_path, uri)
+    workers = [int(r.data.tags["digitlab.pid"]) for r in children(uri)]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    _wait(lambda: not _pids_alive(workers), timeout=30, what="the workers to exit")
+    _wait(lambda: all(r.info.status == "KILLED" for r in children(uri)), timeout=30,
+          what="the workers' runs to be KILLED")
