@@ -29,6 +29,7 @@ from digitlab.config import ConfigError, RunConfig, register_configs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SWEEP_FILE = "digitlab_sweep.json"
+STORE_LOST_FILE = "digitlab_store_lost"  # in the sweep folder: the tracking server is gone
 EXIT_BAD_INPUT = 2
 log = logging.getLogger("digitlab")
 
@@ -266,7 +267,7 @@ def run_job(cfg: DictConfig) -> dict:
     """One job: validate, train, log; writes the job's outcome next to its Hydra files."""
     from threadpoolctl import threadpool_limits
 
-    from digitlab import runner, stopping
+    from digitlab import faults, runner, stopping
     from digitlab.data import DataError
     from digitlab.training import TrainingDiverged
 
@@ -289,9 +290,11 @@ def run_job(cfg: DictConfig) -> dict:
     name = _run_name(overrides, record.get("swept"))
     tags = {"digitlab.overrides": " ".join(overrides), **git_state()}
     tracker: runner.Tracker = runner.NullTracker()
+    uri, busy = None, None
     if run_cfg.tracking.enabled:
         from digitlab import tracking
 
+        busy = tracking.DEFAULT_BUSY_SECONDS  # MLflow's SQLite sessions wait this long
         uri = record.get("uri") or tracking.resolve_uri(run_cfg.tracking.uri, PROJECT_ROOT)
         experiment_id = record.get("experiment_id") or prepare_store(
             uri, run_cfg.tracking.experiment)
@@ -303,6 +306,12 @@ def run_job(cfg: DictConfig) -> dict:
     outcome = {"job": hc.job.num if multirun else 0, "overrides": overrides, "name": name,
                "status": "FAILED"}
     code = 1
+    lost_store = _sweep_dir(hc) / STORE_LOST_FILE
+    if multirun and lost_store.exists():  # an earlier job found the tracking server gone
+        outcome["error"] = f"not run: {lost_store.read_text()}"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / RESULT_FILE).write_text(json.dumps(outcome))
+        return outcome
     try:
         with threadpool_limits(limits=_thread_limit(hc)), _progress(run_cfg) as on_epoch:
             result = runner.run(run_cfg, tracker, name, tags, out_dir,
@@ -315,17 +324,23 @@ def run_job(cfg: DictConfig) -> dict:
                  _summary(result.metrics))
     except (DataError, ConfigError) as exc:
         outcome["error"], code = str(exc), EXIT_BAD_INPUT
-        log.error("%s", exc)
     except TrainingDiverged as exc:
         outcome["error"] = str(exc)
-        log.error("%s", exc)
     except Exception as exc:  # recorded as FAILED; a sweep goes on with its other jobs
-        outcome["error"] = f"{type(exc).__name__}: {exc}"
-        log.exception("job failed")
+        fault = faults.describe(exc, store=uri, busy_seconds=busy)
+        if fault is None:
+            outcome["error"] = f"{type(exc).__name__}: {exc}"
+            log.exception("job failed")
+        else:  # the machine's or the store's fault: one line, no traceback
+            outcome["error"] = fault.line
+            if fault.kind == "server_gone" and multirun:
+                lost_store.write_text(fault.line)
     except BaseException:  # Ctrl-C / SIGTERM: the run is KILLED; stop everything
         outcome["status"] = "KILLED"
         (out_dir / RESULT_FILE).write_text(json.dumps(outcome))
         raise
+    if multirun and outcome.get("error"):  # a single run says it once, on exit
+        log.error("%s: %s", name, outcome["error"])
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / RESULT_FILE).write_text(json.dumps(outcome, default=str))
     if code and not multirun:
@@ -454,6 +469,26 @@ def end_with_driver() -> None:
     threading.Thread(target=watch, name="digitlab-end-with-driver", daemon=True).start()
 
 
+def _end_parent_run(status: str, skipped: list[dict]) -> None:
+    """The parent run ended with the sweep's status, and the runs of workers that died marked
+    KILLED; a store that fails here is one line (its runs are reaped at the next start)."""
+    from digitlab import faults, tracking
+
+    try:
+        # workers killed outright (by joblib on a stop, by the OOM killer) leave RUNNING runs
+        tracking.mark_dead_runs_killed(tracking.MlflowClient(SWEEP.uri),
+                                       _sweep_record_at(SWEEP.dir)["experiment_id"])
+        if skipped:  # compare.py shows them with the sweep's own runs
+            tracking.set_run_tag(SWEEP.uri, SWEEP.parent_run_id, "digitlab.reused",
+                                 ",".join(o["run_id"] for o in skipped))
+        tracking.end_run(SWEEP.uri, SWEEP.parent_run_id, status)
+    except Exception as exc:
+        fault = faults.describe(exc, store=SWEEP.uri)
+        print(f"digitlab: error: could not mark the sweep's parent run {SWEEP.parent_run_id} "
+              f"{status}: {fault.line if fault else f'{type(exc).__name__}: {exc}'}; the next "
+              "command on this store marks it KILLED", file=sys.stderr)
+
+
 def finish_sweep(interrupted: bool) -> int:
     """End the parent run, print the sweep's table; the exit code (0 = every job finished)."""
     if SWEEP is None:
@@ -469,15 +504,7 @@ def finish_sweep(interrupted: bool) -> int:
     skipped = [o for o in outcomes if o["status"] == "SKIPPED"]
     status = "KILLED" if interrupted else ("FAILED" if failed or not outcomes else "FINISHED")
     if SWEEP.parent_run_id and SWEEP.owns_parent:
-        from digitlab import tracking
-
-        # workers killed outright (by joblib on a stop, by the OOM killer) leave RUNNING runs
-        tracking.mark_dead_runs_killed(tracking.MlflowClient(SWEEP.uri),
-                                       _sweep_record_at(SWEEP.dir)["experiment_id"])
-        if skipped:  # compare.py shows them with the sweep's own runs
-            tracking.set_run_tag(SWEEP.uri, SWEEP.parent_run_id, "digitlab.reused",
-                                 ",".join(o["run_id"] for o in skipped))
-        tracking.end_run(SWEEP.uri, SWEEP.parent_run_id, status)
+        _end_parent_run(status, skipped)
     if outcomes:
         rows = [{"job": o["job"], "run": o["name"], "status": o["status"],
                  "val_acc": o.get("metrics", {}).get("best_val_accuracy"),

@@ -122,3 +122,86 @@ def test_a_sweep_killed_outright_takes_its_workers_with_it(tmp_path):
     _wait(lambda: not _pids_alive(workers), timeout=30, what="the workers to exit")
     _wait(lambda: all(r.info.status == "KILLED" for r in children(uri)), timeout=30,
           what="the workers' runs to be KILLED")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs of its own (root only: CI and these machines run as root)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_a_full_disk_while_artifacts_are_written_fails_the_run_in_one_line(tmp_path, small_disk):
+    uri = f"sqlite:///{small_disk / 'mlruns' / 'mlflow.db'}"
+    first = pipeline("train.py", "trainer.epochs=1", "tracking.log_model=false",
+                     f"tracking.uri={uri}", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    (small_disk / "filler").write_bytes(b"\0" * (free - 400_000))  # room for metrics, not weights
+    done = pipeline("train.py", "trainer.epochs=2", "model.hidden=2000", "seed=1",
+                    f"tracking.uri={uri}", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("digitlab: error:")]
+    assert len(errors) == 1 and "no space left on the device" in errors[0], done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    (small_disk / "filler").unlink()
+    runs = {r.info.run_id: r for r in runs_of(uri)}
+    failed = [r for r in runs.values() if r.info.status == "FAILED"]
+    assert len(runs) == 2 and len(failed) == 1
+    assert "No space left on device" in failed[0].data.tags["error"]
+    artifacts = Path(failed[0].info.artifact_uri.removeprefix("file://"))
+    assert not artifacts.exists() or not any(artifacts.rglob("*.npz"))  # no partial artifacts
+
+
+def _mlflow_server(backend: str, artifacts: Path, port: int, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "server",
+                             "--backend-store-uri", backend, "--artifacts-destination",
+                             str(artifacts), "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", "1"], stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+                            start_new_session=True)
+
+
+def test_a_tracking_server_that_dies_ends_the_sweep_in_bounded_time(tmp_path):
+    from conftest import free_port, wait_healthy
+
+    backend, port = f"sqlite:///{tmp_path / 'server.db'}", free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = _mlflow_server(backend, tmp_path / "artifacts", port, tmp_path / "server.log")
+    try:
+        wait_healthy(url, server, tmp_path / "server.log", timeout=180)
+        sweep = _start(["-m", "seed=0,1,2,3", "trainer.epochs=100000", "tracking.log_model=false",
+                        f"tracking.uri={url}"], tmp_path, tmp_path / "sweep.log")
+        _wait(lambda: any(r.data.metrics.get("train_loss") for r in children(backend)),
+              what="the first job training")
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)  # the server dies and stays down
+        server.wait(timeout=30)
+    started = time.monotonic()
+    try:
+        code = sweep.wait(timeout=180)
+    finally:
+        sweep.kill()
+    elapsed = time.monotonic() - started
+    output = (tmp_path / "sweep.log").read_text()
+    assert code == 1 and elapsed < 120, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    assert "stopped answering" in output and "could not mark the sweep's parent run" in output
+    assert output.count("not run: the tracking server") == 3  # the other jobs gave up at once
+    server = _mlflow_server(backend, tmp_path / "artifacts", port, tmp_path / "server.log")
+    try:  # back up: the next command marks what was left RUNNING as KILLED
+        wait_healthy(url, server, tmp_path / "server.log", timeout=180)
+        reaped = pipeline("status.py", f"uri={url}", "reap=true", cwd=tmp_path)
+        assert reaped.returncode == 0, reaped.stderr[-2000:]
+        assert not [r for r in runs_of(backend) if r.info.status == "RUNNING"]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

@@ -19,6 +19,14 @@ from typing import Iterator
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in job logs
+# a tracking server that is down: MLflow's defaults (7 retries, backoff factor 2, 120 s timeout)
+# retry one request for ≈ 4 minutes, a sweep for hours; these give up after ≈ 10 s per request
+# to a server that refuses connections (3 retries, 1 + 2 + 4 s), 4 × 30 s to one that hangs
+HTTP_RETRY_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+                       "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                       "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+for _name, _value in HTTP_RETRY_DEFAULTS.items():
+    os.environ.setdefault(_name, _value)
 
 import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
@@ -30,6 +38,7 @@ from mlflow.models import ModelSignature, infer_signature  # noqa: E402
 from mlflow.types import ColSpec, DataType, Schema  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from digitlab import faults  # noqa: E402
 from digitlab.data import Split  # noqa: E402
 from digitlab.runner import ModelBundle  # noqa: E402
 from digitlab.stopping import Terminated, deferred  # noqa: E402
@@ -318,6 +327,21 @@ def _end_run(run_id: str, status: str, error: BaseException | None) -> None:
         log.warning("could not mark run %s %s: %s", run_id, status, end_error)
 
 
+def _remove_local_artifacts(client: MlflowClient, run_id: str) -> None:
+    """A run's artifacts in a local store, removed: what a full disk let it write is partial."""
+    import shutil
+    from urllib.parse import unquote, urlparse
+
+    try:
+        location = urlparse(client.get_run(run_id).info.artifact_uri)
+    except Exception as exc:
+        log.warning("could not find run %s's artifacts to remove: %s", run_id, exc)
+        return
+    if location.scheme == "file":
+        shutil.rmtree(unquote(location.path), ignore_errors=True)
+        log.warning("removed run %s's partial artifacts", run_id)
+
+
 class MlflowRunLog:
     """Logs one run; every per-epoch record is one log_batch call."""
 
@@ -428,6 +452,9 @@ class MlflowTracker:
         except BaseException as exc:
             error = exc
             if run_id:
+                fault = faults.describe(exc)
+                if fault and fault.kind == "disk_full":  # frees the space to record FAILED
+                    _remove_local_artifacts(client, run_id)
                 _record_error(client, run_id, exc)
             raise
         finally:

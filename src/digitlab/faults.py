@@ -1,0 +1,56 @@
+"""Faults of the machine and of the tracking store, told in one line.
+
+MLflow, SQLAlchemy, requests and shutil report a full disk, a locked SQLite file or a tracking
+server that stopped answering as multi-line exceptions, wrapped one in another. `describe` finds
+the fault in the chain and says what it is and what to do, so a run ends with that line rather
+than a traceback. Importing this module imports neither MLflow nor SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str  # disk_full | store_locked | server_gone
+    line: str
+
+
+# fragments of the messages each fault shows, from SQLite, SQLAlchemy, urllib3 and MLflow
+DISK_FULL = ("database or disk is full", "No space left on device")
+LOCKED = ("database is locked",)
+SERVER_GONE = ("Max retries exceeded", "Connection refused", "Failed to establish a new connection",
+               "RemoteDisconnected", "Read timed out", "ConnectionError", "ConnectTimeout")
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def describe(exc: BaseException, store: str | None = None, busy_seconds: float | None = None
+             ) -> Fault | None:
+    """The machine or store fault behind `exc`, or None when it is none of these."""
+    where = f" ({store})" if store else ""
+    for link in _chain(exc):
+        text = str(link)
+        if (isinstance(link, OSError) and link.errno == errno.ENOSPC) or any(
+                f in text for f in DISK_FULL):
+            path = getattr(link, "filename", None)
+            return Fault("disk_full", f"no space left on the device{f' of {path}' if path else where}"
+                                      "; free some space and run it again")
+        if any(f in text for f in LOCKED):
+            wait = f" for more than {busy_seconds:g} s" if busy_seconds is not None else ""
+            return Fault("store_locked", f"the tracking store{where} was locked by another "
+                                         f"process{wait}; wait for it to finish (or stop it) and "
+                                         "run it again")
+        if any(f in text for f in SERVER_GONE):
+            return Fault("server_gone", f"the tracking server{where} stopped answering (MLflow "
+                                        "retried each request for ≈ 10 s); restart it and run "
+                                        "the command again: finished runs are skipped")
+    return None
