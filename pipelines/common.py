@@ -76,6 +76,21 @@ def refuse_unknown_keys(cfg: DictConfig) -> None:
         fail(str(exc))
 
 
+def check_writable(folder: str | Path, key: str) -> None:
+    """One line and exit 2 unless `folder` can be created and written (a read-only working
+    folder, a full or read-only mount), before anything is run."""
+    import tempfile
+
+    existing = Path(folder).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".digitlab-write-check-"))
+    except OSError as exc:
+        fail(f"{key}={folder}: cannot write in {existing} ({exc.strerror}); run the command from "
+             f"a writable folder or set {key}= to one.")
+
+
 def exit_now(code: int | str | None) -> NoReturn:
     """sys.exit without the interpreter's teardown, which frees the module graph of MLflow,
     SQLAlchemy, pandas and matplotlib one object at a time: 1–2 s at the end of every command.
@@ -134,6 +149,16 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(parts)
 
 
+def _quoting_hint(exc: BaseException) -> str:
+    """Hydra's grammar reads a bare value of plain ASCII only: a space splits the override in
+    two for the shell, a non-ASCII character stops the lexer."""
+    text = str(exc)
+    if "LexerNoViableAltException" in text or "missing EQUAL" in text or "no viable" in text:
+        return (" — a value with spaces or non-ASCII characters must be quoted for Hydra, inside "
+                "the shell's quotes: \"data.root='/path/with space/ü'\"")
+    return ""
+
+
 def preflight(argv: list[str], config_name: str) -> None:
     """Compose and check the config of every job the command line asks for, before Hydra starts
     anything: a typo, a wrong type, an unknown option or a bad value gets one line and exit 2."""
@@ -149,10 +174,18 @@ def preflight(argv: list[str], config_name: str) -> None:
     try:
         jobs, swept = expand_sweep(task)
     except HydraException as exc:
-        fail(_one_line(exc))
+        fail(_one_line(exc) + _quoting_hint(exc))
     if swept and not flags:
         fail(f"{' '.join(swept)}: a list of values needs -m to sweep over them "
              "(python pipelines/train.py -m …), or quote a single value.")
+    for value in [a.split("=", 1)[1] for a in argv if a.startswith("hydra.launcher.n_jobs=")]:
+        if not value.lstrip("-").isdigit() or int(value) == 0:
+            fail(f"hydra.launcher.n_jobs={value}: expected the number of parallel jobs, an "
+                 "integer ≥ 1 (or -1 for one per core, as joblib counts).")
+    for key in ("hydra.sweep.dir" if flags else "hydra.run.dir",):
+        given = [a.split("=", 1)[1] for a in argv if a.lstrip("+").startswith(f"{key}=")]
+        # the folder Hydra creates first; conf/train.yaml's default lies under outputs/
+        check_writable(given[0].split("${")[0] if given else "outputs", key)
     composer = JobComposer(PROJECT_ROOT / "conf", config_name)
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         for overrides in jobs:

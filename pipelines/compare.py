@@ -37,6 +37,7 @@ ConfigStore.instance().store(name="base_compare", node=CompareConfig)
 @hydra.main(version_base="1.3", config_path="../conf", config_name="compare")
 def main(cfg: CompareConfig) -> None:
     common.refuse_unknown_keys(cfg)
+    common.check_writable(cfg.out, "out")
     import pandas as pd
 
     from digitlab import comparison, tracking

@@ -34,6 +34,7 @@ ConfigStore.instance().store(name="base_predict", node=PredictConfig)
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
 def main(cfg: PredictConfig) -> None:
     common.refuse_unknown_keys(cfg)
+    common.check_writable(Path(cfg.output).parent, "output")
     import numpy as np
     import pandas as pd
 

@@ -96,6 +96,7 @@ def launch(cfg: ReproduceConfig, ids: list[str], extra: list[str], uri: str, par
 @hydra.main(version_base="1.3", config_path="../conf", config_name="reproduce")
 def main(cfg: ReproduceConfig) -> None:
     common.refuse_unknown_keys(cfg)
+    common.check_writable(cfg.out, "out")
     import pandas as pd
 
     from digitlab import tracking
@@ -112,7 +113,7 @@ def main(cfg: ReproduceConfig) -> None:
             missing[exp_id] = reason
     runnable = [i for i in ids if i not in missing]
     uri = tracking.resolve_uri(cfg.uri, common.PROJECT_ROOT)
-    experiment_id = tracking.prepare_store(uri, cfg.mlflow_experiment)
+    experiment_id = common.prepare_store(uri, cfg.mlflow_experiment)
     only = cfg.only if isinstance(cfg.only, str) else ",".join(cfg.only)
     parent = tracking.start_parent_run(uri, experiment_id, f"reproduce {only}",
                                        {"digitlab.only": only, "digitlab.seeds": str(cfg.seeds),

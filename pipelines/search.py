@@ -20,6 +20,7 @@ import os
 import socket
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import hydra
@@ -113,6 +114,9 @@ def trial_config(cfg: SearchConfig, values: dict[str, Any]) -> RunConfig:
 def preflight(cfg: SearchConfig) -> None:
     """Both corners of the space compose into valid run configs before anything starts."""
     check_space(cfg.space)
+    if not cfg.study.strip() or any(q in cfg.study for q in "'\"`"):
+        raise ConfigError(f"study={cfg.study!r}: give a non-empty name without quotes or "
+                          "backticks (MLflow's search filters cannot match them)")
     _choice("sampler", cfg.sampler, SAMPLERS)
     _choice("direction", cfg.direction, ("maximize", "minimize"))
     if cfg.n_trials < 1:
@@ -129,6 +133,22 @@ def preflight(cfg: SearchConfig) -> None:
             raise
         except Exception as exc:  # hydra: an unknown key or group
             raise ConfigError(f"space/overrides: {common._one_line(exc)}") from None
+
+
+def open_study(cfg: SearchConfig, storage: str):
+    """The study in `storage` (a SQLite file's folder is created as the MLflow store's is), or
+    one line and exit 2 when the storage cannot be opened."""
+    import optuna
+
+    if storage.startswith("sqlite:///"):
+        common.check_writable(Path(storage.removeprefix("sqlite:///")).parent, "storage")
+        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return optuna.create_study(study_name=cfg.study, storage=storage, load_if_exists=True,
+                                   direction=cfg.direction)
+    except Exception as exc:  # SQLAlchemy's errors for a URL it cannot open, a corrupt file
+        common.fail(f"storage={storage}: cannot open the study ({str(exc).splitlines()[0]}); "
+                    "give a writable sqlite:////path/optuna.db or another database URL.")
 
 
 def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -239,8 +259,7 @@ def main(cfg: SearchConfig) -> None:
     uri = tracking.resolve_uri(cfg.uri, common.PROJECT_ROOT)
     storage = cfg.storage or f"sqlite:///{common.PROJECT_ROOT / 'mlruns' / 'optuna.db'}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=cfg.study, storage=storage, load_if_exists=True,
-                                direction=cfg.direction)
+    study = open_study(cfg, storage)
     study.sampler = make_sampler(cfg, len(study.get_trials(deepcopy=False)))
     recovered = recover_interrupted(study)
     experiment_id = common.prepare_store(uri, cfg.mlflow_experiment)

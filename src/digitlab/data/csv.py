@@ -3,7 +3,11 @@ unlabeled test.csv (pixel0,…,pixel783), pixels 0–255 with pixel index = row�
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +18,47 @@ from digitlab.data.errors import DataError
 FIX = "use Kaggle's 'Digit Recognizer' layout: a header label,pixel0,pixel1,… then integer cells"
 
 
-def _header(path: Path) -> list[str]:
+NA_WORDS = ("nan", "na", "n/a", "null", "none", "inf", "-inf")  # cells pandas would read as NaN
+
+
+def _text(path: Path) -> str:
+    """The file's text: plain, gzipped (train.csv.gz) or the one CSV in a zip (Kaggle's own
+    download), UTF-8 with or without the byte-order mark spreadsheet programs write."""
     if not path.is_file():
         raise DataError(f"{path}: file not found; set data.path to a Kaggle train.csv.")
-    with open(path, encoding="utf-8", errors="replace") as f:
-        first = f.readline().strip()
-    if not first:
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise DataError(f"{path}: gzip data that does not decompress ({exc}); download the "
+                            "file again.") from None
+    elif raw[:4] == b"PK\x03\x04":
+        raw = _zip_member(path, raw)
+    if b"\0" in raw[:65536]:
+        raise DataError(f"{path}: binary data, not CSV text (it starts {raw[:8]!r}); {FIX}.")
+    return raw.decode("utf-8-sig", errors="replace")
+
+
+def _zip_member(path: Path, raw: bytes) -> bytes:
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            names = [n for n in archive.namelist() if n.lower().endswith(".csv")]
+            if len(names) != 1:
+                raise DataError(f"{path}: a zip archive with {len(names)} CSV files "
+                                f"({', '.join(names[:4]) or 'none'}); unzip it and point "
+                                "data.path at the one you mean.")
+            return archive.read(names[0])
+    except zipfile.BadZipFile as exc:
+        raise DataError(f"{path}: a zip archive that does not open ({exc}); download the file "
+                        "again.") from None
+
+
+def _header(path: Path, text: str) -> list[str]:
+    first = text.split("\n", 1)[0].strip()
+    if not text.strip():
         raise DataError(f"{path}: the file is empty; {FIX}.")
-    return [c.strip() for c in first.split(",")]
+    return [c.strip() for c in next(csv.reader([first]))]  # R's write.csv quotes the header
 
 
 def _line_of(frame: pd.DataFrame, row: int) -> int:
@@ -34,8 +71,11 @@ def _check_cells(path: Path, frame: pd.DataFrame) -> np.ndarray:
         if not pd.api.types.is_numeric_dtype(values):  # a column pandas read as text
             numeric = pd.to_numeric(values, errors="coerce")
             row = int(np.flatnonzero(numeric.isna() & values.notna())[0])
+            cell = values.iloc[row]
+            what = ("a missing value (NaN), not a number" if str(cell).strip().lower() in NA_WORDS
+                    else "not a number")
             raise DataError(f"{path}: line {_line_of(frame, row)}, column '{column}': "
-                            f"{values.iloc[row]!r} is not a number; {FIX}.")
+                            f"{cell!r} is {what}; {FIX}.")
     cells = frame.to_numpy()
     missing = np.argwhere(pd.isna(frame).to_numpy())
     if len(missing):
@@ -55,7 +95,8 @@ def read_kaggle_csv(path: str | Path, n_pixels: int = 784) -> np.ndarray:
     test.csv. `n_pixels` other than 784 reads the same layout for other image sizes (64 for
     scikit-learn's 8×8 digits)."""
     path = Path(path)
-    header = _header(path)
+    text = _text(path)
+    header = _header(path, text)
     labeled = header[:1] == ["label"]
     pixels = [f"pixel{i}" for i in range(n_pixels)]
     expected = ["label", *pixels] if labeled else pixels
@@ -63,14 +104,21 @@ def read_kaggle_csv(path: str | Path, n_pixels: int = 784) -> np.ndarray:
         raise DataError(f"{path}: expected a header of {len(expected)} columns "
                         f"({','.join(expected[:3])},…,{pixels[-1]}), found {len(header)} columns "
                         f"starting {','.join(header[:3])!r}; {FIX}.")
-    try:
-        frame = pd.read_csv(path, skip_blank_lines=False)
+    try:  # only empty cells are missing: "NaN" or "NA" in a pixel file is an error to name
+        frame = pd.read_csv(io.StringIO(text), skip_blank_lines=False, keep_default_na=False,
+                            na_values=[""])
     except pd.errors.ParserError as exc:
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         where = f"line {m[2]} has {m[3]} cells, expected {m[1]}" if m else str(exc)
         raise DataError(f"{path}: {where}; {FIX}.") from None
+    blank = frame.isna().all(axis=1).to_numpy()
+    end = len(frame) - int(np.argmin(blank[::-1])) if not blank.all() else 0
+    frame = frame.iloc[:end]  # blank lines at the end of the file are no rows
     if frame.empty:
         raise DataError(f"{path}: the header has no data rows below it; {FIX}.")
+    if blank[:end].any():
+        row = int(np.flatnonzero(blank[:end])[0])
+        raise DataError(f"{path}: line {_line_of(frame, row)} is blank; remove it ({FIX}).")
     cells = _check_cells(path, frame)
     pixels = cells[:, 1:] if labeled else cells
     bad = np.argwhere((pixels < 0) | (pixels > 255))
