@@ -29,15 +29,18 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_pipeline.py
 
-## server: a shared tracking server; make server BACKEND=postgresql://user@host/db for a team
+## server: a shared tracking server; make server BACKEND=postgresql://user@host/db for a team.
+## Beyond loopback (SERVER_HOST=0.0.0.0) it authenticates (MLflow basic-auth): the first start
+## needs MLFLOW_AUTH_ADMIN_PASSWORD; AUTH=off serves without, AUTH=on authenticates on loopback too
 SERVER_HOST ?= 127.0.0.1
 SERVER_PORT ?= 5001
 BACKEND ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 ARTIFACTS ?= $(CURDIR)/mlruns/server-artifacts
+AUTH ?= auto
+AUTH_DB ?= sqlite:///$(CURDIR)/mlruns/basic_auth.db
 server: $(STAMP)
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow server \
-		--backend-store-uri $(BACKEND) --artifacts-destination $(ARTIFACTS) \
-		--host $(SERVER_HOST) --port $(SERVER_PORT) --workers 2
+	$(PY) -m digitlab.server --backend $(BACKEND) --artifacts $(ARTIFACTS) \
+		--host $(SERVER_HOST) --port $(SERVER_PORT) --auth $(AUTH) --auth-db $(AUTH_DB)
 
 ## ui: the MLflow UI on 127.0.0.1 against the project's store
 ui: $(STAMP)

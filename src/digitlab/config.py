@@ -202,6 +202,13 @@ class TrackingConfig:
     def __post_init__(self) -> None:
         _require(isinstance(self.experiment, str) and self.experiment.strip() != "",
                  "tracking.experiment", self.experiment, "a non-empty MLflow experiment name")
+        # every param is logged, this one too: a password in it would be shown to all readers
+        scheme, _, rest = (self.uri or "").partition("://")
+        authority, _, path = rest.partition("/")
+        _require("@" not in authority, "tracking.uri",
+                 f"{scheme}://…@{authority.rpartition('@')[2]}/{path}".rstrip("/"),
+                 "a URI without a login (http://host:port): give it in MLFLOW_TRACKING_USERNAME "
+                 "and MLFLOW_TRACKING_PASSWORD")
 
 
 @dataclass

@@ -107,6 +107,7 @@ def check_store(uri: str) -> None:
         except Exception as exc:
             raise StoreError(f"tracking.uri={uri}: the tracking server does not answer ({exc}); "
                              "start it (mlflow server) or point tracking.uri elsewhere.") from None
+        _check_login(uri)
         return
     db = _sqlite_path(uri)
     if db is None:
@@ -140,6 +141,32 @@ def check_store(uri: str) -> None:
         raise StoreError(f"{db}: not a usable SQLite database ({exc}); move it aside (the runs "
                          "in it cannot be read) or choose another tracking.uri.") from None
     _check_schema(db, tables, versions)
+
+
+def _check_login(uri: str) -> None:
+    """A server with authentication (`make server` beyond loopback) takes the login MLflow's
+    client sends from MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD."""
+    import base64
+    import urllib.error
+    import urllib.request
+
+    user, password = (os.environ.get(f"MLFLOW_TRACKING_{k}") for k in ("USERNAME", "PASSWORD"))
+    request = urllib.request.Request(uri.rstrip("/") + "/api/2.0/mlflow/experiments/search"
+                                                       "?max_results=1")
+    if user and password:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        urllib.request.urlopen(request, timeout=10).read()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            told = (f"refused the login of MLFLOW_TRACKING_USERNAME={user}" if user and password
+                    else "requires a login")
+            raise StoreError(f"tracking.uri={uri}: the tracking server {told}; set "
+                             "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account "
+                             "its admin created.") from None
+    except OSError:
+        pass  # answered /health: a failure here shows in the run's own requests
 
 
 def _check_schema(db: Path, tables: set[str], versions: list[str]) -> None:
