@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from digitlab.composition import (CHECKED, RESULT_FILE, SWEEP_DIR_ENV, JobComposer,
                                   check_known_keys)
-from digitlab.config import ConfigError, RunConfig, register_configs
+from digitlab.config import ConfigError, RunConfig, check_given_keys_act, register_configs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SWEEP_FILE = "digitlab_sweep.json"
@@ -191,7 +191,9 @@ def preflight(argv: list[str], config_name: str) -> None:
         for overrides in jobs:
             where = f" (in the sweep job {' '.join(overrides)})" if len(jobs) > 1 else ""
             try:
-                CHECKED[tuple(overrides)] = to_run_config(composer.compose(overrides))
+                checked = to_run_config(composer.compose(overrides))
+                check_given_keys_act(checked, [o.split("=", 1)[0].lstrip("+~") for o in overrides])
+                CHECKED[tuple(overrides)] = checked
             except ConfigError as exc:
                 fail(f"{exc}{where}")
             except (HydraException, OmegaConfBaseException) as exc:

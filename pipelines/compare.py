@@ -42,7 +42,7 @@ def main(cfg: CompareConfig) -> None:
 
     from digitlab import comparison, tracking
 
-    uri = tracking.resolve_uri(cfg.uri, common.PROJECT_ROOT)
+    uri = common.checked_store(cfg.uri)
     try:
         if cfg.all_runs:
             experiment = tracking.MlflowClient(uri).get_experiment_by_name(cfg.mlflow_experiment)

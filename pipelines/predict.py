@@ -42,7 +42,7 @@ def main(cfg: PredictConfig) -> None:
     from digitlab.data import DataError
     from digitlab.data.csv import read_kaggle_csv
 
-    uri = tracking.resolve_uri(cfg.uri, common.PROJECT_ROOT)
+    uri = common.checked_store(cfg.uri)
     try:
         model, n_pixels = tracking.load_pyfunc(uri, cfg.model_uri)
     except (tracking.MlflowException, OSError) as exc:

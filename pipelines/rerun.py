@@ -43,7 +43,7 @@ def main(cfg: RerunConfig) -> None:
     from digitlab.data import DataError
     from digitlab.reproduction import first_difference
 
-    uri = tracking.resolve_uri(cfg.uri, common.PROJECT_ROOT)
+    uri = common.checked_store(cfg.uri)
     try:
         logged = tracking.get_run(uri, cfg.run_id)
     except Exception as exc:  # MlflowException: no such run

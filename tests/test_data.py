@@ -4,7 +4,10 @@ naming the file; splits and scaling; the parse cache."""
 from __future__ import annotations
 
 import gzip
+import io
+import os
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -192,6 +195,75 @@ def test_kaggle_bad_files(tmp_path):
         with pytest.raises(DataError) as exc:
             read_kaggle_csv(path)
         _one_line(exc, str(path), fragment)
+
+
+def _header_quoted(text: str) -> str:
+    header, rest = text.split("\n", 1)
+    return ",".join(f'"{name}"' for name in header.split(",")) + "\n" + rest
+
+
+def _zipped(text: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:  # Kaggle's own download: train.csv in a zip
+        archive.writestr("train.csv", text)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name,transform", [
+    ("bom.csv", lambda t: ("\ufeff" + t).encode()),  # spreadsheet programs' "CSV UTF-8"
+    ("crlf.csv", lambda t: t.replace("\n", "\r\n").encode()),
+    ("blank-end.csv", lambda t: (t + "\n\n\n").encode()),
+    ("quoted.csv", lambda t: _header_quoted(t).encode()),  # R's write.csv
+    ("train.csv.gz", lambda t: gzip.compress(t.encode())),
+    ("train.zip", lambda t: _zipped(t)),
+])
+def test_kaggle_csv_as_users_have_it_reads_as_the_plain_file(tmp_path, name, transform):
+    plain = write_kaggle_csv(tmp_path / "train.csv", n=30)
+    (tmp_path / name).write_bytes(transform(plain.read_text()))
+    assert np.array_equal(read_kaggle_csv(tmp_path / name), read_kaggle_csv(plain))
+
+
+@pytest.mark.parametrize("content,fragment", [
+    (b"\x1f\x8b\x08\x00broken", "gzip data that does not decompress"),
+    (b"PK\x03\x04broken", "a zip archive that does not open"),
+    (bytes(range(256)) * 4, "binary data, not CSV text"),
+])
+def test_kaggle_csv_that_is_not_csv_text_says_what_it_is(tmp_path, content, fragment):
+    path = tmp_path / "train.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as exc:
+        read_kaggle_csv(path)
+    _one_line(exc, str(path), fragment)
+
+
+def test_kaggle_csv_names_nan_cells_and_inner_blank_lines(tmp_path):
+    path = write_kaggle_csv(tmp_path / "train.csv", n=10)
+    _edit_line(path, 4, lambda line: line.rsplit(",", 1)[0] + ",NaN")
+    with pytest.raises(DataError) as exc:
+        read_kaggle_csv(path)
+    _one_line(exc, "line 4", "pixel783", "'NaN' is a missing value (NaN)")
+    path = write_kaggle_csv(tmp_path / "train.csv", n=10)
+    _edit_line(path, 4, lambda line: "")
+    with pytest.raises(DataError) as exc:
+        read_kaggle_csv(path)
+    _one_line(exc, "line 4 is blank")
+
+
+def test_a_file_changed_under_its_old_size_and_mtime_is_read_again(tmp_path):
+    """cp -p, rsync -t, tar x and touch -r give a changed file its old modification time: the
+    data a run trains on, and the digest it logs, must still be the new bytes'."""
+    path = write_kaggle_csv(tmp_path / "train.csv", n=30)
+    cfg = DataConfig(name="kaggle_csv", path=str(path))
+    before = load_dataset(cfg)
+    stat = path.stat()
+    text = path.read_text()
+    swapped = text.replace("\n0,", "\n9,", 1)  # one label changed, the size kept
+    assert len(swapped) == len(text) and swapped != text
+    path.write_text(swapped)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # touch -r
+    after = load_dataset(cfg)
+    assert after.y_train[0] == 9 and before.y_train[0] == 0
+    assert after.digest != before.digest
 
 
 def test_kaggle_missing_file_is_one_clear_message(tmp_path):

@@ -152,7 +152,21 @@ def bad_files(tmp_path_factory):
         path = write_kaggle_csv(tmp / f"{name}.csv", n=50)
         path.write_text(path.read_text() + line + "\n")
     (tmp / "empty.csv").write_text("")
+    write_kaggle_csv(tmp / "one.csv", n=1)
+    same = write_kaggle_csv(tmp / "same.csv", n=30).read_text().splitlines()
+    (tmp / "same.csv").write_text("\n".join([same[0]] + ["3" + r[r.index(","):] for r in same[1:]]))
+    nan = write_kaggle_csv(tmp / "nan.csv", n=30).read_text().splitlines()
+    nan[5] = nan[5].rsplit(",", 1)[0] + ",NaN"
+    (tmp / "nan.csv").write_text("\n".join(nan) + "\n")
+    (tmp / "binary.csv").write_bytes(bytes(range(256)) * 8)
     (tmp / "corrupt.db").write_text("this is not a database")
+    with sqlite3.connect(tmp / "foreign.db") as other:  # another application's database
+        other.execute("CREATE TABLE customers (id INTEGER, name TEXT)")
+    with sqlite3.connect(tmp / "half.db") as half:  # an MLflow migration cut off midway
+        half.execute("CREATE TABLE experiments (experiment_id INTEGER)")
+        half.execute("CREATE TABLE alembic_version (version_num TEXT)")
+        half.execute("INSERT INTO alembic_version VALUES ('0a8213491aaa')")
+        half.execute("CREATE TABLE _alembic_tmp_runs (run_uuid TEXT)")
     uri = store(tmp)
     done = pipeline("train.py", "trainer.epochs=1", "tracking.log_model=false",
                     f"tracking.uri={uri}", cwd=tmp)
@@ -186,6 +200,23 @@ BAD_INPUTS = [  # (overrides, fragment of the one-line message); {t} = the fixtu
     ("tracking.uri=http://127.0.0.1:9", "the tracking server does not answer"),
     ("tracking.uri=sqlite:///{t}/corrupt.db", "not a usable SQLite database"),
     ("tracking.uri=sqlite:////proc/digitlab/mlflow.db", "cannot create the store's folder"),
+    ("+optim.lrr=0.1", "optim.lrr: no such key, so it would change nothing (did you mean optim.lr?)"),
+    ("+foo=1", "foo: no such key"),
+    ("data.root={t}", "data.root changes nothing in this run: it acts only with data=mnist"),
+    ("optim.beta1=0.8", "optim.beta1 changes nothing in this run: it acts only with optim=adam"),
+    ("data.val_size=0.999", "a stratified split needs at least one row of each of the 10 classes"),
+    ("data=kaggle_csv data.path={t}/one.csv", "a classifier needs rows of at least two classes"),
+    ("data=kaggle_csv data.path={t}/same.csv", "every training row has label 3"),
+    ("data=kaggle_csv data.path={t}/nan.csv", "'NaN' is a missing value (NaN)"),
+    ("data=kaggle_csv data.path={t}/binary.csv", "binary data, not CSV text"),
+    ("-m hydra/launcher=joblib hydra.launcher.n_jobs=0 seed=0,1", "hydra.launcher.n_jobs=0"),
+    ("tracking.experiment=''", "tracking.experiment='' is not allowed"),
+    ("data=mnist data.root={t}/ü", "must be quoted for Hydra"),
+    ("data=mnist data.root={t}/with space", "must be quoted for Hydra"),
+    ("hydra.run.dir=/proc/digitlab-outputs", "hydra.run.dir=/proc/digitlab-outputs: cannot write"),
+    ("tracking.uri=sqlite:///{t}/foreign.db", "an SQLite database of another application"),
+    ("tracking.uri=sqlite:///{t}/half.db", "a half-made MLflow store (table _alembic_tmp_runs"),
+    ("tracking.uri=http://me:secret@127.0.0.1:9", "expected a URI without a login"),
 ]
 
 
@@ -223,6 +254,27 @@ def test_a_locked_store_is_reported_before_training(bad_files, monkeypatch):
         holder.close()
     assert done.returncode == 2
     assert "locked by another process for more than 1" in done.stderr
+
+
+def test_a_bad_busy_timeout_in_the_environment_is_one_line(bad_files):
+    tmp, uri, _ = bad_files
+    done = pipeline("train.py", "trainer.epochs=1", f"tracking.uri={uri}", cwd=tmp,
+                    env={"DIGITLAB_STORE_BUSY_SECONDS": "abc"})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == ("digitlab: error: DIGITLAB_STORE_BUSY_SECONDS='abc': expected "
+                                   "a number of seconds ≥ 0 (default 20); fix or unset it.")
+
+
+@pytest.mark.parametrize("script", ["status.py", "compare.py"])
+def test_a_half_made_or_foreign_store_is_one_line_for_every_command(bad_files, script):
+    tmp, _, _ = bad_files
+    for db, fragment in (("half.db", "a half-made MLflow store"),
+                         ("foreign.db", "an SQLite database of another application")):
+        done = pipeline(script, f"uri=sqlite:///{tmp / db}", cwd=tmp)
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert fragment in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    with sqlite3.connect(tmp / "foreign.db") as other:  # nothing was added to it
+        assert [r[0] for r in other.execute("SELECT name FROM sqlite_master")] == ["customers"]
 
 
 def test_sigterm_ends_parallel_workers_runs_killed(tmp_path):

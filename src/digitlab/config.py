@@ -254,6 +254,39 @@ class RunConfig:
                  "a whole number ≥ 0 (numpy's SeedSequence takes no negative seeds)")
 
 
+IDX_DATASETS = ("mnist", "fashion_mnist")  # the datasets read from IDX files, with a test set
+# keys that act only under another key's value: (whether they act in this config, where they do)
+ACTS_ONLY = {
+    "data.root": (lambda c: c.data.name in IDX_DATASETS, "data=mnist or data=fashion_mnist"),
+    "data.download": (lambda c: c.data.name in IDX_DATASETS, "data=mnist or data=fashion_mnist"),
+    "data.path": (lambda c: c.data.name == "kaggle_csv", "data=kaggle_csv"),
+    "data.bernoulli_p": (lambda c: c.data.test_split == "bernoulli", "data.test_split=bernoulli"),
+    "data.test_size": (lambda c: c.data.test_split == "stratified" or (
+        c.data.test_split == "official" and c.data.name not in IDX_DATASETS),
+        "data.test_split=stratified, or on a dataset without an official test set"),
+    "data.val_size": (lambda c: c.data.val_mode != "none", "data.val_mode=stratified or last"),
+    "model.init_scale": (lambda c: c.model.init == "uniform", "model.init=uniform"),
+    "optim.momentum": (lambda c: c.optim.name == "sgd", "optim=sgd"),
+    "optim.nesterov": (lambda c: c.optim.name == "sgd", "optim=sgd"),
+    "optim.beta1": (lambda c: c.optim.name == "adam", "optim=adam"),
+    "optim.beta2": (lambda c: c.optim.name == "adam", "optim=adam"),
+    "optim.epsilon": (lambda c: c.optim.name == "adam", "optim=adam"),
+    "trainer.patience": (lambda c: c.trainer.early_stopping != "none",
+                         "trainer.early_stopping=train_loss or val_accuracy"),
+    "trainer.tol": (lambda c: c.trainer.early_stopping != "none",
+                    "trainer.early_stopping=train_loss or val_accuracy"),
+}
+
+
+def check_given_keys_act(cfg: RunConfig, given: list[str]) -> None:
+    """A key given on the command line that this config would not use (data.root with the
+    embedded digits, optim.beta1 with SGD) is refused: a run must not claim a setting it ignored."""
+    for key in given:
+        acts, where = ACTS_ONLY.get(key, (None, ""))
+        if acts is not None and not acts(cfg):
+            raise ConfigError(f"{key} changes nothing in this run: it acts only with {where}.")
+
+
 # keys added after runs had been logged, with the value that names what the code did before them:
 # a config logged without trainer.engine was trained by NumPy calls, at batch 1 too
 LATER_KEYS = {"trainer": {"engine": "numpy"}}
