@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_pipeline import ROOT, client, pipeline, runs_of, store
+from test_pipeline import ROOT, pipeline, runs_of, store
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -205,3 +205,79 @@ def test_a_tracking_server_that_dies_ends_the_sweep_in_bounded_time(tmp_path):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+CREATE_STORE = """
+import sys
+from digitlab import tracking
+tracking.prepare_store(sys.argv[1], "digitlab")
+print("whole", flush=True)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT])
+def test_a_stop_while_the_store_is_created_leaves_no_store_or_a_whole_one(tmp_path, signum):
+    """MLflow creates a store's tables, then runs its migrations for about a second: stopped in
+    between, the file used to be half-migrated and unreadable for every later command."""
+    outcomes = []
+    for attempt, delay in enumerate((0.0, 0.4, 0.9, 1.5, 2.2)):
+        uri = store(tmp_path / str(attempt))
+        db = Path(uri.removeprefix("sqlite:///"))
+        making = subprocess.Popen([sys.executable, "-c", CREATE_STORE, uri], cwd=tmp_path,
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        _wait(lambda: db.parent.exists() and any(db.parent.glob("*.creating")) or
+              making.poll() is not None, timeout=60, what="the store's creation to start")
+        time.sleep(delay)
+        making.send_signal(signum)
+        finished = "whole" in making.communicate(timeout=60)[0]
+        outcomes.append("whole" if finished else "stopped")
+        assert db.exists() == finished or db.exists()  # a stopped creation leaves no store...
+        # ...or a whole one: the next run opens it (or makes it) and trains
+        done = pipeline("train.py", "trainer.epochs=1", "tracking.log_model=false",
+                        f"tracking.uri={uri}", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert not list(db.parent.glob("*.creating"))
+    assert "stopped" in outcomes  # at least one stop fell inside the creation
+
+
+def test_a_store_locked_past_mlflows_busy_timeout_mid_run_fails_the_run_in_one_line(tmp_path):
+    uri = store(tmp_path)
+    db = Path(uri.removeprefix("sqlite:///"))
+    proc = _start(["trainer.epochs=100000", "tracking.log_model=false", f"tracking.uri={uri}"],
+                  tmp_path, tmp_path / "run.log")
+    try:
+        _wait(lambda: db.exists() and [r for r in runs_of(uri)
+                                       if r.data.metrics.get("train_loss")], what="training")
+        holder = sqlite3.connect(db, timeout=30)
+        holder.execute("BEGIN EXCLUSIVE")  # another process writing for longer than 20 s
+        time.sleep(24)
+        holder.rollback()
+        holder.close()
+        assert proc.wait(timeout=120) == 1
+    finally:
+        proc.kill()
+    output = (tmp_path / "run.log").read_text()
+    assert "Traceback" not in output, output[-3000:]
+    errors = [line for line in output.splitlines() if line.startswith("digitlab: error:")]
+    assert len(errors) == 1 and "locked by another process for more than 20 s" in errors[0]
+    run = runs_of(uri)[0]
+    assert run.info.status == "FAILED" and "database is locked" in run.data.tags["error"]
+
+
+def test_a_read_only_working_folder_is_one_line(tmp_path):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        for args in (["train.py", "trainer.epochs=1", "tracking=off"],
+                     ["train.py", "-m", "seed=0,1", "trainer.epochs=1", "tracking=off"],
+                     ["compare.py", f"uri={store(tmp_path)}"]):
+            done = pipeline(*args, cwd=folder)
+            assert done.returncode == 2, done.stderr[-2000:]
+            assert "cannot write in" in done.stderr and "Read-only file system" in done.stderr
+            assert len(done.stderr.strip().splitlines()) == 1
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)

@@ -138,6 +138,8 @@ def test_a_killed_search_resumes_to_the_requested_trials_without_duplicates(tmp_
     (["~space"], "space: empty"),
     (["sampler=cmaes"], "sampler='cmaes'"),
     (["sampler=grid"], "sampler=grid: every dimension must be categorical"),
+    (["study=\"it's\""], "without quotes or backticks"),
+    (["+typo=1"], "typo: no such key"),
 ])
 def test_a_bad_search_config_is_one_line_and_exit_2(tmp_path, args, message):
     done = pipeline("search.py", f"storage=sqlite:///{tmp_path / 'optuna.db'}",
@@ -145,3 +147,16 @@ def test_a_bad_search_config_is_one_line_and_exit_2(tmp_path, args, message):
     assert done.returncode == 2, done.stderr[-2000:]
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "optuna.db").exists()  # nothing was created
+
+
+def test_a_search_storage_folder_is_made_or_its_failure_is_one_line(tmp_path):
+    uri = store(tmp_path)
+    done = pipeline("search.py", "storage=sqlite:////proc/digitlab/optuna.db", f"uri={uri}",
+                    cwd=tmp_path)
+    assert done.returncode == 2 and "cannot write in /proc" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    storage = f"sqlite:///{tmp_path / 'new' / 'folder' / 'optuna.db'}"
+    done = pipeline("search.py", "n_trials=1", f"storage={storage}", f"uri={uri}", *SMALL_SPACE,
+                    cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "new" / "folder" / "optuna.db").exists()

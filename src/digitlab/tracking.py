@@ -46,6 +46,17 @@ from digitlab.training import EpochRecord  # noqa: E402
 
 log = logging.getLogger(__name__)
 
+
+class _StoreErrorsReportedOnce(logging.Filter):
+    """MLflow logs every SQLAlchemy error with its traceback before raising it; digitlab tells
+    the raised error in one line (digitlab.faults), so the log's copy is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("SQLAlchemy database error")
+
+
+logging.getLogger("mlflow.store.db.utils").addFilter(_StoreErrorsReportedOnce())
+
 PARENT_TAG = "mlflow.parentRunId"
 HOST_TAG, PID_TAG = "digitlab.host", "digitlab.pid"
 
