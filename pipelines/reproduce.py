@@ -1,4 +1,4 @@
-"""Published vs reproduced, one row per experiment of conf/experiment/ (REFERENCES.md).
+"""Published vs reproduced, one row per experiment of conf/experiment/ (docs/references.md).
 
     python pipelines/reproduce.py only='fashion-*' seeds=3
     python pipelines/reproduce.py only=[sklearn-digits-*,rolisz-digits]

@@ -213,7 +213,7 @@ class TrackingConfig:
 
 @dataclass
 class PublishedConfig:
-    """What a publication reports, so `reproduce` compares data, not code (REFERENCES.md)."""
+    """What a publication reports, so `reproduce` compares data, not code (docs/references.md)."""
 
     value: Optional[float] = None  # in percent; None = no published number (a baseline)
     metric: str = "accuracy"  # accuracy | error

@@ -38,8 +38,9 @@ class EpochRecord:
     test_accuracy: float | None = None
 
     def metrics(self) -> dict[str, float]:
-        """The per-epoch metric names of the MLflow contract (DESIGN.md); per-epoch test scores
-        are epoch_test_* so they never mix with the final test_* of the run."""
+        """The per-epoch metric names of the MLflow contract (README, "What lands in MLflow");
+        per-epoch test scores are epoch_test_* so they never mix with the final test_* of the
+        run."""
         values = asdict(self)
         values["epoch_seconds"] = values.pop("seconds")
         values["epoch_test_loss"] = values.pop("test_loss")

@@ -1,0 +1,63 @@
+"""A Kaggle "Digit Recognizer" train.csv written from MNIST's training files, so the blog network
+(experiment=seed-blog, seed-blog-fixed) runs on its own kind of data: Kaggle's file holds 42,000
+labelled MNIST images in this layout, header label,pixel0,…,pixel783, pixels 0–255.
+
+    python pipelines/export_kaggle_csv.py mnist_root=/path/to/mnist out=train.csv
+    python pipelines/reproduce.py only='seed-blog*' kaggle_csv=train.csv
+
+The rows are the first `rows` images of MNIST's training file, in its order (which images
+Kaggle took is not published); the file is written under a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import hydra
+from hydra.core.config_store import ConfigStore
+
+import common
+
+
+@dataclass
+class ExportConfig:
+    mnist_root: Optional[str] = None
+    rows: int = 42000
+    out: str = "train.csv"
+
+
+ConfigStore.instance().store(name="base_export_kaggle_csv", node=ExportConfig)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="export_kaggle_csv")
+def main(cfg: ExportConfig) -> None:
+    common.refuse_unknown_keys(cfg)
+    import numpy as np
+    import pandas as pd
+
+    from digitlab.config import DataConfig
+    from digitlab.data import DataError, load_dataset
+
+    if not 1 <= cfg.rows <= 60000:
+        common.fail(f"rows={cfg.rows}: MNIST's training file has 60,000 images; give 1–60000")
+    out = Path(cfg.out)
+    common.check_writable(out.parent, "out")
+    try:
+        mnist = load_dataset(DataConfig(name="mnist", root=cfg.mnist_root))
+    except DataError as exc:
+        common.fail(f"{exc} (export_kaggle_csv.py takes mnist_root=/folder)")
+    cells = np.column_stack([mnist.y_train[:cfg.rows], mnist.x_train[:cfg.rows]])
+    frame = pd.DataFrame(cells, columns=["label", *(f"pixel{i}" for i in range(784))])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    frame.to_csv(partial, index=False)
+    os.replace(partial, out)
+    print(f"{len(frame)} images of {mnist.source} written to {out} "
+          f"(labels {np.bincount(cells[:, 0], minlength=10).tolist()})")
+
+
+if __name__ == "__main__":
+    common.run_and_exit(main)
