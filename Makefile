@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast bench ui server clean-store
+.PHONY: run test test-fast bench ui server clean-store reproduce-mnist
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
+
+## reproduce-mnist: every MNIST row on the real MNIST, 3 seeds, 2 at a time, into docs/
+##   make reproduce-mnist MNIST_ROOT=/folder/of/the/four/idx/files [ONLY='nielsen-ch1-*']
+MNIST_ROOT ?=
+ONLY ?= [nielsen-*,rashid-*,lecun98-*,simard03-*,mnist-*]
+reproduce-mnist: $(STAMP)
+	$(PY) pipelines/reproduce.py "only=$(ONLY)" mnist_root=$(MNIST_ROOT) seeds=3 n_jobs=2 \
+		out=docs/reproduce-mnist
 
 ## bench: digitlab against scikit-learn, PyTorch, the seed's loop and the BLAS floor; pipeline costs
 bench: $(STAMP)

@@ -415,7 +415,8 @@ class _progress:
 
 
 def sweep_outcomes(sweep_dir: Path) -> list[dict]:
-    outcomes = [json.loads(p.read_text()) for p in sweep_dir.glob(f"*/{RESULT_FILE}")]
+    outcomes = [json.loads(p.read_text()) for p in sweep_dir.glob(f"*/{RESULT_FILE}")
+                if p.parent.name.isdigit()]  # not the folders of jobs whose worker died
     return sorted(outcomes, key=lambda o: o["job"])
 
 

@@ -14,8 +14,11 @@ parent as Markdown and as an MLflow table, with a figure per published curve.
 from __future__ import annotations
 
 import fnmatch
+import os
+import platform
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -82,6 +85,24 @@ def missing_data(run_cfg: RunConfig) -> str | None:
     return None
 
 
+def machine() -> str:
+    return f"{platform.node()} ({os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()})"
+
+
+def command_line(cfg: ReproduceConfig) -> str:
+    """The command as typed, with the data folders named by their keys (they lie outside the
+    project)."""
+    args = [a if not a.startswith(("mnist_root=", "kaggle_csv=")) else
+            f"{a.split('=', 1)[0]}=<{a.split('=', 1)[0].replace('_', ' ')}>" for a in sys.argv[1:]]
+    return " ".join(["python pipelines/reproduce.py", *args])
+
+
+def markdown_table(table) -> str:
+    """The table as Markdown, a `|` inside a header or cell escaped so it stays one cell."""
+    escaped = table.rename(columns=lambda c: c.replace("|", "\\|"))
+    return escaped.map(lambda v: str(v).replace("|", "\\|")).to_markdown(index=False)
+
+
 def launch(cfg: ReproduceConfig, ids: list[str], extra: list[str], uri: str, parent: str,
            sweep_dir: Path) -> int:
     command = [sys.executable, str(Path(__file__).with_name("train.py")), "-m",
@@ -115,6 +136,7 @@ def main(cfg: ReproduceConfig) -> None:
     uri = tracking.resolve_uri(cfg.uri, common.PROJECT_ROOT)
     experiment_id = common.prepare_store(uri, cfg.mlflow_experiment)
     only = cfg.only if isinstance(cfg.only, str) else ",".join(cfg.only)
+    started = time.monotonic()
     parent = tracking.start_parent_run(uri, experiment_id, f"reproduce {only}",
                                        {"digitlab.only": only, "digitlab.seeds": str(cfg.seeds),
                                         **common.git_state()})
@@ -159,8 +181,8 @@ def main(cfg: ReproduceConfig) -> None:
                 figures[exp_id] = published_curve_figure(exp_id, curve, trained, published)
         table = pd.DataFrame(rows).fillna("")
         out.mkdir(parents=True, exist_ok=True)
-        markdown = (f"Reproduced {date.today()} with `python pipelines/reproduce.py "
-                    f"only='{only}' seeds={cfg.seeds}`\n\n" + table.to_markdown(index=False))
+        markdown = (f"Reproduced {date.today()} on {machine()} in {time.monotonic() - started:.0f} s "
+                    f"with `{command_line(cfg)}`\n\n" + markdown_table(table))
         (out / "reproduce.md").write_text(markdown + "\n")
         for exp_id, fig in figures.items():
             fig.savefig(out / f"curve-{exp_id}.png", dpi=100)

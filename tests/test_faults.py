@@ -73,6 +73,8 @@ def test_a_killed_joblib_worker_costs_one_relaunch_not_the_sweep(tmp_path):
     assert all("died while the run was RUNNING" in r.data.tags["error"] for r in killed)
     parent = next(r for r in runs_of(uri) if "mlflow.parentRunId" not in r.data.tags)
     assert parent.info.status == "FINISHED"
+    # the lost launches' job folders are kept aside, and not counted as the jobs' outcomes
+    assert list(tmp_path.glob("outputs/sweeps/*/*/*.worker-lost-1"))
 
 
 def _pids_alive(pids) -> list[int]:
@@ -209,7 +211,8 @@ def test_a_tracking_server_that_dies_ends_the_sweep_in_bounded_time(tmp_path):
 
 CREATE_STORE = """
 import sys
-from digitlab import tracking
+from digitlab import stopping, tracking
+stopping.install()  # as the pipelines do: Ctrl-C raises even where SIGINT came in ignored
 tracking.prepare_store(sys.argv[1], "digitlab")
 print("whole", flush=True)
 """

@@ -84,7 +84,7 @@ def test_shipped_curves_hold_the_published_numbers(curve, key, best, best_epoch,
         assert values[-1] == pytest.approx(final)
 
 
-MNIST_ROWS = ["nielsen-*", "rashid-*", "lecun98-*", "simard03-*"]
+MNIST_ROWS = ["nielsen-*", "rashid-*", "lecun98-*", "simard03-*", "mnist-*"]
 
 
 def test_every_mnist_and_seed_experiment_trains_on_stand_in_files(tmp_path):

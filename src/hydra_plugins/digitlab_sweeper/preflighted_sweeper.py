@@ -71,10 +71,8 @@ class _RelaunchLostJobs:
         return outcome is not None and outcome.get("status") != "KILLED"
 
     def launch(self, batch: Sequence[Sequence[str]], initial_job_idx: int):
-        returns, pending, launches = [], list(range(len(batch))), {}
-        while pending:
-            for i in pending:
-                launches[i] = launches.get(i, 0) + 1
+        returns, pending, launches = [], list(range(len(batch))), {i: 0 for i in range(len(batch))}
+        for _ in range(LAUNCHES * len(batch)):  # a pool that breaks again and again stops here
             try:
                 for group in _runs(pending):
                     returns += self.launcher.launch([batch[i] for i in group],
@@ -86,9 +84,20 @@ class _RelaunchLostJobs:
                 lost = [i for i in pending if not self._ended(initial_job_idx + i)]
                 log.warning("a worker process died (%s); launching its %d unfinished job(s) "
                             "in new workers", str(exc).splitlines()[0][:200], len(lost))
-                for i in [i for i in lost if launches[i] >= LAUNCHES]:
-                    self._record_lost(initial_job_idx + i, batch[i])
-                pending = [i for i in lost if launches[i] < LAUNCHES]
+                pending = []
+                for i in lost:
+                    folder = self.sweep_dir / str(initial_job_idx + i)
+                    if folder.exists():  # the job had started: this launch counts, and its
+                        launches[i] += 1  # folder is kept aside for the record
+                        folder.rename(folder.with_name(f"{folder.name}.worker-lost-{launches[i]}"))
+                    if launches[i] >= LAUNCHES:
+                        self._record_lost(initial_job_idx + i, batch[i])
+                    else:
+                        pending.append(i)
+                if not pending:
+                    return returns
+        for i in pending:
+            self._record_lost(initial_job_idx + i, batch[i])
         return returns
 
     def _record_lost(self, job_num: int, overrides: Sequence[str]) -> None:
