@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -126,19 +127,24 @@ def test_a_sweep_killed_outright_takes_its_workers_with_it(tmp_path):
           what="the workers' runs to be KILLED")
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 4 MiB tmpfs of its own (root only: CI and these machines run as root)."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+@contextmanager
+def _tmpfs(folder: Path, options: str):
+    """A tmpfs mounted on `folder` (root only: CI and these machines run as root)."""
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
                           capture_output=True, text=True)
     if done.returncode:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
-        yield mount
+        yield folder
     finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    with _tmpfs(tmp_path / "small", "size=4m") as mount:  # a disk that fills up
+        yield mount
 
 
 def test_a_full_disk_while_artifacts_are_written_fails_the_run_in_one_line(tmp_path, small_disk):
@@ -268,13 +274,7 @@ def test_a_store_locked_past_mlflows_busy_timeout_mid_run_fails_the_run_in_one_l
 
 
 def test_a_read_only_working_folder_is_one_line(tmp_path):
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
-                          capture_output=True, text=True)
-    if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with _tmpfs(tmp_path / "read-only", "ro,size=1m") as folder:
         for args in (["train.py", "trainer.epochs=1", "tracking=off"],
                      ["train.py", "-m", "seed=0,1", "trainer.epochs=1", "tracking=off"],
                      ["compare.py", f"uri={store(tmp_path)}"]):
@@ -282,5 +282,3 @@ def test_a_read_only_working_folder_is_one_line(tmp_path):
             assert done.returncode == 2, done.stderr[-2000:]
             assert "cannot write in" in done.stderr and "Read-only file system" in done.stderr
             assert len(done.stderr.strip().splitlines()) == 1
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
