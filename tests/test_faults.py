@@ -120,9 +120,12 @@ def test_a_sweep_killed_outright_takes_its_workers_with_it(tmp_path):
     uri = store(tmp_path)
     proc = _long_joblib_sweep(tmp_path, uri)
     workers = [int(r.data.tags["digitlab.pid"]) for r in children(uri)]
+    helpers = [int(pid) for task in Path(f"/proc/{proc.pid}/task").glob("*")
+               for pid in (task / "children").read_text().split()]  # workers, resource trackers
+    assert set(workers) <= set(helpers) and len(helpers) > len(workers)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    _wait(lambda: not _pids_alive(workers), timeout=30, what="the workers to exit")
+    _wait(lambda: not _pids_alive(helpers), timeout=30, what="the workers and trackers to exit")
     _wait(lambda: all(r.info.status == "KILLED" for r in children(uri)), timeout=30,
           what="the workers' runs to be KILLED")
 
