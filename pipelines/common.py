@@ -7,6 +7,7 @@ import atexit
 import functools
 import json
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -543,14 +544,14 @@ def finish_sweep(interrupted: bool) -> int:
         _end_parent_run(status, skipped)
     if outcomes:
         rows = [{"job": o["job"], "run": o["name"], "status": o["status"],
-                 "val_acc": o.get("metrics", {}).get("best_val_accuracy"),
-                 "test_acc": o.get("metrics", {}).get("test_accuracy"),
+                 "val_acc": o.get("metrics", {}).get("best_val_accuracy", math.nan),
+                 "test_acc": o.get("metrics", {}).get("test_accuracy", math.nan),
                  "run_id": o.get("run_id") or ""} for o in outcomes]
         table = pd.DataFrame(rows).set_index("job")
         print(f"\nsweep {SWEEP.dir}: {len(outcomes) - len(failed) - len(skipped)} finished, "
               f"{len(skipped)} skipped (already FINISHED), {len(failed)} failed" + (f"  (parent run {SWEEP.parent_run_id})"
                                           if SWEEP.parent_run_id else ""))
-        print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+        print(table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="—"))  # no val set: —
         done = table[table.status.isin(["FINISHED", "SKIPPED"])].dropna(subset=["val_acc"])
         if len(done):
             best = done.sort_values("val_acc", ascending=False).iloc[0]

@@ -148,8 +148,9 @@ def main(cfg: ReproduceConfig) -> None:
             key = tuple(data_overrides(cfg, configs[exp_id].data.name))
             groups.setdefault(key, []).append(exp_id)
         for n, (extra, group) in enumerate(groups.items()):
+            # the sweeps' Hydra folders beside train.py's, not among the reports
             failed_sweeps += launch(cfg, group, list(extra), uri, parent,
-                                    out.resolve() / "sweeps" / f"{parent}-{n}") != 0
+                                    Path("outputs/reproduce").resolve() / f"{parent}-{n}") != 0
         runs = tracking.runs_frame(uri, [experiment_id], parent)
         rows, figures = [], {}
         for exp_id in ids:
