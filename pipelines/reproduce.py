@@ -173,7 +173,7 @@ def main(cfg: ReproduceConfig) -> None:
                        for _, r in mine.iterrows()]
             curve = load_curve(published)
             rep = reproduce(published, trained, curve)
-            rows.append({**row, "reproduced": format_value(rep, published),
+            rows.append({**row, "reproduced": format_value(rep),
                          "Δ": "—" if rep.delta is None else f"{rep.delta:+.2f}",
                          "verdict": rep.verdict,
                          "curve max|Δ|": "" if rep.curve_max is None else f"{rep.curve_max:.2f}",

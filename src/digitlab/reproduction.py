@@ -37,6 +37,7 @@ class Reproduction:
     verdict: str
     curve_max: float | None = None  # max and mean |Δ| per epoch against a published curve
     curve_mean: float | None = None
+    how: str = ""  # how the runs were summarised: "best of 3", "mean of 3", "mean of 3 runs"
 
 
 def _last_argmax(values: Sequence[float]) -> int:
@@ -68,15 +69,16 @@ def in_metric(published: PublishedConfig, accuracy: float) -> float:
 
 def reproduce(published: PublishedConfig, runs: Sequence[TrainingRun],
               curve: Sequence[float] | None = None) -> Reproduction:
-    values = [in_metric(published, run_accuracy(published, run)) for run in runs]
+    values = [in_metric(published, run_accuracy(published, run))
+              for run in sorted(runs, key=lambda r: r.seed)]
     if not values:
         return Reproduction(None, None, 0, None, "no finished run")
-    better = min if published.metric == "error" else max
     if published.aggregate == "best":
-        value, spread = better(values), None
+        value, spread, how = _best_of(values, published.runs, published.metric)
     else:
         value = float(np.mean(values))
         spread = float(np.std(values, ddof=1)) if len(values) > 1 else None
+        how = f"mean of {len(values)}"
     curve_max = curve_mean = None
     if curve is not None:
         mine = np.nanmean([[100 * a for a in run.history[SERIES[published.split]]]
@@ -85,7 +87,7 @@ def reproduce(published: PublishedConfig, runs: Sequence[TrainingRun],
         curve_max, curve_mean = float(gap.max()), float(gap.mean())
     if published.value is None:
         return Reproduction(value, spread, len(values), None, "baseline (no published number)",
-                            curve_max, curve_mean)
+                            curve_max, curve_mean, how)
     delta = value - published.value
     if published.rule == "at_most":
         verdict = ("≤ published (recipe reconstructed)" if value <= published.value
@@ -93,7 +95,22 @@ def reproduce(published: PublishedConfig, runs: Sequence[TrainingRun],
     else:
         verdict = ("within tolerance" if abs(delta) <= published.tolerance + 1e-9
                    else "outside tolerance")
-    return Reproduction(value, spread, len(values), delta, verdict, curve_max, curve_mean)
+    return Reproduction(value, spread, len(values), delta, verdict, curve_max, curve_mean, how)
+
+
+def _best_of(values: list[float], runs: int, metric: str) -> tuple[float, float | None, str]:
+    """The publication's "best of `runs` runs", from seeds in groups of that many: the best of
+    each group, averaged over the groups. A number from one run (runs=1) is thus compared with
+    the mean of single runs, not with the luckiest of several seeds."""
+    better = min if metric == "error" else max
+    size = max(1, runs)
+    groups = [values[i:i + size] for i in range(0, len(values) - size + 1, size)] or [values]
+    bests = [better(group) for group in groups]
+    if len(bests) == 1:
+        return bests[0], None, f"best of {len(groups[0])}"
+    spread = float(np.std(bests, ddof=1))
+    each = "single runs" if size == 1 else f"bests of {size}"
+    return float(np.mean(bests)), spread, f"mean of {len(bests)} {each}"
 
 
 def load_curve(published: PublishedConfig, root: Path = CURVES) -> list[float] | None:
@@ -106,14 +123,13 @@ def load_curve(published: PublishedConfig, root: Path = CURVES) -> list[float] |
     return [100 * count / published.curve_total for count in data[published.curve_index]]
 
 
-def format_value(rep: Reproduction, published: PublishedConfig) -> str:
+def format_value(rep: Reproduction) -> str:
     if rep.value is None:
         return "—"
     text = f"{rep.value:.2f}"
     if rep.spread is not None and not math.isnan(rep.spread):
         text += f" ± {rep.spread:.2f}"
-    how = "mean" if published.aggregate == "mean" else "best"
-    return f"{text} ({how} of {rep.runs})" if rep.runs > 1 else text
+    return f"{text} ({rep.how})" if rep.runs > 1 else text
 
 
 # per-epoch metrics that depend on the clock, not on the computation
