@@ -179,3 +179,23 @@ def test_rerun_of_an_unknown_run(tmp_path):
     uri, _ = _single_run(tmp_path)
     done = pipeline("rerun.py", "run_id=0123456789abcdef", f"uri={uri}", cwd=tmp_path)
     assert done.returncode == 2 and "no such run" in done.stderr
+
+
+def test_export_kaggle_csv_writes_mnist_in_kaggles_layout(tmp_path):
+    from digitlab.config import DataConfig
+    from digitlab.data import load_dataset
+    from digitlab.data.csv import read_kaggle_csv
+
+    root = write_idx_set(tmp_path / "mnist", n_train=120, n_test=20)
+    done = pipeline("export_kaggle_csv.py", f"mnist_root={root}", "rows=100",
+                    f"out={tmp_path / 'kaggle' / 'train.csv'}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    header = (tmp_path / "kaggle" / "train.csv").read_text().split("\n", 1)[0]
+    assert header == "label," + ",".join(f"pixel{i}" for i in range(784))
+    cells = read_kaggle_csv(tmp_path / "kaggle" / "train.csv")
+    mnist = load_dataset(DataConfig(name="mnist", root=str(root)))
+    assert cells.shape == (100, 785)
+    assert (cells[:, 0] == mnist.y_train[:100]).all() and (cells[:, 1:] == mnist.x_train[:100]).all()
+    assert not list((tmp_path / "kaggle").glob(".*partial"))
+    missing = pipeline("export_kaggle_csv.py", f"mnist_root={tmp_path / 'nowhere'}", cwd=tmp_path)
+    assert missing.returncode == 2 and "the official IDX files are not in" in missing.stderr
