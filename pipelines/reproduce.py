@@ -86,7 +86,8 @@ def missing_data(run_cfg: RunConfig) -> str | None:
 
 
 def machine() -> str:
-    return f"{platform.node()} ({os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()})"
+    return (f"{platform.node()} ({os.cpu_count()} cores, {platform.machine()}, "
+            f"Python {platform.python_version()})")
 
 
 def command_line(cfg: ReproduceConfig) -> str:

@@ -200,7 +200,7 @@ BAD_INPUTS = [  # (overrides, fragment of the one-line message); {t} = the fixtu
     ("tracking.uri=http://127.0.0.1:9", "the tracking server does not answer"),
     ("tracking.uri=sqlite:///{t}/corrupt.db", "not a usable SQLite database"),
     ("tracking.uri=sqlite:////proc/digitlab/mlflow.db", "cannot create the store's folder"),
-    ("+optim.lrr=0.1", "optim.lrr: no such key, so it would change nothing (did you mean optim.lr?)"),
+    ("+optim.lrr=0.1", "optim.lrr: no such key, so it would change nothing (did you mean optim.lr"),
     ("+foo=1", "foo: no such key"),
     ("data.root={t}", "data.root changes nothing in this run: it acts only with data=mnist"),
     ("optim.beta1=0.8", "optim.beta1 changes nothing in this run: it acts only with optim=adam"),

@@ -54,7 +54,8 @@ def test_a_number_from_one_run_is_compared_with_the_mean_of_single_runs():
                                     tolerance=0.5), runs)
     assert rep.value == pytest.approx(82.6067, abs=1e-3) and rep.how == "mean of 3 single runs"
     assert rep.spread == pytest.approx(0.3443, abs=1e-3) and rep.verdict == "within tolerance"
-    six = [_run(seed=s, test=[a], final_test=a) for s, a in enumerate([.95, .96, .94, .93, .97, .92])]
+    six = [_run(seed=s, test=[a], final_test=a)
+           for s, a in enumerate([.95, .96, .94, .93, .97, .92])]
     rep = reproduce(PublishedConfig(value=96.0, selection="best", aggregate="best", runs=3), six)
     assert rep.value == pytest.approx(96.5) and rep.how == "mean of 2 bests of 3"
 
@@ -195,7 +196,8 @@ def test_export_kaggle_csv_writes_mnist_in_kaggles_layout(tmp_path):
     cells = read_kaggle_csv(tmp_path / "kaggle" / "train.csv")
     mnist = load_dataset(DataConfig(name="mnist", root=str(root)))
     assert cells.shape == (100, 785)
-    assert (cells[:, 0] == mnist.y_train[:100]).all() and (cells[:, 1:] == mnist.x_train[:100]).all()
+    assert (cells[:, 0] == mnist.y_train[:100]).all()
+    assert (cells[:, 1:] == mnist.x_train[:100]).all()
     assert not list((tmp_path / "kaggle").glob(".*partial"))
     missing = pipeline("export_kaggle_csv.py", f"mnist_root={tmp_path / 'nowhere'}", cwd=tmp_path)
     assert missing.returncode == 2 and "the official IDX files are not in" in missing.stderr

@@ -42,8 +42,9 @@ def describe(exc: BaseException, store: str | None = None, busy_seconds: float |
         if (isinstance(link, OSError) and link.errno == errno.ENOSPC) or any(
                 f in text for f in DISK_FULL):
             path = getattr(link, "filename", None)
-            return Fault("disk_full", f"no space left on the device{f' of {path}' if path else where}"
-                                      "; free some space and run it again")
+            device = f" of {path}" if path else where
+            return Fault("disk_full", f"no space left on the device{device}; free some space "
+                                      "and run it again")
         if any(f in text for f in LOCKED):
             wait = f" for more than {busy_seconds:g} s" if busy_seconds is not None else ""
             return Fault("store_locked", f"the tracking store{where} was locked by another "

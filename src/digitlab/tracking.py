@@ -195,8 +195,8 @@ def _check_schema(db: Path, tables: set[str], versions: list[str]) -> None:
     if cut or "experiments" not in tables or not versions:
         detail = f"table {cut[0]} of an unfinished migration" if cut else "no schema version"
         raise StoreError(f"{db}: a half-made MLflow store ({detail}): its creation or upgrade was "
-                         f"cut off; if it holds no runs you need, delete it (rm {db}), else restore "
-                         f"it from a backup and run `mlflow db upgrade sqlite:///{db}`.")
+                         f"cut off; if it holds no runs you need, delete it (rm {db}), else "
+                         f"restore it from a backup and run `mlflow db upgrade sqlite:///{db}`.")
     if versions[0] != head:
         raise StoreError(f"{db}: an MLflow store of another schema version ({versions[0]}; this "
                          f"MLflow writes {head}); back it up, then run `mlflow db upgrade "
