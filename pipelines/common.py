@@ -183,10 +183,10 @@ def preflight(argv: list[str], config_name: str) -> None:
         if not value.lstrip("-").isdigit() or int(value) == 0:
             fail(f"hydra.launcher.n_jobs={value}: expected the number of parallel jobs, an "
                  "integer ≥ 1 (or -1 for one per core, as joblib counts).")
-    for key in ("hydra.sweep.dir" if flags else "hydra.run.dir",):
-        given = [a.split("=", 1)[1] for a in argv if a.lstrip("+").startswith(f"{key}=")]
-        # the folder Hydra creates first; conf/train.yaml's default lies under outputs/
-        check_writable(given[0].split("${")[0] if given else "outputs", key)
+    key = "hydra.sweep.dir" if flags else "hydra.run.dir"
+    given = [a.split("=", 1)[1] for a in argv if a.lstrip("+").startswith(f"{key}=")]
+    # the folder Hydra creates first; conf/train.yaml's default lies under outputs/
+    check_writable(given[0].split("${")[0] if given else "outputs", key)
     composer = JobComposer(PROJECT_ROOT / "conf", config_name)
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         for overrides in jobs:
@@ -326,11 +326,10 @@ def run_job(cfg: DictConfig) -> dict:
     name = _run_name(overrides, record.get("swept"))
     tags = {"digitlab.overrides": " ".join(overrides), **git_state()}
     tracker: runner.Tracker = runner.NullTracker()
-    uri, busy = None, None
+    uri = None
     if run_cfg.tracking.enabled:
         from digitlab import tracking
 
-        busy = tracking.DEFAULT_BUSY_SECONDS  # MLflow's SQLite sessions wait this long
         uri = record.get("uri") or tracking.resolve_uri(run_cfg.tracking.uri, PROJECT_ROOT)
         experiment_id = record.get("experiment_id") or prepare_store(
             uri, run_cfg.tracking.experiment)
@@ -363,7 +362,7 @@ def run_job(cfg: DictConfig) -> dict:
     except TrainingDiverged as exc:
         outcome["error"] = str(exc)
     except Exception as exc:  # recorded as FAILED; a sweep goes on with its other jobs
-        fault = faults.describe(exc, store=uri, busy_seconds=busy)
+        fault = faults.describe(exc, store=uri)
         if fault is None:
             outcome["error"] = f"{type(exc).__name__}: {exc}"
             log.exception("job failed")

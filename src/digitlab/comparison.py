@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-SWEPT = ["model.hidden", "optim.lr", "trainer.epochs", "seed"]  # the mission's four knobs
+SWEPT = ["model.hidden", "optim.lr", "trainer.epochs", "seed"]  # the four quantities a sweep varies
 METRICS = ["best_val_accuracy", "val_accuracy", "test_accuracy", "train_accuracy",
            "train_loss", "best_epoch", "train_seconds"]
 
 
 def varying_params(runs: pd.DataFrame) -> list[str]:
-    """Param names whose values differ between runs, the mission's four first."""
+    """Param names whose values differ between runs, those four first."""
     names = [c.removeprefix("params.") for c in runs.columns if c.startswith("params.")]
     varying = [n for n in names if runs[f"params.{n}"].nunique(dropna=False) > 1]
     return [n for n in SWEPT if n in varying] + sorted(n for n in varying if n not in SWEPT)

@@ -18,6 +18,8 @@ class Fault:
     line: str
 
 
+# MLflow's SQLite sessions wait this long for a lock (PRAGMA busy_timeout = 20000)
+MLFLOW_BUSY_SECONDS = 20.0
 # fragments of the messages each fault shows, from SQLite, SQLAlchemy, urllib3 and MLflow
 DISK_FULL = ("database or disk is full", "No space left on device")
 LOCKED = ("database is locked",)
@@ -33,8 +35,7 @@ def _chain(exc: BaseException):
         exc = exc.__cause__ or exc.__context__
 
 
-def describe(exc: BaseException, store: str | None = None, busy_seconds: float | None = None
-             ) -> Fault | None:
+def describe(exc: BaseException, store: str | None = None) -> Fault | None:
     """The machine or store fault behind `exc`, or None when it is none of these."""
     where = f" ({store})" if store else ""
     for link in _chain(exc):
@@ -46,10 +47,9 @@ def describe(exc: BaseException, store: str | None = None, busy_seconds: float |
             return Fault("disk_full", f"no space left on the device{device}; free some space "
                                       "and run it again")
         if any(f in text for f in LOCKED):
-            wait = f" for more than {busy_seconds:g} s" if busy_seconds is not None else ""
             return Fault("store_locked", f"the tracking store{where} was locked by another "
-                                         f"process{wait}; wait for it to finish (or stop it) and "
-                                         "run it again")
+                                         f"process for more than {MLFLOW_BUSY_SECONDS:g} s; wait "
+                                         "for it to finish (or stop it) and run it again")
         if any(f in text for f in SERVER_GONE):
             return Fault("server_gone", f"the tracking server{where} stopped answering (MLflow "
                                         "retried each request for ≈ 10 s); restart it and run "

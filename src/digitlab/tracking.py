@@ -90,9 +90,8 @@ class StoreError(RuntimeError):
 
 BUSY_ENV = "DIGITLAB_STORE_BUSY_SECONDS"
 # how long a store locked by another process is waited for before giving up: MLflow's own
-# SQLite busy timeout (PRAGMA busy_timeout = 20000 on every session), so the start-up check and
-# a write in the middle of a run wait alike
-DEFAULT_BUSY_SECONDS = 20.0
+# SQLite busy timeout, so the start-up check and a write in the middle of a run wait alike
+DEFAULT_BUSY_SECONDS = faults.MLFLOW_BUSY_SECONDS
 
 
 def busy_seconds() -> float:
@@ -247,6 +246,7 @@ def prepare_store(uri: str, experiment: str) -> str:
     try:
         if db is not None:
             with FileLock(str(db) + ".lock", timeout=120):
+                # asked again under the lock: another process may have made it meanwhile
                 if _store_is_new(db):
                     _create_sqlite_store(db, uri)
                 return _prepare(uri, experiment)
