@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from digitlab.config import ConfigError, RunConfig, register_configs
+from digitlab.config import ConfigError, RunConfig, check_given_keys_act, register_configs
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = ["data", "model", "optim", "trainer", "tracking"]
@@ -72,7 +72,8 @@ def test_typos_wrong_types_and_unknown_options_fail_at_compose_time(override):
     ("data.val_size=1.5", "data.val_size=1.5"), ("data.test_size=1.0", "data.test_size=1.0"),
     ("model.activation=swish", "model.activation='swish'"), ("model.loss=hinge", "model.loss"),
     ("model.init=he", "model.init='he'"), ("optim.momentum=1.2", "optim.momentum=1.2"),
-    ("optim.schedule=cosine", "optim.schedule"), ("trainer.order=reverse", "trainer.order"),
+    ("optim.schedule=cosine", "optim.schedule"), ("optim.gamma=1.5", "optim.gamma=1.5"),
+    ("trainer.order=reverse", "trainer.order"),
     ("trainer.dtype=float16", "trainer.dtype"), ("data=kaggle_csv", "data.path=None"),
     ("model.output=softmax model.loss=binary_ce", "model.loss='binary_ce'"),
     ("trainer.blas_threads=0", "trainer.blas_threads=0"),
@@ -124,3 +125,9 @@ def test_auto_threads_are_resolved_to_the_count_a_run_uses():
     assert with_resolved_threads(_compose("trainer.blas_threads=3")).trainer.blas_threads == 3
     resolved = with_resolved_threads(_compose()).trainer.blas_threads
     assert isinstance(resolved, int) and resolved >= 1
+
+
+def test_gamma_acts_only_with_the_exponential_schedule():
+    with pytest.raises(ConfigError, match="optim.gamma changes nothing in this run"):
+        check_given_keys_act(_compose("optim.gamma=0.9"), ["optim.gamma"])
+    check_given_keys_act(_compose("optim.schedule=exponential", "optim.gamma=0.9"), ["optim.gamma"])

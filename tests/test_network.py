@@ -109,6 +109,18 @@ def test_fit_equals_repeated_partial_fit():
         np.testing.assert_array_equal(a, b)
 
 
+def test_exponential_schedule_multiplies_the_rate_by_gamma_each_pass():
+    x, y = _digits()
+    clf = Classifier(ModelConfig(hidden=[8]), OptimConfig(lr=0.2, schedule="exponential",
+                                                         gamma=0.5),
+                     TrainerConfig(epochs=1), seed=0)
+    rates = []
+    for _ in range(3):
+        clf.partial_fit(x, y, classes=np.arange(10))
+        rates.append(clf.optimizer.lr)
+    assert rates == pytest.approx([0.2, 0.1, 0.05])
+
+
 def test_predict_proba_predict_score_speak_scikit_learn():
     x, y = _digits()
     clf = Classifier(ModelConfig(hidden=[32]), OptimConfig(lr=0.5),

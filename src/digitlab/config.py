@@ -25,7 +25,7 @@ TEST_SPLITS = ("official", "stratified", "bernoulli", "none")
 VAL_MODES = ("stratified", "last", "none")
 OPTIMIZERS = ("sgd", "adam")
 L2_STYLES = ("nielsen", "sklearn")
-SCHEDULES = ("constant", "halving")
+SCHEDULES = ("constant", "halving", "exponential")
 ORDERS = ("shuffle", "file", "random")
 DTYPES = ("float32", "float64")
 ENGINES = ("auto", "numpy")
@@ -125,7 +125,8 @@ class OptimConfig:
     nesterov: bool = False
     l2: float = 0.0  # λ (nielsen) or α (sklearn); 0 = no weight decay
     l2_style: str = "nielsen"  # nielsen: w ← (1 − ηλ/n)w, n = training rows; sklearn: + α/m · w
-    schedule: str = "constant"  # halving = the seed's η/2 after every pass
+    schedule: str = "constant"  # halving = the seed's η/2 after every pass; exponential = η·γ^epoch
+    gamma: float = 0.95  # the exponential schedule's factor per pass
     beta1: float = 0.9  # Adam's moment decays and ε, at scikit-learn's defaults
     beta2: float = 0.999
     epsilon: float = 1e-8
@@ -137,6 +138,7 @@ class OptimConfig:
         _require(self.l2 >= 0, "optim.l2", self.l2, "a value ≥ 0")
         _choice("optim.l2_style", self.l2_style, L2_STYLES)
         _choice("optim.schedule", self.schedule, SCHEDULES)
+        _require(0 < self.gamma <= 1, "optim.gamma", self.gamma, "a factor in (0, 1]")
         _require(0 <= self.beta1 < 1, "optim.beta1", self.beta1, "a value in [0, 1)")
         _require(0 <= self.beta2 < 1, "optim.beta2", self.beta2, "a value in [0, 1)")
         _require(self.epsilon > 0, "optim.epsilon", self.epsilon, "a value > 0")
@@ -268,6 +270,7 @@ ACTS_ONLY = {
     "model.init_scale": (lambda c: c.model.init == "uniform", "model.init=uniform"),
     "optim.momentum": (lambda c: c.optim.name == "sgd", "optim=sgd"),
     "optim.nesterov": (lambda c: c.optim.name == "sgd", "optim=sgd"),
+    "optim.gamma": (lambda c: c.optim.schedule == "exponential", "optim.schedule=exponential"),
     "optim.beta1": (lambda c: c.optim.name == "adam", "optim=adam"),
     "optim.beta2": (lambda c: c.optim.name == "adam", "optim=adam"),
     "optim.epsilon": (lambda c: c.optim.name == "adam", "optim=adam"),

@@ -79,7 +79,7 @@ class Classifier:
         labels = self._class_index(y)
         n, size = len(x), self.trainer.batch_size
         order = ORDERS[self.trainer.order](n, self._order_rng)
-        self.optimizer.lr = SCHEDULES[self.optim.schedule](self.optim.lr, self.epochs_done)
+        self.optimizer.lr = SCHEDULES[self.optim.schedule](self.optim, self.epochs_done)
         network, params = self.network, self.network.params
         weights = network.weights
         if self.trainer.engine == "auto" and size == 1 and self._plain_sgd:

@@ -11,10 +11,11 @@ import numpy as np
 
 from digitlab.config import OptimConfig
 
-# learning rate of pass `epoch` (0-based) from the base rate
+# learning rate of pass `epoch` (0-based) from the optimizer's settings
 SCHEDULES = {
-    "constant": lambda lr, epoch: lr,
-    "halving": lambda lr, epoch: lr * 0.5**epoch,  # the seed: η/2 after every pass
+    "constant": lambda cfg, epoch: cfg.lr,
+    "halving": lambda cfg, epoch: cfg.lr * 0.5**epoch,  # the seed: η/2 after every pass
+    "exponential": lambda cfg, epoch: cfg.lr * cfg.gamma**epoch,  # PyTorch's ExponentialLR
 }
 
 
