@@ -120,9 +120,23 @@ def _end_idle_joblib_workers() -> None:
         atexit._run_exitfuncs()
 
 
+# keys renamed so that every pipeline names the store as train.py does: the old spelling is
+# refused with the new one
+RENAMED_KEYS = {"uri": "tracking.uri", "mlflow_experiment": "tracking.experiment"}
+
+
+def refuse_renamed_keys(argv: list[str]) -> None:
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        new = RENAMED_KEYS.get(key.lstrip("+~"))
+        if new:
+            fail(f"{key.lstrip('+~')}= is now {new}= in every pipeline: {new}={value}")
+
+
 def run_and_exit(main) -> NoReturn:
     """Runs a pipeline's Hydra main and exits with its code through `exit_now`."""
     try:
+        refuse_renamed_keys(sys.argv[1:])
         main()
     except SystemExit as exc:
         exit_now(exc.code)

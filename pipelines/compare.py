@@ -2,7 +2,7 @@
 
     python pipelines/compare.py
     python pipelines/compare.py sweep=<parent run id> out=reports
-    python pipelines/compare.py all_runs=true mlflow_experiment=digitlab
+    python pipelines/compare.py all_runs=true tracking.experiment=digitlab
 
 Prints the table sorted by validation accuracy, writes it as CSV and Markdown with two figures
 (accuracy against hidden size per learning rate; learning curves of the best runs), and logs
@@ -11,7 +11,7 @@ those files to the sweep's parent run under compare/.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -19,14 +19,14 @@ import hydra
 from hydra.core.config_store import ConfigStore
 
 import common
+from digitlab.config import ExperimentStoreConfig
 
 
 @dataclass
 class CompareConfig:
     sweep: Optional[str] = None
-    mlflow_experiment: str = "digitlab"
     all_runs: bool = False
-    uri: Optional[str] = None
+    tracking: ExperimentStoreConfig = field(default_factory=ExperimentStoreConfig)
     out: str = "reports"
     top: int = 3
 
@@ -42,17 +42,17 @@ def main(cfg: CompareConfig) -> None:
 
     from digitlab import comparison, tracking
 
-    uri = common.checked_store(cfg.uri)
+    uri = common.checked_store(cfg.tracking.uri)
     try:
         if cfg.all_runs:
-            experiment = tracking.MlflowClient(uri).get_experiment_by_name(cfg.mlflow_experiment)
+            experiment = tracking.MlflowClient(uri).get_experiment_by_name(cfg.tracking.experiment)
             if experiment is None:
-                raise LookupError(f"no experiment {cfg.mlflow_experiment!r} in {uri}")
-            parent, label = None, cfg.mlflow_experiment
+                raise LookupError(f"no experiment {cfg.tracking.experiment!r} in {uri}")
+            parent, label = None, cfg.tracking.experiment
             runs = tracking.runs_frame(uri, [experiment.experiment_id])
             runs = runs[runs.get("tags.digitlab.jobs", pd.Series(index=runs.index)).isna()]
         else:
-            parent = tracking.find_sweep(uri, cfg.mlflow_experiment, cfg.sweep)
+            parent = tracking.find_sweep(uri, cfg.tracking.experiment, cfg.sweep)
             label = parent.info.run_id
             runs = tracking.sweep_runs(uri, parent)
     except LookupError as exc:

@@ -10,14 +10,14 @@ the accuracy is printed too). A model trained on the 8Ã—8 digits reads pixel0,â€
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 import hydra
 from hydra.core.config_store import ConfigStore
 
 import common
+from digitlab.config import StoreConfig
 
 
 @dataclass
@@ -25,7 +25,7 @@ class PredictConfig:
     input: str = "???"
     output: str = "submission.csv"
     model_uri: str = "models:/digitlab@champion"
-    uri: Optional[str] = None
+    tracking: StoreConfig = field(default_factory=StoreConfig)
 
 
 ConfigStore.instance().store(name="base_predict", node=PredictConfig)
@@ -42,7 +42,7 @@ def main(cfg: PredictConfig) -> None:
     from digitlab.data import DataError
     from digitlab.data.csv import read_kaggle_csv
 
-    uri = common.checked_store(cfg.uri)
+    uri = common.checked_store(cfg.tracking.uri)
     try:
         model, n_pixels = tracking.load_pyfunc(uri, cfg.model_uri)
     except (tracking.MlflowException, OSError) as exc:

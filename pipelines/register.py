@@ -12,24 +12,24 @@ score stays an honest estimate) among the sweep's FINISHED runs. Serve it with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import hydra
 from hydra.core.config_store import ConfigStore
 
 import common
+from digitlab.config import ExperimentStoreConfig
 
 
 @dataclass
 class RegisterConfig:
     run_id: Optional[str] = None
     sweep: Optional[str] = None
-    mlflow_experiment: str = "digitlab"
     metric: str = "best_val_accuracy"
     name: str = "digitlab"
     alias: str = "champion"
-    uri: Optional[str] = None
+    tracking: ExperimentStoreConfig = field(default_factory=ExperimentStoreConfig)
 
 
 ConfigStore.instance().store(name="base_register", node=RegisterConfig)
@@ -39,7 +39,7 @@ def best_run(uri: str, cfg: RegisterConfig) -> tuple[str, str, float]:
     """(run id, run name, metric value) of the sweep's best FINISHED run."""
     from digitlab import tracking
 
-    parent = tracking.find_sweep(uri, cfg.mlflow_experiment, cfg.sweep)
+    parent = tracking.find_sweep(uri, cfg.tracking.experiment, cfg.sweep)
     runs = tracking.sweep_runs(uri, parent)
     column = f"metrics.{cfg.metric}"
     finished = runs[runs.status == "FINISHED"] if len(runs) else runs
@@ -58,7 +58,7 @@ def main(cfg: RegisterConfig) -> None:
     common.refuse_unknown_keys(cfg)
     from digitlab import tracking
 
-    uri = common.checked_store(cfg.uri)
+    uri = common.checked_store(cfg.tracking.uri)
     if cfg.run_id:
         try:
             run = tracking.get_run(uri, cfg.run_id)

@@ -29,7 +29,7 @@ from hydra import compose
 from hydra.core.config_store import ConfigStore
 
 import common
-from digitlab.config import RunConfig
+from digitlab.config import ExperimentStoreConfig, RunConfig
 
 EXPERIMENTS = common.PROJECT_ROOT / "conf" / "experiment"
 
@@ -39,8 +39,8 @@ class ReproduceConfig:
     only: Any = "*"  # a glob over experiment ids, or a list of globs: only=[fashion-*,rolisz-*]
     seeds: int = 3  # training runs per experiment (seeds 0 … seeds−1)
     n_jobs: int = 2  # parallel jobs (joblib launcher)
-    mlflow_experiment: str = "reproduce"  # the MLflow experiment
-    uri: Optional[str] = None
+    tracking: ExperimentStoreConfig = field(
+        default_factory=lambda: ExperimentStoreConfig(experiment="reproduce"))
     mnist_root: Optional[str] = None  # data.root for the MNIST experiments
     kaggle_csv: Optional[str] = None  # data.path for the seed experiments
     overrides: List[str] = field(default_factory=list)  # extra overrides for every run
@@ -110,7 +110,7 @@ def launch(cfg: ReproduceConfig, ids: list[str], extra: list[str], uri: str, par
                f"experiment={','.join(ids)}", f"seed={','.join(map(str, range(cfg.seeds)))}",
                "hydra/launcher=joblib", f"hydra.launcher.n_jobs={cfg.n_jobs}",
                f"hydra.sweep.dir={sweep_dir}", f"tracking.uri={uri}",
-               f"tracking.experiment={cfg.mlflow_experiment}", f"tracking.parent_run_id={parent}",
+               f"tracking.experiment={cfg.tracking.experiment}", f"tracking.parent_run_id={parent}",
                "tracking.log_model=false", "tracking.skip_finished=false", *extra, *cfg.overrides]
     return subprocess.run(command).returncode
 
@@ -134,8 +134,8 @@ def main(cfg: ReproduceConfig) -> None:
         if reason:
             missing[exp_id] = reason
     runnable = [i for i in ids if i not in missing]
-    uri = tracking.resolve_uri(cfg.uri, common.PROJECT_ROOT)
-    experiment_id = common.prepare_store(uri, cfg.mlflow_experiment)
+    uri = tracking.resolve_uri(cfg.tracking.uri, common.PROJECT_ROOT)
+    experiment_id = common.prepare_store(uri, cfg.tracking.experiment)
     only = cfg.only if isinstance(cfg.only, str) else ",".join(cfg.only)
     started = time.monotonic()
     parent = tracking.start_parent_run(uri, experiment_id, f"reproduce {only}",
@@ -198,7 +198,7 @@ def main(cfg: ReproduceConfig) -> None:
         raise
     finally:
         tracking.end_run(uri, parent, status)
-    print(f"\nparent run {parent} in experiment {cfg.mlflow_experiment!r}; "
+    print(f"\nparent run {parent} in experiment {cfg.tracking.experiment!r}; "
           f"table in {out}/reproduce.md")
     if failed_sweeps:
         sys.exit(1)

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 import hydra
 import numpy as np
@@ -22,12 +21,13 @@ import yaml
 from hydra.core.config_store import ConfigStore
 
 import common
+from digitlab.config import StoreConfig
 
 
 @dataclass
 class RerunConfig:
     run_id: str = "???"
-    uri: Optional[str] = None
+    tracking: StoreConfig = field(default_factory=StoreConfig)
 
 
 ConfigStore.instance().store(name="base_rerun", node=RerunConfig)
@@ -43,7 +43,7 @@ def main(cfg: RerunConfig) -> None:
     from digitlab.data import DataError
     from digitlab.reproduction import first_difference
 
-    uri = common.checked_store(cfg.uri)
+    uri = common.checked_store(cfg.tracking.uri)
     try:
         logged = tracking.get_run(uri, cfg.run_id)
     except Exception as exc:  # MlflowException: no such run

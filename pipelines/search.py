@@ -29,7 +29,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 import common
-from digitlab.config import ConfigError, RunConfig
+from digitlab.config import ConfigError, ExperimentStoreConfig, RunConfig
 
 log = logging.getLogger("digitlab.search")
 KINDS = ("int", "float", "categorical")
@@ -47,8 +47,8 @@ class SearchConfig:
     seed: int = 0
     space: Dict[str, Any] = field(default_factory=dict)
     overrides: List[str] = field(default_factory=list)
-    mlflow_experiment: str = "search"
-    uri: Optional[str] = None
+    tracking: ExperimentStoreConfig = field(
+        default_factory=lambda: ExperimentStoreConfig(experiment="search"))
 
 
 ConfigStore.instance().store(name="base_search", node=SearchConfig)
@@ -256,13 +256,13 @@ def main(cfg: SearchConfig) -> None:
         preflight(cfg)
     except ConfigError as exc:
         common.fail(str(exc))
-    uri = tracking.resolve_uri(cfg.uri, common.PROJECT_ROOT)
+    uri = tracking.resolve_uri(cfg.tracking.uri, common.PROJECT_ROOT)
     storage = cfg.storage or f"sqlite:///{common.PROJECT_ROOT / 'mlruns' / 'optuna.db'}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(cfg, storage)
     study.sampler = make_sampler(cfg, len(study.get_trials(deepcopy=False)))
     recovered = recover_interrupted(study)
-    experiment_id = common.prepare_store(uri, cfg.mlflow_experiment)
+    experiment_id = common.prepare_store(uri, cfg.tracking.experiment)
     parent, resumed = tracking.resume_parent_run(
         uri, experiment_id, "digitlab.study", cfg.study, f"search {cfg.study}",
         {"digitlab.storage": storage, "digitlab.n_trials": str(cfg.n_trials),

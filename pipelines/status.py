@@ -7,18 +7,18 @@ process on this host is gone).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
 
 import hydra
 from hydra.core.config_store import ConfigStore
 
 import common
+from digitlab.config import StoreConfig
 
 
 @dataclass
 class StatusConfig:
-    uri: Optional[str] = None
+    tracking: StoreConfig = field(default_factory=StoreConfig)
     reap: bool = False
 
 
@@ -30,7 +30,7 @@ def main(cfg: StatusConfig) -> None:
     common.refuse_unknown_keys(cfg)
     from digitlab import tracking
 
-    uri = common.checked_store(cfg.uri)
+    uri = common.checked_store(cfg.tracking.uri)
     table, stale = tracking.store_status(uri)
     print(f"store: {uri}\n")
     print(table.to_string(index=False) if len(table) else "no experiments yet")

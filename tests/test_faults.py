@@ -210,7 +210,7 @@ def test_a_tracking_server_that_dies_ends_the_sweep_in_bounded_time(tmp_path):
     server = _mlflow_server(backend, tmp_path / "artifacts", port, tmp_path / "server.log")
     try:  # back up: the next command marks what was left RUNNING as KILLED
         wait_healthy(url, server, tmp_path / "server.log", timeout=180)
-        reaped = pipeline("status.py", f"uri={url}", "reap=true", cwd=tmp_path)
+        reaped = pipeline("status.py", f"tracking.uri={url}", "reap=true", cwd=tmp_path)
         assert reaped.returncode == 0, reaped.stderr[-2000:]
         assert not [r for r in runs_of(backend) if r.info.status == "RUNNING"]
     finally:
@@ -280,7 +280,7 @@ def test_a_read_only_working_folder_is_one_line(tmp_path):
     with _tmpfs(tmp_path / "read-only", "ro,size=1m") as folder:
         for args in (["train.py", "trainer.epochs=1", "tracking=off"],
                      ["train.py", "-m", "seed=0,1", "trainer.epochs=1", "tracking=off"],
-                     ["compare.py", f"uri={store(tmp_path)}"]):
+                     ["compare.py", f"tracking.uri={store(tmp_path)}"]):
             done = pipeline(*args, cwd=folder)
             assert done.returncode == 2, done.stderr[-2000:]
             assert "cannot write in" in done.stderr and "Read-only file system" in done.stderr

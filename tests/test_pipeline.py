@@ -160,7 +160,7 @@ def test_pyfunc_model_predicts_like_the_library(sweep, tmp_path):
 
 def test_compare_prints_exports_and_logs_the_table(sweep):
     tmp, uri, _ = sweep
-    done = pipeline("compare.py", f"uri={uri}", "out=reports", cwd=tmp)
+    done = pipeline("compare.py", f"tracking.uri={uri}", "out=reports", cwd=tmp)
     assert done.returncode == 0, done.stderr[-3000:]
     parent = next(r for r in runs_of(uri) if "mlflow.parentRunId" not in r.data.tags)
     folder = tmp / "reports" / parent.info.run_id
@@ -308,3 +308,15 @@ def test_runs_of_dead_processes_are_marked_killed_when_the_store_opens(tmp_path)
     assert c.get_run(orphan.info.run_id).info.status == "KILLED"
     assert "died" in c.get_run(orphan.info.run_id).data.tags["error"]
     assert c.get_run(alive.info.run_id).info.status == "RUNNING"
+
+
+@pytest.mark.parametrize("script", ["status.py", "compare.py", "register.py", "rerun.py",
+                                    "predict.py", "search.py", "reproduce.py"])
+def test_every_pipeline_names_the_store_as_train_does(script, tmp_path):
+    for old, new in (("uri=sqlite:///x.db", "tracking.uri=sqlite:///x.db"),
+                     ("mlflow_experiment=other", "tracking.experiment=other")):
+        done = pipeline(script, old, cwd=tmp_path)
+        assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+            f"digitlab: error: {old.split('=')[0]}= is now {new.split('=')[0]}= in every "
+            f"pipeline: {new}"], done.stderr
+    assert not list(tmp_path.iterdir())  # refused before anything was opened

@@ -270,7 +270,7 @@ def test_a_half_made_or_foreign_store_is_one_line_for_every_command(bad_files, s
     tmp, _, _ = bad_files
     for db, fragment in (("half.db", "a half-made MLflow store"),
                          ("foreign.db", "an SQLite database of another application")):
-        done = pipeline(script, f"uri=sqlite:///{tmp / db}", cwd=tmp)
+        done = pipeline(script, f"tracking.uri=sqlite:///{tmp / db}", cwd=tmp)
         assert done.returncode == 2, done.stderr[-2000:]
         assert fragment in done.stderr and len(done.stderr.strip().splitlines()) == 1
     with sqlite3.connect(tmp / "foreign.db") as other:  # nothing was added to it
@@ -308,11 +308,11 @@ def test_status_shows_runs_by_status_and_reaps_stale_ones(tmp_path):
                           capture_output=True, text=True).stdout.strip()
     stale = c.create_run(experiment_id, tags={tracking.HOST_TAG: socket.gethostname(),
                                               tracking.PID_TAG: dead})
-    done = pipeline("status.py", f"uri={uri}", cwd=tmp_path)
+    done = pipeline("status.py", f"tracking.uri={uri}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "1 stale run(s)" in done.stdout and stale.info.run_id in done.stdout
     assert c.get_run(stale.info.run_id).info.status == "RUNNING"  # only shown
-    done = pipeline("status.py", f"uri={uri}", "reap=true", cwd=tmp_path)
+    done = pipeline("status.py", f"tracking.uri={uri}", "reap=true", cwd=tmp_path)
     assert "marked KILLED" in done.stdout
     assert c.get_run(stale.info.run_id).info.status == "KILLED"
-    assert "no stale runs" in pipeline("status.py", f"uri={uri}", cwd=tmp_path).stdout
+    assert "no stale runs" in pipeline("status.py", f"tracking.uri={uri}", cwd=tmp_path).stdout

@@ -108,7 +108,7 @@ def test_every_mnist_and_seed_experiment_trains_on_stand_in_files(tmp_path):
     csv = write_kaggle_csv(tmp_path / "train.csv", n=300)
     uri = store(tmp_path)
     done = pipeline("reproduce.py", f"only=[{','.join(MNIST_ROWS)},seed-blog*]", "seeds=1",
-                    "n_jobs=2", f"uri={uri}", f"mnist_root={root}", f"kaggle_csv={csv}",
+                    "n_jobs=2", f"tracking.uri={uri}", f"mnist_root={root}", f"kaggle_csv={csv}",
                     "overrides=['trainer.epochs=1']", "out=report", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     table = (tmp_path / "report" / "reproduce.md").read_text()
@@ -128,7 +128,7 @@ def test_every_mnist_and_seed_experiment_trains_on_stand_in_files(tmp_path):
 
 def test_missing_mnist_is_reported_with_the_files_to_fetch(tmp_path):
     uri = store(tmp_path)
-    done = pipeline("reproduce.py", "only=nielsen-ch1-30", f"uri={uri}", "out=report",
+    done = pipeline("reproduce.py", "only=nielsen-ch1-30", f"tracking.uri={uri}", "out=report",
                     cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     table = (tmp_path / "report" / "reproduce.md").read_text()
@@ -150,7 +150,7 @@ def test_rerun_reproduces_a_digits_run_exactly_and_catches_altered_weights(tmp_p
     from urllib.parse import urlparse
 
     uri, run = _single_run(tmp_path, "model.hidden=[12,8]", "seed=4")
-    done = pipeline("rerun.py", f"run_id={run.info.run_id}", f"uri={uri}", cwd=tmp_path)
+    done = pipeline("rerun.py", f"run_id={run.info.run_id}", f"tracking.uri={uri}", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     assert "reproduced exactly" in done.stdout
     rerun = next(r for r in runs_of(uri) if r.data.tags.get("digitlab.rerun_of") == run.info.run_id)
@@ -161,7 +161,7 @@ def test_rerun_reproduces_a_digits_run_exactly_and_catches_altered_weights(tmp_p
         state = dict(arrays)
     state["W2"][0, 0] += 1e-3
     np.savez(weights, **state)
-    done = pipeline("rerun.py", f"run_id={run.info.run_id}", f"uri={uri}", cwd=tmp_path)
+    done = pipeline("rerun.py", f"run_id={run.info.run_id}", f"tracking.uri={uri}", cwd=tmp_path)
     assert done.returncode == 1
     assert "NOT reproduced: first difference: weights/final.npz: W2 differs" in done.stdout
 
@@ -170,7 +170,7 @@ def test_rerun_refuses_other_data(tmp_path):
     csv = write_kaggle_csv(tmp_path / "train.csv", n=120)
     uri, run = _single_run(tmp_path, "data=kaggle_csv", f"data.path={csv}")
     write_kaggle_csv(csv, n=120, seed=9)  # same layout, other pixels
-    done = pipeline("rerun.py", f"run_id={run.info.run_id}", f"uri={uri}", cwd=tmp_path)
+    done = pipeline("rerun.py", f"run_id={run.info.run_id}", f"tracking.uri={uri}", cwd=tmp_path)
     assert done.returncode == 2
     assert "the data differs from the logged run's" in done.stderr
     assert len(runs_of(uri)) == 1  # nothing was re-run
@@ -178,7 +178,7 @@ def test_rerun_refuses_other_data(tmp_path):
 
 def test_rerun_of_an_unknown_run(tmp_path):
     uri, _ = _single_run(tmp_path)
-    done = pipeline("rerun.py", "run_id=0123456789abcdef", f"uri={uri}", cwd=tmp_path)
+    done = pipeline("rerun.py", "run_id=0123456789abcdef", f"tracking.uri={uri}", cwd=tmp_path)
     assert done.returncode == 2 and "no such run" in done.stderr
 
 

@@ -34,7 +34,7 @@ def trials_by_state(study) -> dict[str, list]:
 
 def test_a_search_logs_each_trial_as_a_child_run_and_tags_the_best(tmp_path):
     uri, storage = store(tmp_path), f"sqlite:///{tmp_path / 'optuna.db'}"
-    done = pipeline("search.py", "n_trials=4", "study=s1", f"storage={storage}", f"uri={uri}",
+    done = pipeline("search.py", "n_trials=4", "study=s1", f"storage={storage}", f"tracking.uri={uri}",
                     *SMALL_SPACE, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     study = study_of(storage, "s1")
@@ -56,7 +56,7 @@ def test_a_search_logs_each_trial_as_a_child_run_and_tags_the_best(tmp_path):
     assert by_trial[best.number].data.tags.get("digitlab.best") == "true"
     assert f"best: trial {best.number}" in done.stdout
 
-    again = pipeline("search.py", "n_trials=4", "study=s1", f"storage={storage}", f"uri={uri}",
+    again = pipeline("search.py", "n_trials=4", "study=s1", f"storage={storage}", f"tracking.uri={uri}",
                      *SMALL_SPACE, cwd=tmp_path)  # already complete: nothing new
     assert again.returncode == 0 and "4 of 4 trials done" in again.stdout
     assert len(study_of(storage, "s1").trials) == 4
@@ -64,7 +64,7 @@ def test_a_search_logs_each_trial_as_a_child_run_and_tags_the_best(tmp_path):
 
 def test_failing_trials_are_recorded_and_the_search_goes_on(tmp_path):
     uri, storage = store(tmp_path), f"sqlite:///{tmp_path / 'optuna.db'}"
-    done = pipeline("search.py", "n_trials=4", "study=s2", f"storage={storage}", f"uri={uri}",
+    done = pipeline("search.py", "n_trials=4", "study=s2", f"storage={storage}", f"tracking.uri={uri}",
                     "sampler=grid", "~space", "+space={optim:{lr:{type:categorical,"
                     "choices:[0.5,500.0]}},seed:{type:categorical,choices:[0,1]}}",
                     "overrides=['model.activation=relu','model.output=identity',"
@@ -81,7 +81,7 @@ def test_failing_trials_are_recorded_and_the_search_goes_on(tmp_path):
 
 def test_a_killed_search_resumes_to_the_requested_trials_without_duplicates(tmp_path):
     uri, storage = store(tmp_path), f"sqlite:///{tmp_path / 'optuna.db'}"
-    args = ["n_trials=6", "study=s3", f"storage={storage}", f"uri={uri}",
+    args = ["n_trials=6", "study=s3", f"storage={storage}", f"tracking.uri={uri}",
             "space.model.hidden.high=32", "space.optim.lr.low=0.1", "space.optim.lr.high=1.0",
             "space.trainer.epochs.low=30", "space.trainer.epochs.high=40"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
@@ -143,7 +143,7 @@ def test_a_killed_search_resumes_to_the_requested_trials_without_duplicates(tmp_
 ])
 def test_a_bad_search_config_is_one_line_and_exit_2(tmp_path, args, message):
     done = pipeline("search.py", f"storage=sqlite:///{tmp_path / 'optuna.db'}",
-                    f"uri={store(tmp_path)}", *args, cwd=tmp_path)
+                    f"tracking.uri={store(tmp_path)}", *args, cwd=tmp_path)
     assert done.returncode == 2, done.stderr[-2000:]
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "optuna.db").exists()  # nothing was created
@@ -151,12 +151,12 @@ def test_a_bad_search_config_is_one_line_and_exit_2(tmp_path, args, message):
 
 def test_a_search_storage_folder_is_made_or_its_failure_is_one_line(tmp_path):
     uri = store(tmp_path)
-    done = pipeline("search.py", "storage=sqlite:////proc/digitlab/optuna.db", f"uri={uri}",
+    done = pipeline("search.py", "storage=sqlite:////proc/digitlab/optuna.db", f"tracking.uri={uri}",
                     cwd=tmp_path)
     assert done.returncode == 2 and "cannot write in /proc" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     storage = f"sqlite:///{tmp_path / 'new' / 'folder' / 'optuna.db'}"
-    done = pipeline("search.py", "n_trials=1", f"storage={storage}", f"uri={uri}", *SMALL_SPACE,
+    done = pipeline("search.py", "n_trials=1", f"storage={storage}", f"tracking.uri={uri}", *SMALL_SPACE,
                     cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "new" / "folder" / "optuna.db").exists()

@@ -49,20 +49,20 @@ def test_register_picks_the_best_run_by_validation_and_moves_the_alias(digits_sw
     tmp, uri = digits_sweep
     runs = children(uri)
     best = max(runs, key=lambda r: r.data.metrics["best_val_accuracy"])
-    done = pipeline("register.py", f"uri={uri}", cwd=tmp)
+    done = pipeline("register.py", f"tracking.uri={uri}", cwd=tmp)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "digitlab@champion → version 1" in done.stdout
     version = champion(uri)
     assert version.run_id == best.info.run_id and str(version.version) == "1"
     assert version.tags["digitlab.best_val_accuracy"] == str(best.data.metrics["best_val_accuracy"])
 
-    again = pipeline("register.py", f"uri={uri}", cwd=tmp)
+    again = pipeline("register.py", f"tracking.uri={uri}", cwd=tmp)
     assert again.returncode == 0 and "nothing to do" in again.stdout
     other = next(r for r in runs if r.info.run_id != best.info.run_id)
-    moved = pipeline("register.py", f"uri={uri}", f"run_id={other.info.run_id}", cwd=tmp)
+    moved = pipeline("register.py", f"tracking.uri={uri}", f"run_id={other.info.run_id}", cwd=tmp)
     assert moved.returncode == 0, moved.stderr[-3000:]
     assert champion(uri).run_id == other.info.run_id and str(champion(uri).version) == "2"
-    back = pipeline("register.py", f"uri={uri}", cwd=tmp)  # the best run keeps its version 1
+    back = pipeline("register.py", f"tracking.uri={uri}", cwd=tmp)  # the best run keeps its version 1
     assert back.returncode == 0 and "version 1 (existing)" in back.stdout
     assert str(champion(uri).version) == "1"
     assert len(client(uri).search_model_versions("name = 'digitlab'")) == 2
@@ -76,7 +76,7 @@ def test_mlflow_models_predict_serves_the_champion_on_a_csv_of_pixels(digits_swe
     from digitlab.seeding import seed_streams
 
     tmp, uri = digits_sweep
-    if pipeline("register.py", f"uri={uri}", cwd=tmp).returncode:
+    if pipeline("register.py", f"tracking.uri={uri}", cwd=tmp).returncode:
         pytest.fail("register failed")
     cfg = DataConfig()
     split = make_split(load_dataset(cfg), cfg, seed_streams(0).split)
@@ -102,7 +102,7 @@ def test_predict_on_the_digits_reports_accuracy_for_a_labeled_csv(digits_sweep, 
     digits = load_digits()
     csv = digits_csv(tmp_path / "labeled.csv", digits.data[:200], digits.target[:200])
     out = tmp_path / "sub" / "submission.csv"
-    done = pipeline("predict.py", f"uri={uri}", f"input={csv}", f"output={out}",
+    done = pipeline("predict.py", f"tracking.uri={uri}", f"input={csv}", f"output={out}",
                     f"model_uri=runs:/{run_id}/model", cwd=tmp)
     assert done.returncode == 0, done.stderr[-3000:]
     submission = pd.read_csv(out)
@@ -119,11 +119,11 @@ def test_kaggle_test_csv_becomes_a_submission(tmp_path):
                     "model.hidden=[16]", f"tracking.uri={uri}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     run = children(uri)[0] if children(uri) else runs_of(uri)[0]
-    registered = pipeline("register.py", f"uri={uri}", f"run_id={run.info.run_id}",
+    registered = pipeline("register.py", f"tracking.uri={uri}", f"run_id={run.info.run_id}",
                           "name=kaggle-digits", cwd=tmp_path)
     assert registered.returncode == 0, registered.stderr[-3000:]
     test_csv = write_kaggle_csv(tmp_path / "test.csv", n=50, labeled=False, seed=1)
-    done = pipeline("predict.py", f"uri={uri}", f"input={test_csv}",
+    done = pipeline("predict.py", f"tracking.uri={uri}", f"input={test_csv}",
                     "model_uri=models:/kaggle-digits@champion", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     submission = pd.read_csv(tmp_path / "submission.csv")
@@ -148,7 +148,7 @@ def test_predict_rejects_bad_input_in_one_line(digits_sweep, tmp_path, args, mes
     tmp, uri = digits_sweep
     write_kaggle_csv(tmp_path / "kaggle.csv", n=5, labeled=False)
     run_id = children(uri)[0].info.run_id
-    done = pipeline("predict.py", f"uri={uri}",
+    done = pipeline("predict.py", f"tracking.uri={uri}",
                     *(a.format(tmp=tmp_path, run=run_id) for a in args), cwd=tmp_path)
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
@@ -158,11 +158,11 @@ def test_predict_rejects_bad_input_in_one_line(digits_sweep, tmp_path, args, mes
 @pytest.mark.parametrize("args, message", [
     (["metric=nope"], "metric=nope: no run of sweep"),
     (["run_id=0123456789abcdef0123456789abcdef"], "no such run"),
-    (["mlflow_experiment=nowhere"], "no experiment 'nowhere'"),
+    (["tracking.experiment=nowhere"], "no experiment 'nowhere'"),
 ])
 def test_register_rejects_bad_input_in_one_line(digits_sweep, args, message):
     tmp, uri = digits_sweep
-    done = pipeline("register.py", f"uri={uri}", *args, cwd=tmp)
+    done = pipeline("register.py", f"tracking.uri={uri}", *args, cwd=tmp)
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
@@ -174,5 +174,5 @@ def test_register_refuses_a_failed_run(tmp_path):
                     f"tracking.uri={uri}", cwd=tmp_path)  # diverges: FAILED
     failed = [r for r in runs_of(uri) if r.info.status == "FAILED"]
     assert done.returncode != 0 and failed, done.stderr[-2000:]
-    refused = pipeline("register.py", f"uri={uri}", f"run_id={failed[0].info.run_id}", cwd=tmp_path)
+    refused = pipeline("register.py", f"tracking.uri={uri}", f"run_id={failed[0].info.run_id}", cwd=tmp_path)
     assert refused.returncode == 2 and "the run is FAILED" in refused.stderr

@@ -193,17 +193,12 @@ class TrainerConfig:
 
 
 @dataclass
-class TrackingConfig:
-    enabled: bool = True
+class StoreConfig:
+    """The MLflow store a command reads or writes (`tracking.uri=`), the same key in every
+    pipeline."""
     uri: Optional[str] = None  # None = $MLFLOW_TRACKING_URI, else sqlite under <project>/mlruns
-    experiment: str = "digitlab"
-    log_model: bool = True  # the pyfunc model costs ≈ 1 s per run; off for big sweeps
-    parent_run_id: Optional[str] = None  # join this parent run instead of starting one (reproduce)
-    skip_finished: bool = True  # a config (and data) that already FINISHED is not trained again
 
     def __post_init__(self) -> None:
-        _require(isinstance(self.experiment, str) and self.experiment.strip() != "",
-                 "tracking.experiment", self.experiment, "a non-empty MLflow experiment name")
         # every param is logged, this one too: a password in it would be shown to all readers
         scheme, _, rest = (self.uri or "").partition("://")
         authority, _, path = rest.partition("/")
@@ -211,6 +206,25 @@ class TrackingConfig:
                  f"{scheme}://…@{authority.rpartition('@')[2]}/{path}".rstrip("/"),
                  "a URI without a login (http://host:port): give it in MLFLOW_TRACKING_USERNAME "
                  "and MLFLOW_TRACKING_PASSWORD")
+
+
+@dataclass
+class ExperimentStoreConfig(StoreConfig):
+    """A store and one MLflow experiment in it (`tracking.experiment=`)."""
+    experiment: str = "digitlab"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(isinstance(self.experiment, str) and self.experiment.strip() != "",
+                 "tracking.experiment", self.experiment, "a non-empty MLflow experiment name")
+
+
+@dataclass
+class TrackingConfig(ExperimentStoreConfig):
+    enabled: bool = True
+    log_model: bool = True  # the pyfunc model costs ≈ 1 s per run; off for big sweeps
+    parent_run_id: Optional[str] = None  # join this parent run instead of starting one (reproduce)
+    skip_finished: bool = True  # a config (and data) that already FINISHED is not trained again
 
 
 @dataclass

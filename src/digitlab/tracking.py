@@ -544,7 +544,7 @@ def find_sweep(uri: str, experiment: str, sweep: str | None = None):
     if found is None:
         raise LookupError(f"no experiment {experiment!r} in {uri}; run a sweep first "
                           "(python pipelines/train.py -m ...) or name it with "
-                          "mlflow_experiment=<name>")
+                          "tracking.experiment=<name>")
     parents = client.search_runs([found.experiment_id], "tags.`digitlab.jobs` != ''",
                                  order_by=["attributes.start_time DESC"], max_results=1)
     if not parents:
