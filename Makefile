@@ -28,14 +28,14 @@ test-fast: $(STAMP)
 ## network's rows on a Kaggle-layout train.csv written from MNIST's training images
 ##   make reproduce-mnist MNIST_ROOT=/folder/of/the/four/idx/files [ONLY='nielsen-ch1-*']
 MNIST_ROOT ?=
-ONLY ?= [nielsen-*,rashid-*,lecun98-*,simard03-*,mnist-*,seed-blog*]
+ONLY ?= [nielsen-*,rashid-*,lecun98-*,simard03-*,mnist-*,blog-network*]
 KAGGLE_CSV ?= outputs/mnist-kaggle-train.csv
 reproduce-mnist: $(STAMP)
 	$(PY) pipelines/export_kaggle_csv.py mnist_root=$(MNIST_ROOT) out=$(KAGGLE_CSV)
 	$(PY) pipelines/reproduce.py "only=$(ONLY)" mnist_root=$(MNIST_ROOT) kaggle_csv=$(KAGGLE_CSV) \
 		seeds=3 n_jobs=2 out=docs/reproduce-mnist
 
-## bench: digitlab against scikit-learn, PyTorch, the seed's loop and the BLAS floor; pipeline costs
+## bench: digitlab against scikit-learn, PyTorch, the blog network's loop and the BLAS floor; pipeline costs
 bench: $(STAMP)
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_pipeline.py

@@ -98,19 +98,19 @@ def seed_recipe(dtype: str, engine: str) -> Classifier:
 
 
 def seed_recipe_seconds(split, samples: int) -> dict[str, float]:
-    """Seconds per 60k-sample epoch of the seed's recipe at batch 1 (784-784-10, sigmoid,
-    quadratic cost, N(0,1), file order, the derivative quirk): the seed's own loop
-    (benchmarks/seed_loop.py) and digitlab in float64 and float32, each timed on the same first
-    `samples` training images and scaled to the full epoch (the seed's loop needs minutes)."""
-    from seed_loop import SeedNetwork
+    """Seconds per 60k-sample epoch of the blog network's recipe at batch 1 (784-784-10, sigmoid,
+    quadratic cost, N(0,1), file order, the derivative quirk): the blog network's own loop
+    (benchmarks/blog_loop.py) and digitlab in float64 and float32, each timed on the same first
+    `samples` training images and scaled to the full epoch (the blog network's loop needs minutes)."""
+    from blog_loop import BlogNetwork
 
     x, y = split.x_train[:samples], split.y_train[:samples]
     scale = len(split.y_train) / samples
-    seconds = {"seed loop (float64), OpenBLAS's default idle threads":
-               seed_loop_default_openblas(x, y) * scale}
+    seconds = {"blog loop (float64), OpenBLAS's default idle threads":
+               blog_loop_default_openblas(x, y) * scale}
     start = time.perf_counter()
-    SeedNetwork([784, 784, 10]).fit(x.astype(np.float64), y, learning_rate=0.1)
-    seconds["seed loop (float64), OPENBLAS_THREAD_TIMEOUT as digitlab sets it"] = (
+    BlogNetwork([784, 784, 10]).fit(x.astype(np.float64), y, learning_rate=0.1)
+    seconds["blog loop (float64), OPENBLAS_THREAD_TIMEOUT as digitlab sets it"] = (
         time.perf_counter() - start) * scale
     for engine, dtype in (("auto", "float64"), ("auto", "float32"), ("numpy", "float32")):
         # the compiled loop's first call in a process loads it from Numba's cache (≈ 1 s, once)
@@ -123,16 +123,16 @@ def seed_recipe_seconds(split, samples: int) -> dict[str, float]:
     return seconds
 
 
-def seed_loop_default_openblas(x: np.ndarray, y: np.ndarray) -> float:
-    """Seconds of the seed's loop over (x, y) in a process that does not import digitlab, so
-    OpenBLAS keeps its default idle-thread spinning: the seed as its users run it."""
+def blog_loop_default_openblas(x: np.ndarray, y: np.ndarray) -> float:
+    """Seconds of the blog network's loop over (x, y) in a process that does not import digitlab, so
+    OpenBLAS keeps its default idle-thread spinning: the blog network as its users run it."""
     import subprocess
     import sys
     import tempfile
 
     code = ("import sys, time, numpy as np; sys.path.insert(0, sys.argv[1]); "
-            "from seed_loop import SeedNetwork; d = np.load(sys.argv[2]); "
-            "s = time.perf_counter(); SeedNetwork([784, 784, 10]).fit(d['x'], d['y'], "
+            "from blog_loop import BlogNetwork; d = np.load(sys.argv[2]); "
+            "s = time.perf_counter(); BlogNetwork([784, 784, 10]).fit(d['x'], d['y'], "
             "learning_rate=0.1); print(time.perf_counter() - s)")
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -225,7 +225,7 @@ def main() -> None:
     parser.add_argument("--batches", default="128,10")
     parser.add_argument("--no-sklearn", action="store_true", help="skip the slow reference")
     parser.add_argument("--seed-samples", type=int, default=3000,
-                        help="images the batch-1 comparison with the seed's loop is timed on (0: skip)")
+                        help="images the batch-1 comparison with the blog network's loop is timed on (0: skip)")
     args = parser.parse_args()
 
     cfg = DataConfig(name="fashion_mnist", val_mode="none")
@@ -235,8 +235,8 @@ def main() -> None:
     if args.seed_samples:
         seconds = seed_recipe_seconds(split, args.seed_samples)
         default, tuned = list(seconds.values())[:2]
-        seed_header = ("| 784-784-10, batch 1, the seed's recipe | s/epoch | default seed loop ÷ "
-                       "this | seed loop with digitlab's OpenBLAS setting ÷ this |")
+        seed_header = ("| 784-784-10, batch 1, the blog network's recipe | s/epoch | default blog loop ÷ "
+                       "this | blog loop with digitlab's OpenBLAS setting ÷ this |")
         seed_header += "\n|---|---|---|---|"
         print(f"\n{seed_header}")
         for name, value in seconds.items():

@@ -123,14 +123,19 @@ def _end_idle_joblib_workers() -> None:
 # keys renamed so that every pipeline names the store as train.py does: the old spelling is
 # refused with the new one
 RENAMED_KEYS = {"uri": "tracking.uri", "mlflow_experiment": "tracking.experiment"}
+# recipes renamed so that "seed" means only the random seed
+RENAMED_RECIPES = {"seed-blog": "blog-network", "seed-blog-fixed": "blog-network-fixed"}
 
 
 def refuse_renamed_keys(argv: list[str]) -> None:
     for arg in argv:
         key, _, value = arg.partition("=")
-        new = RENAMED_KEYS.get(key.lstrip("+~"))
-        if new:
-            fail(f"{key.lstrip('+~')}= is now {new}= in every pipeline: {new}={value}")
+        key = key.lstrip("+~")
+        if key in RENAMED_KEYS:
+            fail(f"{key}= is now {RENAMED_KEYS[key]}= in every pipeline: {RENAMED_KEYS[key]}={value}")
+        for old in value.split(","):
+            if key == "experiment" and old in RENAMED_RECIPES:
+                fail(f"experiment={old} is now experiment={RENAMED_RECIPES[old]}")
 
 
 def run_and_exit(main) -> NoReturn:
@@ -181,6 +186,7 @@ def preflight(argv: list[str], config_name: str) -> None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    refuse_renamed_keys(argv)
     flags = [a for a in argv if a.startswith("-")]
     if any(f not in ("-m", "--multirun") for f in flags):
         return  # --help, --cfg, -cn …: Hydra's own business

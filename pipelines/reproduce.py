@@ -3,7 +3,7 @@
     python pipelines/reproduce.py only='fashion-*' seeds=3
     python pipelines/reproduce.py only=[sklearn-digits-*,rolisz-digits]
     python pipelines/reproduce.py only='nielsen-ch1-*' mnist_root=/path/to/mnist n_jobs=2
-    python pipelines/reproduce.py only='seed-blog*' kaggle_csv=/path/to/train.csv
+    python pipelines/reproduce.py only='blog-network*' kaggle_csv=/path/to/train.csv
 
 Every training run goes to the MLflow experiment `reproduce` as a child of one parent run, via
 `pipelines/train.py -m` with the joblib launcher. The table (id, dataset, recipe, published,
@@ -42,7 +42,7 @@ class ReproduceConfig:
     tracking: ExperimentStoreConfig = field(
         default_factory=lambda: ExperimentStoreConfig(experiment="reproduce"))
     mnist_root: Optional[str] = None  # data.root for the MNIST experiments
-    kaggle_csv: Optional[str] = None  # data.path for the seed experiments
+    kaggle_csv: Optional[str] = None  # data.path for the blog-network experiments
     overrides: List[str] = field(default_factory=list)  # extra overrides for every run
     out: str = "reports/reproduce"
 

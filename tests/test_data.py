@@ -312,7 +312,7 @@ def test_bernoulli_split_of_the_seed(tmp_path):
     split = _split(cfg)
     assert 740 < split.sizes()["train"] < 860 and split.sizes()["val"] == 0
     assert split.sizes()["train"] + split.sizes()["test"] == 1000
-    assert split.x_train.max() == 230  # raw pixels, as the seed feeds them
+    assert split.x_train.max() == 230  # raw pixels, as the blog network feeds them
 
 
 @pytest.mark.parametrize("scale,low,high", [("unit", 0, 1), ("rashid", 0.01, 1.0),

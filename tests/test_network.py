@@ -1,4 +1,4 @@
-"""The network and its optimizers: a hand-worked step, the seed's quirk, seeding, fit vs
+"""The network and its optimizers: a hand-worked step, the blog network's quirk, seeding, fit vs
 partial_fit, and update rules equal to scikit-learn's."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def test_hand_worked_step_on_a_2_2_2_network():
 
 
 def _seed_blog_update(weights, biases, x, label, lr):
-    """One sample of the seed's loop, copied from the blog (its derivative quirk included)."""
+    """One sample of the blog network's loop, copied from the blog (its derivative quirk included)."""
     def sigmoid_derivative(v):
         return sigmoid(v) * (1 - sigmoid(v))
 
@@ -51,7 +51,7 @@ def _seed_blog_update(weights, biases, x, label, lr):
 
 def test_quirk_reproduces_the_seed_blog_updates():
     rng = np.random.default_rng(3)
-    x = rng.integers(0, 256, (5, 6)).astype(np.float64)  # raw pixels, as the seed feeds them
+    x = rng.integers(0, 256, (5, 6)).astype(np.float64)  # raw pixels, as the blog network feeds them
     labels = np.array([0, 2, 1, 2, 0])
     model = ModelConfig(hidden=[4], activation="sigmoid", output="sigmoid", loss="quadratic",
                         init="normal", derivative_quirk=True)

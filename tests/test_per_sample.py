@@ -42,7 +42,7 @@ def assert_same_pass(digits, dtype="float64", **options):
 UNITS = [
     dict(activation="sigmoid", output="softmax", loss="cross_entropy"),
     dict(activation="sigmoid", output="sigmoid", loss="quadratic", init="normal",
-         derivative_quirk=True),  # the seed
+         derivative_quirk=True),  # the blog network
     dict(activation="sigmoid", output="sigmoid", loss="binary_ce"),
     dict(activation="tanh", output="tanh", loss="quadratic", init="uniform", init_scale=0.2),
     dict(activation="relu", output="softmax", loss="quadratic"),

@@ -320,3 +320,9 @@ def test_every_pipeline_names_the_store_as_train_does(script, tmp_path):
             f"digitlab: error: {old.split('=')[0]}= is now {new.split('=')[0]}= in every "
             f"pipeline: {new}"], done.stderr
     assert not list(tmp_path.iterdir())  # refused before anything was opened
+
+
+def test_a_renamed_recipe_names_its_new_name(tmp_path):
+    done = pipeline("train.py", "-m", "experiment=rolisz-digits,seed-blog", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "digitlab: error: experiment=seed-blog is now experiment=blog-network"], done.stderr

@@ -107,7 +107,7 @@ def test_every_mnist_and_seed_experiment_trains_on_stand_in_files(tmp_path):
     root = write_idx_set(tmp_path / "mnist", n_train=10200, n_test=100)
     csv = write_kaggle_csv(tmp_path / "train.csv", n=300)
     uri = store(tmp_path)
-    done = pipeline("reproduce.py", f"only=[{','.join(MNIST_ROWS)},seed-blog*]", "seeds=1",
+    done = pipeline("reproduce.py", f"only=[{','.join(MNIST_ROWS)},blog-network*]", "seeds=1",
                     "n_jobs=2", f"tracking.uri={uri}", f"mnist_root={root}", f"kaggle_csv={csv}",
                     "overrides=['trainer.epochs=1']", "out=report", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -56,7 +56,7 @@ class DataConfig:
     scale: str = "unit"  # pixels / max → [0, 1], the usual input range of a sigmoid network
     test_split: str = "official"  # official where the dataset has one, else stratified; none = all rows train
     test_size: float = 0.2  # for datasets without an official test set
-    bernoulli_p: float = 0.8  # the seed's split: each row is training with this probability
+    bernoulli_p: float = 0.8  # the blog network's split: each row is training with this probability
     val_mode: str = "stratified"  # stratified | last (Nielsen's last 10,000) | none
     val_size: float = 0.1  # fraction in (0, 1), or a row count ≥ 1
     train_limit: Optional[int] = None  # keep only the first N training rows (Nielsen's 1,000)
@@ -83,14 +83,14 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     hidden: Any = field(default_factory=lambda: [32])  # int or list of widths; [] = no hidden layer
-    activation: str = "sigmoid"  # the textbook unit (Nielsen, the seed)
+    activation: str = "sigmoid"  # the textbook unit (Nielsen, the blog network)
     output: str = "softmax"
     loss: str = "cross_entropy"  # with softmax its output delta is simply a − y
     init: str = "normal_fan_in"  # N(0, 1/n_in) keeps sigmoid units out of saturation (Nielsen ch.3)
     init_scale: float = 0.25  # r of the uniform(−r, r) init (rolisz)
     output_init: str = "same"  # zero = output weights start at 0 (Nielsen ch.6)
     bias: bool = True
-    derivative_quirk: bool = False  # the seed's σ'(a) on an activation a = σ(z); see README
+    derivative_quirk: bool = False  # the blog network's σ'(a) on an activation a = σ(z); see README
     target_low: float = 0.0  # one-hot targets; Rashid uses 0.01 / 0.99
     target_high: float = 1.0
 
@@ -125,7 +125,7 @@ class OptimConfig:
     nesterov: bool = False
     l2: float = 0.0  # λ (nielsen) or α (sklearn); 0 = no weight decay
     l2_style: str = "nielsen"  # nielsen: w ← (1 − ηλ/n)w, n = training rows; sklearn: + α/m · w
-    schedule: str = "constant"  # halving = the seed's η/2 after every pass; exponential = η·γ^epoch
+    schedule: str = "constant"  # halving = the blog network's η/2 after every pass; exponential = η·γ^epoch
     gamma: float = 0.95  # the exponential schedule's factor per pass
     beta1: float = 0.9  # Adam's moment decays and ε, at scikit-learn's defaults
     beta2: float = 0.999
@@ -149,7 +149,7 @@ class OptimConfig:
 @dataclass
 class TrainerConfig:
     epochs: int = 20
-    batch_size: int = 10  # Nielsen's mini-batch; 1 = the seed's per-sample updates
+    batch_size: int = 10  # Nielsen's mini-batch; 1 = the blog network's per-sample updates
     order: str = "shuffle"  # shuffle each epoch | file order | random draws with replacement
     dtype: str = "float32"  # half the memory traffic of float64 at the same accuracy
     eval_batch_size: int = 4096  # rows per forward pass when scoring; bounds memory

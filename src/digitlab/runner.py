@@ -158,7 +158,7 @@ def _model_bundle(state: dict[str, np.ndarray], split: Split, cfg: RunConfig) ->
 
 
 def load_split(cfg: RunConfig) -> Split:
-    """The dataset of `cfg`, checked, split and scaled with the seed's split stream."""
+    """The dataset of `cfg`, checked, split and scaled with the blog network's split stream."""
     return make_split(load_dataset(cfg.data), cfg.data, seed_streams(cfg.seed).split,
                       cfg.trainer.dtype)
 

@@ -1,5 +1,5 @@
 """Named datasets: digits (ships with scikit-learn), mnist and fashion_mnist (official IDX files),
-kaggle_csv (the seed's Kaggle "Digit Recognizer" train.csv)."""
+kaggle_csv (the blog network's Kaggle "Digit Recognizer" train.csv)."""
 
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ def _minmax_feature(train: np.ndarray, pixel_max: float) -> Scaling:
 
 SCALERS: dict[str, Callable[[np.ndarray, float], Scaling]] = {
     "unit": lambda train, pixel_max: _affine(1 / pixel_max, 0.0),  # → [0, 1]
-    "raw": lambda train, pixel_max: _affine(1.0, 0.0),  # the seed's 0–255
+    "raw": lambda train, pixel_max: _affine(1.0, 0.0),  # the blog network's 0–255
     "minmax": _global_minmax,
     "minmax_feature": _minmax_feature,  # per pixel, scikit-learn's example
     "standard": _standard,  # per pixel, fitted on training rows only
@@ -131,7 +131,7 @@ def _test_split(ds: Dataset, cfg: DataConfig, rng: np.random.Generator):
     y = ds.y_train if ds.y_test is None else np.concatenate([ds.y_train, ds.y_test])
     if cfg.test_split == "none":  # train on every row (scikit-learn's digits example)
         return x, y, x[:0], y[:0]
-    if cfg.test_split == "bernoulli":  # the seed: each row goes to training with probability p
+    if cfg.test_split == "bernoulli":  # the blog network: each row goes to training with probability p
         train = rng.random(len(y)) < cfg.bernoulli_p
         return x[train], y[train], x[~train], y[~train]
     x_train, x_test, y_train, y_test = _split_off(x, y, cfg.test_size, "data.test_size",

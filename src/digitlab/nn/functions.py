@@ -54,7 +54,7 @@ class Activation:
     scale_in_place: Callable[[np.ndarray, np.ndarray], None] | None = None
 
     def multiply_derivative(self, delta: np.ndarray, a: np.ndarray, quirk: bool = False) -> None:
-        """δ ← δ ⊙ f'(z), f'(z) taken from a = f(z) (or, with the seed's quirk, f'(a))."""
+        """δ ← δ ⊙ f'(z), f'(z) taken from a = f(z) (or, with the blog network's quirk, f'(a))."""
         if quirk:
             delta *= self.derivative_at_input(a)
         elif self.scale_in_place is not None:
@@ -63,7 +63,7 @@ class Activation:
             delta *= self.derivative(a)
 
     def derivative_at_input(self, x: np.ndarray) -> np.ndarray:
-        """f'(x) with x taken as the pre-activation: the seed's quirk evaluates this at a."""
+        """f'(x) with x taken as the pre-activation: the blog network's quirk evaluates this at a."""
         return self.derivative(self.forward(x))
 
     def vjp(self, a: np.ndarray, grad: np.ndarray, quirk: bool = False) -> np.ndarray:
@@ -108,7 +108,7 @@ class Loss:
 
 
 LOSSES: dict[str, Loss] = {
-    # ½‖a − y‖²: Nielsen ch.1, LeCun's MSE, Rashid, the seed
+    # ½‖a − y‖²: Nielsen ch.1, LeCun's MSE, Rashid, the blog network
     "quadratic": Loss(lambda a, y: 0.5 * np.sum((a - y) ** 2, axis=1), lambda a, y: a - y),
     # −Σ [y ln a + (1 − y) ln(1 − a)] over independent sigmoid outputs (Nielsen ch.3)
     "binary_ce": Loss(

@@ -40,7 +40,7 @@ def _glorot(fan_in: int, fan_out: int, rng: np.random.Generator, cfg: ModelConfi
 
 
 INITS: dict[str, Init] = {
-    # N(0, 1) weights and biases: the seed, Nielsen ch.1 ("large" init in ch.3)
+    # N(0, 1) weights and biases: the blog network, Nielsen ch.1 ("large" init in ch.3)
     "normal": lambda i, o, rng, cfg: (rng.standard_normal((i, o)), rng.standard_normal(o)),
     # N(0, 1/fan_in) weights, N(0, 1) biases: Nielsen ch.3's default, Rashid (no biases)
     "normal_fan_in": lambda i, o, rng, cfg: (rng.normal(0, 1 / np.sqrt(i), (i, o)),

@@ -14,7 +14,7 @@ from digitlab.config import OptimConfig
 # learning rate of pass `epoch` (0-based) from the optimizer's settings
 SCHEDULES = {
     "constant": lambda cfg, epoch: cfg.lr,
-    "halving": lambda cfg, epoch: cfg.lr * 0.5**epoch,  # the seed: η/2 after every pass
+    "halving": lambda cfg, epoch: cfg.lr * 0.5**epoch,  # the blog network: η/2 after every pass
     "exponential": lambda cfg, epoch: cfg.lr * cfg.gamma**epoch,  # PyTorch's ExponentialLR
 }
 

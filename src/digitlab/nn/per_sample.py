@@ -1,4 +1,4 @@
-"""The per-sample (batch 1) SGD pass as one compiled loop: the seed's mode without ≈ 20 NumPy
+"""The per-sample (batch 1) SGD pass as one compiled loop: the blog network's mode without ≈ 20 NumPy
 calls per sample on 784-element vectors (benchmarks/NOTES.md § 7).
 
 The same update as `Network.sgd_step` on one row at a time (equal up to float rounding):
@@ -49,7 +49,7 @@ def _derivative(code, a):
 
 @njit(cache=True)
 def _slope(code, a, quirk):
-    # the seed's quirk takes σ' at the activation itself: f'(f(a))
+    # the blog network's quirk takes σ' at the activation itself: f'(f(a))
     return _derivative(code, _unit(code, a)) if quirk else _derivative(code, a)
 
 

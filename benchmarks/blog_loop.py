@@ -1,6 +1,6 @@
-"""The seed's training loop, kept verbatim in spirit as the batch-1 reference (../shared/seeds/):
+"""The blog network's training loop, kept verbatim in spirit as the batch-1 reference (../shared/seeds/):
 float64, N(0,1) weights and biases, sigmoid everywhere, the quadratic-cost error (label − a),
-σ' applied to the activation (the seed's derivative quirk), one sample per update in file order,
+σ' applied to the activation (the blog network's derivative quirk), one sample per update in file order,
 and the update written as `weights += lr * layer.T.dot(delta)` (a fresh 784×784 outer product
 per sample). Used only by bench_training.py; never imported by digitlab."""
 
@@ -17,7 +17,7 @@ def sigmoid_derivative(x):
     return sigmoid(x) * (1 - sigmoid(x))
 
 
-class SeedNetwork:
+class BlogNetwork:
     def __init__(self, layers, seed=0):
         np.random.seed(seed)
         self.weights, self.bias = [], []
@@ -27,7 +27,7 @@ class SeedNetwork:
         self.activation, self.activation_deriv = sigmoid, sigmoid_derivative
 
     def fit(self, x, y, learning_rate=0.1, samples=None):
-        """`samples` updates, sample k being x[k % n] (the seed runs epochs × n of them)."""
+        """`samples` updates, sample k being x[k % n] (the blog network runs epochs × n of them)."""
         x, y = np.array(x), np.array(y)
         n = len(x)
         for k in range(n if samples is None else samples):
