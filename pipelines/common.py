@@ -131,8 +131,9 @@ def refuse_renamed_keys(argv: list[str]) -> None:
     for arg in argv:
         key, _, value = arg.partition("=")
         key = key.lstrip("+~")
-        if key in RENAMED_KEYS:
-            fail(f"{key}= is now {RENAMED_KEYS[key]}= in every pipeline: {RENAMED_KEYS[key]}={value}")
+        new = RENAMED_KEYS.get(key)
+        if new:
+            fail(f"{key}= is now {new}= in every pipeline: {new}={value}")
         for old in value.split(","):
             if key == "experiment" and old in RENAMED_RECIPES:
                 fail(f"experiment={old} is now experiment={RENAMED_RECIPES[old]}")

@@ -90,7 +90,7 @@ class ModelConfig:
     init_scale: float = 0.25  # r of the uniform(−r, r) init (rolisz)
     output_init: str = "same"  # zero = output weights start at 0 (Nielsen ch.6)
     bias: bool = True
-    derivative_quirk: bool = False  # the blog network's σ'(a) on an activation a = σ(z); see README
+    derivative_quirk: bool = False  # the blog network's σ'(a) on a = σ(z); docs/configuration.md
     target_low: float = 0.0  # one-hot targets; Rashid uses 0.01 / 0.99
     target_high: float = 1.0
 
@@ -125,7 +125,7 @@ class OptimConfig:
     nesterov: bool = False
     l2: float = 0.0  # λ (nielsen) or α (sklearn); 0 = no weight decay
     l2_style: str = "nielsen"  # nielsen: w ← (1 − ηλ/n)w, n = training rows; sklearn: + α/m · w
-    schedule: str = "constant"  # halving = the blog network's η/2 after every pass; exponential = η·γ^epoch
+    schedule: str = "constant"  # halving: the blog network's η/2 per pass; exponential: η·γ^epoch
     gamma: float = 0.95  # the exponential schedule's factor per pass
     beta1: float = 0.9  # Adam's moment decays and ε, at scikit-learn's defaults
     beta2: float = 0.999

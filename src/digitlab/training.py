@@ -38,7 +38,7 @@ class EpochRecord:
     test_accuracy: float | None = None
 
     def metrics(self) -> dict[str, float]:
-        """The per-epoch metric names of the MLflow contract (README, "What lands in MLflow");
+        """The per-epoch metric names of the MLflow contract (docs/mlflow.md);
         per-epoch test scores are epoch_test_* so they never mix with the final test_* of the
         run."""
         values = asdict(self)
