@@ -154,7 +154,7 @@ def main() -> None:
                      f"a process importing the same code: {imports_mb:.0f} MB; "
                      f"peak − imports = {(peak_mb - imports_mb) / arrays_mb:.2f} × the arrays"))
 
-    header = "| measure | here | target (issue 6) | detail |\n|---|---|---|---|"
+    header = "| measure | here | target | detail |\n|---|---|---|---|"
     table = header + "\n" + "\n".join(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)
     print(table)
     RESULTS.write_text(f"# Pipeline costs (`python benchmarks/bench_pipeline.py`, "
