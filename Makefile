@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast bench ui server clean-store reproduce-mnist
+.PHONY: run test test-fast bench ui server clean-store reproduce reproduce-mnist
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) pipelines/train.py -m model.hidden=16,32,64 optim.lr=0.1,0.5 seed=0,1 trainer.epochs=20
 	$(PY) pipelines/compare.py
-	@echo "Open the MLflow UI with: make ui  (then http://127.0.0.1:5000)"
+	@echo "Open the MLflow UI with: make ui  (then http://127.0.0.1:$(UI_PORT))"
 
 ## test: the whole suite (Fashion-MNIST tests run where dataset-fashion-mnist is installed)
 test: $(STAMP)
@@ -23,6 +23,12 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
+
+## reproduce: the rows whose data ships with a package (Fashion-MNIST, scikit-learn's digits),
+## 3 seeds, 2 at a time, into docs/reproduce/
+reproduce: $(STAMP)
+	$(PY) pipelines/reproduce.py "only=[fashion-*,sklearn-digits-*,rolisz-*]" seeds=3 n_jobs=2 \
+		out=docs/reproduce
 
 ## reproduce-mnist: every MNIST row on the real MNIST, 3 seeds, 2 at a time, into docs/; the blog
 ## network's rows on a Kaggle-layout train.csv written from MNIST's training images
@@ -53,8 +59,9 @@ server: $(STAMP)
 	$(PY) -m digitlab.server --backend $(BACKEND) --artifacts $(ARTIFACTS) \
 		--host $(SERVER_HOST) --port $(SERVER_PORT) --auth $(AUTH) --auth-db $(AUTH_DB)
 
-## ui: the MLflow UI on 127.0.0.1 against the project's store
+## ui: the MLflow UI on 127.0.0.1 against the project's store (make ui UI_PORT=5002)
+UI_PORT ?= 5000
 ui: $(STAMP)
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui \
 		--backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
-		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port 5000 --workers 1
+		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port $(UI_PORT) --workers 1

@@ -159,3 +159,9 @@ def screenshot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / name))
     assert (SHOTS / name).stat().st_size > 10_000
     page.close()
+
+
+def test_make_ui_takes_its_port_from_ui_port():
+    done = subprocess.run(["make", "-n", "ui", "UI_PORT=5123"], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    assert "--host 127.0.0.1 --port 5123" in done.stdout
