@@ -24,11 +24,12 @@ from digitlab.config import ExperimentStoreConfig
 
 @dataclass
 class CompareConfig:
+    # a sweep's parent run id; null = the latest sweep of the experiment
     sweep: Optional[str] = None
-    all_runs: bool = False
+    all_runs: bool = False  # true = every run of the experiment, not one sweep
     tracking: ExperimentStoreConfig = field(default_factory=ExperimentStoreConfig)
-    out: str = "reports"
-    top: int = 3
+    out: str = "reports"  # table.csv, table.md and the figures go to <out>/<sweep or experiment>/
+    top: int = 3  # learning curves of the best N runs
 
 
 ConfigStore.instance().store(name="base_compare", node=CompareConfig)

@@ -24,9 +24,9 @@ import common
 
 @dataclass
 class ExportConfig:
-    mnist_root: Optional[str] = None
-    rows: int = 42000
-    out: str = "train.csv"
+    mnist_root: Optional[str] = None  # folder of the four official MNIST IDX files
+    rows: int = 42000  # Kaggle's train.csv holds 42,000 labelled images
+    out: str = "train.csv"  # written under a temporary name, then renamed
 
 
 ConfigStore.instance().store(name="base_export_kaggle_csv", node=ExportConfig)

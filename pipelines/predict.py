@@ -22,8 +22,9 @@ from digitlab.config import StoreConfig
 
 @dataclass
 class PredictConfig:
-    input: str = "???"
-    output: str = "submission.csv"
+    input: str = "???"  # a CSV of pixels: Kaggle's test.csv (or train.csv, labels first)
+    output: str = "submission.csv"  # ImageId,Label with ImageId counted from 1, as Kaggle wants
+    # any MLflow model URI: models:/name@alias, models:/name/3, runs:/id/model
     model_uri: str = "models:/digitlab@champion"
     tracking: StoreConfig = field(default_factory=StoreConfig)
 

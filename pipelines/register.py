@@ -24,11 +24,12 @@ from digitlab.config import ExperimentStoreConfig
 
 @dataclass
 class RegisterConfig:
-    run_id: Optional[str] = None
+    run_id: Optional[str] = None  # register this run; null = the best run of a sweep
+    # a sweep's parent run id; null = the latest sweep of the experiment
     sweep: Optional[str] = None
-    metric: str = "best_val_accuracy"
-    name: str = "digitlab"
-    alias: str = "champion"
+    metric: str = "best_val_accuracy"  # the best run has the highest value (validation, not test)
+    name: str = "digitlab"  # the registered model
+    alias: str = "champion"  # moved to the new version
     tracking: ExperimentStoreConfig = field(default_factory=ExperimentStoreConfig)
 
 

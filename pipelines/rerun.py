@@ -26,7 +26,7 @@ from digitlab.config import StoreConfig
 
 @dataclass
 class RerunConfig:
-    run_id: str = "???"
+    run_id: str = "???"  # the run to re-run (required)
     tracking: StoreConfig = field(default_factory=StoreConfig)
 
 

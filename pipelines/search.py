@@ -38,14 +38,18 @@ SAMPLERS = ("tpe", "random", "grid")
 
 @dataclass
 class SearchConfig:
+    # the Optuna study (and the MLflow parent run's tag); same name = resume
     study: str = "digitlab-search"
-    n_trials: int = 20
+    n_trials: int = 20  # finished trials wanted in the study (across interruptions)
+    # an Optuna storage URL; null: sqlite:///<project>/mlruns/optuna.db
     storage: Optional[str] = None
+    # what the search optimises (validation: the test set stays unseen)
     metric: str = "best_val_accuracy"
-    direction: str = "maximize"
-    sampler: str = "tpe"
-    seed: int = 0
+    direction: str = "maximize"  # maximize | minimize
+    sampler: str = "tpe"  # tpe (Bayesian) | random | grid (categorical dimensions only)
+    seed: int = 0  # the sampler's seed; each trial's training seed is `seed` in overrides
     space: Dict[str, Any] = field(default_factory=dict)
+    # fixed train overrides for every trial: "overrides=['data=fashion_mnist']"
     overrides: List[str] = field(default_factory=list)
     tracking: ExperimentStoreConfig = field(
         default_factory=lambda: ExperimentStoreConfig(experiment="search"))

@@ -19,6 +19,7 @@ from digitlab.config import StoreConfig
 @dataclass
 class StatusConfig:
     tracking: StoreConfig = field(default_factory=StoreConfig)
+    # true: mark the stale runs KILLED now (opening the store for a run does it too)
     reap: bool = False
 
 
