@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
 FASHION_ROOT = Path("/usr/share/datasets/fashion-mnist")
 needs_fashion = pytest.mark.skipif(
     not (FASHION_ROOT / "train-images-idx3-ubyte.gz").exists(),
@@ -84,3 +87,28 @@ def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float)
         if process.poll() is not None or time.monotonic() > deadline:
             pytest.fail(f"the server at {url} did not come up: {log.read_text()[-2000:]}")
         time.sleep(0.5)
+
+
+# the pipelines as a user runs them: a subprocess per command, and the store they write
+def pipeline(script: str, *args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+    environment.pop("MLFLOW_TRACKING_URI", None)
+    environment.pop("PYTEST_CURRENT_TEST", None)  # MLflow changes behaviour under pytest
+    return subprocess.run([sys.executable, str(ROOT / "pipelines" / script), *args], cwd=cwd,
+                          capture_output=True, text=True, env=environment, timeout=900)
+
+
+def store(tmp: Path) -> str:
+    return f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
+
+
+def client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(uri)
+
+
+def runs_of(uri: str, experiment: str = "digitlab"):
+    c = client(uri)
+    found = c.get_experiment_by_name(experiment)
+    return [] if found is None else c.search_runs([found.experiment_id], max_results=1000)

@@ -11,8 +11,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import free_port, wait_healthy
-from test_pipeline import ROOT, pipeline
+from conftest import ROOT, free_port, pipeline, wait_healthy
 
 from digitlab import server
 

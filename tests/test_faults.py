@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from test_pipeline import ROOT, pipeline, runs_of, store
+from conftest import ROOT, pipeline, runs_of, store
 
 pytestmark = pytest.mark.timeout(600)
 

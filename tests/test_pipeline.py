@@ -11,34 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_kaggle_csv
+from conftest import ROOT, client, pipeline, runs_of, store, write_kaggle_csv
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(600)
-
-
-def pipeline(script: str, *args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
-    environment.pop("MLFLOW_TRACKING_URI", None)
-    environment.pop("PYTEST_CURRENT_TEST", None)  # MLflow changes behaviour under pytest
-    return subprocess.run([sys.executable, str(ROOT / "pipelines" / script), *args], cwd=cwd,
-                          capture_output=True, text=True, env=environment, timeout=900)
-
-
-def store(tmp: Path) -> str:
-    return f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
-
-
-def client(uri: str):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(uri)
-
-
-def runs_of(uri: str, experiment: str = "digitlab"):
-    c = client(uri)
-    found = c.get_experiment_by_name(experiment)
-    return [] if found is None else c.search_runs([found.experiment_id], max_results=1000)
 
 
 @pytest.fixture(scope="module")

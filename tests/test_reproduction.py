@@ -7,8 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import write_idx_set, write_kaggle_csv
-from test_pipeline import pipeline, runs_of, store
+from conftest import pipeline, runs_of, store, write_idx_set, write_kaggle_csv
 
 from digitlab.config import PublishedConfig
 from digitlab.reproduction import TrainingRun, load_curve, reproduce, run_accuracy

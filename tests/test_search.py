@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from test_pipeline import ROOT, pipeline, runs_of, store
+from conftest import ROOT, pipeline, runs_of, store
 
 pytestmark = pytest.mark.timeout(900)
 SMALL_SPACE = ["space.model.hidden.high=32", "space.optim.lr.low=0.1", "space.optim.lr.high=1.0",

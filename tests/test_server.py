@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_pipeline import ROOT, pipeline
-from conftest import free_port, wait_healthy
+from conftest import ROOT, free_port, pipeline, wait_healthy
 
 pytestmark = pytest.mark.timeout(600)
 INITDB = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))

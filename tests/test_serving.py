@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_kaggle_csv
-from test_pipeline import client, pipeline, runs_of, store
+from conftest import client, pipeline, runs_of, store, write_kaggle_csv
 
 pytestmark = pytest.mark.timeout(900)
 MLFLOW = str(Path(sys.executable).parent / "mlflow")

@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import free_port, wait_healthy
-from test_pipeline import ROOT, client, pipeline, runs_of, store
+from conftest import ROOT, client, free_port, pipeline, runs_of, store, wait_healthy
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
