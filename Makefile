@@ -21,8 +21,9 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+## test-fast: the in-process tests of every module, without the end-to-end and full-size ones
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow and not e2e"
 
 ## reproduce: the rows whose data ships with a package (Fashion-MNIST, scikit-learn's digits),
 ## 3 seeds, 2 at a time, into docs/reproduce/

@@ -22,6 +22,26 @@ needs_fashion = pytest.mark.skipif(
 )
 
 
+def _runs_commands(function) -> bool:
+    import inspect
+
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+    return "pipeline(" in source or "subprocess." in source
+
+
+def pytest_collection_modifyitems(items):
+    """A test that runs a command, itself or through one of its fixtures, is marked e2e."""
+    for item in items:
+        fixtures = getattr(item, "_fixtureinfo", None)
+        defs = fixtures.name2fixturedefs.values() if fixtures else []
+        if _runs_commands(getattr(item, "function", None)) or any(
+                _runs_commands(d[-1].func) for d in defs if d):
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path_factory, monkeypatch):
     # every test parses into a cache of its own session, never the user's ~/.cache
