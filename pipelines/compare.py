@@ -18,7 +18,7 @@ from typing import Optional
 import hydra
 from hydra.core.config_store import ConfigStore
 
-import common
+from digitlab import cli
 from digitlab.config import ExperimentStoreConfig
 
 
@@ -37,13 +37,13 @@ ConfigStore.instance().store(name="base_compare", node=CompareConfig)
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="compare")
 def main(cfg: CompareConfig) -> None:
-    common.refuse_unknown_keys(cfg)
-    common.check_writable(cfg.out, "out")
+    cli.refuse_unknown_keys(cfg)
+    cli.check_writable(cfg.out, "out")
     import pandas as pd
 
     from digitlab import comparison, tracking
 
-    uri = common.checked_store(cfg.tracking.uri)
+    uri = cli.checked_store(cfg.tracking.uri)
     try:
         if cfg.all_runs:
             experiment = tracking.MlflowClient(uri).get_experiment_by_name(cfg.tracking.experiment)
@@ -57,9 +57,9 @@ def main(cfg: CompareConfig) -> None:
             label = parent.info.run_id
             runs = tracking.sweep_runs(uri, parent)
     except LookupError as exc:
-        common.fail(str(exc))
+        cli.fail(str(exc))
     if runs.empty:
-        common.fail(f"no runs found for {label}; did the sweep start any job?")
+        cli.fail(f"no runs found for {label}; did the sweep start any job?")
     table = comparison.comparison_table(runs)
     out = Path(cfg.out) / label
     out.mkdir(parents=True, exist_ok=True)
@@ -81,4 +81,4 @@ def main(cfg: CompareConfig) -> None:
 
 
 if __name__ == "__main__":
-    common.run_and_exit(main)
+    cli.run_and_exit(main)

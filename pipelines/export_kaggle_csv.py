@@ -19,7 +19,7 @@ from typing import Optional
 import hydra
 from hydra.core.config_store import ConfigStore
 
-import common
+from digitlab import cli
 
 
 @dataclass
@@ -34,7 +34,7 @@ ConfigStore.instance().store(name="base_export_kaggle_csv", node=ExportConfig)
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="export_kaggle_csv")
 def main(cfg: ExportConfig) -> None:
-    common.refuse_unknown_keys(cfg)
+    cli.refuse_unknown_keys(cfg)
     import numpy as np
     import pandas as pd
 
@@ -42,13 +42,13 @@ def main(cfg: ExportConfig) -> None:
     from digitlab.data import DataError, load_dataset
 
     if not 1 <= cfg.rows <= 60000:
-        common.fail(f"rows={cfg.rows}: MNIST's training file has 60,000 images; give 1–60000")
+        cli.fail(f"rows={cfg.rows}: MNIST's training file has 60,000 images; give 1–60000")
     out = Path(cfg.out)
-    common.check_writable(out.parent, "out")
+    cli.check_writable(out.parent, "out")
     try:
         mnist = load_dataset(DataConfig(name="mnist", root=cfg.mnist_root))
     except DataError as exc:
-        common.fail(f"{exc} (export_kaggle_csv.py takes mnist_root=/folder)")
+        cli.fail(f"{exc} (export_kaggle_csv.py takes mnist_root=/folder)")
     cells = np.column_stack([mnist.y_train[:cfg.rows], mnist.x_train[:cfg.rows]])
     frame = pd.DataFrame(cells, columns=["label", *(f"pixel{i}" for i in range(784))])
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -60,4 +60,4 @@ def main(cfg: ExportConfig) -> None:
 
 
 if __name__ == "__main__":
-    common.run_and_exit(main)
+    cli.run_and_exit(main)

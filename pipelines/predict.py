@@ -16,7 +16,7 @@ from pathlib import Path
 import hydra
 from hydra.core.config_store import ConfigStore
 
-import common
+from digitlab import cli
 from digitlab.config import StoreConfig
 
 
@@ -34,8 +34,8 @@ ConfigStore.instance().store(name="base_predict", node=PredictConfig)
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
 def main(cfg: PredictConfig) -> None:
-    common.refuse_unknown_keys(cfg)
-    common.check_writable(Path(cfg.output).parent, "output")
+    cli.refuse_unknown_keys(cfg)
+    cli.check_writable(Path(cfg.output).parent, "output")
     import numpy as np
     import pandas as pd
 
@@ -43,17 +43,17 @@ def main(cfg: PredictConfig) -> None:
     from digitlab.data import DataError
     from digitlab.data.csv import read_kaggle_csv
 
-    uri = common.checked_store(cfg.tracking.uri)
+    uri = cli.checked_store(cfg.tracking.uri)
     try:
         model, n_pixels = tracking.load_pyfunc(uri, cfg.model_uri)
     except (tracking.MlflowException, OSError) as exc:
-        common.fail(f"model_uri={cfg.model_uri}: cannot load it from {uri} "
+        cli.fail(f"model_uri={cfg.model_uri}: cannot load it from {uri} "
                     f"({str(exc).splitlines()[0]}); register one with python "
                     "pipelines/register.py, or pass model_uri=runs:/<run id>/model.")
     try:
         cells = read_kaggle_csv(Path(cfg.input), n_pixels)
     except DataError as exc:
-        common.fail(f"{exc} (the model reads {n_pixels} pixels per image)")
+        cli.fail(f"{exc} (the model reads {n_pixels} pixels per image)")
     labeled = cells.shape[1] == n_pixels + 1
     pixels = cells[:, 1:] if labeled else cells
     labels = np.asarray(model.predict(pixels.astype(np.int64)))
@@ -67,4 +67,4 @@ def main(cfg: PredictConfig) -> None:
 
 
 if __name__ == "__main__":
-    common.run_and_exit(main)
+    cli.run_and_exit(main)

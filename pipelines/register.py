@@ -18,7 +18,7 @@ from typing import Optional
 import hydra
 from hydra.core.config_store import ConfigStore
 
-import common
+from digitlab import cli
 from digitlab.config import ExperimentStoreConfig
 
 
@@ -56,25 +56,25 @@ def best_run(uri: str, cfg: RegisterConfig) -> tuple[str, str, float]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="register")
 def main(cfg: RegisterConfig) -> None:
-    common.refuse_unknown_keys(cfg)
+    cli.refuse_unknown_keys(cfg)
     from digitlab import tracking
 
-    uri = common.checked_store(cfg.tracking.uri)
+    uri = cli.checked_store(cfg.tracking.uri)
     if cfg.run_id:
         try:
             run = tracking.get_run(uri, cfg.run_id)
         except tracking.MlflowException:
-            common.fail(f"run_id={cfg.run_id}: no such run in {uri}; copy the id from the "
+            cli.fail(f"run_id={cfg.run_id}: no such run in {uri}; copy the id from the "
                         "MLflow UI or the sweep summary.")
         if run.info.status != "FINISHED":
-            common.fail(f"run_id={cfg.run_id}: the run is {run.info.status}; only a FINISHED "
+            cli.fail(f"run_id={cfg.run_id}: the run is {run.info.status}; only a FINISHED "
                         "run has a complete model to register.")
         run_id, run_name, score = cfg.run_id, run.info.run_name, run.data.metrics.get(cfg.metric)
     else:
         try:
             run_id, run_name, score = best_run(uri, cfg)
         except LookupError as exc:
-            common.fail(str(exc))
+            cli.fail(str(exc))
     if tracking.alias_target(uri, cfg.name, cfg.alias) == run_id:
         print(f"{cfg.name}@{cfg.alias} is already run {run_id} ({run_name}); nothing to do")
         return
@@ -84,7 +84,7 @@ def main(cfg: RegisterConfig) -> None:
     try:
         version, created = tracking.register_run_model(uri, run_id, cfg.name, cfg.alias, tags)
     except LookupError as exc:
-        common.fail(f"{exc}: a run that failed or was logged without a model cannot be registered; "
+        cli.fail(f"{exc}: a run that failed or was logged without a model cannot be registered; "
                     "pick another with run_id=<id>.")
     print(f"{cfg.name} version {version} ({'new' if created else 'existing'}) ← run {run_id} "
           f"({run_name}, {cfg.metric} {score if score is None else f'{score:.4f}'})")
@@ -94,4 +94,4 @@ def main(cfg: RegisterConfig) -> None:
 
 
 if __name__ == "__main__":
-    common.run_and_exit(main)
+    cli.run_and_exit(main)

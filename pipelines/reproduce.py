@@ -28,10 +28,10 @@ import hydra
 from hydra import compose
 from hydra.core.config_store import ConfigStore
 
-import common
+from digitlab import cli
 from digitlab.config import ExperimentStoreConfig, RunConfig
 
-EXPERIMENTS = common.PROJECT_ROOT / "conf" / "experiment"
+EXPERIMENTS = cli.PROJECT_ROOT / "conf" / "experiment"
 
 
 @dataclass
@@ -55,7 +55,7 @@ def select(only) -> list[str]:
     patterns = [only] if isinstance(only, str) else list(only)
     chosen = [i for i in ids if any(fnmatch.fnmatch(i, p) for p in patterns)]
     if not chosen:
-        common.fail(f"only={only!r} matches no file in conf/experiment/ (ids: {', '.join(ids)})")
+        cli.fail(f"only={only!r} matches no file in conf/experiment/ (ids: {', '.join(ids)})")
     return chosen
 
 
@@ -70,7 +70,7 @@ def data_overrides(cfg: ReproduceConfig, data_name: str) -> list[str]:
 def compose_experiment(cfg: ReproduceConfig, exp_id: str) -> RunConfig:
     base = compose(config_name="train", overrides=[f"experiment={exp_id}"])
     extra = data_overrides(cfg, base.data.name) + list(cfg.overrides)
-    return common.to_run_config(compose(config_name="train",
+    return cli.to_run_config(compose(config_name="train",
                                         overrides=[f"experiment={exp_id}", *extra]))
 
 
@@ -117,8 +117,8 @@ def launch(cfg: ReproduceConfig, ids: list[str], extra: list[str], uri: str, par
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="reproduce")
 def main(cfg: ReproduceConfig) -> None:
-    common.refuse_unknown_keys(cfg)
-    common.check_writable(cfg.out, "out")
+    cli.refuse_unknown_keys(cfg)
+    cli.check_writable(cfg.out, "out")
     import pandas as pd
 
     from digitlab import tracking
@@ -134,13 +134,13 @@ def main(cfg: ReproduceConfig) -> None:
         if reason:
             missing[exp_id] = reason
     runnable = [i for i in ids if i not in missing]
-    uri = tracking.resolve_uri(cfg.tracking.uri, common.PROJECT_ROOT)
-    experiment_id = common.prepare_store(uri, cfg.tracking.experiment)
+    uri = tracking.resolve_uri(cfg.tracking.uri, cli.PROJECT_ROOT)
+    experiment_id = cli.prepare_store(uri, cfg.tracking.experiment)
     only = cfg.only if isinstance(cfg.only, str) else ",".join(cfg.only)
     started = time.monotonic()
     parent = tracking.start_parent_run(uri, experiment_id, f"reproduce {only}",
                                        {"digitlab.only": only, "digitlab.seeds": str(cfg.seeds),
-                                        **common.git_state()})
+                                        **cli.git_state()})
     out = Path(cfg.out)
     failed_sweeps = 0
     try:
@@ -205,4 +205,4 @@ def main(cfg: ReproduceConfig) -> None:
 
 
 if __name__ == "__main__":
-    common.run_and_exit(main)
+    cli.run_and_exit(main)

@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 from hydra.core.config_store import ConfigStore
 
-import common
+from digitlab import cli
 from digitlab.config import StoreConfig
 
 
@@ -37,17 +37,17 @@ PER_EPOCH = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="rerun")
 def main(cfg: RerunConfig) -> None:
-    common.refuse_unknown_keys(cfg)
+    cli.refuse_unknown_keys(cfg)
     from digitlab import runner, tracking
     from digitlab.config import ConfigError, run_config_from_dict
     from digitlab.data import DataError
     from digitlab.reproduction import first_difference
 
-    uri = common.checked_store(cfg.tracking.uri)
+    uri = cli.checked_store(cfg.tracking.uri)
     try:
         logged = tracking.get_run(uri, cfg.run_id)
     except Exception as exc:  # MlflowException: no such run
-        common.fail(f"run_id={cfg.run_id}: no such run in {uri} ({type(exc).__name__}); "
+        cli.fail(f"run_id={cfg.run_id}: no such run in {uri} ({type(exc).__name__}); "
                     "copy the id from the MLflow UI or the sweep summary.")
     with tempfile.TemporaryDirectory(prefix="digitlab-rerun-") as tmp:
         folder = Path(tmp)
@@ -62,13 +62,13 @@ def main(cfg: RerunConfig) -> None:
         run_cfg.tracking.skip_finished = False  # the point is to train it again
         split = runner.load_split(run_cfg)
     except (ConfigError, DataError) as exc:
-        common.fail(str(exc))
+        cli.fail(str(exc))
     tags = logged.data.tags
     if split.digest != tags.get("data.sha256"):
-        common.fail(f"the data differs from the logged run's: sha256 {split.digest[:16]}… here, "
+        cli.fail(f"the data differs from the logged run's: sha256 {split.digest[:16]}… here, "
                     f"{tags.get('data.sha256', '?')[:16]}… logged ({run_cfg.data.name}); "
                     "point data.root / data.path at the files the run used.")
-    code = common.git_state()
+    code = cli.git_state()
     if tags.get("git.commit") != code["git.commit"]:
         print(f"warning: the run was logged at commit {tags.get('git.commit')}, this is "
               f"{code['git.commit']}", file=sys.stderr)
@@ -93,4 +93,4 @@ def main(cfg: RerunConfig) -> None:
 
 
 if __name__ == "__main__":
-    common.run_and_exit(main)
+    cli.run_and_exit(main)

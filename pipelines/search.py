@@ -28,7 +28,7 @@ from hydra import compose
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-import common
+from digitlab import cli
 from digitlab.config import ConfigError, ExperimentStoreConfig, RunConfig
 
 log = logging.getLogger("digitlab.search")
@@ -110,7 +110,7 @@ def suggest(trial, space: dict) -> dict[str, Any]:
 
 def trial_config(cfg: SearchConfig, values: dict[str, Any]) -> RunConfig:
     overrides = [f"{name}={value}" for name, value in values.items()] + list(cfg.overrides)
-    run_cfg = common.to_run_config(compose(config_name="train", overrides=overrides))
+    run_cfg = cli.to_run_config(compose(config_name="train", overrides=overrides))
     run_cfg.tracking.skip_finished = False  # every trial is its own child run
     return run_cfg
 
@@ -136,7 +136,7 @@ def preflight(cfg: SearchConfig) -> None:
         except ConfigError:
             raise
         except Exception as exc:  # hydra: an unknown key or group
-            raise ConfigError(f"space/overrides: {common._one_line(exc)}") from None
+            raise ConfigError(f"space/overrides: {cli.one_line(exc)}") from None
 
 
 def open_study(cfg: SearchConfig, storage: str):
@@ -145,13 +145,13 @@ def open_study(cfg: SearchConfig, storage: str):
     import optuna
 
     if storage.startswith("sqlite:///"):
-        common.check_writable(Path(storage.removeprefix("sqlite:///")).parent, "storage")
+        cli.check_writable(Path(storage.removeprefix("sqlite:///")).parent, "storage")
         Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
         return optuna.create_study(study_name=cfg.study, storage=storage, load_if_exists=True,
                                    direction=cfg.direction)
     except Exception as exc:  # SQLAlchemy's errors for a URL it cannot open, a corrupt file
-        common.fail(f"storage={storage}: cannot open the study ({str(exc).splitlines()[0]}); "
+        cli.fail(f"storage={storage}: cannot open the study ({str(exc).splitlines()[0]}); "
                     "give a writable sqlite:////path/optuna.db or another database URL.")
 
 
@@ -225,7 +225,7 @@ def make_objective(cfg: SearchConfig, uri: str, experiment_id: str, parent: str)
             for k, v in values.items())
         tags = {"digitlab.study": cfg.study, "digitlab.trial": str(trial.number),
                 "digitlab.overrides": " ".join(f"{k}={v}" for k, v in values.items()),
-                **common.git_state()}
+                **cli.git_state()}
         try:
             result = runner.run(trial_config(cfg, values), tracker, name, tags)
         except (Exception, KeyboardInterrupt, stopping.Terminated) as exc:
@@ -249,7 +249,7 @@ def make_objective(cfg: SearchConfig, uri: str, experiment_id: str, parent: str)
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="search")
 def main(cfg: SearchConfig) -> None:
-    common.refuse_unknown_keys(cfg)
+    cli.refuse_unknown_keys(cfg)
     import optuna
 
     from digitlab import stopping, tracking
@@ -259,18 +259,18 @@ def main(cfg: SearchConfig) -> None:
     try:
         preflight(cfg)
     except ConfigError as exc:
-        common.fail(str(exc))
-    uri = tracking.resolve_uri(cfg.tracking.uri, common.PROJECT_ROOT)
-    storage = cfg.storage or f"sqlite:///{common.PROJECT_ROOT / 'mlruns' / 'optuna.db'}"
+        cli.fail(str(exc))
+    uri = tracking.resolve_uri(cfg.tracking.uri, cli.PROJECT_ROOT)
+    storage = cfg.storage or f"sqlite:///{cli.PROJECT_ROOT / 'mlruns' / 'optuna.db'}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(cfg, storage)
     study.sampler = make_sampler(cfg, len(study.get_trials(deepcopy=False)))
     recovered = recover_interrupted(study)
-    experiment_id = common.prepare_store(uri, cfg.tracking.experiment)
+    experiment_id = cli.prepare_store(uri, cfg.tracking.experiment)
     parent, resumed = tracking.resume_parent_run(
         uri, experiment_id, "digitlab.study", cfg.study, f"search {cfg.study}",
         {"digitlab.storage": storage, "digitlab.n_trials": str(cfg.n_trials),
-         "digitlab.metric": cfg.metric, **common.git_state()})
+         "digitlab.metric": cfg.metric, **cli.git_state()})
     done = counted(study)
     print(f"study {cfg.study!r} in {storage}: {done} of {cfg.n_trials} trials done"
           + (f", resuming (rerunning cut-off trial(s) {recovered})" if recovered else "")
@@ -321,4 +321,4 @@ def report(study, cfg: SearchConfig, uri: str, parent: str) -> None:
 
 
 if __name__ == "__main__":
-    common.run_and_exit(main)
+    cli.run_and_exit(main)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import hydra
 from hydra.core.config_store import ConfigStore
 
-import common
+from digitlab import cli
 from digitlab.config import StoreConfig
 
 
@@ -28,10 +28,10 @@ ConfigStore.instance().store(name="base_status", node=StatusConfig)
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="status")
 def main(cfg: StatusConfig) -> None:
-    common.refuse_unknown_keys(cfg)
+    cli.refuse_unknown_keys(cfg)
     from digitlab import tracking
 
-    uri = common.checked_store(cfg.tracking.uri)
+    uri = cli.checked_store(cfg.tracking.uri)
     table, stale = tracking.store_status(uri)
     print(f"store: {uri}\n")
     print(table.to_string(index=False) if len(table) else "no experiments yet")
@@ -51,4 +51,4 @@ def main(cfg: StatusConfig) -> None:
 
 
 if __name__ == "__main__":
-    common.run_and_exit(main)
+    cli.run_and_exit(main)

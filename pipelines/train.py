@@ -14,20 +14,21 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-import common
+from digitlab import cli
+from digitlab.cli import job, sweep
 from digitlab.stopping import Terminated, install
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> None:
-    common.run_job(cfg)
+    job.run_job(cfg)
 
 
 if __name__ == "__main__":
     install()  # Ctrl-C and SIGTERM end the run KILLED, never in the middle of a store write
     status = 1
     try:
-        common.preflight(sys.argv[1:], "train")
+        cli.preflight(sys.argv[1:], "train")
         main()
         status = 0
     except KeyboardInterrupt:
@@ -35,7 +36,7 @@ if __name__ == "__main__":
     except Terminated:
         status = 143
     except SystemExit as exc:  # Hydra reports a bad override or config with exit code 1
-        status = common.EXIT_BAD_INPUT if exc.code == 1 and not common.STARTED else exc.code
+        status = cli.EXIT_BAD_INPUT if exc.code == 1 and not sweep.STARTED else exc.code
     finally:  # the sweep's parent run is ended whatever happened (Hydra skips on_multirun_end)
-        summary = common.finish_sweep(interrupted=status in (130, 143))
-    common.exit_now(status or summary)
+        summary = sweep.finish_sweep(interrupted=status in (130, 143))
+    cli.exit_now(status or summary)

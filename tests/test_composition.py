@@ -1,4 +1,4 @@
-"""digitlab.composition: a sweep's job configs composed once per config-group choice and equal to
+"""digitlab.cli.composition: a sweep's job configs composed once per config-group choice and equal to
 Hydra's own compose, errors included; and the sweeper that does not compose checked jobs again."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from digitlab import composition
-from digitlab.composition import JobComposer
-from digitlab.config import register_configs
+from digitlab.cli import composition
+from digitlab.cli.composition import JobComposer
+from digitlab.cli.project import register_configs
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

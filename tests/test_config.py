@@ -10,7 +10,8 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from digitlab.config import ConfigError, RunConfig, check_given_keys_act, register_configs
+from digitlab.cli.project import register_configs
+from digitlab.config import ConfigError, RunConfig, check_given_keys_act
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = ["data", "model", "optim", "trainer", "tracking"]

@@ -301,3 +301,11 @@ def test_a_renamed_recipe_names_its_new_name(tmp_path):
     done = pipeline("train.py", "-m", "experiment=rolisz-digits,seed-blog", cwd=tmp_path)
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
         "digitlab: error: experiment=seed-blog is now experiment=blog-network"], done.stderr
+
+
+def test_output_piped_into_head_ends_quietly(sweep):
+    tmp, uri, _ = sweep
+    done = subprocess.run(f"{sys.executable} {ROOT / 'pipelines' / 'status.py'} "
+                          f"tracking.uri={uri} | head -1", shell=True, cwd=tmp,
+                          capture_output=True, text=True, timeout=300)
+    assert done.stdout.startswith("store:") and "Traceback" not in done.stderr, done.stderr

@@ -318,14 +318,3 @@ def run_config_from_dict(tree: dict) -> RunConfig:
     published = tree.get("published")
     return RunConfig(**values, seed=tree.get("seed", 0), experiment_id=tree.get("experiment_id"),
                      published=PublishedConfig(**published) if published else None)
-
-
-def register_configs() -> None:
-    """Register the schemas with Hydra's ConfigStore (called by the pipelines only)."""
-    from hydra.core.config_store import ConfigStore
-
-    store = ConfigStore.instance()
-    store.store(name="base_run", node=RunConfig)
-    for group, schema in (("data", DataConfig), ("model", ModelConfig), ("optim", OptimConfig),
-                          ("trainer", TrainerConfig), ("tracking", TrackingConfig)):
-        store.store(group=group, name=f"base_{group}", node=schema)

@@ -4,7 +4,7 @@ whose worker process died launched once more.
 Before launching, the basic sweeper composes every job once to fail early, and the launcher then
 composes it again to run it: ≈ 0.2 s a job each. pipelines/train.py's preflight composes and
 checks every job before Hydra starts (with one-line errors and exit code 2) and records them in
-`digitlab.composition.CHECKED`; those are not composed a second time. Jobs preflight did not see
+`digitlab.cli.composition.CHECKED`; those are not composed a second time. Jobs preflight did not see
 are checked as Hydra checks them. Selected by conf/hydra/sweeper/preflighted.yaml.
 
 A joblib worker killed from outside (the out-of-memory killer, a `kill -9`) breaks joblib's whole
@@ -24,7 +24,7 @@ from typing import Sequence
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-from digitlab.composition import CHECKED, RESULT_FILE, SWEEP_DIR_ENV
+from digitlab.cli.composition import CHECKED, RESULT_FILE, SWEEP_DIR_ENV
 
 log = logging.getLogger("digitlab")
 LAUNCHES = 2  # a job is tried again once: a worker killed for another job's memory recovers

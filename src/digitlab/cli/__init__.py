@@ -1,0 +1,22 @@
+"""The pipelines' glue, the one layer of the package that imports Hydra: each `pipelines/*.py`
+is a thin entry point over these modules, one job each.
+
+    project     where the project is, git provenance, what Hydra must know before composing
+    errors      bad input: one line, exit code 2
+    composition a sweep's job configs composed once per config-group choice; unknown keys
+    preflight   the command line and every job's config checked before anything runs
+    processes   a sweep's workers: found, stopped, ended with their driver
+    sweep       the sweep's parent run before the jobs, their outcomes and the summary after
+    job         one job: typed config → runner → tracker → outcome
+    exit        a command's exit code without the interpreter's teardown
+"""
+
+from digitlab.cli.errors import EXIT_BAD_INPUT, fail
+from digitlab.cli.exit import exit_now, run_and_exit
+from digitlab.cli.preflight import (check_writable, checked_store, one_line, prepare_store,
+                                    preflight, refuse_unknown_keys, to_run_config)
+from digitlab.cli.project import PROJECT_ROOT, git_state
+
+__all__ = ["EXIT_BAD_INPUT", "PROJECT_ROOT", "check_writable", "checked_store", "exit_now",
+           "fail", "git_state", "one_line", "preflight", "prepare_store", "refuse_unknown_keys",
+           "run_and_exit", "to_run_config"]

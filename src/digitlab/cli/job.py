@@ -1,0 +1,151 @@
+"""One job of a command, a single run or one of a sweep: its config typed, trained through the
+runner, tracked, and its outcome left where the sweep's main process reads it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from digitlab.cli import sweep
+from digitlab.cli.composition import RESULT_FILE
+from digitlab.cli.errors import EXIT_BAD_INPUT, fail
+from digitlab.cli.preflight import prepare_store, to_run_config
+from digitlab.cli.processes import end_with_driver
+from digitlab.cli.project import PROJECT_ROOT, git_state, log
+from digitlab.cli.sweep import STORE_LOST_FILE, sweep_dir_of, sweep_record
+from digitlab.config import ConfigError, RunConfig
+
+
+def _run_name(overrides: list[str], keys: list[str] | None = None) -> str:
+    # model.hidden=64 optim.lr=0.1 seed=2 → "hidden=64 lr=0.1 seed=2"; in a sweep, swept keys only
+    parts = [o.split("=", 1) for o in overrides
+             if "=" in o and not o.lstrip("+~").startswith(("hydra", "tracking."))]
+    if keys:
+        parts = [(k, v) for k, v in parts if k.lstrip("+~") in keys]
+    return " ".join(f"{k.split('.')[-1].lstrip('+~')}={v}" for k, v in parts) or "run"
+
+def _thread_limit(hc) -> int | None:
+    """One BLAS thread per parallel job so n_jobs workers don't oversubscribe the cores."""
+    n_jobs = OmegaConf.select(hc, "launcher.n_jobs", default=None)
+    if hc.mode != RunMode.MULTIRUN or n_jobs in (None, 1):
+        return None
+    jobs = os.cpu_count() if n_jobs == -1 else abs(int(n_jobs))
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+def run_job(cfg: DictConfig) -> dict:
+    """One job: validate, train, log; writes the job's outcome next to its Hydra files."""
+    from threadpoolctl import threadpool_limits
+
+    from digitlab import faults, runner, stopping
+    from digitlab.data import DataError
+    from digitlab.training import TrainingDiverged
+
+    sweep.STARTED = True
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    hydra_files = Path(hc.runtime.output_dir) / ".hydra"
+    # a job's outcome goes where the driver reads it back: the driver's sweep folder
+    out_dir = sweep_dir_of(hc) / str(hc.sweep.subdir) if multirun else Path(hc.runtime.output_dir)
+    overrides = list(hc.overrides.task)
+    try:
+        run_cfg = to_run_config(cfg)
+    except ConfigError as exc:
+        fail(str(exc))
+    stopping.install(signal.SIGTERM)  # also inside joblib workers
+    if multirun:
+        end_with_driver()
+    record = sweep_record(hc) if multirun else {}
+    name = _run_name(overrides, record.get("swept"))
+    tags = {"digitlab.overrides": " ".join(overrides), **git_state()}
+    tracker: runner.Tracker = runner.NullTracker()
+    uri = None
+    if run_cfg.tracking.enabled:
+        from digitlab import tracking
+
+        uri = record.get("uri") or tracking.resolve_uri(run_cfg.tracking.uri, PROJECT_ROOT)
+        experiment_id = record.get("experiment_id") or prepare_store(
+            uri, run_cfg.tracking.experiment)
+        parent = record.get("parent_run_id") or run_cfg.tracking.parent_run_id
+        tracker = tracking.MlflowTracker(uri, experiment_id, parent)
+        if multirun:
+            tags.update({"digitlab.sweep_id": record.get("parent_run_id", ""),
+                         "digitlab.job": str(hc.job.num)})
+    outcome = {"job": hc.job.num if multirun else 0, "overrides": overrides, "name": name,
+               "status": "FAILED"}
+    code = 1
+    lost_store = sweep_dir_of(hc) / STORE_LOST_FILE
+    if multirun and lost_store.exists():  # an earlier job found the tracking server gone
+        outcome["error"] = f"not run: {lost_store.read_text()}"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / RESULT_FILE).write_text(json.dumps(outcome))
+        return outcome
+    try:
+        with threadpool_limits(limits=_thread_limit(hc)), _progress(run_cfg) as on_epoch:
+            result = runner.run(run_cfg, tracker, name, tags, out_dir,
+                                {"hydra": hydra_files}, on_epoch)
+        outcome.update(status="SKIPPED" if result.skipped else "FINISHED", run_id=result.run_id,
+                       metrics=result.metrics)
+        code = 0
+        log.info("%s: %s%s", name, "already FINISHED as run %s, skipped (tracking.skip_finished"
+                 "=false runs it again): " % result.run_id if result.skipped else "",
+                 _summary(result.metrics))
+    except (DataError, ConfigError) as exc:
+        outcome["error"], code = str(exc), EXIT_BAD_INPUT
+    except TrainingDiverged as exc:
+        outcome["error"] = str(exc)
+    except Exception as exc:  # recorded as FAILED; a sweep goes on with its other jobs
+        fault = faults.describe(exc, store=uri)
+        if fault is None:
+            outcome["error"] = f"{type(exc).__name__}: {exc}"
+            log.exception("job failed")
+        else:  # the machine's or the store's fault: one line, no traceback
+            outcome["error"] = fault.line
+            if fault.kind == "server_gone" and multirun:
+                lost_store.write_text(fault.line)
+    except BaseException:  # Ctrl-C / SIGTERM: the run is KILLED; stop everything
+        outcome["status"] = "KILLED"
+        (out_dir / RESULT_FILE).write_text(json.dumps(outcome))
+        raise
+    if multirun and outcome.get("error"):  # a single run says it once, on exit
+        log.error("%s: %s", name, outcome["error"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / RESULT_FILE).write_text(json.dumps(outcome, default=str))
+    if code and not multirun:
+        print(f"digitlab: error: {outcome['error']}", file=sys.stderr)
+        sys.exit(code)
+    return outcome
+
+def _summary(metrics: dict[str, float]) -> str:
+    keys = ("best_val_accuracy", "test_accuracy", "best_epoch", "train_seconds")
+    return "  ".join(f"{k}={metrics[k]:.4g}" for k in keys if k in metrics)
+
+class _progress:
+    """A tqdm bar over epochs in a terminal, one log line per epoch otherwise."""
+
+    def __init__(self, cfg: RunConfig):
+        self.total = cfg.trainer.epochs
+
+    def __enter__(self):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=self.total, unit="epoch", leave=False, disable=None)
+        return self.update
+
+    def update(self, record) -> None:
+        if self.bar.disable:
+            log.info("epoch %d/%d  %s", record.epoch, self.total, "  ".join(
+                f"{k}={v:.4g}" for k, v in record.metrics().items()))
+        else:
+            self.bar.set_postfix(loss=f"{record.train_loss:.4f}",
+                                 val=f"{record.val_accuracy or float('nan'):.4f}")
+            self.bar.update()
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()

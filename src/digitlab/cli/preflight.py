@@ -1,0 +1,150 @@
+"""Every command's input checked before anything runs: the command line, each job's config
+composed and typed, the folders it writes and the store it opens; one line and exit 2 otherwise."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+from digitlab.cli.composition import CHECKED, JobComposer, check_known_keys
+from digitlab.cli.errors import fail
+from digitlab.cli.project import CONF_DIR, PROJECT_ROOT
+from digitlab.config import ConfigError, RunConfig, check_given_keys_act
+
+
+def to_run_config(cfg: DictConfig) -> RunConfig:
+    """The typed config; raises ConfigError naming key, value and what is allowed, or a key
+    the schema does not have."""
+    check_known_keys(cfg)
+    return OmegaConf.to_object(cfg)
+
+def refuse_unknown_keys(cfg: DictConfig) -> None:
+    """A pipeline's config with a key its schema lacks (`+typo=1`): one line and exit 2."""
+    try:
+        check_known_keys(cfg)
+    except ConfigError as exc:
+        fail(str(exc))
+
+def check_writable(folder: str | Path, key: str) -> None:
+    """One line and exit 2 unless `folder` can be created and written (a read-only working
+    folder, a full or read-only mount), before anything is run."""
+    import tempfile
+
+    existing = Path(folder).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".digitlab-write-check-"))
+    except OSError as exc:
+        fail(f"{key}={folder}: cannot write in {existing} ({exc.strerror}); run the command from "
+             f"a writable folder or set {key}= to one.")
+
+# keys renamed so that every pipeline names the store as train.py does: the old spelling is
+# refused with the new one
+RENAMED_KEYS = {"uri": "tracking.uri", "mlflow_experiment": "tracking.experiment"}
+
+# recipes renamed so that "seed" means only the random seed
+RENAMED_RECIPES = {"seed-blog": "blog-network", "seed-blog-fixed": "blog-network-fixed"}
+
+def refuse_renamed_keys(argv: list[str]) -> None:
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        key = key.lstrip("+~")
+        new = RENAMED_KEYS.get(key)
+        if new:
+            fail(f"{key}= is now {new}= in every pipeline: {new}={value}")
+        for old in value.split(","):
+            if key == "experiment" and old in RENAMED_RECIPES:
+                fail(f"experiment={old} is now experiment={RENAMED_RECIPES[old]}")
+
+def expand_sweep(task_overrides: list[str]) -> tuple[list[list[str]], list[str]]:
+    """The override list of every job, as Hydra's basic sweeper expands them, and the swept keys."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    parsed = OverridesParser.create().parse_overrides(task_overrides)
+    swept = [o.get_key_element() for o in parsed if o.is_sweep_override()]
+    return BasicSweeper.split_arguments(parsed, None)[0], swept
+
+def one_line(exc: BaseException) -> str:
+    """Hydra's multi-line message and its cause (which names the key and type) as one line."""
+    noise = ("full_key", "object_type", "reference_type", "See https", "Set the environment",
+             "Config search path", "provider=")
+    parts = []
+    while exc is not None:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        parts += [line for line in lines if not line.startswith(noise) and line not in parts]
+        exc = exc.__cause__
+    return " ".join(parts)
+
+def _quoting_hint(exc: BaseException) -> str:
+    """Hydra's grammar reads a bare value of plain ASCII only: a space splits the override in
+    two for the shell, a non-ASCII character stops the lexer."""
+    text = str(exc)
+    if "LexerNoViableAltException" in text or "missing EQUAL" in text or "no viable" in text:
+        return (" — a value with spaces or non-ASCII characters must be quoted for Hydra, inside "
+                "the shell's quotes: \"data.root='/path/with space/ü'\"")
+    return ""
+
+def preflight(argv: list[str], config_name: str) -> None:
+    """Compose and check the config of every job the command line asks for, before Hydra starts
+    anything: a typo, a wrong type, an unknown option or a bad value gets one line and exit 2."""
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    refuse_renamed_keys(argv)
+    flags = [a for a in argv if a.startswith("-")]
+    if any(f not in ("-m", "--multirun") for f in flags):
+        return  # --help, --cfg, -cn …: Hydra's own business
+    task = [a for a in argv if not a.startswith("-")
+            and not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    try:
+        jobs, swept = expand_sweep(task)
+    except HydraException as exc:
+        fail(one_line(exc) + _quoting_hint(exc))
+    if swept and not flags:
+        fail(f"{' '.join(swept)}: a list of values needs -m to sweep over them "
+             "(python pipelines/train.py -m …), or quote a single value.")
+    for value in [a.split("=", 1)[1] for a in argv if a.startswith("hydra.launcher.n_jobs=")]:
+        if not value.lstrip("-").isdigit() or int(value) == 0:
+            fail(f"hydra.launcher.n_jobs={value}: expected the number of parallel jobs, an "
+                 "integer ≥ 1 (or -1 for one per core, as joblib counts).")
+    key = "hydra.sweep.dir" if flags else "hydra.run.dir"
+    given = [a.split("=", 1)[1] for a in argv if a.lstrip("+").startswith(f"{key}=")]
+    # the folder Hydra creates first; conf/train.yaml's default lies under outputs/
+    check_writable(given[0].split("${")[0] if given else "outputs", key)
+    composer = JobComposer(CONF_DIR, config_name)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        for overrides in jobs:
+            where = f" (in the sweep job {' '.join(overrides)})" if len(jobs) > 1 else ""
+            try:
+                checked = to_run_config(composer.compose(overrides))
+                check_given_keys_act(checked, [o.split("=", 1)[0].lstrip("+~") for o in overrides])
+                CHECKED[tuple(overrides)] = checked
+            except ConfigError as exc:
+                fail(f"{exc}{where}")
+            except (HydraException, OmegaConfBaseException) as exc:
+                fail(one_line(exc) + where)
+
+def prepare_store(uri: str, experiment: str) -> str:
+    """The store checked and ready, or one line and exit code 2 before anything trains."""
+    from digitlab import tracking
+
+    try:
+        return tracking.prepare_store(uri, experiment)
+    except tracking.StoreError as exc:
+        fail(str(exc))
+
+def checked_store(configured_uri: str | None) -> str:
+    """The tracking URI of an existing, readable store, or one line and exit code 2."""
+    from digitlab import tracking
+
+    uri = tracking.resolve_uri(configured_uri, PROJECT_ROOT)
+    try:
+        tracking.check_store(uri)
+    except tracking.StoreError as exc:
+        fail(str(exc))
+    return uri

@@ -1,0 +1,49 @@
+"""Where the project is, what the code is, and what every command registers with Hydra and
+OmegaConf before it composes a config: the bottom of the pipelines' glue."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+from digitlab.config import (DataConfig, ModelConfig, OptimConfig, RunConfig, TrackingConfig,
+                             TrainerConfig)
+
+# an editable install (pip install -e .): src/digitlab/cli/project.py → the checkout
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+CONF_DIR = PROJECT_ROOT / "conf"
+log = logging.getLogger("digitlab")
+
+
+def register_configs() -> None:
+    """The schemas in Hydra's ConfigStore: conf/ files build on them (`defaults: [base_model]`)."""
+    store = ConfigStore.instance()
+    store.store(name="base_run", node=RunConfig)
+    for group, schema in (("data", DataConfig), ("model", ModelConfig), ("optim", OptimConfig),
+                          ("trainer", TrainerConfig), ("tracking", TrackingConfig)):
+        store.store(group=group, name=f"base_{group}", node=schema)
+
+
+register_configs()
+# ${pid:} in conf/train.yaml: two sweeps started in the same microsecond still get two folders
+OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True, replace=True)
+
+
+@functools.cache  # once per process: the code a process runs is the code it imported
+def git_state() -> dict[str, str]:
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+        except OSError:  # no git on this machine: the run is logged as commit "unknown"
+            return ""
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD")
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return {"git.commit": commit or "unknown", "git.dirty": str(bool(dirty)).lower()}

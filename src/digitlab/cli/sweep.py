@@ -1,0 +1,138 @@
+"""A sweep as its main process sees it: the store, experiment and parent run made before any
+job starts (Hydra's callback), the jobs' outcomes read back, the parent ended and the summary."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from hydra import compose
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from digitlab.cli.composition import CHECKED, RESULT_FILE, SWEEP_DIR_ENV
+from digitlab.cli.preflight import expand_sweep, prepare_store, to_run_config
+from digitlab.cli.processes import DRIVER_PID_ENV, already_stopping, stop_workers
+from digitlab.cli.project import PROJECT_ROOT, git_state, log
+
+
+SWEEP_FILE = "digitlab_sweep.json"
+
+STORE_LOST_FILE = "digitlab_store_lost"  # in the sweep folder: the tracking server is gone
+
+@dataclass
+class Sweep:
+    """The running sweep, as the main process knows it."""
+
+    dir: Path
+    uri: str | None = None
+    parent_run_id: str | None = None
+    owns_parent: bool = True  # False when joining a parent run given in tracking.parent_run_id
+
+SWEEP: Sweep | None = None
+
+STARTED = False  # a job (or a sweep) began: errors after this are not the command line's
+
+class SweepCallback(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        global SWEEP, STARTED
+        task = list(config.hydra.overrides.task)
+        jobs, swept = expand_sweep(task)  # every job was checked by preflight()
+        first = CHECKED.get(tuple(jobs[0])) or to_run_config(
+            compose(config_name=config.hydra.job.config_name, overrides=jobs[0]))
+        STARTED = True
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        os.environ[SWEEP_DIR_ENV] = str(sweep_dir.resolve())
+        os.environ[DRIVER_PID_ENV] = str(os.getpid())
+        SWEEP = Sweep(sweep_dir)
+        record = {"swept": swept}
+        if first.tracking.enabled:
+            from digitlab import tracking
+
+            SWEEP.uri = tracking.resolve_uri(first.tracking.uri, PROJECT_ROOT)
+            experiment_id = prepare_store(SWEEP.uri, first.tracking.experiment)
+            SWEEP.owns_parent = first.tracking.parent_run_id is None
+            SWEEP.parent_run_id = first.tracking.parent_run_id or tracking.start_parent_run(
+                SWEEP.uri, experiment_id, name=f"sweep {sweep_dir.name}",
+                tags={"digitlab.sweep_dir": str(sweep_dir.resolve()),
+                      "digitlab.overrides": " ".join(task), "digitlab.jobs": str(len(jobs)),
+                      **git_state()})
+            record.update(uri=SWEEP.uri, parent_run_id=SWEEP.parent_run_id,
+                          experiment_id=experiment_id)
+        (sweep_dir / SWEEP_FILE).write_text(json.dumps(record))
+        log.info("sweep of %d jobs into %s", len(jobs), sweep_dir)
+
+def _sweep_record_at(sweep_dir: Path) -> dict:
+    path = Path(sweep_dir) / SWEEP_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+def sweep_dir_of(hc) -> Path:
+    return Path(os.environ.get(SWEEP_DIR_ENV) or hc.sweep.dir)
+
+def sweep_record(hc) -> dict:
+    return _sweep_record_at(sweep_dir_of(hc))
+
+def sweep_outcomes(sweep_dir: Path) -> list[dict]:
+    outcomes = [json.loads(p.read_text()) for p in sweep_dir.glob(f"*/{RESULT_FILE}")
+                if p.parent.name.isdigit()]  # not the folders of jobs whose worker died
+    return sorted(outcomes, key=lambda o: o["job"])
+
+def _end_parent_run(status: str, skipped: list[dict]) -> None:
+    """The parent run ended with the sweep's status, and the runs of workers that died marked
+    KILLED; a store that fails here is one line (its runs are reaped at the next start)."""
+    from digitlab import faults, tracking
+
+    try:
+        # workers killed outright (by joblib on a stop, by the OOM killer) leave RUNNING runs
+        tracking.mark_dead_runs_killed(tracking.MlflowClient(SWEEP.uri),
+                                       _sweep_record_at(SWEEP.dir)["experiment_id"])
+        if skipped:  # compare.py shows them with the sweep's own runs
+            tracking.set_run_tag(SWEEP.uri, SWEEP.parent_run_id, "digitlab.reused",
+                                 ",".join(o["run_id"] for o in skipped))
+        tracking.end_run(SWEEP.uri, SWEEP.parent_run_id, status)
+    except Exception as exc:
+        fault = faults.describe(exc, store=SWEEP.uri)
+        print(f"digitlab: error: could not mark the sweep's parent run {SWEEP.parent_run_id} "
+              f"{status}: {fault.line if fault else f'{type(exc).__name__}: {exc}'}; the next "
+              "command on this store marks it KILLED", file=sys.stderr)
+
+def finish_sweep(interrupted: bool) -> int:
+    """End the parent run, print the sweep's table; the exit code (0 = every job finished)."""
+    if SWEEP is None:
+        return 0
+    if interrupted:  # a second Ctrl-C must not cut the cleanup short
+        signal.signal(signal.SIGINT, already_stopping)
+        signal.signal(signal.SIGTERM, already_stopping)
+        stop_workers()
+    import pandas as pd
+
+    outcomes = sweep_outcomes(SWEEP.dir)
+    failed = [o for o in outcomes if o["status"] not in ("FINISHED", "SKIPPED")]
+    skipped = [o for o in outcomes if o["status"] == "SKIPPED"]
+    status = "KILLED" if interrupted else ("FAILED" if failed or not outcomes else "FINISHED")
+    if SWEEP.parent_run_id and SWEEP.owns_parent:
+        _end_parent_run(status, skipped)
+    if outcomes:
+        rows = [{"job": o["job"], "run": o["name"], "status": o["status"],
+                 "val_acc": o.get("metrics", {}).get("best_val_accuracy", math.nan),
+                 "test_acc": o.get("metrics", {}).get("test_accuracy", math.nan),
+                 "run_id": o.get("run_id") or ""} for o in outcomes]
+        table = pd.DataFrame(rows).set_index("job")
+        print(f"\nsweep {SWEEP.dir}: {len(outcomes) - len(failed) - len(skipped)} finished, "
+              f"{len(skipped)} skipped (already FINISHED), {len(failed)} failed" + (f"  (parent run {SWEEP.parent_run_id})"
+                                          if SWEEP.parent_run_id else ""))
+        print(table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="—"))  # no val set: —
+        done = table[table.status.isin(["FINISHED", "SKIPPED"])].dropna(subset=["val_acc"])
+        if len(done):
+            best = done.sort_values("val_acc", ascending=False).iloc[0]
+            print(f"best: {best.run}  val_acc={best.val_acc:.4f}  test_acc={best.test_acc:.4f}")
+    for o in failed:
+        print(f"{o['status']} job {o['job']} ({o['name']}): {o.get('error')}",
+              file=sys.stderr)
+    return 1 if (failed or interrupted) else 0
