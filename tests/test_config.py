@@ -45,6 +45,47 @@ def test_every_experiment_file_composes(experiment):
     assert cfg.experiment_id == experiment
 
 
+def _recipe_claims(recipe: str) -> dict:
+    """The values a recipe line states, by the conventions its lines share: "784-30-10 sigmoid,
+    …, b10 η=3.0, λ=5.0, 30 ep", "per sample", "μ=0.9", "α=1e-4", "(reconstructed)"."""
+    import re
+
+    claims, number = {}, r"([0-9][0-9.]*(?:e-?[0-9]+)?)"
+    if layers := re.match(r"(\d+(?:-\d+)+)", recipe):
+        claims["layers"] = layers.group(1)
+    for key, pattern in (("batch_size", r"\bb(\d+)\b"), ("lr", rf"(?:η=|\blr ){number}"),
+                         ("l2", rf"[λα]={number}"), ("momentum", rf"μ={number}"),
+                         ("epochs", r"(\d+) (?:ep\b|passes)")):
+        if found := re.search(pattern, recipe):
+            claims[key] = float(found.group(1))
+    if unit := re.match(r"[\d-]+ (sigmoid|logistic|tanh|relu)\b", recipe):
+        claims["activation"] = unit.group(1).replace("logistic", "sigmoid")
+    if "per sample" in recipe:
+        claims["batch_size"] = 1.0
+    if adam := re.search(rf"Adam {number}", recipe):
+        claims["lr"] = float(adam.group(1))
+    claims["reconstructed"] = "(reconstructed)" in recipe
+    return claims
+
+
+@pytest.mark.parametrize("experiment", _options("experiment"))
+def test_every_recipe_line_says_what_its_config_does(experiment):
+    cfg = _compose(f"experiment={experiment}", "data.path=/tmp/train.csv")
+    if not cfg.published or not cfg.published.recipe:
+        return
+    claims = _recipe_claims(cfg.published.recipe)
+    actual = {"batch_size": cfg.trainer.batch_size, "lr": cfg.optim.lr, "l2": cfg.optim.l2,
+              "momentum": cfg.optim.momentum, "epochs": cfg.trainer.epochs,
+              "reconstructed": cfg.published.rule == "at_most", "activation": cfg.model.activation}
+    if "layers" in claims:
+        inputs = 64 if cfg.data.name == "digits" else 784
+        actual["layers"] = "-".join(str(w) for w in [inputs, *cfg.model.hidden, 10])
+        assert actual["layers"].startswith(claims.pop("layers")), cfg.published.recipe
+    for key, value in claims.items():
+        expected = value if isinstance(value, str) else pytest.approx(value)
+        assert actual[key] == expected, f"{key} in {cfg.published.recipe!r}"
+
+
 def test_defaults_are_the_digits_run():
     cfg = _compose()
     assert (cfg.data.name, cfg.model.hidden, cfg.optim.name, cfg.trainer.dtype, cfg.seed) == (
