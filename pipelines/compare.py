@@ -46,7 +46,7 @@ def main(cfg: CompareConfig) -> None:
     uri = cli.checked_store(cfg.tracking.uri)
     try:
         if cfg.all_runs:
-            experiment = tracking.MlflowClient(uri).get_experiment_by_name(cfg.tracking.experiment)
+            experiment = tracking.client_for(uri).get_experiment_by_name(cfg.tracking.experiment)
             if experiment is None:
                 raise LookupError(f"no experiment {cfg.tracking.experiment!r} in {uri}")
             parent, label = None, cfg.tracking.experiment

@@ -1,6 +1,6 @@
-"""A Kaggle "Digit Recognizer" train.csv written from MNIST's training files, so the blog network
-(experiment=blog-network, blog-network-fixed) runs on its own kind of data: Kaggle's file holds 42,000
-labelled MNIST images in this layout, header label,pixel0,…,pixel783, pixels 0–255.
+"""A Kaggle "Digit Recognizer" train.csv written from MNIST's training files, so the blog
+network (experiment=blog-network, blog-network-fixed) runs on its own kind of data: Kaggle's file
+holds 42,000 labelled MNIST images in this layout, header label,pixel0,…,pixel783, pixels 0–255.
 
     python pipelines/export_kaggle_csv.py mnist_root=/path/to/mnist out=train.csv
     python pipelines/reproduce.py only='blog-network*' kaggle_csv=train.csv

@@ -42,7 +42,7 @@ def main(cfg: StatusConfig) -> None:
     for run in stale:
         print(f"  {run.info.run_id}  {run.info.run_name}  pid {run.data.tags[tracking.PID_TAG]}")
     if cfg.reap:
-        client = tracking.MlflowClient(uri)
+        client = tracking.client_for(uri)
         for experiment_id in {run.info.experiment_id for run in stale}:
             tracking.mark_dead_runs_killed(client, experiment_id)
         print("marked KILLED")

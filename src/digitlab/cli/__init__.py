@@ -13,8 +13,15 @@ is a thin entry point over these modules, one job each.
 
 from digitlab.cli.errors import EXIT_BAD_INPUT, fail
 from digitlab.cli.exit import exit_now, run_and_exit
-from digitlab.cli.preflight import (check_writable, checked_store, one_line, prepare_store,
-                                    preflight, refuse_unknown_keys, to_run_config)
+from digitlab.cli.preflight import (
+                                    check_writable,
+                                    checked_store,
+                                    one_line,
+                                    preflight,
+                                    prepare_store,
+                                    refuse_unknown_keys,
+                                    to_run_config,
+)
 from digitlab.cli.project import PROJECT_ROOT, git_state
 
 __all__ = ["EXIT_BAD_INPUT", "PROJECT_ROOT", "check_writable", "checked_store", "exit_now",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-
 EXIT_BAD_INPUT = 2
+
 
 def fail(message: str) -> None:
     """One line on stderr and exit code 2: bad input, nothing was run."""

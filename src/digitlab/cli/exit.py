@@ -30,6 +30,7 @@ def exit_now(code: int | str | None) -> NoReturn:
     sys.stderr.flush()
     os._exit(code or 0)
 
+
 def _end_idle_joblib_workers() -> None:
     """End joblib's reusable workers now that the launcher has its results (the normal exit
     waits while each tears down its own imports), then run the exit handlers that unregister
@@ -38,6 +39,7 @@ def _end_idle_joblib_workers() -> None:
     if getattr(loky, "_executor", None) is not None:
         loky._executor.shutdown(wait=True)
         atexit._run_exitfuncs()
+
 
 def run_and_exit(main) -> NoReturn:
     """Runs a pipeline's Hydra main and exits with its code through `exit_now`."""

@@ -31,6 +31,7 @@ def _run_name(overrides: list[str], keys: list[str] | None = None) -> str:
         parts = [(k, v) for k, v in parts if k.lstrip("+~") in keys]
     return " ".join(f"{k.split('.')[-1].lstrip('+~')}={v}" for k, v in parts) or "run"
 
+
 def _thread_limit(hc) -> int | None:
     """One BLAS thread per parallel job so n_jobs workers don't oversubscribe the cores."""
     n_jobs = OmegaConf.select(hc, "launcher.n_jobs", default=None)
@@ -38,6 +39,7 @@ def _thread_limit(hc) -> int | None:
         return None
     jobs = os.cpu_count() if n_jobs == -1 else abs(int(n_jobs))
     return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
 
 def run_job(cfg: DictConfig) -> dict:
     """One job: validate, train, log; writes the job's outcome next to its Hydra files."""
@@ -122,9 +124,11 @@ def run_job(cfg: DictConfig) -> dict:
         sys.exit(code)
     return outcome
 
+
 def _summary(metrics: dict[str, float]) -> str:
     keys = ("best_val_accuracy", "test_accuracy", "best_epoch", "train_seconds")
     return "  ".join(f"{k}={metrics[k]:.4g}" for k in keys if k in metrics)
+
 
 class _progress:
     """A tqdm bar over epochs in a terminal, one log line per epoch otherwise."""

@@ -21,12 +21,14 @@ def to_run_config(cfg: DictConfig) -> RunConfig:
     check_known_keys(cfg)
     return OmegaConf.to_object(cfg)
 
+
 def refuse_unknown_keys(cfg: DictConfig) -> None:
     """A pipeline's config with a key its schema lacks (`+typo=1`): one line and exit 2."""
     try:
         check_known_keys(cfg)
     except ConfigError as exc:
         fail(str(exc))
+
 
 def check_writable(folder: str | Path, key: str) -> None:
     """One line and exit 2 unless `folder` can be created and written (a read-only working
@@ -42,12 +44,14 @@ def check_writable(folder: str | Path, key: str) -> None:
         fail(f"{key}={folder}: cannot write in {existing} ({exc.strerror}); run the command from "
              f"a writable folder or set {key}= to one.")
 
+
 # keys renamed so that every pipeline names the store as train.py does: the old spelling is
 # refused with the new one
 RENAMED_KEYS = {"uri": "tracking.uri", "mlflow_experiment": "tracking.experiment"}
 
 # recipes renamed so that "seed" means only the random seed
 RENAMED_RECIPES = {"seed-blog": "blog-network", "seed-blog-fixed": "blog-network-fixed"}
+
 
 def refuse_renamed_keys(argv: list[str]) -> None:
     for arg in argv:
@@ -60,6 +64,7 @@ def refuse_renamed_keys(argv: list[str]) -> None:
             if key == "experiment" and old in RENAMED_RECIPES:
                 fail(f"experiment={old} is now experiment={RENAMED_RECIPES[old]}")
 
+
 def expand_sweep(task_overrides: list[str]) -> tuple[list[list[str]], list[str]]:
     """The override list of every job, as Hydra's basic sweeper expands them, and the swept keys."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -67,6 +72,7 @@ def expand_sweep(task_overrides: list[str]) -> tuple[list[list[str]], list[str]]
     parsed = OverridesParser.create().parse_overrides(task_overrides)
     swept = [o.get_key_element() for o in parsed if o.is_sweep_override()]
     return BasicSweeper.split_arguments(parsed, None)[0], swept
+
 
 def one_line(exc: BaseException) -> str:
     """Hydra's multi-line message and its cause (which names the key and type) as one line."""
@@ -79,6 +85,7 @@ def one_line(exc: BaseException) -> str:
         exc = exc.__cause__
     return " ".join(parts)
 
+
 def _quoting_hint(exc: BaseException) -> str:
     """Hydra's grammar reads a bare value of plain ASCII only: a space splits the override in
     two for the shell, a non-ASCII character stops the lexer."""
@@ -87,6 +94,7 @@ def _quoting_hint(exc: BaseException) -> str:
         return (" — a value with spaces or non-ASCII characters must be quoted for Hydra, inside "
                 "the shell's quotes: \"data.root='/path/with space/ü'\"")
     return ""
+
 
 def preflight(argv: list[str], config_name: str) -> None:
     """Compose and check the config of every job the command line asks for, before Hydra starts
@@ -129,6 +137,7 @@ def preflight(argv: list[str], config_name: str) -> None:
             except (HydraException, OmegaConfBaseException) as exc:
                 fail(one_line(exc) + where)
 
+
 def prepare_store(uri: str, experiment: str) -> str:
     """The store checked and ready, or one line and exit code 2 before anything trains."""
     from digitlab import tracking
@@ -137,6 +146,7 @@ def prepare_store(uri: str, experiment: str) -> str:
         return tracking.prepare_store(uri, experiment)
     except tracking.StoreError as exc:
         fail(str(exc))
+
 
 def checked_store(configured_uri: str | None) -> str:
     """The tracking URI of an existing, readable store, or one line and exit code 2."""

@@ -23,17 +23,20 @@ def child_pids(but_trackers: bool = False) -> list[int]:
         pids = [p for p in pids if "resource_tracker import main" not in _cmdline(p)]
     return pids
 
+
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
     except OSError:
         return ""
 
+
 def _alive(pid: int) -> bool:
     try:
         return "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2:3]
     except OSError:
         return False
+
 
 def _signal(pids: list[int], signum: int) -> None:
     for pid in pids:
@@ -42,9 +45,11 @@ def _signal(pids: list[int], signum: int) -> None:
         except ProcessLookupError:
             pass
 
+
 # a worker ends its run KILLED within a store write or two of SIGTERM; one that takes longer is
 # stuck and gets SIGKILL (its run is then marked KILLED by finish_sweep)
 WORKER_GRACE_SECONDS = 5.0
+
 
 def stop_workers(grace: float = WORKER_GRACE_SECONDS) -> None:
     """SIGTERM this process's joblib workers so their runs end KILLED rather than RUNNING, wait
@@ -58,13 +63,16 @@ def stop_workers(grace: float = WORKER_GRACE_SECONDS) -> None:
         pids = [p for p in pids if _alive(p)]
     _signal(pids, signal.SIGKILL)
 
+
 def already_stopping(signum, frame) -> None:
     print("digitlab: stopping already: the runs are being marked KILLED (a few seconds)",
           file=sys.stderr)
 
+
 DRIVER_PID_ENV = "DIGITLAB_DRIVER_PID"  # the sweep's main process, as its workers see it
 
 _WATCHING_DRIVER = False
+
 
 def end_with_driver() -> None:
     """In a joblib worker: a daemon thread that stops this process when the sweep's main process

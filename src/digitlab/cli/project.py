@@ -12,8 +12,14 @@ from pathlib import Path
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from digitlab.config import (DataConfig, ModelConfig, OptimConfig, RunConfig, TrackingConfig,
-                             TrainerConfig)
+from digitlab.config import (
+    DataConfig,
+    ModelConfig,
+    OptimConfig,
+    RunConfig,
+    TrackingConfig,
+    TrainerConfig,
+)
 
 # an editable install (pip install -e .): src/digitlab/cli/project.py → the checkout
 PROJECT_ROOT = Path(__file__).resolve().parents[3]

@@ -20,10 +20,10 @@ from digitlab.cli.preflight import expand_sweep, prepare_store, to_run_config
 from digitlab.cli.processes import DRIVER_PID_ENV, already_stopping, stop_workers
 from digitlab.cli.project import PROJECT_ROOT, git_state, log
 
-
 SWEEP_FILE = "digitlab_sweep.json"
 
 STORE_LOST_FILE = "digitlab_store_lost"  # in the sweep folder: the tracking server is gone
+
 
 @dataclass
 class Sweep:
@@ -34,9 +34,11 @@ class Sweep:
     parent_run_id: str | None = None
     owns_parent: bool = True  # False when joining a parent run given in tracking.parent_run_id
 
+
 SWEEP: Sweep | None = None
 
 STARTED = False  # a job (or a sweep) began: errors after this are not the command line's
+
 
 class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
@@ -68,20 +70,25 @@ class SweepCallback(Callback):
         (sweep_dir / SWEEP_FILE).write_text(json.dumps(record))
         log.info("sweep of %d jobs into %s", len(jobs), sweep_dir)
 
+
 def _sweep_record_at(sweep_dir: Path) -> dict:
     path = Path(sweep_dir) / SWEEP_FILE
     return json.loads(path.read_text()) if path.exists() else {}
 
+
 def sweep_dir_of(hc) -> Path:
     return Path(os.environ.get(SWEEP_DIR_ENV) or hc.sweep.dir)
 
+
 def sweep_record(hc) -> dict:
     return _sweep_record_at(sweep_dir_of(hc))
+
 
 def sweep_outcomes(sweep_dir: Path) -> list[dict]:
     outcomes = [json.loads(p.read_text()) for p in sweep_dir.glob(f"*/{RESULT_FILE}")
                 if p.parent.name.isdigit()]  # not the folders of jobs whose worker died
     return sorted(outcomes, key=lambda o: o["job"])
+
 
 def _end_parent_run(status: str, skipped: list[dict]) -> None:
     """The parent run ended with the sweep's status, and the runs of workers that died marked
@@ -90,7 +97,7 @@ def _end_parent_run(status: str, skipped: list[dict]) -> None:
 
     try:
         # workers killed outright (by joblib on a stop, by the OOM killer) leave RUNNING runs
-        tracking.mark_dead_runs_killed(tracking.MlflowClient(SWEEP.uri),
+        tracking.mark_dead_runs_killed(tracking.client_for(SWEEP.uri),
                                        _sweep_record_at(SWEEP.dir)["experiment_id"])
         if skipped:  # compare.py shows them with the sweep's own runs
             tracking.set_run_tag(SWEEP.uri, SWEEP.parent_run_id, "digitlab.reused",
@@ -101,6 +108,7 @@ def _end_parent_run(status: str, skipped: list[dict]) -> None:
         print(f"digitlab: error: could not mark the sweep's parent run {SWEEP.parent_run_id} "
               f"{status}: {fault.line if fault else f'{type(exc).__name__}: {exc}'}; the next "
               "command on this store marks it KILLED", file=sys.stderr)
+
 
 def finish_sweep(interrupted: bool) -> int:
     """End the parent run, print the sweep's table; the exit code (0 = every job finished)."""
@@ -124,9 +132,9 @@ def finish_sweep(interrupted: bool) -> int:
                  "test_acc": o.get("metrics", {}).get("test_accuracy", math.nan),
                  "run_id": o.get("run_id") or ""} for o in outcomes]
         table = pd.DataFrame(rows).set_index("job")
+        parent = f"  (parent run {SWEEP.parent_run_id})" if SWEEP.parent_run_id else ""
         print(f"\nsweep {SWEEP.dir}: {len(outcomes) - len(failed) - len(skipped)} finished, "
-              f"{len(skipped)} skipped (already FINISHED), {len(failed)} failed" + (f"  (parent run {SWEEP.parent_run_id})"
-                                          if SWEEP.parent_run_id else ""))
+              f"{len(skipped)} skipped (already FINISHED), {len(failed)} failed{parent}")
         print(table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="—"))  # no val set: —
         done = table[table.status.isin(["FINISHED", "SKIPPED"])].dropna(subset=["val_acc"])
         if len(done):

@@ -1,0 +1,86 @@
+"""The pyfunc model (logged as code, nothing pickled), the registry and loading a model back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+
+from digitlab.tracking.store import client_for, fluent_uri
+
+# the logged model's code: older logged models name this same class, so it stays importable
+# from digitlab.tracking
+MODEL_CODE = """\
+import mlflow
+from digitlab.tracking import NetworkModel
+
+mlflow.models.set_model(NetworkModel())
+"""
+
+
+class NetworkModel(mlflow.pyfunc.PythonModel):
+    """pyfunc model: raw pixels in (one image per row), predicted labels out. Weights are read
+    from a plain .npz with allow_pickle=False."""
+
+    def load_context(self, context) -> None:
+        spec = json.loads(Path(context.artifacts["spec"]).read_text())
+        with np.load(context.artifacts["arrays"], allow_pickle=False) as arrays:
+            self.load_arrays(dict(arrays), spec)
+
+    def load_arrays(self, arrays, spec: dict) -> None:
+        from digitlab.nn.network import Network
+
+        arrays = dict(arrays)
+        self.factor, self.shift = arrays.pop("scale_factor"), arrays.pop("scale_shift")
+        self.classes = arrays.pop("classes")
+        self.dtype = spec["dtype"]
+        self.network = Network.from_state(arrays, activation=spec["activation"],
+                                          output=spec["output"], loss=spec["loss"],
+                                          quirk=spec["quirk"])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:
+        x = np.asarray(model_input, dtype=np.float64) * self.factor + self.shift
+        return self.classes[self.network.predict_proba(x.astype(self.dtype)).argmax(axis=1)]
+
+# ---- the model registry and serving ---------------------------------------------------------
+
+
+def register_run_model(uri: str, run_id: str, name: str, alias: str,
+                       tags: dict[str, str]) -> tuple[str, bool]:
+    """Point `name@alias` at the run's model: (version, whether a new version was created).
+    A run already registered under `name` keeps its version; only the alias moves."""
+    client = client_for(uri)
+    existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    if existing:
+        version, created = existing[0].version, False
+    else:
+        outputs = client.get_run(run_id).outputs
+        logged = outputs.model_outputs if outputs else []
+        if not logged:
+            raise LookupError(f"run {run_id} logged no model")
+        # MLflow 3 keeps the model as a LoggedModel of the run, addressed by its id
+        source = f"models:/{logged[-1].model_id}"
+        with fluent_uri(uri):
+            version, created = mlflow.register_model(source, name, tags=tags).version, True
+    client.set_registered_model_alias(name, alias, version)
+    return str(version), created
+
+
+def alias_target(uri: str, name: str, alias: str) -> str | None:
+    """The run id `name@alias` points at, or None when there is no such alias."""
+    try:
+        return client_for(uri).get_model_version_by_alias(name, alias).run_id
+    except MlflowException:
+        return None
+
+
+def load_pyfunc(uri: str, model_uri: str):
+    """An MLflow model (models:/name@alias, models:/name/3, runs:/id/model, a folder) and the
+    number of pixels per image its signature expects."""
+    with fluent_uri(uri):
+        model = mlflow.pyfunc.load_model(model_uri)
+    return model, len(model.metadata.get_input_schema().inputs)

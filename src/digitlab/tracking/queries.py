@@ -1,0 +1,100 @@
+"""Reading runs back: sweeps, tables of runs, metric histories, the store's status; and
+attaching files and tags to a run after it ended."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+
+from digitlab.stopping import deferred
+from digitlab.tracking.reaping import run_is_stale
+from digitlab.tracking.runs import PARENT_TAG
+from digitlab.tracking.store import client_for, fluent_uri
+
+# ---- reading runs back (compare, rerun) -----------------------------------------------------
+
+
+def find_sweep(uri: str, experiment: str, sweep: str | None = None):
+    """The parent run of `sweep` (a run id), or the latest sweep of the experiment."""
+    client = client_for(uri)
+    if sweep:
+        return client.get_run(sweep)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise LookupError(f"no experiment {experiment!r} in {uri}; run a sweep first "
+                          "(python pipelines/train.py -m ...) or name it with "
+                          "tracking.experiment=<name>")
+    parents = client.search_runs([found.experiment_id], "tags.`digitlab.jobs` != ''",
+                                 order_by=["attributes.start_time DESC"], max_results=1)
+    if not parents:
+        raise LookupError(f"experiment {experiment!r} has no sweep yet; run one with -m")
+    return parents[0]
+
+
+def runs_frame(uri: str, experiment_ids: list[str], parent_run_id: str | None = None) -> pd.DataFrame:
+    """Runs as MLflow's search_runs table (params.*, metrics.* = last values, tags.*)."""
+    where = f"tags.`{PARENT_TAG}` = '{parent_run_id}'" if parent_run_id else ""
+    with fluent_uri(uri):
+        return mlflow.search_runs(experiment_ids, filter_string=where, max_results=50000)
+
+
+def sweep_runs(uri: str, parent) -> pd.DataFrame:
+    """The runs of a sweep: its children, plus the runs it reused as already FINISHED."""
+    runs = runs_frame(uri, [parent.info.experiment_id], parent.info.run_id)
+    reused = parent.data.tags.get("digitlab.reused")
+    if reused:
+        runs = pd.concat([runs, runs_by_id(uri, [parent.info.experiment_id], reused.split(","))],
+                         ignore_index=True)
+    return runs
+
+
+def metric_history(uri: str, run_id: str, key: str) -> list[float]:
+    points = client_for(uri).get_metric_history(run_id, key)
+    return [p.value for p in sorted(points, key=lambda p: p.step)]
+
+
+@deferred()
+def log_files(uri: str, run_id: str, folder: Path, artifact_path: str) -> None:
+    client_for(uri).log_artifacts(run_id, str(folder), artifact_path)
+
+
+@deferred()
+def log_table(uri: str, run_id: str, table: pd.DataFrame, artifact_file: str) -> None:
+    """A table the MLflow UI shows in its artifact view (and mlflow.load_table reads)."""
+    client_for(uri).log_table(run_id, data=table, artifact_file=artifact_file)
+
+
+def get_run(uri: str, run_id: str):
+    return client_for(uri).get_run(run_id)
+
+
+def download(uri: str, run_id: str, path: str, folder: Path) -> Path:
+    """A run's artifact (file or folder) copied into `folder`."""
+    return Path(client_for(uri).download_artifacts(run_id, path, str(folder)))
+
+
+@deferred()
+def set_run_tag(uri: str, run_id: str, key: str, value: str) -> None:
+    client_for(uri).set_tag(run_id, key, value[:8000])
+
+
+def runs_by_id(uri: str, experiment_ids: list[str], run_ids: list[str]) -> pd.DataFrame:
+    ids = ", ".join(f"'{r}'" for r in run_ids)
+    with fluent_uri(uri):
+        return mlflow.search_runs(experiment_ids, filter_string=f"attributes.run_id IN ({ids})")
+
+
+def store_status(uri: str) -> tuple[pd.DataFrame, list]:
+    """Runs per experiment and status, and the RUNNING runs whose process is gone (stale)."""
+    client = client_for(uri)
+    rows, stale = [], []
+    for experiment in client.search_experiments():
+        runs = client.search_runs([experiment.experiment_id], max_results=50000)
+        counts = pd.Series([r.info.status for r in runs], dtype="object").value_counts()
+        rows.append({"experiment": experiment.name, "runs": len(runs),
+                     **{s: int(counts.get(s, 0)) for s in ("FINISHED", "FAILED", "KILLED",
+                                                           "RUNNING")}})
+        stale += [run for run in runs if run.info.status == "RUNNING" and run_is_stale(run)]
+    return pd.DataFrame(rows), stale

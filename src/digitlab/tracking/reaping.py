@@ -1,0 +1,58 @@
+"""Runs left RUNNING by a process that died: found by their host and pid tags, marked KILLED."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+from mlflow.tracking import MlflowClient
+
+log = logging.getLogger(__name__)
+
+
+HOST_TAG, PID_TAG = "digitlab.host", "digitlab.pid"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def mark_dead_runs_killed(client: MlflowClient, experiment_id: str) -> list[str]:
+    """RUNNING runs started on this host by a process that no longer exists → KILLED."""
+    killed = []
+    running = client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'",
+                                 max_results=5000)
+    for run in running:
+        if run_is_stale(run):
+            client.set_tag(run.info.run_id, "error",
+                           f"process {run.data.tags[PID_TAG]} died while the run was RUNNING (killed by a "
+                           "signal, e.g. the out-of-memory killer, or its machine stopped)")
+            client.set_terminated(run.info.run_id, "KILLED")
+            killed.append(run.info.run_id)
+    if killed:
+        log.warning("marked %d run(s) of dead processes KILLED: %s", len(killed), killed)
+    return killed
+
+
+def process_tags() -> dict[str, str]:
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+
+
+def process_alive(host: str | None, pid: str | None) -> bool:
+    """Whether the process that wrote these host/pid tags may still run (another host, or no
+    pid: assume so)."""
+    if host != socket.gethostname() or not (pid or "").isdigit():
+        return True
+    return pid_alive(int(pid))
+
+
+def run_is_stale(run) -> bool:
+    """A run whose process, on this host, is gone."""
+    return not process_alive(run.data.tags.get(HOST_TAG), run.data.tags.get(PID_TAG))

@@ -1,0 +1,222 @@
+"""A run's life in MLflow: parent runs, the run log the runner writes into, and its end."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import mlflow
+import numpy as np
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec, DataType, Schema
+
+from digitlab import faults
+from digitlab.data import Split
+from digitlab.runner import ModelBundle
+from digitlab.stopping import Terminated, deferred
+from digitlab.tracking.model import MODEL_CODE, NetworkModel
+from digitlab.tracking.reaping import process_tags
+from digitlab.tracking.store import client_for, fluent_uri
+from digitlab.training import EpochRecord
+
+log = logging.getLogger(__name__)
+
+
+PARENT_TAG = "mlflow.parentRunId"
+
+
+@deferred()  # every write to the store: a stop signal waits for it (see digitlab.stopping)
+def start_parent_run(uri: str, experiment_id: str, name: str, tags: dict[str, str]) -> str:
+    run = client_for(uri).create_run(experiment_id, run_name=name,
+                                       tags={**tags, **process_tags()})
+    return run.info.run_id
+
+
+@deferred()
+def resume_parent_run(uri: str, experiment_id: str, key: str, value: str, name: str,
+                      tags: dict[str, str]) -> tuple[str, bool]:
+    """The parent run tagged key=value (reopened as RUNNING by this process), or a new one:
+    (run id, whether it was resumed). A search interrupted and started again keeps one parent."""
+    client = client_for(uri)
+    found = client.search_runs([experiment_id], f"tags.`{key}` = '{value}'",
+                               order_by=["attributes.start_time ASC"], max_results=1)
+    if not found:
+        return start_parent_run(uri, experiment_id, name, {**tags, key: value}), False
+    run_id = found[0].info.run_id
+    client.update_run(run_id, status="RUNNING")
+    for tag, tag_value in {**tags, **process_tags()}.items():
+        client.set_tag(run_id, tag, tag_value)
+    return run_id, True
+
+
+@deferred()
+def end_run(uri: str, run_id: str, status: str) -> None:
+    client_for(uri).set_terminated(run_id, status)
+
+
+def _status_of(exc: BaseException | None) -> str:
+    if exc is None:
+        return "FINISHED"
+    return "KILLED" if isinstance(exc, (KeyboardInterrupt, Terminated)) else "FAILED"
+
+
+@deferred()
+def _record_error(client: MlflowClient, run_id: str, exc: BaseException) -> None:
+    try:
+        client.set_tag(run_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
+    except Exception as tag_error:  # the run's own error is the one to raise
+        log.warning("could not tag run %s with its error: %s", run_id, tag_error)
+
+
+@deferred()
+def _end_run(run_id: str, status: str, error: BaseException | None) -> None:
+    try:
+        mlflow.end_run(status)
+    except Exception as end_error:
+        if error is None:
+            raise
+        # the next prepare_store marks it KILLED once this process is gone
+        log.warning("could not mark run %s %s: %s", run_id, status, end_error)
+
+
+def _remove_local_artifacts(client: MlflowClient, run_id: str) -> None:
+    """A run's artifacts in a local store, removed: what a full disk let it write is partial."""
+    import shutil
+    from urllib.parse import unquote, urlparse
+
+    try:
+        location = urlparse(client.get_run(run_id).info.artifact_uri)
+    except Exception as exc:
+        log.warning("could not find run %s's artifacts to remove: %s", run_id, exc)
+        return
+    if location.scheme == "file":
+        shutil.rmtree(unquote(location.path), ignore_errors=True)
+        log.warning("removed run %s's partial artifacts", run_id)
+
+
+class MlflowRunLog:
+    """Logs one run; every per-epoch record is one log_batch call."""
+
+    def __init__(self, client: MlflowClient, run_id: str):
+        self.client, self.run_id = client, run_id
+
+    @deferred()
+    def set_tags(self, tags: dict[str, str]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
+    @deferred()
+    def log_epoch(self, record: EpochRecord) -> None:
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[
+            Metric(key, value, now, record.epoch) for key, value in record.metrics().items()])
+
+    @deferred()
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, 0)
+                                                    for k, v in metrics.items()])
+
+    @deferred()
+    def log_datasets(self, split: Split) -> None:
+        from mlflow.data import from_numpy
+
+        inputs = []
+        for context, x, y in (("training", split.x_train, split.y_train),
+                              ("validation", split.x_val, split.y_val),
+                              ("test", split.x_test, split.y_test)):
+            if len(y):
+                dataset = from_numpy(x, targets=y, name=f"{split.name}-{context}",
+                                     digest=split.digest[:16])
+                inputs.append(DatasetInput(dataset._to_mlflow_entity(),
+                                           [InputTag("mlflow.data.context", context)]))
+        for attempt in range(3):
+            try:
+                self.client.log_inputs(self.run_id, inputs)
+                return
+            except MlflowException as exc:
+                # parallel jobs insert the same dataset row at once: MLflow checks, then inserts,
+                # so one loses on the unique constraint (SQLite: "UNIQUE constraint failed",
+                # PostgreSQL through a server: "duplicate key value violates unique constraint");
+                # on retry the row exists and is reused
+                if "unique constraint" not in str(exc).lower() or attempt == 2:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+
+    @deferred()
+    def log_artifacts(self, folder: Path) -> None:
+        self.client.log_artifacts(self.run_id, str(folder))
+
+    @deferred()
+    def log_model(self, bundle: ModelBundle) -> None:
+        # raw integer pixels, matched by position (no names): numpy rows of pixels and a CSV
+        # with any pixel header are both accepted; integers widen to long without loss
+        example = bundle.example.astype(np.int64)
+        model = NetworkModel()
+        model.load_arrays(bundle.arrays, bundle.spec)
+        signature = ModelSignature(
+            inputs=Schema([ColSpec(DataType.long) for _ in range(example.shape[1])]),
+            outputs=infer_signature(example, model.predict(None, example)).outputs)
+        with tempfile.TemporaryDirectory(prefix="digitlab-model-") as tmp:
+            arrays, spec = Path(tmp) / "network.npz", Path(tmp) / "network.json"
+            np.savez(arrays, **bundle.arrays)
+            spec.write_text(json.dumps(bundle.spec))
+            code = Path(tmp) / "digitlab_model.py"  # models from code: nothing is pickled
+            code.write_text(MODEL_CODE)
+            mlflow.pyfunc.log_model(
+                name="model", python_model=str(code),
+                artifacts={"arrays": str(arrays), "spec": str(spec)},
+                signature=signature, input_example=example,
+                # explicit requirements: inferring them would import-trace in a subprocess
+                pip_requirements=[f"numpy=={np.__version__}", f"mlflow=={mlflow.__version__}",
+                                  "digitlab"],
+            )
+
+
+class MlflowTracker:
+    """Runs in one experiment of one store, as children of `parent_run_id` when given."""
+
+    def __init__(self, uri: str, experiment_id: str, parent_run_id: str | None = None):
+        self.uri, self.experiment_id, self.parent_run_id = uri, experiment_id, parent_run_id
+
+    def finished_run(self, config_hash: str) -> tuple[str, dict[str, float]] | None:
+        found = client_for(self.uri).search_runs(
+            [self.experiment_id], f"tags.`digitlab.config_hash` = '{config_hash}' "
+                                  "and attributes.status = 'FINISHED'", max_results=1)
+        return (found[0].info.run_id, found[0].data.metrics) if found else None
+
+    @contextmanager
+    def run(self, name: str, params: dict[str, str], tags: dict[str, str]) -> Iterator[MlflowRunLog]:
+        client = client_for(self.uri)
+        tags = {**tags, **process_tags()}
+        if self.parent_run_id:
+            tags[PARENT_TAG] = self.parent_run_id
+        run_id, error = None, None
+        with fluent_uri(self.uri):  # start_run and log_model find the store by it
+            try:
+                with deferred():  # a stop signal arriving here is raised once the run exists
+                    run_id = client.create_run(self.experiment_id, run_name=name,
+                                               tags=tags).info.run_id
+                    mlflow.start_run(run_id=run_id)  # active, for log_model
+                    items = [Param(k, v[:6000]) for k, v in params.items()]
+                    for i in range(0, len(items), 100):  # log_batch takes at most 100 params
+                        client.log_batch(run_id, params=items[i:i + 100])
+                yield MlflowRunLog(client, run_id)
+            except BaseException as exc:
+                error = exc
+                if run_id:
+                    fault = faults.describe(exc)
+                    if fault and fault.kind == "disk_full":  # frees the space to record FAILED
+                        _remove_local_artifacts(client, run_id)
+                    _record_error(client, run_id, exc)
+                raise
+            finally:
+                if run_id:
+                    _end_run(run_id, _status_of(error), error)

@@ -1,0 +1,254 @@
+"""The store: its URI, its checks (schema, login, lock), its atomic creation, and one client per
+store."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from pathlib import Path
+
+from filelock import FileLock
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from digitlab import faults
+from digitlab.tracking.reaping import mark_dead_runs_killed
+
+log = logging.getLogger(__name__)
+
+
+class _StoreErrorsReportedOnce(logging.Filter):
+    """MLflow logs every SQLAlchemy error with its traceback before raising it; digitlab tells
+    the raised error in one line (digitlab.faults), so the log's copy is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("SQLAlchemy database error")
+
+
+logging.getLogger("mlflow.store.db.utils").addFilter(_StoreErrorsReportedOnce())
+
+
+def default_uri(project_root: Path) -> str:
+    return f"sqlite:///{(project_root / 'mlruns' / 'mlflow.db').resolve()}"
+
+
+def resolve_uri(configured: str | None, project_root: Path) -> str:
+    """tracking.uri, else $MLFLOW_TRACKING_URI, else SQLite under <project>/mlruns."""
+    uri = configured or os.environ.get("MLFLOW_TRACKING_URI") or default_uri(project_root)
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        # a relative SQLite path would depend on the working folder (Hydra changes it)
+        uri = f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
+    return uri
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def artifact_root(uri: str) -> str | None:
+    """Artifacts beside a SQLite store (mlruns/artifacts); a server chooses its own."""
+    db = _sqlite_path(uri)
+    return (db.parent / "artifacts").resolve().as_uri() if db else None
+
+
+class StoreError(RuntimeError):
+    """The tracking store cannot be used; raised before any training starts."""
+
+
+BUSY_ENV = "DIGITLAB_STORE_BUSY_SECONDS"
+
+# how long a store locked by another process is waited for before giving up: MLflow's own
+# SQLite busy timeout, so the start-up check and a write in the middle of a run wait alike
+DEFAULT_BUSY_SECONDS = faults.MLFLOW_BUSY_SECONDS
+
+
+def busy_seconds() -> float:
+    text = os.environ.get(BUSY_ENV, "")
+    try:
+        value = float(text) if text else DEFAULT_BUSY_SECONDS
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise StoreError(f"{BUSY_ENV}={text!r}: expected a number of seconds ≥ 0 "
+                         f"(default {DEFAULT_BUSY_SECONDS:g}); fix or unset it.")
+    return value
+
+
+def check_store(uri: str) -> None:
+    """Fail fast, with the fix, on an unreachable server, an unwritable folder, a corrupt or
+    locked SQLite file: never after an hour of training."""
+    if uri.startswith(("http://", "https://")):
+        import urllib.request
+
+        try:
+            urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).read()
+        except Exception as exc:
+            raise StoreError(f"tracking.uri={uri}: the tracking server does not answer ({exc}); "
+                             "start it (mlflow server) or point tracking.uri elsewhere.") from None
+        _check_login(uri)
+        return
+    db = _sqlite_path(uri)
+    if db is None:
+        return
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"{db.parent}: cannot create the store's folder ({exc.strerror}); "
+                         "choose a writable place with tracking.uri=sqlite:////path/mlflow.db."
+                         ) from None
+    if not os.access(db.parent, os.W_OK) or (db.exists() and not os.access(db, os.W_OK)):
+        raise StoreError(f"{db if db.exists() else db.parent}: not writable; fix its permissions "
+                         "or choose another store with tracking.uri=sqlite:////path/mlflow.db.")
+    if not db.exists() or db.stat().st_size == 0:
+        return
+    import sqlite3
+
+    busy = busy_seconds()
+    try:
+        with sqlite3.connect(db, timeout=busy) as connection:
+            tables = {row[0] for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            versions = ([row[0] for row in connection.execute(
+                "SELECT version_num FROM alembic_version")] if "alembic_version" in tables else [])
+            connection.execute("BEGIN IMMEDIATE")  # waits up to `busy` seconds for a writer
+            connection.rollback()
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc):
+            raise StoreError(f"{db}: locked by another process for more than {busy:g} s; "
+                             "wait for it to finish or stop it.") from None
+        raise StoreError(f"{db}: not a usable SQLite database ({exc}); move it aside (the runs "
+                         "in it cannot be read) or choose another tracking.uri.") from None
+    _check_schema(db, tables, versions)
+
+
+def _check_login(uri: str) -> None:
+    """A server with authentication (`make server` beyond loopback) takes the login MLflow's
+    client sends from MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD."""
+    import base64
+    import urllib.error
+    import urllib.request
+
+    user, password = (os.environ.get(f"MLFLOW_TRACKING_{k}") for k in ("USERNAME", "PASSWORD"))
+    request = urllib.request.Request(uri.rstrip("/") + "/api/2.0/mlflow/experiments/search"
+                                                       "?max_results=1")
+    if user and password:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        urllib.request.urlopen(request, timeout=10).read()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            told = (f"refused the login of MLFLOW_TRACKING_USERNAME={user}" if user and password
+                    else "requires a login")
+            raise StoreError(f"tracking.uri={uri}: the tracking server {told}; set "
+                             "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account "
+                             "its admin created.") from None
+    except OSError:
+        pass  # answered /health: a failure here shows in the run's own requests
+
+
+def _check_schema(db: Path, tables: set[str], versions: list[str]) -> None:
+    """An existing SQLite file is an MLflow store at this MLflow's schema, or a StoreError."""
+    if not tables:
+        return  # an empty database: made into a store like a new file
+    if not tables & {"experiments", "alembic_version"}:
+        raise StoreError(f"{db}: an SQLite database of another application (tables "
+                         f"{', '.join(sorted(tables)[:4])}), not an MLflow store: MLflow would add "
+                         "its tables to it; choose another tracking.uri=sqlite:////path/mlflow.db.")
+    from mlflow.store.db.utils import _get_latest_schema_revision  # MLflow checks it on open too
+
+    cut = sorted(t for t in tables if t.startswith("_alembic_tmp_"))
+    head = _get_latest_schema_revision()
+    if cut or "experiments" not in tables or not versions:
+        detail = f"table {cut[0]} of an unfinished migration" if cut else "no schema version"
+        raise StoreError(f"{db}: a half-made MLflow store ({detail}): its creation or upgrade was "
+                         f"cut off; if it holds no runs you need, delete it (rm {db}), else "
+                         f"restore it from a backup and run `mlflow db upgrade sqlite:///{db}`.")
+    if versions[0] != head:
+        raise StoreError(f"{db}: an MLflow store of another schema version ({versions[0]}; this "
+                         f"MLflow writes {head}); back it up, then run `mlflow db upgrade "
+                         f"sqlite:///{db}`, or install the MLflow that wrote it.")
+
+
+def _store_is_new(db: Path) -> bool:
+    if not db.exists() or db.stat().st_size == 0:
+        return True
+    import sqlite3
+
+    with sqlite3.connect(db) as connection:
+        return connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+
+
+def _create_sqlite_store(db: Path, uri: str) -> None:
+    """MLflow creates a store's tables and then runs some 60 migrations, ≈ 1 s in which a stop
+    would leave a half-migrated file that no later command can open. Here the store is made
+    under a temporary name and renamed into place once whole: a stop at any instant leaves
+    either no store or a whole one. Called under the store's file lock."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    for leftover in db.parent.glob(f".{db.name}.*.creating"):  # of a creation cut off earlier
+        leftover.unlink(missing_ok=True)
+    making = db.parent / f".{db.name}.{os.getpid()}.creating"
+    making_uri = f"sqlite:///{making}"
+    try:
+        SqlAlchemyStore(making_uri, artifact_root(uri))
+    finally:
+        engine = SqlAlchemyStore._engine_map.pop(making_uri, None)
+        if engine is not None:
+            engine.dispose()
+    if db.exists():  # an empty file: replaced (a process that has it open reads no tables)
+        os.replace(making, db)
+        return
+    try:  # a hard link never replaces a store that another program created meanwhile
+        os.link(making, db)
+    except FileExistsError:
+        pass
+    making.unlink()
+
+
+def prepare_store(uri: str, experiment: str) -> str:
+    """Check the store, create (or migrate) it and the experiment once, under a file lock, before
+    any job starts; mark runs of dead processes KILLED. Returns the experiment id."""
+    check_store(uri)
+    db = _sqlite_path(uri)
+    try:
+        if db is not None:
+            with FileLock(str(db) + ".lock", timeout=120):
+                # asked again under the lock: another process may have made it meanwhile
+                if _store_is_new(db):
+                    _create_sqlite_store(db, uri)
+                return _prepare(uri, experiment)
+        return _prepare(uri, experiment)
+    except MlflowException as exc:
+        raise StoreError(f"tracking.uri={uri}: {exc.message.splitlines()[0]}") from None
+
+
+@functools.cache
+def client_for(uri: str) -> MlflowClient:
+    """One client per store and process (each MlflowClient builds a store object of its own)."""
+    return MlflowClient(uri, registry_uri=uri)
+
+
+def fluent_uri(uri: str):
+    """MLflow's fluent API (search_runs, start_run, log_model, register_model, load_model) reads
+    a process-wide tracking URI (and the registry follows it): set for the calls inside, and put
+    back as it was, unset included, after them. MLflow's own helper for it (mlflow is pinned)."""
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    return _use_tracking_uri(uri)
+
+
+def _prepare(uri: str, experiment: str) -> str:
+    client = client_for(uri)  # creates and migrates the schema of a SQLite store
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        try:
+            experiment_id = client.create_experiment(experiment,
+                                                      artifact_location=artifact_root(uri))
+        except MlflowException:  # created meanwhile by another process (server stores)
+            experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    else:
+        experiment_id = found.experiment_id
+    mark_dead_runs_killed(client, experiment_id)
+    return experiment_id
