@@ -9,6 +9,8 @@ is a thin entry point over these modules, one job each.
     sweep       the sweep's parent run before the jobs, their outcomes and the summary after
     job         one job: typed config → runner → tracker → outcome
     exit        a command's exit code without the interpreter's teardown
+    search      the Optuna search behind pipelines/search.py
+    reproduce   published vs reproduced, behind pipelines/reproduce.py
 """
 
 from digitlab.cli.errors import EXIT_BAD_INPUT, fail

@@ -1,0 +1,208 @@
+"""The reproduce command's logic; pipelines/reproduce.py is its entry point.
+
+Published vs reproduced, one row per experiment of conf/experiment/ (docs/references.md).
+
+    python pipelines/reproduce.py only='fashion-*' seeds=3
+    python pipelines/reproduce.py only=[sklearn-digits-*,rolisz-digits]
+    python pipelines/reproduce.py only='nielsen-ch1-*' mnist_root=/path/to/mnist n_jobs=2
+    python pipelines/reproduce.py only='blog-network*' kaggle_csv=/path/to/train.csv
+
+Every training run goes to the MLflow experiment `reproduce` as a child of one parent run, via
+`pipelines/train.py -m` with the joblib launcher. The table (id, dataset, recipe, published,
+reproduced, Δ, verdict, curve |Δ|) is printed, written to <out>/reproduce.md and logged to the
+parent as Markdown and as an MLflow table, with a figure per published curve.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, List, Optional
+
+from hydra import compose
+from hydra.core.config_store import ConfigStore
+
+from digitlab import cli
+from digitlab.config import ExperimentStoreConfig, RunConfig
+
+EXPERIMENTS = cli.PROJECT_ROOT / "conf" / "experiment"
+
+
+@dataclass
+class ReproduceConfig:
+    only: Any = "*"  # a glob over experiment ids, or a list of globs: only=[fashion-*,rolisz-*]
+    seeds: int = 3  # training runs per experiment (seeds 0 … seeds−1)
+    n_jobs: int = 2  # parallel jobs (joblib launcher)
+    tracking: ExperimentStoreConfig = field(
+        default_factory=lambda: ExperimentStoreConfig(experiment="reproduce"))
+    mnist_root: Optional[str] = None  # data.root for the MNIST experiments
+    kaggle_csv: Optional[str] = None  # data.path for the blog-network experiments
+    overrides: List[str] = field(default_factory=list)  # extra overrides for every run
+    out: str = "reports/reproduce"
+
+
+ConfigStore.instance().store(name="base_reproduce", node=ReproduceConfig)
+
+
+def select(only) -> list[str]:
+    ids = sorted(p.stem for p in EXPERIMENTS.glob("*.yaml"))
+    patterns = [only] if isinstance(only, str) else list(only)
+    chosen = [i for i in ids if any(fnmatch.fnmatch(i, p) for p in patterns)]
+    if not chosen:
+        cli.fail(f"only={only!r} matches no file in conf/experiment/ (ids: {', '.join(ids)})")
+    return chosen
+
+
+def data_overrides(cfg: ReproduceConfig, data_name: str) -> list[str]:
+    if data_name == "mnist" and cfg.mnist_root:
+        return [f"data.root={cfg.mnist_root}"]
+    if data_name == "kaggle_csv":  # without kaggle_csv= the check below reports the file missing
+        return [f"data.path={cfg.kaggle_csv or 'train.csv'}"]
+    return []
+
+
+def compose_experiment(cfg: ReproduceConfig, exp_id: str) -> RunConfig:
+    base = compose(config_name="train", overrides=[f"experiment={exp_id}"])
+    extra = data_overrides(cfg, base.data.name) + list(cfg.overrides)
+    return cli.to_run_config(compose(config_name="train",
+                                        overrides=[f"experiment={exp_id}", *extra]))
+
+
+def missing_data(run_cfg: RunConfig) -> str | None:
+    from digitlab.data import DataError, load_dataset
+
+    try:
+        load_dataset(run_cfg.data)
+    except DataError as exc:
+        hint = {"mnist": "mnist_root=/folder", "kaggle_csv": "kaggle_csv=/path/to/train.csv"}
+        return f"{exc} (reproduce.py takes {hint.get(run_cfg.data.name, 'data overrides')})"
+    return None
+
+
+def machine() -> str:
+    return (f"{platform.node()} ({os.cpu_count()} cores, {platform.machine()}, "
+            f"Python {platform.python_version()})")
+
+
+def command_line(cfg: ReproduceConfig) -> str:
+    """The command as typed, with the data folders named by their keys (they lie outside the
+    project)."""
+    args = [a if not a.startswith(("mnist_root=", "kaggle_csv=")) else
+            f"{a.split('=', 1)[0]}=<{a.split('=', 1)[0].replace('_', ' ')}>" for a in sys.argv[1:]]
+    return " ".join(["python pipelines/reproduce.py", *args])
+
+
+def markdown_table(table) -> str:
+    """The table as Markdown, a `|` inside a header or cell escaped so it stays one cell."""
+    escaped = table.rename(columns=lambda c: c.replace("|", "\\|"))
+    return escaped.map(lambda v: str(v).replace("|", "\\|")).to_markdown(index=False)
+
+
+def launch(cfg: ReproduceConfig, ids: list[str], extra: list[str], uri: str, parent: str,
+           sweep_dir: Path) -> int:
+    command = [sys.executable, str(cli.PROJECT_ROOT / "pipelines" / "train.py"), "-m",
+               f"experiment={','.join(ids)}", f"seed={','.join(map(str, range(cfg.seeds)))}",
+               "hydra/launcher=joblib", f"hydra.launcher.n_jobs={cfg.n_jobs}",
+               f"hydra.sweep.dir={sweep_dir}", f"tracking.uri={uri}",
+               f"tracking.experiment={cfg.tracking.experiment}", f"tracking.parent_run_id={parent}",
+               "tracking.log_model=false", "tracking.skip_finished=false", *extra, *cfg.overrides]
+    return subprocess.run(command).returncode
+
+
+def run(cfg: ReproduceConfig) -> None:
+    """The command's work, from its composed config."""
+    cli.refuse_unknown_keys(cfg)
+    cli.check_writable(cfg.out, "out")
+    import pandas as pd
+
+    from digitlab import tracking
+    from digitlab.comparison import published_curve_figure
+    from digitlab.reproduction import TrainingRun, format_value, load_curve, reproduce
+
+    ids = select(cfg.only)
+    configs, missing = {}, {}
+    for exp_id in ids:
+        run_cfg = compose_experiment(cfg, exp_id)
+        configs[exp_id] = run_cfg
+        reason = missing_data(run_cfg)
+        if reason:
+            missing[exp_id] = reason
+    runnable = [i for i in ids if i not in missing]
+    uri = tracking.resolve_uri(cfg.tracking.uri, cli.PROJECT_ROOT)
+    experiment_id = cli.prepare_store(uri, cfg.tracking.experiment)
+    only = cfg.only if isinstance(cfg.only, str) else ",".join(cfg.only)
+    started = time.monotonic()
+    parent = tracking.start_parent_run(uri, experiment_id, f"reproduce {only}",
+                                       {"digitlab.only": only, "digitlab.seeds": str(cfg.seeds),
+                                        **cli.git_state()})
+    out = Path(cfg.out)
+    failed_sweeps = 0
+    try:
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for exp_id in runnable:  # one sweep per dataset, each with its own data.root / path
+            key = tuple(data_overrides(cfg, configs[exp_id].data.name))
+            groups.setdefault(key, []).append(exp_id)
+        for n, (extra, group) in enumerate(groups.items()):
+            # the sweeps' Hydra folders beside train.py's, not among the reports
+            failed_sweeps += launch(cfg, group, list(extra), uri, parent,
+                                    Path("outputs/reproduce").resolve() / f"{parent}-{n}") != 0
+        runs = tracking.runs_frame(uri, [experiment_id], parent)
+        rows, figures = [], {}
+        for exp_id in ids:
+            run_cfg = configs[exp_id]
+            published = run_cfg.published
+            row = {"id": exp_id, "dataset": run_cfg.data.name, "recipe": published.recipe,
+                   "published": "—" if published.value is None else
+                   f"{published.value:g} % {published.split} {published.metric}"}
+            if exp_id in missing:
+                rows.append({**row, "reproduced": "—", "Δ": "—",
+                             "verdict": f"data missing: {missing[exp_id]}"})
+                continue
+            mine = runs[(runs.get("params.experiment_id") == exp_id)
+                        & (runs.status == "FINISHED")] if len(runs) else runs
+            trained = [TrainingRun(int(r["params.seed"]),
+                                   {k: tracking.metric_history(uri, r.run_id, k)
+                                    for k in ("train_accuracy", "val_accuracy",
+                                              "epoch_test_accuracy")},
+                                   {"test_accuracy": r.get("metrics.test_accuracy")})
+                       for _, r in mine.iterrows()]
+            curve = load_curve(published)
+            rep = reproduce(published, trained, curve)
+            rows.append({**row, "reproduced": format_value(rep),
+                         "Δ": "—" if rep.delta is None else f"{rep.delta:+.2f}",
+                         "verdict": rep.verdict,
+                         "curve max|Δ|": "" if rep.curve_max is None else f"{rep.curve_max:.2f}",
+                         "curve mean|Δ|": ("" if rep.curve_mean is None
+                                           else f"{rep.curve_mean:.2f}")})
+            if curve is not None and trained:
+                figures[exp_id] = published_curve_figure(exp_id, curve, trained, published)
+        table = pd.DataFrame(rows).fillna("")
+        out.mkdir(parents=True, exist_ok=True)
+        markdown = (f"Reproduced {date.today()} on {machine()} in "
+                    f"{time.monotonic() - started:.0f} s with `{command_line(cfg)}`\n\n"
+                    + markdown_table(table))
+        (out / "reproduce.md").write_text(markdown + "\n")
+        for exp_id, fig in figures.items():
+            fig.savefig(out / f"curve-{exp_id}.png", dpi=100)
+        with pd.option_context("display.width", 250, "display.max_colwidth", 70):
+            print(table.to_string(index=False))
+        tracking.log_files(uri, parent, out, "reproduce")
+        tracking.log_table(uri, parent, table, "reproduce/reproduce_table.json")
+        status = "FAILED" if failed_sweeps else "FINISHED"
+    except BaseException:
+        status = "KILLED"
+        raise
+    finally:
+        tracking.end_run(uri, parent, status)
+    print(f"\nparent run {parent} in experiment {cfg.tracking.experiment!r}; "
+          f"table in {out}/reproduce.md")
+    if failed_sweeps:
+        sys.exit(1)
+

@@ -1,0 +1,324 @@
+"""The search command's logic; pipelines/search.py is its entry point.
+
+A Bayesian (or random, or grid) hyperparameter search with Optuna that survives interruption.
+
+    python pipelines/search.py                         # conf/search.yaml's space, 20 trials
+    python pipelines/search.py n_trials=50 study=fashion "overrides=['data=fashion_mnist']"
+    python pipelines/search.py space.optim.lr.high=1 '+space.seed={type:categorical,choices:[0,1]}'
+
+The study lives in a SQLite file (mlruns/optuna.db unless `storage=`). Run the same command again
+after a crash, Ctrl-C or kill and the search resumes: finished trials stay, a trial that was cut
+off is run again with the same parameters, and the study stops at `n_trials` finished trials.
+Each trial is one training run (the same runner as pipelines/train.py), logged to MLflow as a
+child of the study's parent run; a failing or divergent trial is recorded (trial FAIL, run
+FAILED with its error) and the search goes on. The best trial is printed and tagged.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from hydra import compose
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+from digitlab import cli
+from digitlab.config import ConfigError, ExperimentStoreConfig, RunConfig
+
+log = logging.getLogger("digitlab.search")
+KINDS = ("int", "float", "categorical")
+SAMPLERS = ("tpe", "random", "grid")
+
+
+@dataclass
+class SearchConfig:
+    # the Optuna study (and the MLflow parent run's tag); same name = resume
+    study: str = "digitlab-search"
+    n_trials: int = 20  # finished trials wanted in the study (across interruptions)
+    # an Optuna storage URL; null: sqlite:///<project>/mlruns/optuna.db
+    storage: Optional[str] = None
+    # what the search optimises (validation: the test set stays unseen)
+    metric: str = "best_val_accuracy"
+    direction: str = "maximize"  # maximize | minimize
+    sampler: str = "tpe"  # tpe (Bayesian) | random | grid (categorical dimensions only)
+    seed: int = 0  # the sampler's seed; each trial's training seed is `seed` in overrides
+    space: Dict[str, Any] = field(default_factory=dict)
+    # fixed train overrides for every trial: "overrides=['data=fashion_mnist']"
+    overrides: List[str] = field(default_factory=list)
+    tracking: ExperimentStoreConfig = field(
+        default_factory=lambda: ExperimentStoreConfig(experiment="search"))
+
+
+ConfigStore.instance().store(name="base_search", node=SearchConfig)
+
+
+def flatten_space(node: dict, prefix: str = "") -> dict[str, Any]:
+    """{model: {hidden: {type: …}}} → {"model.hidden": {type: …}}: a leaf is a dict with a type."""
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, dict) and "type" not in value:
+            flat.update(flatten_space(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def check_space(space: dict) -> None:
+    """Every dimension is {type: int|float, low, high[, log, step]} or {type: categorical,
+    choices: [...]}; anything else is a one-line error."""
+    if not space:
+        raise ConfigError("space: empty; give at least one dimension, e.g. "
+                          "'+space.model.hidden={type:int,low:16,high:256,log:true}'")
+    for name, spec in space.items():
+        where = f"space.{name}"
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        if kind not in KINDS:
+            raise ConfigError(f"{where}: type={kind!r}; use one of {', '.join(KINDS)}, e.g. "
+                              "{type: float, low: 0.01, high: 1, log: true}")
+        if kind == "categorical":
+            if not spec.get("choices"):
+                raise ConfigError(f"{where}: a categorical dimension needs choices: [a, b, …]")
+            continue
+        low, high = spec.get("low"), spec.get("high")
+        if low is None or high is None or not low < high:
+            raise ConfigError(f"{where}: needs low < high, got low={low} high={high}")
+        if spec.get("log") and low <= 0:
+            raise ConfigError(f"{where}: log=true needs low > 0, got low={low}")
+
+
+def suggest(trial, space: dict) -> dict[str, Any]:
+    values = {}
+    for name, spec in space.items():
+        kind = spec["type"]
+        if kind == "categorical":
+            values[name] = trial.suggest_categorical(name, list(spec["choices"]))
+        elif kind == "int":
+            values[name] = trial.suggest_int(name, int(spec["low"]), int(spec["high"]),
+                                             step=int(spec.get("step") or 1),
+                                             log=bool(spec.get("log", False)))
+        else:
+            values[name] = trial.suggest_float(name, float(spec["low"]), float(spec["high"]),
+                                               step=spec.get("step"),
+                                               log=bool(spec.get("log", False)))
+    return values
+
+
+def trial_config(cfg: SearchConfig, values: dict[str, Any]) -> RunConfig:
+    overrides = [f"{name}={value}" for name, value in values.items()] + list(cfg.overrides)
+    run_cfg = cli.to_run_config(compose(config_name="train", overrides=overrides))
+    run_cfg.tracking.skip_finished = False  # every trial is its own child run
+    return run_cfg
+
+
+def preflight(cfg: SearchConfig) -> None:
+    """Both corners of the space compose into valid run configs before anything starts."""
+    check_space(cfg.space)
+    if not cfg.study.strip() or any(q in cfg.study for q in "'\"`"):
+        raise ConfigError(f"study={cfg.study!r}: give a non-empty name without quotes or "
+                          "backticks (MLflow's search filters cannot match them)")
+    _choice("sampler", cfg.sampler, SAMPLERS)
+    _choice("direction", cfg.direction, ("maximize", "minimize"))
+    if cfg.n_trials < 1:
+        raise ConfigError(f"n_trials={cfg.n_trials}: give an integer ≥ 1")
+    if cfg.sampler == "grid" and any(s["type"] != "categorical" for s in cfg.space.values()):
+        raise ConfigError("sampler=grid: every dimension must be categorical (choices: [...])")
+    for corner in ("low", "high"):
+        values = {name: (spec["choices"][0 if corner == "low" else -1]
+                         if spec["type"] == "categorical" else spec[corner])
+                  for name, spec in cfg.space.items()}
+        try:
+            trial_config(cfg, values)
+        except ConfigError:
+            raise
+        except Exception as exc:  # hydra: an unknown key or group
+            raise ConfigError(f"space/overrides: {cli.one_line(exc)}") from None
+
+
+def open_study(cfg: SearchConfig, storage: str):
+    """The study in `storage` (a SQLite file's folder is created as the MLflow store's is), or
+    one line and exit 2 when the storage cannot be opened."""
+    import optuna
+
+    if storage.startswith("sqlite:///"):
+        cli.check_writable(Path(storage.removeprefix("sqlite:///")).parent, "storage")
+        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return optuna.create_study(study_name=cfg.study, storage=storage, load_if_exists=True,
+                                   direction=cfg.direction)
+    except Exception as exc:  # SQLAlchemy's errors for a URL it cannot open, a corrupt file
+        cli.fail(f"storage={storage}: cannot open the study ({str(exc).splitlines()[0]}); "
+                    "give a writable sqlite:////path/optuna.db or another database URL.")
+
+
+def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r}: use one of {', '.join(allowed)}")
+
+
+def make_sampler(cfg: SearchConfig, trials_so_far: int = 0):
+    """The sampler, seeded by `seed` and the number of trials the study already has: a resumed
+    search draws new parameters instead of replaying the first trials' draws."""
+    import numpy as np
+    import optuna
+
+    seed = int(np.random.SeedSequence([cfg.seed, trials_so_far]).generate_state(1)[0])
+
+    if cfg.sampler == "grid":
+        return optuna.samplers.GridSampler(
+            {name: list(spec["choices"]) for name, spec in cfg.space.items()}, seed=seed)
+    if cfg.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def recover_interrupted(study) -> list[int]:
+    """Trials cut off by a crash or kill: RUNNING in the study although their process is gone, or
+    marked interrupted. Each is failed (if still RUNNING) and enqueued once more with the same
+    parameters. Returns their numbers."""
+    from optuna.trial import TrialState
+
+    from digitlab import tracking
+
+    storage, recovered = study._storage, []
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    for trial in trials:
+        attrs = trial.user_attrs
+        stale = trial.state == TrialState.RUNNING and not tracking.process_alive(
+            attrs.get("host"), attrs.get("pid"))
+        if stale:  # a finished trial cannot be changed: mark it before failing it
+            storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        if (stale or attrs.get("interrupted")) and trial.number not in retried and trial.params:
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number},
+                                skip_if_exists=False)
+            recovered.append(trial.number)
+    return recovered
+
+
+def counted(study) -> int:
+    """Finished trials: COMPLETE, or FAIL for a reason of their own (not an interruption)."""
+    from optuna.trial import TrialState
+
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.state == TrialState.COMPLETE
+               or (t.state == TrialState.FAIL and not t.user_attrs.get("interrupted")))
+
+
+def make_objective(cfg: SearchConfig, uri: str, experiment_id: str, parent: str):
+    from digitlab import runner, stopping, tracking
+
+    tracker = tracking.MlflowTracker(uri, experiment_id, parent)
+
+    def objective(trial) -> float:
+        with stopping.deferred():  # the study is a SQLite store too
+            trial.set_user_attr("host", socket.gethostname())
+            trial.set_user_attr("pid", str(os.getpid()))
+        values = suggest(trial, cfg.space)
+        name = f"trial {trial.number}: " + " ".join(
+            f"{k.split('.')[-1]}={v:.4g}" if isinstance(v, float) else f"{k.split('.')[-1]}={v}"
+            for k, v in values.items())
+        tags = {"digitlab.study": cfg.study, "digitlab.trial": str(trial.number),
+                "digitlab.overrides": " ".join(f"{k}={v}" for k, v in values.items()),
+                **cli.git_state()}
+        try:
+            result = runner.run(trial_config(cfg, values), tracker, name, tags)
+        except (Exception, KeyboardInterrupt, stopping.Terminated) as exc:
+            with stopping.deferred():
+                if not isinstance(exc, Exception):  # cut off: recover_interrupted reruns it
+                    trial.set_user_attr("interrupted", True)
+                else:
+                    trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:1000])
+                    log.error("%s: FAILED (%s: %s)", name, type(exc).__name__, exc)
+            raise
+        with stopping.deferred():
+            trial.set_user_attr("mlflow_run_id", result.run_id)
+        value = result.metrics.get(cfg.metric)
+        if value is None or not math.isfinite(value):
+            raise ValueError(f"the run logged no finite {cfg.metric}")
+        log.info("%s: %s %.4f", name, cfg.metric, value)
+        return value
+
+    return objective
+
+
+def run(cfg: SearchConfig) -> None:
+    """The command's work, from its composed config."""
+    cli.refuse_unknown_keys(cfg)
+    import optuna
+
+    from digitlab import stopping, tracking
+
+    cfg = OmegaConf.to_object(cfg)
+    cfg.space = flatten_space(cfg.space)
+    try:
+        preflight(cfg)
+    except ConfigError as exc:
+        cli.fail(str(exc))
+    uri = tracking.resolve_uri(cfg.tracking.uri, cli.PROJECT_ROOT)
+    storage = cfg.storage or f"sqlite:///{cli.PROJECT_ROOT / 'mlruns' / 'optuna.db'}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(cfg, storage)
+    study.sampler = make_sampler(cfg, len(study.get_trials(deepcopy=False)))
+    recovered = recover_interrupted(study)
+    experiment_id = cli.prepare_store(uri, cfg.tracking.experiment)
+    parent, resumed = tracking.resume_parent_run(
+        uri, experiment_id, "digitlab.study", cfg.study, f"search {cfg.study}",
+        {"digitlab.storage": storage, "digitlab.n_trials": str(cfg.n_trials),
+         "digitlab.metric": cfg.metric, **cli.git_state()})
+    done = counted(study)
+    print(f"study {cfg.study!r} in {storage}: {done} of {cfg.n_trials} trials done"
+          + (f", resuming (rerunning cut-off trial(s) {recovered})" if recovered else "")
+          + f"; MLflow parent run {parent}" + (" (resumed)" if resumed else ""))
+    stopping.install()
+    status = "FINISHED"
+    try:
+        if done < cfg.n_trials:
+            study.optimize(make_objective(cfg, uri, experiment_id, parent),
+                           n_trials=cfg.n_trials - done, catch=(Exception,))
+    except (KeyboardInterrupt, stopping.Terminated):
+        status = "KILLED"
+    finally:
+        tracking.end_run(uri, parent, status)
+    report(study, cfg, uri, parent)
+    if status == "KILLED":
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        sys.exit(130)
+
+
+def report(study, cfg: SearchConfig, uri: str, parent: str) -> None:
+    """Prints the trials' outcome and the best trial; tags the best child run and the parent."""
+    from optuna.trial import TrialState
+
+    from digitlab import tracking
+
+    trials = study.get_trials(deepcopy=False)
+    states = {s.name: sum(1 for t in trials if t.state == s) for s in TrialState}
+    failed = [t for t in trials
+              if t.state == TrialState.FAIL and not t.user_attrs.get("interrupted")]
+    print(f"{counted(study)} of {cfg.n_trials} trials done: {states['COMPLETE']} complete, "
+          f"{len(failed)} failed" + "".join(f"\n  trial {t.number} failed: "
+                                              f"{t.user_attrs.get('error', '?')}" for t in failed))
+    if not states["COMPLETE"]:
+        return
+    best = study.best_trial
+    run_id = best.user_attrs.get("mlflow_run_id", "")
+    previous = tracking.get_run(uri, parent).data.tags.get("digitlab.best_run_id")
+    if previous and previous != run_id:
+        tracking.set_run_tag(uri, previous, "digitlab.best", "false")
+    if run_id:
+        tracking.set_run_tag(uri, run_id, "digitlab.best", "true")
+    for key, value in {"digitlab.best_trial": str(best.number), "digitlab.best_run_id": run_id,
+                       f"digitlab.best_{cfg.metric}": f"{best.value:.6g}"}.items():
+        tracking.set_run_tag(uri, parent, key, value)
+    params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                      for k, v in best.params.items())
+    print(f"best: trial {best.number}  {cfg.metric}={best.value:.4f}  {params}  run {run_id}")
+
