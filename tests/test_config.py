@@ -173,3 +173,16 @@ def test_gamma_acts_only_with_the_exponential_schedule():
     with pytest.raises(ConfigError, match="optim.gamma changes nothing in this run"):
         check_given_keys_act(_compose("optim.gamma=0.9"), ["optim.gamma"])
     check_given_keys_act(_compose("optim.schedule=exponential", "optim.gamma=0.9"), ["optim.gamma"])
+
+
+def test_the_names_a_user_may_choose_are_the_registries_keys():
+    from digitlab import config
+    from digitlab.data.split import SCALERS
+    from digitlab.nn import classifier, functions, network, optimizers
+
+    for names, registry in ((config.ACTIVATIONS, functions.ACTIVATIONS),
+                            (config.OUTPUTS, functions.OUTPUTS), (config.LOSSES, functions.LOSSES),
+                            (config.INITS, network.INITS), (config.OPTIMIZERS, optimizers.OPTIMIZERS),
+                            (config.SCHEDULES, optimizers.SCHEDULES),
+                            (config.ORDERS, classifier.ORDERS), (config.SCALINGS, SCALERS)):
+        assert sorted(names) == sorted(registry)

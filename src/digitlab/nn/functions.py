@@ -48,29 +48,31 @@ def softmax(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 @dataclass(frozen=True)
 class Activation:
     forward: Callable[..., np.ndarray]
-    derivative: Callable[[np.ndarray], np.ndarray]  # f'(z) from a = f(z)
-    elementwise: bool = True
+    # f'(z) from a = f(z); None for softmax, whose Jacobian is not a diagonal (see vjp)
+    derivative: Callable[[np.ndarray], np.ndarray] | None
     # δ ⊙= f'(z) in place, without a temporary f'(z) array where the unit allows it
     scale_in_place: Callable[[np.ndarray, np.ndarray], None] | None = None
 
-    def multiply_derivative(self, delta: np.ndarray, a: np.ndarray, quirk: bool = False) -> None:
-        """δ ← δ ⊙ f'(z), f'(z) taken from a = f(z) (or, with the blog network's quirk, f'(a))."""
-        if quirk:
-            delta *= self.derivative_at_input(a)
-        elif self.scale_in_place is not None:
+    def multiply_derivative(self, delta: np.ndarray, a: np.ndarray) -> None:
+        """δ ← δ ⊙ f'(z), f'(z) taken from a = f(z) (BP2)."""
+        if self.scale_in_place is not None:
             self.scale_in_place(delta, a)
         else:
             delta *= self.derivative(a)
 
-    def derivative_at_input(self, x: np.ndarray) -> np.ndarray:
-        """f'(x) with x taken as the pre-activation: the blog network's quirk evaluates this at a."""
-        return self.derivative(self.forward(x))
-
-    def vjp(self, a: np.ndarray, grad: np.ndarray, quirk: bool = False) -> np.ndarray:
+    def vjp(self, a: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """dC/dz given a = f(z) and dC/da (the output layer's BP1)."""
-        if not self.elementwise:  # softmax: J = diag(a) − a aᵀ, so Jᵀg = a ⊙ (g − ⟨g, a⟩)
+        if self.derivative is None:  # softmax: J = diag(a) − a aᵀ, so Jᵀg = a ⊙ (g − ⟨g, a⟩)
             return a * (grad - np.sum(grad * a, axis=1, keepdims=True))
-        return grad * (self.derivative_at_input(a) if quirk else self.derivative(a))
+        return grad * self.derivative(a)
+
+
+def with_derivative_quirk(unit: Activation) -> Activation:
+    """The blog network's slip: f' evaluated at the activation a as if it were z, f'(f(a)).
+    Softmax's Jacobian has no such reading and stays as it is."""
+    if unit.derivative is None:
+        return unit
+    return Activation(unit.forward, lambda a: unit.derivative(unit.forward(a)))
 
 
 def _sigmoid_scale(delta: np.ndarray, a: np.ndarray) -> None:
@@ -90,7 +92,7 @@ OUTPUTS: dict[str, Activation] = {
     "sigmoid": ACTIVATIONS["sigmoid"],
     "tanh": ACTIVATIONS["tanh"],  # rolisz's network: tanh on every layer
     "identity": ACTIVATIONS["identity"],
-    "softmax": Activation(softmax, lambda a: a * (1 - a), elementwise=False),
+    "softmax": Activation(softmax, None),
 }
 
 
@@ -126,9 +128,10 @@ LOSSES: dict[str, Loss] = {
 
 
 def output_delta(output: str, loss: str, a: np.ndarray, y: np.ndarray,
-                 quirk: bool = False) -> np.ndarray:
-    """BP1: δᴸ = ∇ₐC ⊙ f'(zᴸ), or a − y for the fused pairs."""
+                 unit: Activation | None = None) -> np.ndarray:
+    """BP1: δᴸ = ∇ₐC ⊙ f'(zᴸ), or a − y for the fused pairs; `unit` is the output unit as the
+    network holds it (the quirked one, say), OUTPUTS[output] by default."""
     if LOSSES[loss].fused_output == output:
         # sigmoid + binary CE: a − y; softmax + CE: a·Σy − y, which is a − y for one-hot targets
         return a * y.sum(axis=1, keepdims=True) - y if output == "softmax" else a - y
-    return OUTPUTS[output].vjp(a, LOSSES[loss].grad(a, y), quirk=quirk)
+    return (unit or OUTPUTS[output]).vjp(a, LOSSES[loss].grad(a, y))

@@ -12,7 +12,8 @@ import numpy as np
 from scipy.linalg import blas
 
 from digitlab.config import ModelConfig
-from digitlab.nn.functions import ACTIVATIONS, LOSSES, OUTPUTS, output_delta
+from digitlab.nn.functions import (ACTIVATIONS, LOSSES, OUTPUTS, output_delta,
+                                   with_derivative_quirk)
 
 Init = Callable[[int, int, np.random.Generator, ModelConfig], tuple[np.ndarray, np.ndarray]]
 GEMM = {np.dtype(np.float32): blas.sgemm, np.dtype(np.float64): blas.dgemm}
@@ -63,9 +64,13 @@ class Network:
         self.biases = biases  # None = a network without biases (Rashid)
         self.activation_name, self.output_name, self.loss_name = activation, output, loss
         self.quirk = quirk
-        self.activation = ACTIVATIONS[activation]
-        self.output = OUTPUTS[output]
-        self.loss = LOSSES[loss]
+        self._look_up_functions()
+
+    def _look_up_functions(self) -> None:
+        quirked = with_derivative_quirk if self.quirk else (lambda unit: unit)
+        self.activation = quirked(ACTIVATIONS[self.activation_name])
+        self.output = quirked(OUTPUTS[self.output_name])
+        self.loss = LOSSES[self.loss_name]
 
     @classmethod
     def initialise(cls, n_in: int, n_out: int, cfg: ModelConfig, rng: np.random.Generator,
@@ -87,9 +92,7 @@ class Network:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self.activation = ACTIVATIONS[self.activation_name]
-        self.output = OUTPUTS[self.output_name]
-        self.loss = LOSSES[self.loss_name]
+        self._look_up_functions()
 
     @classmethod
     def from_state(cls, state: dict[str, np.ndarray], **functions) -> Network:
@@ -125,13 +128,13 @@ class Network:
 
         δˡ⁻¹ is computed before δˡ is handed out, so the caller may update Wˡ in place."""
         # BP1: the output error δᴸ = ∇ₐC ⊙ f'(zᴸ)
-        delta = output_delta(self.output_name, self.loss_name, activations[-1], y, self.quirk)
+        delta = output_delta(self.output_name, self.loss_name, activations[-1], y, self.output)
         delta *= scale
         for layer in range(len(self.weights) - 1, -1, -1):
             previous = None
             if layer > 0:  # BP2: δˡ⁻¹ = (δˡ Wˡᵀ) ⊙ f'(zˡ⁻¹)
                 previous = delta @ self.weights[layer].T
-                self.activation.multiply_derivative(previous, activations[layer], self.quirk)
+                self.activation.multiply_derivative(previous, activations[layer])
             yield layer, delta
             delta = previous
 

@@ -37,8 +37,8 @@ def _unit(code, z):
 
 @njit(cache=True)
 def _derivative(code, a):
-    """f'(z) from a = f(z), as functions.ACTIVATIONS (softmax's diagonal for the quirk path)."""
-    if code == 0 or code == SOFTMAX:
+    """f'(z) from a = f(z), as functions.ACTIVATIONS (softmax's Jacobian: _output_error)."""
+    if code == 0:
         return a * (1.0 - a)
     if code == 1:
         return 1.0 - a * a
