@@ -18,10 +18,13 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     Parameters mirror the config keys: hidden, activation, output, loss, init, lr, momentum,
     nesterov, l2, l2_style, optimizer, epochs, batch_size, order, dtype, random_state."""
 
-    def __init__(self, hidden=(32,), activation="sigmoid", output="softmax",
-                 loss="cross_entropy", init="normal_fan_in", optimizer="sgd", lr=0.5,
-                 momentum=0.0, nesterov=False, l2=0.0, l2_style="nielsen", epochs=20,
-                 batch_size=10, order="shuffle", dtype="float64", random_state=0):
+    # the defaults are the schemas' (digitlab.config), written once there
+    def __init__(self, hidden=tuple(ModelConfig().hidden), activation=ModelConfig.activation,
+                 output=ModelConfig.output, loss=ModelConfig.loss, init=ModelConfig.init,
+                 optimizer=OptimConfig.name, lr=OptimConfig.lr, momentum=OptimConfig.momentum,
+                 nesterov=OptimConfig.nesterov, l2=OptimConfig.l2, l2_style=OptimConfig.l2_style,
+                 epochs=TrainerConfig.epochs, batch_size=TrainerConfig.batch_size,
+                 order=TrainerConfig.order, dtype=TrainerConfig.dtype, random_state=0):
         self.hidden = hidden
         self.activation = activation
         self.output = output
@@ -53,10 +56,8 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         X, y = validate_data(self, X, y)
         check_classification_targets(y)
-        self.classes_ = np.unique(y)
-        self.model_ = self._classifier()
-        for _ in range(self.epochs):
-            self.model_.partial_fit(X, y, classes=self.classes_)
+        self.model_ = self._classifier().fit(X, y)
+        self.classes_ = self.model_.classes_
         return self
 
     def partial_fit(self, X, y, classes=None):
