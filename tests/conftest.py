@@ -22,23 +22,46 @@ needs_fashion = pytest.mark.skipif(
 )
 
 
-def _runs_commands(function) -> bool:
+def _source(function) -> str:
     import inspect
 
     try:
-        source = inspect.getsource(function)
+        return inspect.getsource(function)
     except (OSError, TypeError):
-        return False
-    return "pipeline(" in source or "subprocess." in source
+        return ""
+
+
+def _runs_commands(source: str, helpers: set[str] = frozenset()) -> bool:
+    import re
+
+    return ("pipeline(" in source or "subprocess." in source
+            or any(re.search(rf"\b{name}\(", source) for name in helpers))
+
+
+def _command_helpers(module) -> set[str]:
+    """The module's own functions that run a command (a test calling one is end to end)."""
+    import inspect
+
+    return {name for name, f in inspect.getmembers(module, inspect.isfunction)
+            if f.__module__ == module.__name__ and not name.startswith("test_")
+            and _runs_commands(_source(f))}
 
 
 def pytest_collection_modifyitems(items):
-    """A test that runs a command, itself or through one of its fixtures, is marked e2e."""
+    """A test that runs a command, itself, through a helper of its module or through one of its
+    fixtures, is marked e2e."""
+    helpers: dict[str, set[str]] = {}
     for item in items:
+        module = getattr(item, "module", None)
+        if module is None:
+            continue
+        if module.__name__ not in helpers:
+            helpers[module.__name__] = _command_helpers(module)
         fixtures = getattr(item, "_fixtureinfo", None)
         defs = fixtures.name2fixturedefs.values() if fixtures else []
-        if _runs_commands(getattr(item, "function", None)) or any(
-                _runs_commands(d[-1].func) for d in defs if d):
+        sources = [_source(getattr(item, "function", None))]
+        sources += [_source(d[-1].func) for d in defs if d]
+        if any(_runs_commands(src, helpers[module.__name__]) for src in sources):
             item.add_marker(pytest.mark.e2e)
 
 
