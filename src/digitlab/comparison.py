@@ -35,8 +35,18 @@ def comparison_table(runs: pd.DataFrame) -> pd.DataFrame:
     table["duration_s"] = (pd.to_datetime(runs["end_time"], utc=True)
                            - pd.to_datetime(runs["start_time"], utc=True)).dt.total_seconds()
     table["run_id"] = runs["run_id"]
-    key = "best_val_accuracy" if "best_val_accuracy" in table else "test_accuracy"
+    key = score_metric(table.columns)
+    if key is None:
+        return table.reset_index(drop=True)
     return table.sort_values(key, ascending=False, na_position="last").reset_index(drop=True)
+
+
+def score_metric(names, preferred: str = "best_val_accuracy") -> str | None:
+    """The metric that ranks runs: `preferred`, else validation, test, then training accuracy
+    (runs without a validation or test set, such as scikit-learn's digits examples)."""
+    names = {n.removeprefix("metrics.") for n in names}
+    return next((m for m in (preferred, "best_val_accuracy", "test_accuracy", "train_accuracy")
+                 if m in names), None)
 
 
 def _numeric(values: pd.Series) -> pd.Series:
@@ -49,7 +59,7 @@ def accuracy_by_hidden_figure(table: pd.DataFrame, metric: str = "best_val_accur
     fig = Figure(figsize=(6.5, 4.5), layout="constrained")
     ax = fig.add_subplot()
     done = table[table.status == "FINISHED"].copy()
-    metric = metric if metric in done else "test_accuracy"
+    metric = score_metric(done.columns, metric) or metric
     done["hidden"] = _numeric(done["model.hidden"]) if "model.hidden" in done else np.nan
     lrs = done["optim.lr"] if "optim.lr" in done else pd.Series("", index=done.index)
     for lr, group in done.dropna(subset=["hidden"]).groupby(lrs):
@@ -57,6 +67,7 @@ def accuracy_by_hidden_figure(table: pd.DataFrame, metric: str = "best_val_accur
         ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker="o",
                     capsize=3, label=f"lr={lr}" if lr != "" else None)
     ax.set_xscale("log", base=2)
+    ax.set_title(f"{metric.replace('_', ' ')} by hidden size, mean ± sd over the other settings")
     ax.set_xlabel("hidden units")
     ax.set_ylabel(metric.replace("_", " "))
     ax.grid(alpha=0.3)
@@ -75,6 +86,7 @@ def learning_curves_of_best(histories: Mapping[str, Mapping[str, Sequence[float]
             if values:
                 ax.plot(np.arange(1, len(values) + 1), values, style, color=color,
                         label=f"{name} ({key.split('_')[0]})")
+    ax.set_title(f"Learning curves of the best {len(histories)} run(s)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy")
     ax.grid(alpha=0.3)

@@ -28,9 +28,10 @@ from mlflow.exceptions import MlflowException  # noqa: E402
 
 from digitlab.tracking.model import (NetworkModel, alias_target, load_pyfunc,  # noqa: E402
                                      register_run_model)
-from digitlab.tracking.queries import (download, find_sweep, get_run, log_files,  # noqa: E402
-                                       log_table, metric_history, runs_by_id, runs_frame,
-                                       set_run_tag, store_status, sweep_runs)
+from digitlab.tracking.queries import (artifact_files, download, find_sweep,  # noqa: E402
+                                       get_run, log_files, log_table, metric_history,
+                                       runs_by_id, runs_frame, set_run_tag, store_status,
+                                       sweep_runs)
 from digitlab.tracking.reaping import (HOST_TAG, PID_TAG, mark_dead_runs_killed,  # noqa: E402
                                        process_alive)
 from digitlab.tracking.runs import (PARENT_TAG, MlflowRunLog, MlflowTracker,  # noqa: E402
@@ -41,7 +42,7 @@ from digitlab.tracking.store import (StoreError, artifact_root, busy_seconds,  #
 
 __all__ = ["HOST_TAG", "HTTP_RETRY_DEFAULTS", "PARENT_TAG", "PID_TAG",
            "MlflowException", "MlflowRunLog", "MlflowTracker", "NetworkModel", "StoreError",
-           "alias_target", "artifact_root", "busy_seconds", "check_store", "client_for",
+           "alias_target", "artifact_files", "artifact_root", "busy_seconds", "check_store", "client_for",
            "default_uri", "download", "end_run", "find_sweep", "fluent_uri", "get_run",
            "load_pyfunc", "log_files", "log_table", "mark_dead_runs_killed", "metric_history",
            "prepare_store", "process_alive", "register_run_model", "resolve_uri",

@@ -98,3 +98,16 @@ def store_status(uri: str) -> tuple[pd.DataFrame, list]:
                                                            "RUNNING")}})
         stale += [run for run in runs if run.info.status == "RUNNING" and run_is_stale(run)]
     return pd.DataFrame(rows), stale
+
+
+def artifact_files(uri: str, run_id: str, folder: str) -> dict[str, bytes]:
+    """The files directly in a run's artifact folder, by name ({} when it has none)."""
+    import tempfile
+
+    client = client_for(uri)
+    names = [f.path for f in client.list_artifacts(run_id, folder) if not f.is_dir]
+    if not names:
+        return {}
+    with tempfile.TemporaryDirectory(prefix="digitlab-artifacts-") as tmp:
+        return {Path(name).name: Path(client.download_artifacts(run_id, name, tmp)).read_bytes()
+                for name in names}

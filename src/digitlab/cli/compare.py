@@ -1,0 +1,168 @@
+"""The compare command's logic; pipelines/compare.py is its entry point."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from hydra.core.config_store import ConfigStore
+
+from digitlab import cli
+from digitlab.config import ExperimentStoreConfig
+
+if TYPE_CHECKING:
+    from digitlab.report import About
+
+FORMATS = ("files", "html")
+
+
+@dataclass
+class CompareConfig:
+    # a parent run id (a sweep, a reproduce run, a search study); null = the latest sweep
+    sweep: Optional[str] = None
+    all_runs: bool = False  # true = every run of the experiment, not one sweep
+    tracking: ExperimentStoreConfig = field(default_factory=ExperimentStoreConfig)
+    out: str = "reports"  # the files go to <out>/<sweep or experiment>/
+    top: int = 3  # learning curves of the best N runs (format=files)
+    format: str = "files"  # files: table.csv, table.md, two figures; html: one report.html
+    metric: str = "best_val_accuracy"  # the report's parallel coordinates and best run
+    ui_url: Optional[str] = None  # the MLflow UI's address: the report links each run to it
+
+
+ConfigStore.instance().store(name="base_compare", node=CompareConfig)
+
+
+def _runs(uri: str, cfg: CompareConfig):
+    """(parent run or None, label, runs), saying which sweep was taken and why."""
+    import pandas as pd
+
+    from digitlab import tracking
+
+    if cfg.all_runs:
+        experiment = tracking.client_for(uri).get_experiment_by_name(cfg.tracking.experiment)
+        if experiment is None:
+            raise LookupError(f"no experiment {cfg.tracking.experiment!r} in {uri}")
+        runs = tracking.runs_frame(uri, [experiment.experiment_id])
+        runs = runs[runs.get("tags.digitlab.jobs", pd.Series(index=runs.index)).isna()]
+        epochs = runs.get("params.trainer.epochs", pd.Series(dtype=str)).dropna().unique()
+        if len(epochs) > 1:
+            print(f"all_runs=true pools runs of {len(epochs)} different epoch counts "
+                  f"({', '.join(sorted(epochs, key=float))}); each epoch count is its own "
+                  "config in the tables")
+        return None, cfg.tracking.experiment, runs
+    parent = tracking.find_sweep(uri, cfg.tracking.experiment, cfg.sweep)
+    started = datetime.fromtimestamp(parent.info.start_time / 1000, timezone.utc)
+    why = ("as given by sweep=" if cfg.sweep else
+           f"the latest sweep of experiment {cfg.tracking.experiment!r}; another: sweep=<id>")
+    print(f"comparing {parent.info.run_name!r} ({parent.info.run_id}, started "
+          f"{started:%Y-%m-%d %H:%M} UTC): {why}")
+    return parent, parent.info.run_id, tracking.sweep_runs(uri, parent)
+
+
+def run(cfg: CompareConfig) -> None:
+    """The command's work, from its composed config."""
+    cli.refuse_unknown_keys(cfg)
+    if cfg.format not in FORMATS:
+        cli.fail(f"format={cfg.format}: expected one of {', '.join(FORMATS)}.")
+    cli.check_writable(cfg.out, "out")
+    from digitlab import tracking
+
+    uri = cli.checked_store(cfg.tracking.uri)
+    try:
+        parent, label, runs = _runs(uri, cfg)
+    except LookupError as exc:
+        cli.fail(str(exc))
+    if runs.empty:
+        cli.fail(f"no runs found for {label}; did the sweep start any job?")
+    out = Path(cfg.out) / label
+    out.mkdir(parents=True, exist_ok=True)
+    written = (_write_html(uri, cfg, parent, label, runs, out) if cfg.format == "html"
+               else _write_files(uri, cfg, runs, out))
+    print(f"{len(runs)} runs of {label}: {written}")
+    if parent is not None:
+        tracking.log_files(uri, parent.info.run_id, out, "compare")
+        print(f"logged to the parent run {parent.info.run_id} under compare/")
+
+
+def _write_files(uri: str, cfg: CompareConfig, runs, out: Path) -> str:
+    import pandas as pd
+
+    from digitlab import comparison, tracking
+
+    table = comparison.comparison_table(runs)
+    table.to_csv(out / "table.csv", index=False)
+    (out / "table.md").write_text(table.to_markdown(index=False, floatfmt=".4f"))
+    comparison.accuracy_by_hidden_figure(table).savefig(out / "accuracy_by_hidden.png", dpi=110)
+    best = table[table.status == "FINISHED"].head(cfg.top)
+    histories = {row.run: {key: tracking.metric_history(uri, row.run_id, key)
+                           for key in ("train_accuracy", "val_accuracy")}
+                 for row in best.itertuples()}
+    comparison.learning_curves_of_best(histories).savefig(out / "learning_curves_best.png",
+                                                          dpi=110)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table.drop(columns=["run_id"]).to_string(index=False, float_format="{:.4f}".format))
+    return f"table and figures in {out}/"
+
+
+def _about(parent, runs) -> About:
+    from digitlab import report
+
+    tags = parent.data.tags if parent is not None else {}
+    if "digitlab.only" in tags:
+        command = (f"python pipelines/reproduce.py 'only={tags['digitlab.only']}' "
+                   f"seeds={tags.get('digitlab.seeds', 3)}")
+    elif "digitlab.study" in tags:
+        command = (f"python pipelines/search.py study={tags['digitlab.study']} "
+                   f"n_trials={tags.get('digitlab.n_trials', '')}")
+    elif parent is not None:
+        command = f"python pipelines/train.py -m {tags.get('digitlab.overrides', '')}".strip()
+    else:
+        command = "python pipelines/compare.py all_runs=true"
+    commit = tags.get("git.commit", "unknown") + (" (dirty)" if tags.get("git.dirty") == "true"
+                                                   else "")
+    started = (datetime.fromtimestamp(parent.info.start_time / 1000, timezone.utc)
+               if parent is not None else datetime.now(timezone.utc))
+    digests = sorted(runs.get("tags.data.sha256", []).dropna().unique()) if len(runs) else []
+    title = parent.info.run_name if parent is not None else "all runs"
+    return report.About(title=f"digitlab: {title}", command=command, commit=commit,
+                        created=f"{started:%Y-%m-%d %H:%M} UTC", digests=list(digests))
+
+
+def _write_html(uri: str, cfg: CompareConfig, parent, label: str, runs, out: Path) -> str:
+    import pandas as pd
+
+    from digitlab import comparison, report, tracking
+
+    about = _about(parent, runs)
+    if cfg.ui_url and parent is not None:
+        about.ui_run_url = (f"{cfg.ui_url.rstrip('/')}/#/experiments/"
+                            f"{parent.info.experiment_id}/runs/{parent.info.run_id}")
+    histories = {run_id: {key: tracking.metric_history(uri, run_id, key) for key in report.CURVES}
+                 for run_id in runs.loc[runs["status"] == "FINISHED", "run_id"]}
+    metric = comparison.score_metric(runs.columns, cfg.metric) or cfg.metric
+    done = runs[runs["status"] == "FINISHED"]
+    best = None
+    if len(done) and f"metrics.{metric}" in done:
+        top = done.loc[pd.to_numeric(done[f"metrics.{metric}"], errors="coerce").idxmax()]
+        files = tracking.artifact_files(uri, top["run_id"], "report")
+        per_class = json.loads(files["classification_report.json"]) if (
+            "classification_report.json" in files) else {}
+        best = report.BestRun(top["run_id"], str(top.get("tags.mlflow.runName", top["run_id"])),
+                              files.get("confusion_matrix.png"), per_class)
+    published, curves = None, {}
+    if parent is not None and "digitlab.only" in parent.data.tags:  # a reproduce run
+        files = tracking.artifact_files(uri, parent.info.run_id, "reproduce")
+        if "reproduce_table.json" in files:
+            logged = json.loads(files["reproduce_table.json"])
+            published = pd.DataFrame(logged["data"], columns=logged["columns"])
+        curves = {name.removeprefix("curve-").removesuffix(".png"): data
+                  for name, data in sorted(files.items()) if name.startswith("curve-")}
+    page = report.render(runs, histories, about, metric, best, published, curves, cfg.ui_url)
+    path = out / "report.html"
+    partial = path.with_name(".report.html.partial")
+    partial.write_text(page, encoding="utf-8")
+    partial.replace(path)  # a reader never sees half a report
+    return f"{path} ({len(page) / 1e6:.1f} MB, opens offline)"

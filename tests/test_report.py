@@ -1,0 +1,146 @@
+"""The HTML report of a sweep (compare.py format=html) opened from disk in headless Chromium with
+every network request blocked: it renders its tables and plots with no JavaScript error. The
+screenshot goes to test-output/report/ (or $DIGITLAB_TEST_OUTPUT/report/)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, client, pipeline, runs_of, store
+from test_ui import browser  # noqa: F401  (the fixture: Debian's chromium through Playwright)
+
+SHOTS = Path(os.environ.get("DIGITLAB_TEST_OUTPUT", ROOT / "test-output")) / "report"
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture(scope="module")
+def sweep_report(tmp_path_factory):
+    """A 12-run digits sweep (3 hidden × 2 lr × 2 seeds) and its report."""
+    tmp = tmp_path_factory.mktemp("report")
+    uri = store(tmp)
+    done = pipeline("train.py", "-m", "model.hidden=8,16,32", "optim.lr=0.1,0.5", "seed=0,1",
+                    "trainer.epochs=4", f"tracking.uri={uri}", cwd=tmp)
+    assert done.returncode == 0, done.stderr[-3000:]
+    done = pipeline("compare.py", f"tracking.uri={uri}", "format=html",
+                    "ui_url=http://127.0.0.1:5000", cwd=tmp)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "the latest sweep of experiment 'digitlab'" in done.stdout  # says which, and why
+    [path] = (tmp / "reports").glob("*/report.html")
+    return tmp, uri, path
+
+
+def test_the_report_is_one_file_logged_to_the_sweeps_parent(sweep_report):
+    tmp, uri, path = sweep_report
+    text = path.read_text(encoding="utf-8")
+    from plotly.offline import get_plotlyjs
+
+    assert get_plotlyjs()[-2000:] in text  # plotly.js itself is in the file, not fetched
+    parent = next(r for r in runs_of(uri) if r.data.tags.get("digitlab.jobs"))
+    names = [f.path for f in client(uri).list_artifacts(parent.info.run_id, "compare")]
+    assert names == ["compare/report.html"]
+    assert parent.data.tags["git.commit"] in text and "python pipelines/train.py -m" in text
+
+
+def test_the_report_renders_offline_in_chromium(browser, sweep_report):  # noqa: F811
+    _, uri, path = sweep_report
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    requests, errors = [], []
+    page.route("**/*", lambda route: (requests.append(route.request.url), route.abort())
+               if not route.request.url.startswith("file://") else route.continue_())
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(path.as_uri())
+    page.wait_for_selector("#parallel .plot-container", timeout=30000)
+    page.wait_for_selector("#curves .plot-container", timeout=30000)
+    assert not errors and not requests, (errors, requests)
+    assert page.locator("#runs tbody tr").count() == 12
+    assert page.locator("#groups tbody tr").count() == 6  # the 6 configs, seeds grouped
+    assert page.locator("#groups thead th").first.inner_text() == "model.hidden"
+    assert "n" in page.locator("#groups thead th").all_inner_texts()
+    assert page.locator("#parallel .parcoords").count() == 1
+    assert page.locator("#curves .scatterlayer .trace").count() >= 12  # 6 configs × mean, band
+    assert page.locator("#confusion").count() == 1 and page.locator("#per-class tbody tr").count() >= 10
+    link = page.locator("#runs tbody tr a").first.get_attribute("href")
+    assert link.startswith("http://127.0.0.1:5000/#/experiments/")
+    # a click on a header sorts the table by that column
+    header = page.locator("#runs thead th", has_text="test_accuracy")
+    header.click()
+    header.click()
+    column = page.locator("#runs thead th").all_inner_texts().index(header.inner_text())
+    values = [float(row.locator("td").nth(column).inner_text())
+              for row in page.locator("#runs tbody tr").all()]
+    assert values == sorted(values, reverse=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "report.png"), full_page=True)
+    page.close()
+
+
+def test_an_unknown_format_is_refused(sweep_report):
+    tmp, uri, _ = sweep_report
+    done = pipeline("compare.py", f"tracking.uri={uri}", "format=pdf", cwd=tmp)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "digitlab: error: format=pdf: expected one of files, html."]
+
+
+def test_group_means_are_those_of_the_seeds():
+    import pandas as pd
+
+    from digitlab.report import seed_groups
+
+    runs = pd.DataFrame({"status": ["FINISHED"] * 4, "params.model.hidden": ["8", "8", "16", "16"],
+                         "params.seed": ["0", "1", "0", "1"],
+                         "metrics.best_val_accuracy": [0.8, 0.9, 0.7, 0.7]})
+    groups = seed_groups(runs, ["best_val_accuracy"])
+    assert groups["model.hidden"].tolist() == ["8", "16"] and groups["n"].tolist() == [2, 2]
+    assert groups["best_val_accuracy mean"].tolist() == pytest.approx([0.85, 0.7])
+    assert groups["best_val_accuracy sd"].tolist() == pytest.approx([0.0707107, 0.0])
+    assert json.dumps(groups.columns.tolist())  # plain column names for the template
+
+
+def test_a_reproduce_run_reports_published_against_reproduced(browser, tmp_path):  # noqa: F811
+    uri = store(tmp_path)
+    done = pipeline("reproduce.py", "only=[sklearn-digits-sgd,sklearn-digits-momentum]",
+                    "seeds=2", "n_jobs=1", f"tracking.uri={uri}", "out=rep",
+                    "overrides=['trainer.epochs=2']", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    parent = next(r for r in runs_of(uri, "reproduce") if r.data.tags.get("digitlab.only"))
+    done = pipeline("compare.py", f"tracking.uri={uri}", "tracking.experiment=reproduce",
+                    f"sweep={parent.info.run_id}", "format=html", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "as given by sweep=" in done.stdout
+    path = tmp_path / "reports" / parent.info.run_id / "report.html"
+    page = browser.new_page()
+    errors = []
+    page.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file://")
+               else route.continue_())
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(path.as_uri())
+    page.wait_for_selector("#curves .plot-container", timeout=30000)
+    assert not errors
+    ids = page.locator("#published tbody tr td:first-child").all_inner_texts()
+    assert sorted(ids) == ["sklearn-digits-momentum", "sklearn-digits-sgd"]
+    assert page.locator("#groups tbody tr").count() == 2  # one per experiment, its 2 seeds grouped
+    assert "python pipelines/reproduce.py" in page.locator("#about").inner_text()
+    page.close()
+
+
+def test_the_comparison_figures_have_titles_and_rank_without_a_validation_set():
+    import pandas as pd
+
+    from digitlab.comparison import (accuracy_by_hidden_figure, comparison_table,
+                                     learning_curves_of_best)
+
+    runs = pd.DataFrame({"status": ["FINISHED"] * 2, "params.model.hidden": ["8", "16"],
+                         "metrics.train_accuracy": [0.8, 0.9], "run_id": ["a", "b"],
+                         "start_time": pd.Timestamp("2026-01-01"),
+                         "end_time": pd.Timestamp("2026-01-01 00:01")})
+    table = comparison_table(runs)  # no validation or test accuracy: ranked by training's
+    assert table["run_id"].tolist() == ["b", "a"]
+    figure = accuracy_by_hidden_figure(table)
+    assert figure.axes[0].get_title().startswith("train accuracy by hidden size")
+    curves = learning_curves_of_best({"b": {"train_accuracy": [0.5, 0.9]}})
+    assert curves.axes[0].get_title() == "Learning curves of the best 1 run(s)"
