@@ -19,6 +19,7 @@ import hydra
 from hydra.core.config_store import ConfigStore
 
 from digitlab import cli
+from digitlab.cli.compare import which_sweep
 from digitlab.config import ExperimentStoreConfig
 
 
@@ -31,6 +32,7 @@ class RegisterConfig:
     name: str = "digitlab"  # the registered model
     alias: str = "champion"  # moved to the new version
     tracking: ExperimentStoreConfig = field(default_factory=ExperimentStoreConfig)
+    force: bool = False  # true: move the alias even to a model with a lower `metric`
 
 
 ConfigStore.instance().store(name="base_register", node=RegisterConfig)
@@ -41,6 +43,7 @@ def best_run(uri: str, cfg: RegisterConfig) -> tuple[str, str, float]:
     from digitlab import tracking
 
     parent = tracking.find_sweep(uri, cfg.tracking.experiment, cfg.sweep)
+    print(f"registering from {which_sweep(parent, cfg.sweep, cfg.tracking.experiment)}")
     runs = tracking.sweep_runs(uri, parent)
     column = f"metrics.{cfg.metric}"
     finished = runs[runs.status == "FINISHED"] if len(runs) else runs
@@ -75,9 +78,15 @@ def main(cfg: RegisterConfig) -> None:
             run_id, run_name, score = best_run(uri, cfg)
         except LookupError as exc:
             cli.fail(str(exc))
-    if tracking.alias_target(uri, cfg.name, cfg.alias) == run_id:
+    holder = tracking.alias_target(uri, cfg.name, cfg.alias)
+    if holder == run_id:
         print(f"{cfg.name}@{cfg.alias} is already run {run_id} ({run_name}); nothing to do")
         return
+    held = tracking.get_run(uri, holder).data.metrics.get(cfg.metric) if holder else None
+    if held is not None and (score is None or score < held) and not cfg.force:
+        cli.fail(f"{cfg.name}@{cfg.alias} is run {holder} with {cfg.metric} {held:.4f}; run "
+                 f"{run_id} ({run_name}) has {'none' if score is None else f'{score:.4f}'}, so "
+                 "the alias stays; force=true moves it anyway.")
     tags = {"digitlab.run_name": run_name}
     if score is not None:
         tags[f"digitlab.{cfg.metric}"] = str(score)

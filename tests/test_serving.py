@@ -51,14 +51,21 @@ def test_register_picks_the_best_run_by_validation_and_moves_the_alias(digits_sw
     done = pipeline("register.py", f"tracking.uri={uri}", cwd=tmp)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "digitlab@champion → version 1" in done.stdout
+    assert "the latest sweep of experiment 'digitlab'" in done.stdout  # says which, and why
     version = champion(uri)
     assert version.run_id == best.info.run_id and str(version.version) == "1"
     assert version.tags["digitlab.best_val_accuracy"] == str(best.data.metrics["best_val_accuracy"])
 
     again = pipeline("register.py", f"tracking.uri={uri}", cwd=tmp)
     assert again.returncode == 0 and "nothing to do" in again.stdout
-    other = next(r for r in runs if r.info.run_id != best.info.run_id)
-    moved = pipeline("register.py", f"tracking.uri={uri}", f"run_id={other.info.run_id}", cwd=tmp)
+    other = min(runs, key=lambda r: r.data.metrics["best_val_accuracy"])
+    refused = pipeline("register.py", f"tracking.uri={uri}", f"run_id={other.info.run_id}",
+                       cwd=tmp)  # a worse model does not take the alias unless asked
+    assert refused.returncode == 2 and "so the alias stays; force=true moves it anyway" in (
+        refused.stderr) and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert champion(uri).run_id == best.info.run_id
+    moved = pipeline("register.py", f"tracking.uri={uri}", f"run_id={other.info.run_id}",
+                     "force=true", cwd=tmp)
     assert moved.returncode == 0, moved.stderr[-3000:]
     assert champion(uri).run_id == other.info.run_id and str(champion(uri).version) == "2"
     back = pipeline("register.py", f"tracking.uri={uri}", cwd=tmp)  # the best run keeps its version 1

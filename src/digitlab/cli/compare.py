@@ -54,12 +54,17 @@ def _runs(uri: str, cfg: CompareConfig):
                   "config in the tables")
         return None, cfg.tracking.experiment, runs
     parent = tracking.find_sweep(uri, cfg.tracking.experiment, cfg.sweep)
-    started = datetime.fromtimestamp(parent.info.start_time / 1000, timezone.utc)
-    why = ("as given by sweep=" if cfg.sweep else
-           f"the latest sweep of experiment {cfg.tracking.experiment!r}; another: sweep=<id>")
-    print(f"comparing {parent.info.run_name!r} ({parent.info.run_id}, started "
-          f"{started:%Y-%m-%d %H:%M} UTC): {why}")
+    print(f"comparing {which_sweep(parent, cfg.sweep, cfg.tracking.experiment)}")
     return parent, parent.info.run_id, tracking.sweep_runs(uri, parent)
+
+
+def which_sweep(parent, given: str | None, experiment: str) -> str:
+    """Which parent run a command took, and why: a user must never guess which sweep it was."""
+    started = datetime.fromtimestamp(parent.info.start_time / 1000, timezone.utc)
+    why = ("as given by sweep=" if given else
+           f"the latest sweep of experiment {experiment!r}; another: sweep=<id>")
+    return (f"{parent.info.run_name!r} ({parent.info.run_id}, started "
+            f"{started:%Y-%m-%d %H:%M} UTC): {why}")
 
 
 def run(cfg: CompareConfig) -> None:
