@@ -309,3 +309,11 @@ def test_output_piped_into_head_ends_quietly(sweep):
                           f"tracking.uri={uri} | head -1", shell=True, cwd=tmp,
                           capture_output=True, text=True, timeout=300)
     assert done.stdout.startswith("store:") and "Traceback" not in done.stderr, done.stderr
+
+
+def test_help_lists_the_choices_a_user_makes_not_the_schemas(tmp_path):
+    done = pipeline("train.py", "--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "data: digits, fashion_mnist, kaggle_csv, mnist" in done.stdout
+    assert "optim: adam, sgd" in done.stdout and "simard03-800" in done.stdout
+    assert "base_" not in done.stdout and "recipe:" not in done.stdout

@@ -36,9 +36,22 @@ def register_configs() -> None:
         store.store(group=group, name=f"base_{group}", node=schema)
 
 
+def config_choices() -> str:
+    """The config groups of conf/ and their options, as `--help` lists them: without the
+    schemas registered as base_<group> and without the recipe families experiments build on."""
+    lines = []
+    for group in sorted(p for p in CONF_DIR.iterdir() if p.is_dir()
+                        and p.name not in ("hydra", "recipe")):
+        options = sorted(f.stem for f in group.glob("*.yaml"))
+        lines.append(f"{group.name}: {', '.join(options)}")
+    return "\n".join(lines) + "\n"
+
+
 register_configs()
 # ${pid:} in conf/train.yaml: two sweeps started in the same microsecond still get two folders
 OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True, replace=True)
+# ${digitlab_choices:} in conf/train.yaml's help
+OmegaConf.register_new_resolver("digitlab_choices", config_choices, replace=True)
 
 
 @functools.cache  # once per process: the code a process runs is the code it imported
