@@ -182,3 +182,25 @@ def test_register_refuses_a_failed_run(tmp_path):
     assert done.returncode != 0 and failed, done.stderr[-2000:]
     refused = pipeline("register.py", f"tracking.uri={uri}", f"run_id={failed[0].info.run_id}", cwd=tmp_path)
     assert refused.returncode == 2 and "the run is FAILED" in refused.stderr
+
+
+def test_the_model_takes_float_pixels_and_refuses_ones_out_of_range(digits_sweep, tmp_path):
+    import mlflow
+    from sklearn.datasets import load_digits
+
+    tmp, uri = digits_sweep
+    run = max(children(uri), key=lambda r: r.data.metrics["best_val_accuracy"])
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    pixels = load_digits().data[:50]  # float64, as scikit-learn hands them out
+    labels = model.predict(pixels)
+    assert np.array_equal(labels, model.predict(pixels.astype(np.int64)))
+    assert np.mean(labels == load_digits().target[:50]) > 0.5
+    with pytest.raises(Exception, match=r"pixels must be raw values in 0–16.*found 0–1600"):
+        model.predict(pixels * 100)
+    csv = tmp_path / "floats.csv"  # a CSV written from a float array: "3.0" cells
+    pd.DataFrame(pixels, columns=[f"pixel{i}" for i in range(64)]).to_csv(csv, index=False)
+    done = pipeline("predict.py", f"tracking.uri={uri}", f"input={csv}",
+                    f"model_uri=runs:/{run.info.run_id}/model", f"output={tmp_path / 'out.csv'}",
+                    cwd=tmp)
+    assert done.returncode == 0, done.stderr[-2000:]

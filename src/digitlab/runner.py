@@ -153,7 +153,8 @@ def _model_bundle(state: dict[str, np.ndarray], split: Split, cfg: RunConfig) ->
               "scale_shift": split.scaling.shift, "classes": split.classes}
     spec = {"activation": cfg.model.activation, "output": cfg.model.output,
             "loss": cfg.model.loss, "quirk": cfg.model.derivative_quirk,
-            "dtype": cfg.trainer.dtype, "n_features": split.n_features}
+            "dtype": cfg.trainer.dtype, "n_features": split.n_features,
+            "pixel_max": split.pixel_max}
     return ModelBundle(arrays, spec, split.raw_examples)
 
 

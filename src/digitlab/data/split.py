@@ -29,6 +29,7 @@ class Split:
     scaling: Scaling  # raw pixels → network inputs
     raw_test: np.ndarray  # the test rows before scaling (predictions on raw pixels)
     raw_examples: np.ndarray  # a few raw rows (test, or training without a test set)
+    pixel_max: float = 255.0  # the largest raw pixel value the dataset can hold
 
     @property
     def n_features(self) -> int:
@@ -164,4 +165,5 @@ def make_split(ds: Dataset, cfg: DataConfig, rng: np.random.Generator,
     return Split(ds.name, ds.digest, scaling(x_train, dtype), np.asarray(y_train, np.int64),
                  scaling(x_val, dtype), np.asarray(y_val, np.int64), scaling(x_test, dtype),
                  np.asarray(y_test, np.int64), classes, ds.image_shape, scaling,
-                 np.asarray(x_test), np.asarray(x_test if len(x_test) else x_train)[:5])
+                 np.asarray(x_test), np.asarray(x_test if len(x_test) else x_train)[:5],
+                 float(ds.pixel_max))

@@ -38,12 +38,26 @@ class NetworkModel(mlflow.pyfunc.PythonModel):
         self.factor, self.shift = arrays.pop("scale_factor"), arrays.pop("scale_shift")
         self.classes = arrays.pop("classes")
         self.dtype = spec["dtype"]
+        self.pixel_max = spec.get("pixel_max")  # models logged before it was kept: unchecked
+        self.n_features = spec.get("n_features")
         self.network = Network.from_state(arrays, activation=spec["activation"],
                                           output=spec["output"], loss=spec["loss"],
                                           quirk=spec["quirk"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:
-        x = np.asarray(model_input, dtype=np.float64) * self.factor + self.shift
+        """Labels of raw pixel rows: any numbers, whole or not, in the range trained on."""
+        x = np.asarray(model_input, dtype=np.float64)
+        if x.ndim != 2 or (self.n_features and x.shape[1] != self.n_features):
+            raise ValueError(f"expected rows of {self.n_features} pixels, one image per row; "
+                             f"found an array of shape {x.shape}")
+        if self.pixel_max is not None and x.size and not (
+                np.all(np.isfinite(x)) and x.min() >= 0 and x.max() <= self.pixel_max):
+            raise ValueError(
+                f"pixels must be raw values in 0–{self.pixel_max:g}, as the model was trained "
+                f"on; found {np.nanmin(x):g}–{np.nanmax(x):g}"
+                f"{' and missing values' if not np.all(np.isfinite(x)) else ''} (pass the "
+                "pixels unscaled, one image per row)")
+        x = x * self.factor + self.shift
         return self.classes[self.network.predict_proba(x.astype(self.dtype)).argmax(axis=1)]
 
 # ---- the model registry and serving ---------------------------------------------------------
@@ -80,7 +94,8 @@ def alias_target(uri: str, name: str, alias: str) -> str | None:
 
 def load_pyfunc(uri: str, model_uri: str):
     """An MLflow model (models:/name@alias, models:/name/3, runs:/id/model, a folder) and the
-    number of pixels per image its signature expects."""
+    number of pixels per image it expects (from its input schema in models logged with one)."""
     with fluent_uri(uri):
         model = mlflow.pyfunc.load_model(model_uri)
-    return model, len(model.metadata.get_input_schema().inputs)
+    schema = model.metadata.get_input_schema()
+    return model, len(schema.inputs) if schema else model.unwrap_python_model().n_features

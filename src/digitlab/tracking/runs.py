@@ -16,7 +16,6 @@ from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
-from mlflow.types import ColSpec, DataType, Schema
 
 from digitlab import faults
 from digitlab.data import Split
@@ -156,14 +155,14 @@ class MlflowRunLog:
 
     @deferred()
     def log_model(self, bundle: ModelBundle) -> None:
-        # raw integer pixels, matched by position (no names): numpy rows of pixels and a CSV
-        # with any pixel header are both accepted; integers widen to long without loss
+        # raw pixels, matched by position (no names): numpy rows and a CSV with any pixel header,
+        # integers or floats. No input schema: MLflow's would refuse floats for long columns and
+        # int64 for double ones; NetworkModel.predict checks the width and the range instead
         example = bundle.example.astype(np.int64)
         model = NetworkModel()
         model.load_arrays(bundle.arrays, bundle.spec)
         signature = ModelSignature(
-            inputs=Schema([ColSpec(DataType.long) for _ in range(example.shape[1])]),
-            outputs=infer_signature(example, model.predict(None, example)).outputs)
+            inputs=None, outputs=infer_signature(example, model.predict(None, example)).outputs)
         with tempfile.TemporaryDirectory(prefix="digitlab-model-") as tmp:
             arrays, spec = Path(tmp) / "network.npz", Path(tmp) / "network.json"
             np.savez(arrays, **bundle.arrays)
