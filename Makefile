@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast bench ui server clean-store reproduce reproduce-mnist
+.PHONY: run test test-fast bench ui server clean-store reproduce reproduce-mnist completion
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,13 @@ AUTH_DB ?= sqlite:///$(CURDIR)/mlruns/basic_auth.db
 server: $(STAMP)
 	$(PY) -m digitlab.server --backend $(BACKEND) --artifacts $(ARTIFACTS) \
 		--host $(SERVER_HOST) --port $(SERVER_PORT) --auth $(AUTH) --auth-db $(AUTH_DB)
+
+## completion: bash completion of the pipelines' keys and groups, for `python pipelines/….py` and
+## `.venv/bin/python pipelines/….py` alike:  eval "$$(make -s completion)"
+completion: $(STAMP)
+	@$(PY) pipelines/train.py -sc install=bash | sed \
+		-e 's|"$${words\[0\]}" == "python"|"$${words[0]\#\#*/}" == "python"|' \
+		-e 's|COMP_POINT=$$COMP_POINT COMP_LINE=$$COMP_LINE $$helper|COMP_POINT=$$((COMP_POINT - $${\#words[0]} + 6)) COMP_LINE="python $${COMP_LINE\#"$${words[0]}"}" $$helper|'
 
 ## ui: the MLflow UI on 127.0.0.1 against the project's store (make ui UI_PORT=5002)
 UI_PORT ?= 5000

@@ -317,3 +317,20 @@ def test_help_lists_the_choices_a_user_makes_not_the_schemas(tmp_path):
     assert "data: digits, fashion_mnist, kaggle_csv, mnist" in done.stdout
     assert "optim: adam, sgd" in done.stdout and "simard03-800" in done.stdout
     assert "base_" not in done.stdout and "recipe:" not in done.stdout
+
+
+@pytest.mark.parametrize("python", [".venv/bin/python", "python", str(ROOT / ".venv/bin/python")])
+def test_make_completion_completes_keys_and_groups(python, tmp_path):
+    script = f"""
+eval "$(make -s -C {ROOT} completion)"
+cd {ROOT}
+for line in "{python} pipelines/train.py optim.l" "{python} pipelines/train.py experiment=nielsen-ch1-"; do
+  COMP_LINE="$line"; COMP_POINT=${{#COMP_LINE}}; COMP_WORDS=($COMP_LINE); COMP_CWORD=2
+  hydra_bash_completion; printf '%s\\n' "${{COMPREPLY[@]}}"
+done
+"""
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PATH": f"{ROOT / '.venv/bin'}:{os.environ['PATH']}"})
+    assert "optim.lr=" in done.stdout.split() and "optim.l2_style=" in done.stdout.split(), (
+        done.stdout, done.stderr[-2000:])
+    assert "experiment=nielsen-ch1-30" in done.stdout.split()
