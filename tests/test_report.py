@@ -144,3 +144,14 @@ def test_the_comparison_figures_have_titles_and_rank_without_a_validation_set():
     assert figure.axes[0].get_title().startswith("train accuracy by hidden size")
     curves = learning_curves_of_best({"b": {"train_accuracy": [0.5, 0.9]}})
     assert curves.axes[0].get_title() == "Learning curves of the best 1 run(s)"
+
+
+def test_all_runs_says_when_it_pools_epoch_counts(tmp_path):
+    uri = store(tmp_path)
+    for epochs in ("2", "3"):
+        done = pipeline("train.py", f"trainer.epochs={epochs}", "tracking.log_model=false",
+                        f"tracking.uri={uri}", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+    done = pipeline("compare.py", f"tracking.uri={uri}", "all_runs=true", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "all_runs=true pools runs of 2 different epoch counts (2, 3)" in done.stdout
