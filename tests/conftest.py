@@ -155,3 +155,35 @@ def runs_of(uri: str, experiment: str = "digitlab"):
     c = client(uri)
     found = c.get_experiment_by_name(experiment)
     return [] if found is None else c.search_runs([found.experiment_id], max_results=1000)
+
+
+# Debian's chromium driven by Playwright (no browser download), for the UI and report tests
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run"]
+
+
+def _browser_missing() -> str | None:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -e '.[dev]')"
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium, or a skip (a failure under DIGITLAB_REQUIRE_BROWSER) without one."""
+    missing = _browser_missing()
+    if missing:
+        if os.environ.get("DIGITLAB_REQUIRE_BROWSER"):
+            pytest.fail(f"browser tests required but {missing}")
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield chromium
+        chromium.close()

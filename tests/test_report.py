@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, client, pipeline, runs_of, store
-from test_ui import browser  # noqa: F401  (the fixture: Debian's chromium through Playwright)
 
 SHOTS = Path(os.environ.get("DIGITLAB_TEST_OUTPUT", ROOT / "test-output")) / "report"
 pytestmark = pytest.mark.timeout(900)
@@ -44,7 +43,7 @@ def test_the_report_is_one_file_logged_to_the_sweeps_parent(sweep_report):
     assert parent.data.tags["git.commit"] in text and "python pipelines/train.py -m" in text
 
 
-def test_the_report_renders_offline_in_chromium(browser, sweep_report):  # noqa: F811
+def test_the_report_renders_offline_in_chromium(browser, sweep_report):
     _, uri, path = sweep_report
     page = browser.new_page(viewport={"width": 1300, "height": 1000})
     requests, errors = [], []
@@ -101,7 +100,7 @@ def test_group_means_are_those_of_the_seeds():
     assert json.dumps(groups.columns.tolist())  # plain column names for the template
 
 
-def test_a_reproduce_run_reports_published_against_reproduced(browser, tmp_path):  # noqa: F811
+def test_a_reproduce_run_reports_published_against_reproduced(browser, tmp_path):
     uri = store(tmp_path)
     done = pipeline("reproduce.py", "only=[sklearn-digits-sgd,sklearn-digits-momentum]",
                     "seeds=2", "n_jobs=1", f"tracking.uri={uri}", "out=rep",

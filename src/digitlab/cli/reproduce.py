@@ -1,17 +1,4 @@
-"""The reproduce command's logic; pipelines/reproduce.py is its entry point.
-
-Published vs reproduced, one row per experiment of conf/experiment/ (docs/references.md).
-
-    python pipelines/reproduce.py only='fashion-*' seeds=3
-    python pipelines/reproduce.py only=[sklearn-digits-*,rolisz-digits]
-    python pipelines/reproduce.py only='nielsen-ch1-*' mnist_root=/path/to/mnist n_jobs=2
-    python pipelines/reproduce.py only='blog-network*' kaggle_csv=/path/to/train.csv
-
-Every training run goes to the MLflow experiment `reproduce` as a child of one parent run, via
-`pipelines/train.py -m` with the joblib launcher. The table (id, dataset, recipe, published,
-reproduced, Δ, verdict, curve |Δ|) is printed, written to <out>/reproduce.md and logged to the
-parent as Markdown and as an MLflow table, with a figure per published curve.
-"""
+"""The reproduce command's logic; its usage and what it does: pipelines/reproduce.py."""
 
 from __future__ import annotations
 
