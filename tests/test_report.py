@@ -154,3 +154,18 @@ def test_all_runs_says_when_it_pools_epoch_counts(tmp_path):
     done = pipeline("compare.py", f"tracking.uri={uri}", "all_runs=true", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "all_runs=true pools runs of 2 different epoch counts (2, 3)" in done.stdout
+
+
+def test_a_search_study_reports_its_trials(tmp_path):
+    uri, storage = store(tmp_path), f"sqlite:///{tmp_path / 'optuna.db'}"
+    done = pipeline("search.py", "n_trials=3", "study=s", f"storage={storage}",
+                    f"tracking.uri={uri}", "~space.trainer", "overrides=['trainer.epochs=2']",
+                    cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    parent = next(r for r in runs_of(uri, "search") if "mlflow.parentRunId" not in r.data.tags)
+    done = pipeline("compare.py", f"tracking.uri={uri}", "tracking.experiment=search",
+                    f"sweep={parent.info.run_id}", "format=html", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = (tmp_path / "reports" / parent.info.run_id / "report.html").read_text()
+    assert "python pipelines/search.py study=s n_trials=3" in text
+    assert text.count('<tr><td>trial ') == 3  # one row per trial in "Every run"
