@@ -12,18 +12,8 @@ runs); format=html writes one self-contained report.html (digitlab.report). Eith
 the parent run under compare/.
 """
 
-from __future__ import annotations
-
-import hydra
-
 from digitlab import cli
-from digitlab.cli import compare  # registers CompareConfig with Hydra as base_compare
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="compare")
-def main(cfg: compare.CompareConfig) -> None:
-    compare.run(cfg)
-
+from digitlab.cli import compare
 
 if __name__ == "__main__":
-    cli.run_and_exit(main)
+    cli.command("compare", compare.run)

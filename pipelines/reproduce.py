@@ -11,18 +11,8 @@ reproduced, Δ, verdict, curve |Δ|) is printed, written to <out>/reproduce.md a
 parent as Markdown and as an MLflow table, with a figure per published curve.
 """
 
-from __future__ import annotations
-
-import hydra
-
 from digitlab import cli
-from digitlab.cli import reproduce  # registers ReproduceConfig with Hydra as base_reproduce
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="reproduce")
-def main(cfg: reproduce.ReproduceConfig) -> None:
-    reproduce.run(cfg)
-
+from digitlab.cli import reproduce
 
 if __name__ == "__main__":
-    cli.run_and_exit(main)
+    cli.command("reproduce", reproduce.run)

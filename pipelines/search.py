@@ -12,18 +12,8 @@ child of the study's parent run; a failing or divergent trial is recorded (trial
 FAILED with its error) and the search goes on. The best trial is printed and tagged.
 """
 
-from __future__ import annotations
-
-import hydra
-
 from digitlab import cli
-from digitlab.cli import search  # registers SearchConfig with Hydra as base_search
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="search")
-def main(cfg: search.SearchConfig) -> None:
-    search.run(cfg)
-
+from digitlab.cli import search
 
 if __name__ == "__main__":
-    cli.run_and_exit(main)
+    cli.command("search", search.run)

@@ -5,50 +5,8 @@ process on this host is gone).
     python pipelines/status.py reap=true     # mark the stale runs KILLED
 """
 
-from __future__ import annotations
-
-from dataclasses import dataclass, field
-
-import hydra
-from hydra.core.config_store import ConfigStore
-
 from digitlab import cli
-from digitlab.config import StoreConfig
-
-
-@dataclass
-class StatusConfig:
-    tracking: StoreConfig = field(default_factory=StoreConfig)
-    # true: mark the stale runs KILLED now (opening the store for a run does it too)
-    reap: bool = False
-
-
-ConfigStore.instance().store(name="base_status", node=StatusConfig)
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="status")
-def main(cfg: StatusConfig) -> None:
-    cli.refuse_unknown_keys(cfg)
-    from digitlab import tracking
-
-    uri = cli.checked_store(cfg.tracking.uri)
-    table, stale = tracking.store_status(uri)
-    print(f"store: {uri}\n")
-    print(table.to_string(index=False) if len(table) else "no experiments yet")
-    if not stale:
-        print("\nno stale runs")
-        return
-    print(f"\n{len(stale)} stale run(s): RUNNING, but their process is gone")
-    for run in stale:
-        print(f"  {run.info.run_id}  {run.info.run_name}  pid {run.data.tags[tracking.PID_TAG]}")
-    if cfg.reap:
-        client = tracking.client_for(uri)
-        for experiment_id in {run.info.experiment_id for run in stale}:
-            tracking.mark_dead_runs_killed(client, experiment_id)
-        print("marked KILLED")
-    else:
-        print("mark them KILLED with reap=true (or start any run on this store)")
-
+from digitlab.cli import status
 
 if __name__ == "__main__":
-    cli.run_and_exit(main)
+    cli.command("status", status.run)

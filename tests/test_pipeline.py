@@ -334,3 +334,15 @@ done
     assert "optim.lr=" in done.stdout.split() and "optim.l2_style=" in done.stdout.split(), (
         done.stdout, done.stderr[-2000:])
     assert "experiment=nielsen-ch1-30" in done.stdout.split()
+
+
+@pytest.mark.parametrize("script,override,message", [
+    ("status.py", "foo=1", "To append to your config use +foo=1 Key 'foo' not in 'StatusConfig'"),
+    ("compare.py", "top=abc", "Value 'abc' of type 'str' could not be converted to Integer"),
+    ("register.py", "tracking.uri=http://me:pw@host:1", "tracking.uri='http://…@host:1' is not allowed"),
+    ("search.py", "+space.x=1", "space.x"),
+])
+def test_every_pipeline_refuses_a_bad_override_in_one_line(script, override, message, tmp_path):
+    done = pipeline(script, override, cwd=tmp_path)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and message in lines[0], done.stderr

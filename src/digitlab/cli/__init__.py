@@ -14,7 +14,7 @@ is a thin entry point over these modules, one job each.
 """
 
 from digitlab.cli.errors import EXIT_BAD_INPUT, fail
-from digitlab.cli.exit import exit_now, run_and_exit
+from digitlab.cli.exit import command, exit_now, run_and_exit
 from digitlab.cli.preflight import (
                                     check_writable,
                                     checked_store,
@@ -26,6 +26,6 @@ from digitlab.cli.preflight import (
 )
 from digitlab.cli.project import PROJECT_ROOT, git_state
 
-__all__ = ["EXIT_BAD_INPUT", "PROJECT_ROOT", "check_writable", "checked_store", "exit_now",
+__all__ = ["EXIT_BAD_INPUT", "PROJECT_ROOT", "check_writable", "command", "checked_store", "exit_now",
            "fail", "git_state", "one_line", "preflight", "prepare_store", "refuse_unknown_keys",
            "run_and_exit", "to_run_config"]

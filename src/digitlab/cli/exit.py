@@ -41,6 +41,24 @@ def _end_idle_joblib_workers() -> None:
         atexit._run_exitfuncs()
 
 
+def command(name: str, work) -> NoReturn:
+    """A pipeline's whole entry point: conf/<name>.yaml composed by Hydra (the command line's
+    overrides applied, --help, --cfg, -m), `work` run on it, and the process ended with its
+    exit code."""
+    import hydra
+
+    from digitlab.cli.preflight import check_command_line
+    from digitlab.cli.project import CONF_DIR
+
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        check_command_line(sys.argv[1:], name)
+    except SystemExit as exc:
+        exit_now(exc.code)
+    run_and_exit(hydra.main(version_base="1.3", config_path=str(CONF_DIR),
+                            config_name=name)(work))
+
+
 def run_and_exit(main) -> NoReturn:
     """Runs a pipeline's Hydra main and exits with its code through `exit_now`."""
     # output piped into `head` ends the command quietly, as it ends any Unix tool

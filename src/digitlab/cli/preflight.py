@@ -138,6 +138,28 @@ def preflight(argv: list[str], config_name: str) -> None:
                 fail(one_line(exc) + where)
 
 
+def check_command_line(argv: list[str], config_name: str) -> None:
+    """A pipeline's own config composed once before Hydra runs it: an unknown key, a wrong type
+    or a bad value gets one line and exit 2 instead of Hydra's multi-line report."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    refuse_renamed_keys(argv)
+    if any(a.startswith("-") for a in argv):
+        return  # --help, --cfg, -sc …: Hydra's own business
+    overrides = [a for a in argv if not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            composed = compose(config_name=config_name, overrides=overrides)
+        check_known_keys(composed)
+        OmegaConf.to_object(composed)  # the schema's own checks (tracking.uri without a login)
+    except ConfigError as exc:
+        fail(str(exc))
+    except (HydraException, OmegaConfBaseException) as exc:
+        fail(one_line(exc) + _quoting_hint(exc))
+
+
 def prepare_store(uri: str, experiment: str) -> str:
     """The store checked and ready, or one line and exit code 2 before anything trains."""
     from digitlab import tracking

@@ -1,0 +1,58 @@
+"""The predict command's logic; its usage and what it does: pipelines/predict.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hydra.core.config_store import ConfigStore
+
+from digitlab import cli
+from digitlab.config import StoreConfig
+
+
+@dataclass
+class PredictConfig:
+    input: str = "???"  # a CSV of pixels: Kaggle's test.csv (or train.csv, labels first)
+    output: str = "submission.csv"  # ImageId,Label with ImageId counted from 1, as Kaggle wants
+    # any MLflow model URI: models:/name@alias, models:/name/3, runs:/id/model
+    model_uri: str = "models:/digitlab@champion"
+    tracking: StoreConfig = field(default_factory=StoreConfig)
+
+
+ConfigStore.instance().store(name="base_predict", node=PredictConfig)
+
+
+def run(cfg: PredictConfig) -> None:
+    """The command's work, from its composed config."""
+    cli.refuse_unknown_keys(cfg)
+    cli.check_writable(Path(cfg.output).parent, "output")
+    import numpy as np
+    import pandas as pd
+
+    from digitlab import tracking
+    from digitlab.data import DataError
+    from digitlab.data.csv import read_kaggle_csv
+
+    uri = cli.checked_store(cfg.tracking.uri)
+    try:
+        model, n_pixels = tracking.load_pyfunc(uri, cfg.model_uri)
+    except (tracking.MlflowException, OSError) as exc:
+        cli.fail(f"model_uri={cfg.model_uri}: cannot load it from {uri} "
+                    f"({str(exc).splitlines()[0]}); register one with python "
+                    "pipelines/register.py, or pass model_uri=runs:/<run id>/model.")
+    try:
+        cells = read_kaggle_csv(Path(cfg.input), n_pixels)
+    except DataError as exc:
+        cli.fail(f"{exc} (the model reads {n_pixels} pixels per image)")
+    labeled = cells.shape[1] == n_pixels + 1
+    pixels = cells[:, 1:] if labeled else cells
+    labels = np.asarray(model.predict(pixels.astype(np.int64)))
+    submission = pd.DataFrame({"ImageId": np.arange(1, len(labels) + 1), "Label": labels})
+    output = Path(cfg.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    submission.to_csv(output, index=False)
+    print(f"{len(labels)} predictions by {cfg.model_uri} written to {output}")
+    if labeled:
+        print(f"accuracy against the file's labels: {np.mean(labels == cells[:, 0]):.4f}")
+

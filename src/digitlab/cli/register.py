@@ -1,0 +1,92 @@
+"""The register command's logic; its usage and what it does: pipelines/register.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from hydra.core.config_store import ConfigStore
+
+from digitlab import cli
+from digitlab.cli.compare import which_sweep
+from digitlab.config import ExperimentStoreConfig
+
+
+@dataclass
+class RegisterConfig:
+    run_id: Optional[str] = None  # register this run; null = the best run of a sweep
+    # a sweep's parent run id; null = the latest sweep of the experiment
+    sweep: Optional[str] = None
+    metric: str = "best_val_accuracy"  # the best run has the highest value (validation, not test)
+    name: str = "digitlab"  # the registered model
+    alias: str = "champion"  # moved to the new version
+    tracking: ExperimentStoreConfig = field(default_factory=ExperimentStoreConfig)
+    force: bool = False  # true: move the alias even to a model with a lower `metric`
+
+
+ConfigStore.instance().store(name="base_register", node=RegisterConfig)
+
+
+def best_run(uri: str, cfg: RegisterConfig) -> tuple[str, str, float]:
+    """(run id, run name, metric value) of the sweep's best FINISHED run."""
+    from digitlab import tracking
+
+    parent = tracking.find_sweep(uri, cfg.tracking.experiment, cfg.sweep)
+    print(f"registering from {which_sweep(parent, cfg.sweep, cfg.tracking.experiment)}")
+    runs = tracking.sweep_runs(uri, parent)
+    column = f"metrics.{cfg.metric}"
+    finished = runs[runs.status == "FINISHED"] if len(runs) else runs
+    if finished.empty:
+        raise LookupError(f"sweep {parent.info.run_id} has no FINISHED run to register")
+    if column not in finished or finished[column].isna().all():
+        known = sorted(c.removeprefix("metrics.") for c in finished if c.startswith("metrics."))
+        raise LookupError(f"metric={cfg.metric}: no run of sweep {parent.info.run_id} logged it; "
+                          f"pick one of {', '.join(known)}")
+    best = finished.loc[finished[column].idxmax()]
+    return best.run_id, best["tags.mlflow.runName"], float(best[column])
+
+
+def run(cfg: RegisterConfig) -> None:
+    """The command's work, from its composed config."""
+    cli.refuse_unknown_keys(cfg)
+    from digitlab import tracking
+
+    uri = cli.checked_store(cfg.tracking.uri)
+    if cfg.run_id:
+        try:
+            run = tracking.get_run(uri, cfg.run_id)
+        except tracking.MlflowException:
+            cli.fail(f"run_id={cfg.run_id}: no such run in {uri}; copy the id from the "
+                        "MLflow UI or the sweep summary.")
+        if run.info.status != "FINISHED":
+            cli.fail(f"run_id={cfg.run_id}: the run is {run.info.status}; only a FINISHED "
+                        "run has a complete model to register.")
+        run_id, run_name, score = cfg.run_id, run.info.run_name, run.data.metrics.get(cfg.metric)
+    else:
+        try:
+            run_id, run_name, score = best_run(uri, cfg)
+        except LookupError as exc:
+            cli.fail(str(exc))
+    holder = tracking.alias_target(uri, cfg.name, cfg.alias)
+    if holder == run_id:
+        print(f"{cfg.name}@{cfg.alias} is already run {run_id} ({run_name}); nothing to do")
+        return
+    held = tracking.get_run(uri, holder).data.metrics.get(cfg.metric) if holder else None
+    if held is not None and (score is None or score < held) and not cfg.force:
+        cli.fail(f"{cfg.name}@{cfg.alias} is run {holder} with {cfg.metric} {held:.4f}; run "
+                 f"{run_id} ({run_name}) has {'none' if score is None else f'{score:.4f}'}, so "
+                 "the alias stays; force=true moves it anyway.")
+    tags = {"digitlab.run_name": run_name}
+    if score is not None:
+        tags[f"digitlab.{cfg.metric}"] = str(score)
+    try:
+        version, created = tracking.register_run_model(uri, run_id, cfg.name, cfg.alias, tags)
+    except LookupError as exc:
+        cli.fail(f"{exc}: a run that failed or was logged without a model cannot be registered; "
+                    "pick another with run_id=<id>.")
+    print(f"{cfg.name} version {version} ({'new' if created else 'existing'}) ← run {run_id} "
+          f"({run_name}, {cfg.metric} {score if score is None else f'{score:.4f}'})")
+    print(f"{cfg.name}@{cfg.alias} → version {version}")
+    print(f"serve: MLFLOW_TRACKING_URI={uri} mlflow models predict "
+          f"-m models:/{cfg.name}@{cfg.alias} -i pixels.csv -t csv --env-manager local")
+

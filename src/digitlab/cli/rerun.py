@@ -1,0 +1,84 @@
+"""The rerun command's logic; its usage and what it does: pipelines/rerun.py."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+from hydra.core.config_store import ConfigStore
+
+from digitlab import cli
+from digitlab.config import StoreConfig
+
+
+@dataclass
+class RerunConfig:
+    run_id: str = "???"  # the run to re-run (required)
+    tracking: StoreConfig = field(default_factory=StoreConfig)
+
+
+ConfigStore.instance().store(name="base_rerun", node=RerunConfig)
+PER_EPOCH = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
+             "epoch_test_loss", "epoch_test_accuracy")
+
+
+def run(cfg: RerunConfig) -> None:
+    """The command's work, from its composed config."""
+    cli.refuse_unknown_keys(cfg)
+    from digitlab import runner, tracking
+    from digitlab.config import ConfigError, run_config_from_dict
+    from digitlab.data import DataError
+    from digitlab.reproduction import first_difference
+
+    uri = cli.checked_store(cfg.tracking.uri)
+    try:
+        logged = tracking.get_run(uri, cfg.run_id)
+    except Exception as exc:  # MlflowException: no such run
+        cli.fail(f"run_id={cfg.run_id}: no such run in {uri} ({type(exc).__name__}); "
+                    "copy the id from the MLflow UI or the sweep summary.")
+    with tempfile.TemporaryDirectory(prefix="digitlab-rerun-") as tmp:
+        folder = Path(tmp)
+        config = yaml.safe_load(tracking.download(uri, cfg.run_id, "config.yaml", folder).read_text())
+        weights = {}
+        for name in ("final", "best"):
+            with np.load(tracking.download(uri, cfg.run_id, f"weights/{name}.npz", folder),
+                         allow_pickle=False) as arrays:
+                weights[name] = dict(arrays)
+    try:
+        run_cfg = run_config_from_dict(config)
+        run_cfg.tracking.skip_finished = False  # the point is to train it again
+        split = runner.load_split(run_cfg)
+    except (ConfigError, DataError) as exc:
+        cli.fail(str(exc))
+    tags = logged.data.tags
+    if split.digest != tags.get("data.sha256"):
+        cli.fail(f"the data differs from the logged run's: sha256 {split.digest[:16]}… here, "
+                    f"{tags.get('data.sha256', '?')[:16]}… logged ({run_cfg.data.name}); "
+                    "point data.root / data.path at the files the run used.")
+    code = cli.git_state()
+    if tags.get("git.commit") != code["git.commit"]:
+        print(f"warning: the run was logged at commit {tags.get('git.commit')}, this is "
+              f"{code['git.commit']}", file=sys.stderr)
+    if tags.get("git.dirty") == "true":
+        print("warning: the run was logged from a tree with uncommitted changes", file=sys.stderr)
+    experiment_id = logged.info.experiment_id
+    tracker = tracking.MlflowTracker(uri, experiment_id)
+    result = runner.run(run_cfg, tracker, f"rerun of {logged.info.run_name}",
+                        {"digitlab.rerun_of": cfg.run_id, **code})
+    history = {k: tracking.metric_history(uri, cfg.run_id, k) for k in PER_EPOCH}
+    final = {k: v for k, v in logged.data.metrics.items()
+             if k in result.metrics or k in ("test_loss", "test_accuracy")}
+    difference = first_difference({k: v for k, v in history.items() if v}, final, weights,
+                                  result.history, result.metrics,
+                                  {"final": result.final_state, "best": result.best_state})
+    print(f"re-ran {cfg.run_id} as {result.run_id}")
+    if difference is None:
+        print("reproduced exactly: weights bit for bit, every metric identical")
+        return
+    print(f"NOT reproduced: first difference: {difference}")
+    sys.exit(1)
+

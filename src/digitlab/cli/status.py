@@ -1,0 +1,45 @@
+"""The status command's logic; its usage and what it does: pipelines/status.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hydra.core.config_store import ConfigStore
+
+from digitlab import cli
+from digitlab.config import StoreConfig
+
+
+@dataclass
+class StatusConfig:
+    tracking: StoreConfig = field(default_factory=StoreConfig)
+    # true: mark the stale runs KILLED now (opening the store for a run does it too)
+    reap: bool = False
+
+
+ConfigStore.instance().store(name="base_status", node=StatusConfig)
+
+
+def run(cfg: StatusConfig) -> None:
+    """The command's work, from its composed config."""
+    cli.refuse_unknown_keys(cfg)
+    from digitlab import tracking
+
+    uri = cli.checked_store(cfg.tracking.uri)
+    table, stale = tracking.store_status(uri)
+    print(f"store: {uri}\n")
+    print(table.to_string(index=False) if len(table) else "no experiments yet")
+    if not stale:
+        print("\nno stale runs")
+        return
+    print(f"\n{len(stale)} stale run(s): RUNNING, but their process is gone")
+    for run in stale:
+        print(f"  {run.info.run_id}  {run.info.run_name}  pid {run.data.tags[tracking.PID_TAG]}")
+    if cfg.reap:
+        client = tracking.client_for(uri)
+        for experiment_id in {run.info.experiment_id for run in stale}:
+            tracking.mark_dead_runs_killed(client, experiment_id)
+        print("marked KILLED")
+    else:
+        print("mark them KILLED with reap=true (or start any run on this store)")
+
