@@ -26,6 +26,6 @@ from digitlab.cli.preflight import (
 )
 from digitlab.cli.project import PROJECT_ROOT, git_state
 
-__all__ = ["EXIT_BAD_INPUT", "PROJECT_ROOT", "check_writable", "command", "checked_store", "exit_now",
-           "fail", "git_state", "one_line", "preflight", "prepare_store", "refuse_unknown_keys",
-           "run_and_exit", "to_run_config"]
+__all__ = ["EXIT_BAD_INPUT", "PROJECT_ROOT", "check_writable", "checked_store", "command",
+           "exit_now", "fail", "git_state", "one_line", "preflight", "prepare_store",
+           "refuse_unknown_keys", "run_and_exit", "to_run_config"]

@@ -1,4 +1,5 @@
-"""The export_kaggle_csv command's logic; its usage and what it does: pipelines/export_kaggle_csv.py."""
+"""The export_kaggle_csv command's logic; its usage and what it does:
+pipelines/export_kaggle_csv.py."""
 
 from __future__ import annotations
 

@@ -42,7 +42,8 @@ def run(cfg: RerunConfig) -> None:
                     "copy the id from the MLflow UI or the sweep summary.")
     with tempfile.TemporaryDirectory(prefix="digitlab-rerun-") as tmp:
         folder = Path(tmp)
-        config = yaml.safe_load(tracking.download(uri, cfg.run_id, "config.yaml", folder).read_text())
+        logged = tracking.download(uri, cfg.run_id, "config.yaml", folder)
+        config = yaml.safe_load(logged.read_text())
         weights = {}
         for name in ("final", "best"):
             with np.load(tracking.download(uri, cfg.run_id, f"weights/{name}.npz", folder),
