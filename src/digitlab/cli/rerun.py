@@ -42,8 +42,8 @@ def run(cfg: RerunConfig) -> None:
                     "copy the id from the MLflow UI or the sweep summary.")
     with tempfile.TemporaryDirectory(prefix="digitlab-rerun-") as tmp:
         folder = Path(tmp)
-        logged = tracking.download(uri, cfg.run_id, "config.yaml", folder)
-        config = yaml.safe_load(logged.read_text())
+        config_file = tracking.download(uri, cfg.run_id, "config.yaml", folder)
+        config = yaml.safe_load(config_file.read_text())
         weights = {}
         for name in ("final", "best"):
             with np.load(tracking.download(uri, cfg.run_id, f"weights/{name}.npz", folder),
