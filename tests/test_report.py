@@ -169,3 +169,16 @@ def test_a_search_study_reports_its_trials(tmp_path):
     text = (tmp_path / "reports" / parent.info.run_id / "report.html").read_text()
     assert "python pipelines/search.py study=s n_trials=3" in text
     assert text.count('<tr><td>trial ') == 3  # one row per trial in "Every run"
+
+
+def test_values_are_escaped_once():
+    import pandas as pd
+
+    from digitlab.report import About, render
+
+    runs = pd.DataFrame({"status": ["FINISHED"], "run_id": ["r1"], "experiment_id": ["1"],
+                         "tags.mlflow.runName": ["a<b & c"], "params.seed": ["0"],
+                         "metrics.test_accuracy": [0.9], "start_time": pd.Timestamp("2026-01-01"),
+                         "end_time": pd.Timestamp("2026-01-01 00:01")})
+    page = render(runs, {}, About("t", "python x", "abc", "now", []))
+    assert "a&lt;b &amp; c" in page and "&amp;lt;" not in page

@@ -8,7 +8,6 @@ belongs to digitlab.tracking."""
 from __future__ import annotations
 
 import base64
-import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -160,7 +159,7 @@ def _png(data: bytes | None) -> str | None:
 def _cell(value) -> str:
     if isinstance(value, (float, np.floating)):
         return "—" if np.isnan(value) else f"{value:.4f}"
-    return html.escape(str(value))
+    return str(value)
 
 
 def _rows(table: pd.DataFrame) -> list[list[str]]:
@@ -180,9 +179,9 @@ def _mean_sd(groups: pd.DataFrame) -> pd.DataFrame:
 
 def render(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Sequence[float]]],
            about: About, metric: str = "best_val_accuracy", best: BestRun | None = None,
-           published: pd.DataFrame | None = None, published_curves: Mapping[str, bytes] = {},
-           ui_url: str | None = None) -> str:
-    """The report as one HTML document."""
+           published: pd.DataFrame | None = None,
+           published_curves: Mapping[str, bytes] | None = None, ui_url: str | None = None) -> str:
+    """The report as one HTML document (Jinja2 escapes every value it is given)."""
     import jinja2
     from plotly.offline import get_plotlyjs
 
@@ -199,7 +198,7 @@ def render(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Sequence[flo
     groups = _mean_sd(seed_groups(runs, [metric, "test_accuracy", "best_epoch", "train_seconds"]))
     per_class = []
     if best and best.per_class:
-        per_class = [[html.escape(str(label)), *(f"{scores.get(k, np.nan):.4f}"
+        per_class = [[str(label), *(f"{scores.get(k, np.nan):.4f}"
                                                  for k in ("precision", "recall", "f1-score")),
                       f"{scores.get('support', 0):.0f}"]
                      for label, scores in best.per_class.items() if isinstance(scores, dict)]
@@ -217,5 +216,5 @@ def render(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Sequence[flo
         best=best, confusion=_png(best.confusion_png) if best else None, per_class=per_class,
         published_header=list(published.columns) if published is not None else [],
         published_rows=_rows(published) if published is not None else [],
-        published_curves={k: _png(v) for k, v in published_curves.items()},
+        published_curves={k: _png(v) for k, v in (published_curves or {}).items()},
     )
