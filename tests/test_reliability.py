@@ -167,11 +167,17 @@ def bad_files(tmp_path_factory):
         half.execute("CREATE TABLE alembic_version (version_num TEXT)")
         half.execute("INSERT INTO alembic_version VALUES ('0a8213491aaa')")
         half.execute("CREATE TABLE _alembic_tmp_runs (run_uuid TEXT)")
-    uri = store(tmp)
+    return tmp, store(tmp), root
+
+
+@pytest.fixture(scope="module")
+def finished_run(bad_files):
+    """The bad-input folder's store with one FINISHED run, which no bad input may touch."""
+    tmp, uri, _ = bad_files
     done = pipeline("train.py", "trainer.epochs=1", "tracking.log_model=false",
                     f"tracking.uri={uri}", cwd=tmp)
     assert done.returncode == 0
-    return tmp, uri, root
+    return uri
 
 
 BAD_INPUTS = [  # (overrides, fragment of the one-line message); {t} = the fixture's folder
@@ -220,8 +226,51 @@ BAD_INPUTS = [  # (overrides, fragment of the one-line message); {t} = the fixtu
 ]
 
 
+# one of each way a bad input is found, run as a user runs it: exit code, the one line, the store
+END_TO_END = {"optim.lrr=0.1", "optim.lr=-0.5", "data=mnist data.root={t}/mnist-truncated",
+              "tracking.uri=sqlite:///{t}/half.db", "data=mnist data.root={t}/with space",
+              "-m hydra/launcher=joblib hydra.launcher.n_jobs=0 seed=0,1"}
+
+
+def _first_error(argv: list[str], capsys) -> str | None:
+    """What train.py would say of this command line, found in-process in its order: the command
+    line and each job's config (preflight), the data (the run's split), the store."""
+    from digitlab import cli, tracking
+    from digitlab.cli.composition import CHECKED
+    from digitlab.config import ConfigError
+    from digitlab.data import DataError
+    from digitlab.runner import load_split
+
+    CHECKED.clear()
+    capsys.readouterr()
+    try:
+        cli.preflight(argv, "train")
+    except SystemExit:
+        return capsys.readouterr().err.strip()
+    [cfg] = CHECKED.values()
+    try:
+        load_split(cfg)
+        tracking.prepare_store(tracking.resolve_uri(cfg.tracking.uri, cli.PROJECT_ROOT),
+                               cfg.tracking.experiment)
+    except (ConfigError, DataError, tracking.StoreError) as exc:
+        return f"digitlab: error: {exc}"
+    return None
+
+
 @pytest.mark.parametrize("overrides,fragment", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
-def test_bad_input_gets_one_line_and_exit_code_2(bad_files, overrides, fragment):
+def test_bad_input_is_found_with_its_one_line(bad_files, overrides, fragment, capsys):
+    tmp, uri, _ = bad_files
+    args = [a.format(t=tmp) for a in overrides.split()]
+    if not any(a.startswith("tracking.uri") for a in args):
+        args.append(f"tracking.uri={uri}")
+    error = _first_error(["trainer.epochs=1", "tracking.log_model=false", *args], capsys)
+    assert error is not None and len(error.splitlines()) == 1, error
+    assert error.startswith("digitlab: error:") and fragment in error, error
+
+
+@pytest.mark.parametrize("overrides,fragment", [b for b in BAD_INPUTS if b[0] in END_TO_END],
+                         ids=[b[0] for b in BAD_INPUTS if b[0] in END_TO_END])
+def test_bad_input_gets_one_line_and_exit_code_2(bad_files, finished_run, overrides, fragment):
     tmp, uri, _ = bad_files
     before = {r.info.run_id: (r.info.status, r.info.end_time) for r in runs_of(uri)}
     args = [a.format(t=tmp) for a in overrides.split()]
@@ -241,7 +290,7 @@ def test_bad_input_gets_one_line_and_exit_code_2(bad_files, overrides, fragment)
             assert run.info.status == "FAILED" and fragment in run.data.tags["error"]
 
 
-def test_a_locked_store_is_reported_before_training(bad_files, monkeypatch):
+def test_a_locked_store_is_reported_before_training(bad_files, finished_run, monkeypatch):
     tmp, uri, _ = bad_files
     db = Path(uri.removeprefix("sqlite:///"))
     holder = sqlite3.connect(db)
@@ -256,7 +305,7 @@ def test_a_locked_store_is_reported_before_training(bad_files, monkeypatch):
     assert "locked by another process for more than 1" in done.stderr
 
 
-def test_a_bad_busy_timeout_in_the_environment_is_one_line(bad_files):
+def test_a_bad_busy_timeout_in_the_environment_is_one_line(bad_files, finished_run):
     tmp, uri, _ = bad_files
     done = pipeline("train.py", "trainer.epochs=1", f"tracking.uri={uri}", cwd=tmp,
                     env={"DIGITLAB_STORE_BUSY_SECONDS": "abc"})
