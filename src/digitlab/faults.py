@@ -18,7 +18,7 @@ class Fault:
     line: str
 
 
-# MLflow's SQLite sessions wait this long for a lock (PRAGMA busy_timeout = 20000)
+# how long MLflow's SQLite connections wait for a lock (PRAGMA busy_timeout = 20000)
 MLFLOW_BUSY_SECONDS = 20.0
 # fragments of the messages each fault shows, from SQLite, SQLAlchemy, urllib3 and MLflow
 DISK_FULL = ("database or disk is full", "No space left on device")

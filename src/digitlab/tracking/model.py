@@ -12,8 +12,7 @@ from mlflow.exceptions import MlflowException
 
 from digitlab.tracking.store import client_for, fluent_uri
 
-# the logged model's code: older logged models name this same class, so it stays importable
-# from digitlab.tracking
+# the logged model's code: every logged model imports this class as digitlab.tracking.NetworkModel
 MODEL_CODE = """\
 import mlflow
 from digitlab.tracking import NetworkModel
@@ -38,7 +37,7 @@ class NetworkModel(mlflow.pyfunc.PythonModel):
         self.factor, self.shift = arrays.pop("scale_factor"), arrays.pop("scale_shift")
         self.classes = arrays.pop("classes")
         self.dtype = spec["dtype"]
-        self.pixel_max = spec.get("pixel_max")  # models logged before it was kept: unchecked
+        self.pixel_max = spec.get("pixel_max")  # None in a spec without it: range unchecked
         self.n_features = spec.get("n_features")
         self.network = Network.from_state(arrays, activation=spec["activation"],
                                           output=spec["output"], loss=spec["loss"],
