@@ -178,11 +178,11 @@ def test_gamma_acts_only_with_the_exponential_schedule():
 def test_the_names_a_user_may_choose_are_the_registries_keys():
     from digitlab import config
     from digitlab.data.split import SCALERS
-    from digitlab.nn import classifier, functions, network, optimizers
+    from digitlab.nn import functions, init, optimizers, orders
 
     for names, registry in ((config.ACTIVATIONS, functions.ACTIVATIONS),
                             (config.OUTPUTS, functions.OUTPUTS), (config.LOSSES, functions.LOSSES),
-                            (config.INITS, network.INITS), (config.OPTIMIZERS, optimizers.OPTIMIZERS),
+                            (config.INITS, init.INITS), (config.OPTIMIZERS, optimizers.OPTIMIZERS),
                             (config.SCHEDULES, optimizers.SCHEDULES),
-                            (config.ORDERS, classifier.ORDERS), (config.SCALINGS, SCALERS)):
+                            (config.ORDERS, orders.ORDERS), (config.SCALINGS, SCALERS)):
         assert sorted(names) == sorted(registry)

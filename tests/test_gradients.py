@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from digitlab.config import ACTIVATIONS, LOSS_OUTPUTS, ModelConfig, OptimConfig
-from digitlab.nn.network import Network
+from digitlab.nn.classifier import network_for
+from digitlab.nn.fused import sgd_step
 from digitlab.nn.optimizers import SGD, weight_decay
 
 COMBOS = [(a, o, l) for a, (o, losses) in itertools.product(ACTIVATIONS, LOSS_OUTPUTS.items())
@@ -20,7 +21,7 @@ def _problem(activation, output, loss, dtype="float64", bias=True):
     rng = np.random.default_rng(7)
     cfg = ModelConfig(hidden=[6, 5], activation=activation, output=output, loss=loss,
                       init="normal_fan_in", bias=bias)
-    net = Network.initialise(4, 3, cfg, rng, dtype)
+    net = network_for(cfg, 4, 3, rng, dtype)
     x = rng.uniform(-1, 1, (8, 4)).astype(dtype)
     # soft targets inside (0, 1) keep every loss finite and differentiable
     y = np.full((8, 3), 0.05) + 0.9 * np.eye(3)[rng.integers(0, 3, 8)]
@@ -67,7 +68,7 @@ def test_fused_sgd_step_equals_backprop_then_update(activation, output, loss, dt
     plain, _, _ = _problem(activation, output, loss, dtype, bias)
     x, y = x[:rows], y[:rows]
     decay = weight_decay(OptimConfig(l2=l2), n_train=50, batch_size=len(x))
-    fused.sgd_step(x, y, lr=0.3, decay=decay)
+    sgd_step(fused, x, y, lr=0.3, decay=decay)
     grads, _ = plain.backprop(x, y)
     for g, w in zip(grads, plain.weights):
         g += decay * w
@@ -83,7 +84,7 @@ def test_fused_step_updates_weights_of_any_memory_layout():
     fused, x, y = _problem("sigmoid", "softmax", "cross_entropy", "float64", True)
     plain, _, _ = _problem("sigmoid", "softmax", "cross_entropy", "float64", True)
     fused.weights = [np.asfortranarray(w) for w in fused.weights]
-    fused.sgd_step(x[::2], y[::2], lr=0.3)  # a strided batch, too
+    sgd_step(fused, x[::2], y[::2], lr=0.3)  # a strided batch, too
     grads, _ = plain.backprop(x[::2], y[::2])
     SGD(plain.params, lr=0.3).update(plain.params, grads)
     for a, b in zip(fused.params, plain.params):

@@ -9,7 +9,9 @@ from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOpti
 
 from digitlab.config import ModelConfig, OptimConfig, TrainerConfig
 from digitlab.nn import Classifier, Network
+from digitlab.nn.classifier import network_for
 from digitlab.nn.functions import sigmoid
+from digitlab.nn.fused import sgd_step
 from digitlab.nn.optimizers import Adam, SGD
 
 
@@ -23,7 +25,7 @@ def test_hand_worked_step_on_a_2_2_2_network():
     out = net.forward(x)[-1]
     np.testing.assert_allclose(out, [[0.75136507, 0.772928465]], atol=1e-8)
     assert net.cost(out, y)[0] == pytest.approx(0.298371109, abs=1e-9)
-    net.sgd_step(x, y, lr=0.5)
+    sgd_step(net, x, y, lr=0.5)
     np.testing.assert_allclose(net.weights[1], [[0.35891648, 0.51130127],
                                                 [0.408666186, 0.561370121]], atol=1e-8)
     np.testing.assert_allclose(net.weights[0], [[0.149780716, 0.24975114],
@@ -173,14 +175,14 @@ def test_adam_equals_scikit_learn():
     ("glorot_uniform", lambda w, fan_in: np.abs(w).max() <= np.sqrt(2 / (fan_in + 300))),
 ])
 def test_initialisation_schemes(init, check):
-    net = Network.initialise(400, 10, ModelConfig(hidden=[300], init=init),
-                             np.random.default_rng(0), "float64")
+    net = network_for(ModelConfig(hidden=[300], init=init), 400, 10,
+                      np.random.default_rng(0), "float64")
     assert check(net.weights[0], 400)
 
 
 def test_zero_output_layer_and_no_biases():
-    net = Network.initialise(5, 3, ModelConfig(hidden=[4], output_init="zero", bias=False),
-                             np.random.default_rng(0))
+    net = network_for(ModelConfig(hidden=[4], output_init="zero", bias=False), 5, 3,
+                      np.random.default_rng(0), "float32")
     assert net.biases is None and not net.weights[1].any() and net.weights[0].any()
     assert net.weights[0].dtype == np.float32
     assert len(net.params) == 2

@@ -1,5 +1,7 @@
-"""The compiled per-sample loop (trainer.engine=auto at batch 1) against the NumPy/BLAS path it
-replaces: the same pass, equal up to float rounding, for every unit, loss and option it runs."""
+"""The two fast paths of batch-1 SGD, the compiled per-sample loop (trainer.engine=auto) and the
+fused BLAS step (trainer.engine=numpy), against the reference path (trainer.engine=reference:
+backprop, then the optimizer's update): the same pass, equal up to float rounding, for every unit,
+loss and option they run."""
 
 import numpy as np
 import pytest
@@ -27,13 +29,15 @@ def _two_passes(engine: str, digits, model: dict, lr: float = 0.05, l2: float = 
 
 
 def assert_same_pass(digits, dtype="float64", **options):
-    compiled, reference = (_two_passes(engine, digits, dtype=dtype, **options)
-                           for engine in ("auto", "numpy"))
-    for ours, theirs in zip(compiled.network.params, reference.network.params):
-        assert ours.dtype == theirs.dtype == np.dtype(dtype)
-        np.testing.assert_allclose(ours, theirs, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
-    assert compiled.pass_loss_ == pytest.approx(reference.pass_loss_, rel=TOLERANCE[dtype])
-    assert compiled.pass_accuracy_ == reference.pass_accuracy_
+    reference = _two_passes("reference", digits, dtype=dtype, **options)
+    for fast in ("auto", "numpy"):
+        compiled = _two_passes(fast, digits, dtype=dtype, **options)
+        for ours, theirs in zip(compiled.network.params, reference.network.params):
+            assert ours.dtype == theirs.dtype == np.dtype(dtype)
+            np.testing.assert_allclose(ours, theirs, rtol=TOLERANCE[dtype],
+                                       atol=TOLERANCE[dtype])
+        assert compiled.pass_loss_ == pytest.approx(reference.pass_loss_, rel=TOLERANCE[dtype])
+        assert compiled.pass_accuracy_ == reference.pass_accuracy_
     # and training did move the weights: equal because both learned the same, not because idle
     start = Classifier(ModelConfig(**options["model"]), trainer=TrainerConfig(dtype=dtype), seed=3)
     start._setup(64, np.arange(10))
@@ -63,6 +67,26 @@ def test_the_compiled_pass_is_the_numpy_pass(digits, model):
 def test_dtype_order_and_weight_decay(digits, dtype, order):
     assert_same_pass(digits, dtype=dtype, model={"hidden": [30]}, order=order)
     assert_same_pass(digits, dtype=dtype, model={"hidden": [30]}, order=order, l2=5.0)
+
+
+def test_a_unit_without_a_compiled_code_takes_the_batched_path(digits, monkeypatch):
+    """A new registry entry trains before the kernel learns it: one_pass declines, NumPy runs."""
+    from digitlab.nn import per_sample
+
+    monkeypatch.delitem(per_sample.UNITS, "tanh")
+    model = {"hidden": [30], "activation": "tanh", "output": "softmax"}
+    declined = _two_passes("auto", digits, model)
+    reference = _two_passes("reference", digits, model)
+    for a, b in zip(declined.network.params, reference.network.params):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_every_registry_unit_and_loss_has_a_compiled_code():
+    from digitlab.config import ACTIVATIONS, LOSSES, OUTPUTS
+    from digitlab.nn import per_sample
+
+    assert set(ACTIVATIONS) | set(OUTPUTS) <= per_sample.UNITS.keys()
+    assert set(LOSSES) <= per_sample.LOSS_CODES.keys()
 
 
 def test_a_view_of_the_data_is_read_as_it_is(digits):

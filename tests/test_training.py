@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +123,65 @@ def test_library_imports_neither_mlflow_nor_hydra():
         if name.startswith(TRACKING) or name.startswith(GLUE):
             allowed.add("mlflow")
         assert set(ast.literal_eval(out)) <= allowed, f"{name} imports {out}"
+
+
+def _module_level_imports(path, name: str, modules: set[str]) -> set[str]:
+    """The digitlab modules `name` imports when it loads: imports inside functions and under
+    TYPE_CHECKING do not run then."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    nodes = list(tree.body)
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        if isinstance(node, (ast.If, ast.Try)):
+            nodes.extend([*node.body, *node.orelse, *getattr(node, "handlers", []),
+                          *getattr(node, "finalbody", [])])
+        elif isinstance(node, ast.ExceptHandler):
+            nodes.extend(node.body)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1]
+                                + ([node.module] if node.module else []))
+            for alias in node.names:
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base)
+    return found & modules
+
+
+def test_the_package_has_no_import_circle():
+    """No module reaches itself through the imports that run when it loads."""
+    import pkgutil
+
+    import digitlab
+
+    root = Path(digitlab.__file__).parent
+    paths = {"digitlab": root / "__init__.py"}
+    for info in pkgutil.walk_packages(digitlab.__path__, "digitlab."):
+        relative = Path(*info.name.split(".")[1:])
+        paths[info.name] = (root / relative / "__init__.py" if info.ispkg
+                            else root / relative.with_suffix(".py"))
+    graph = {name: _module_level_imports(path, name, set(paths)) for name, path in paths.items()}
+    assert graph["digitlab.config"] >= {"digitlab.nn.functions"}  # the walk sees imports
+
+    def circle_from(start: str) -> list[str] | None:
+        stack = [(start, [start])]
+        seen = set()
+        while stack:
+            node, trail = stack.pop()
+            for nxt in graph[node]:
+                if nxt == start:
+                    return trail + [start]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, trail + [nxt]))
+        return None
+
+    circles = [c for c in map(circle_from, graph) if c]
+    assert not circles, " → ".join(circles[0])

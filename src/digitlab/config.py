@@ -11,24 +11,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
-OUTPUTS = ("sigmoid", "softmax", "tanh", "identity")
-LOSSES = ("quadratic", "binary_ce", "cross_entropy")
-# the losses each output supports: log-losses need outputs in (0, 1)
-LOSS_OUTPUTS = {"sigmoid": LOSSES, "softmax": ("quadratic", "cross_entropy"),
-                "tanh": ("quadratic",), "identity": ("quadratic",)}
-INITS = ("normal", "normal_fan_in", "normal_fan_out", "glorot_uniform", "uniform")
+from digitlab.nn import functions, init, optimizers, orders
+
+# the names a user may choose are the registries' keys
+ACTIVATIONS = tuple(functions.ACTIVATIONS)
+OUTPUTS = tuple(functions.OUTPUTS)
+LOSSES = tuple(functions.LOSSES)
+# the losses each output supports (log-losses need outputs in (0, 1))
+LOSS_OUTPUTS = {output: tuple(name for name, loss in functions.LOSSES.items()
+                              if loss.outputs is None or output in loss.outputs)
+                for output in OUTPUTS}
+INITS = tuple(init.INITS)
 OUTPUT_INITS = ("same", "zero")
 DATASETS = ("digits", "mnist", "fashion_mnist", "kaggle_csv")
 SCALINGS = ("unit", "raw", "minmax", "minmax_feature", "standard", "rashid")
 TEST_SPLITS = ("official", "stratified", "bernoulli", "none")
 VAL_MODES = ("stratified", "last", "none")
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = tuple(optimizers.OPTIMIZERS)
 L2_STYLES = ("nielsen", "sklearn")
-SCHEDULES = ("constant", "halving", "exponential")
-ORDERS = ("shuffle", "file", "random")
+SCHEDULES = tuple(optimizers.SCHEDULES)
+ORDERS = tuple(orders.ORDERS)
 DTYPES = ("float32", "float64")
-ENGINES = ("auto", "numpy")
+ENGINES = ("auto", "numpy", "reference")
 TRAIN_METRICS = ("running", "full")
 EARLY_STOPPING = ("none", "train_loss", "val_accuracy")
 
@@ -163,7 +167,8 @@ class TrainerConfig:
     # before NumPy) and the batch has more than one row, else one (benchmarks/NOTES.md § 6)
     blas_threads: Any = "auto"
     # auto = the compiled per-sample loop where it applies (batch 1, plain SGD), NumPy/BLAS calls
-    # elsewhere; numpy = NumPy/BLAS calls throughout (benchmarks/NOTES.md § 7)
+    # elsewhere; numpy = NumPy/BLAS calls throughout (benchmarks/NOTES.md § 7); reference = the
+    # textbook path everywhere (backprop, then the optimizer's update; no fused BLAS step)
     engine: str = "auto"
 
     def __post_init__(self) -> None:

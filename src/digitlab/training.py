@@ -4,7 +4,6 @@ Hydra; the caller logs the records it yields."""
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass
 from typing import Iterator
 
@@ -88,10 +87,8 @@ def train(clf: Classifier, split: Split) -> Iterator[EpochRecord]:
                           "data.val_mode='none'; set data.val_mode=stratified or monitor train_loss.")
     stop = _EarlyStop(cfg.early_stopping, cfg.patience, cfg.tol)
     best = -math.inf
-    for epoch in range(1, cfg.epochs + 1):
-        start = time.perf_counter()
-        clf.partial_fit(split.x_train, split.y_train, classes=split.classes)
-        seconds = time.perf_counter() - start
+    passes = clf.passes(split.x_train, split.y_train, split.classes)
+    for epoch, seconds in enumerate(passes, start=1):
         if cfg.train_metrics == "full":  # Nielsen's curves score the whole set after the pass
             train_loss, train_accuracy = loss_and_accuracy(clf, split.x_train, split.y_train)
             train_loss += clf.penalty(len(split.y_train))

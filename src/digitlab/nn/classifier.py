@@ -3,20 +3,27 @@ predict, score. One `partial_fit` call is one pass over the data in the configur
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from typing import Iterator
+
 from digitlab.config import ModelConfig, OptimConfig, TrainerConfig
+from digitlab.nn import fused
 from digitlab.nn.network import Network
+from digitlab.nn.orders import ORDERS
 from digitlab.nn.optimizers import SCHEDULES, make_optimizer, weight_decay
 from digitlab.seeding import seed_streams
 
-# the row order of one pass; None = file order, taken as contiguous slices (no gather copy)
-ORDERS = {
-    "shuffle": lambda n, rng: rng.permutation(n),
-    "file": lambda n, rng: None,
-    "random": lambda n, rng: rng.integers(0, n, n),  # uniform draws with replacement (rolisz)
-}
+def network_for(cfg: ModelConfig, n_in: int, n_out: int, rng: np.random.Generator,
+                dtype: str) -> Network:
+    """A freshly initialised network of the architecture `cfg` describes."""
+    return Network.initialise([n_in, *cfg.hidden, n_out], rng, init=cfg.init,
+                              init_scale=cfg.init_scale, zero_output=cfg.output_init == "zero",
+                              bias=cfg.bias, dtype=dtype, activation=cfg.activation,
+                              output=cfg.output, loss=cfg.loss, quirk=cfg.derivative_quirk)
 
 
 class Classifier:
@@ -43,10 +50,12 @@ class Classifier:
 
     def _setup(self, n_features: int, classes: np.ndarray) -> None:
         self.classes_ = np.asarray(classes)
-        self.network = Network.initialise(n_features, len(self.classes_), self.model,
-                                          self._init_rng, self.dtype)
+        self.network = network_for(self.model, n_features, len(self.classes_), self._init_rng,
+                                   self.dtype)
         self.optimizer = make_optimizer(self.optim, self.network.params)
-        self._plain_sgd = self.optim.name == "sgd" and self.optim.momentum == 0
+        # plain SGD may take the fast paths; trainer.engine=reference keeps the textbook one
+        self._fast = (self.optim.name == "sgd" and self.optim.momentum == 0
+                      and self.trainer.engine != "reference")
 
     def targets(self, y: np.ndarray) -> np.ndarray:
         """One-hot rows at target_low / target_high (soft targets for Rashid's 0.01 / 0.99)."""
@@ -82,22 +91,23 @@ class Classifier:
         self.optimizer.lr = SCHEDULES[self.optim.schedule](self.optim, self.epochs_done)
         network, params = self.network, self.network.params
         weights = network.weights
-        if self.trainer.engine == "auto" and size == 1 and self._plain_sgd:
+        if self.trainer.engine == "auto" and size == 1 and self._fast:
             from digitlab.nn import per_sample  # Numba's import (≈ 0.4 s) only where it runs
 
             shrink = 1.0 - self.optimizer.lr * weight_decay(self.optim, n, 1)
-            total_cost, correct = per_sample.one_pass(
+            compiled = per_sample.one_pass(
                 network, x, np.arange(n) if order is None else order, targets, labels,
                 self.optimizer.lr, shrink)
-            return self._end_pass(n, total_cost, correct)
+            if compiled is not None:
+                return self._end_pass(n, *compiled)
         total_cost, correct = 0.0, 0
         for start in range(0, n, size):
             rows = slice(start, start + size) if order is None else order[start:start + size]
             xb, yb = x[rows], targets[rows]
             decay = weight_decay(self.optim, n, len(xb))
-            if self._plain_sgd:  # the textbook update, fused into one gemm per layer
-                output = network.sgd_step(xb, yb, self.optimizer.lr, decay)
-            else:
+            if self._fast:
+                output = fused.sgd_step(network, xb, yb, self.optimizer.lr, decay)
+            else:  # the reference path: BP1–BP4, the L2 term, the optimizer's update
                 grads, activations = network.backprop(xb, yb)
                 if decay:
                     for g, w in zip(grads, weights):  # weights come first in `params` order
@@ -122,11 +132,20 @@ class Classifier:
         return 0.5 * decay * sum(float(np.sum(w.astype(np.float64) ** 2))
                                  for w in self.network.weights)
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> Classifier:
-        """Fresh weights, then `trainer.epochs` passes; equal to that many partial_fit calls."""
+    def passes(self, x: np.ndarray, y: np.ndarray,
+               classes: np.ndarray | None = None) -> Iterator[float]:
+        """The epoch loop: fresh weights, then up to `trainer.epochs` partial_fit passes,
+        yielding the seconds of each; the caller scores, logs or stops between them."""
         self._reset()
         for _ in range(self.trainer.epochs):
-            self.partial_fit(x, y)
+            start = time.perf_counter()
+            self.partial_fit(x, y, classes)
+            yield time.perf_counter() - start
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> Classifier:
+        """Fresh weights, then `trainer.epochs` passes; equal to that many partial_fit calls."""
+        for _ in self.passes(x, y):
+            pass
         return self
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:

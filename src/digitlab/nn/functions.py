@@ -107,6 +107,7 @@ class Loss:
     value: Callable[[np.ndarray, np.ndarray], np.ndarray]  # per-sample cost, shape (m,)
     grad: Callable[[np.ndarray, np.ndarray], np.ndarray]  # dC/da per sample
     fused_output: str | None = None  # the output whose delta is exactly a − y
+    outputs: tuple[str, ...] | None = None  # the outputs it is defined on; None = any
 
 
 LOSSES: dict[str, Loss] = {
@@ -117,12 +118,14 @@ LOSSES: dict[str, Loss] = {
         lambda a, y: -np.sum(y * _log(a) + (1 - y) * _log(1 - a), axis=1),
         lambda a, y: (a - y) / np.clip(a * (1 - a), np.finfo(a.dtype).tiny, None),
         fused_output="sigmoid",
+        outputs=("sigmoid",),  # independent units in (0, 1)
     ),
     # −Σ y ln a on a probability vector (softmax + log-likelihood, Nielsen ch.6, scikit-learn)
     "cross_entropy": Loss(
         lambda a, y: -np.sum(y * _log(a), axis=1),
         lambda a, y: -y / np.clip(a, np.finfo(a.dtype).tiny, None),
         fused_output="softmax",
+        outputs=("sigmoid", "softmax"),  # log a needs a in (0, 1)
     ),
 }
 

@@ -1,65 +1,22 @@
 """A fully connected network and its backpropagation, batched and row-major.
 
 One sample per row: the layer map is Z = A @ W + b (scikit-learn's layout), W of shape
-(fan_in, fan_out). `backprop` is Nielsen's four equations in order, for a whole mini-batch at once.
+(fan_in, fan_out). `backprop` is Nielsen's four equations in order, for a whole mini-batch at
+once; with an optimizer's `update` it is the reference path of training. The fast paths (`fused`, `per_sample`) are tested
+equal to it.
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
-from scipy.linalg import blas
 
-from digitlab.config import ModelConfig
-from digitlab.nn.functions import (ACTIVATIONS, LOSSES, OUTPUTS, output_delta,
-                                   with_derivative_quirk)
-
-Init = Callable[[int, int, np.random.Generator, ModelConfig], tuple[np.ndarray, np.ndarray]]
-GEMM = {np.dtype(np.float32): blas.sgemm, np.dtype(np.float64): blas.dgemm}
-GER = {np.dtype(np.float32): blas.sger, np.dtype(np.float64): blas.dger}
-
-
-def descend(w: np.ndarray, a: np.ndarray, delta: np.ndarray, shrink: float) -> None:
-    """w ← shrink·w − aᵀδ in place, in one BLAS call: the product is accumulated into w as it is
-    computed (gemm's β), with no gradient buffer and no second pass over w. One sample is a
-    rank-1 update (ger). BLAS is column-major, so it updates wᵀ, which is w's memory."""
-    target = w.T  # Fortran-ordered view: BLAS writes through it without a copy
-    if len(a) == 1 and shrink == 1.0:
-        out = GER[w.dtype](-1.0, delta[0], a[0], a=target, overwrite_a=True)
-    else:
-        out = GEMM[w.dtype](-1.0, delta.T, a.T, beta=shrink, c=target, trans_b=True,
-                            overwrite_c=True)
-    if not np.may_share_memory(out, w):  # f2py had to copy (an unusual layout): write back
-        w[...] = out.T
-
-
-def _glorot(fan_in: int, fan_out: int, rng: np.random.Generator, cfg: ModelConfig):
-    # scikit-learn's MLP init: U(±√(k/(fan_in+fan_out))), k = 2 for sigmoid units, else 6
-    bound = np.sqrt((2.0 if cfg.activation == "sigmoid" else 6.0) / (fan_in + fan_out))
-    return rng.uniform(-bound, bound, (fan_in, fan_out)), rng.uniform(-bound, bound, fan_out)
-
-
-INITS: dict[str, Init] = {
-    # N(0, 1) weights and biases: the blog network, Nielsen ch.1 ("large" init in ch.3)
-    "normal": lambda i, o, rng, cfg: (rng.standard_normal((i, o)), rng.standard_normal(o)),
-    # N(0, 1/fan_in) weights, N(0, 1) biases: Nielsen ch.3's default, Rashid (no biases)
-    "normal_fan_in": lambda i, o, rng, cfg: (rng.normal(0, 1 / np.sqrt(i), (i, o)),
-                                             rng.standard_normal(o)),
-    # N(0, 1/fan_out) weights, N(0, 1) biases: Nielsen ch.6's network3 hidden layers
-    "normal_fan_out": lambda i, o, rng, cfg: (rng.normal(0, 1 / np.sqrt(o), (i, o)),
-                                              rng.standard_normal(o)),
-    "glorot_uniform": _glorot,
-    # U(±r) weights and biases: rolisz's network, r = model.init_scale
-    "uniform": lambda i, o, rng, cfg: (rng.uniform(-cfg.init_scale, cfg.init_scale, (i, o)),
-                                       rng.uniform(-cfg.init_scale, cfg.init_scale, o)),
-}
+from digitlab.nn.functions import ACTIVATIONS, LOSSES, OUTPUTS, output_delta, with_derivative_quirk
+from digitlab.nn.init import INITS
 
 
 class Network:
-    def __init__(self, weights: list[np.ndarray], biases: list[np.ndarray] | None,
-                 activation: str = "sigmoid", output: str = "softmax",
-                 loss: str = "cross_entropy", quirk: bool = False):
+    def __init__(self, weights: list[np.ndarray], biases: list[np.ndarray] | None, *,
+                 activation: str, output: str, loss: str, quirk: bool = False):
         self.weights = weights
         self.biases = biases  # None = a network without biases (Rashid)
         self.activation_name, self.output_name, self.loss_name = activation, output, loss
@@ -73,18 +30,20 @@ class Network:
         self.loss = LOSSES[self.loss_name]
 
     @classmethod
-    def initialise(cls, n_in: int, n_out: int, cfg: ModelConfig, rng: np.random.Generator,
-                   dtype: str = "float32") -> Network:
-        sizes = [n_in, *cfg.hidden, n_out]
+    def initialise(cls, sizes: list[int], rng: np.random.Generator, *, init: str,
+                   init_scale: float, zero_output: bool, bias: bool, dtype: str,
+                   **functions) -> Network:
+        """Fresh weights for layer widths `sizes` (inputs first) by the scheme `init`;
+        `zero_output` starts the output layer at 0; `functions` are activation, output, loss,
+        quirk."""
         weights, biases = [], []
         for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-            w, b = INITS[cfg.init](fan_in, fan_out, rng, cfg)
-            if layer == len(sizes) - 1 and cfg.output_init == "zero":
+            w, b = INITS[init](fan_in, fan_out, rng, functions["activation"], init_scale)
+            if layer == len(sizes) - 1 and zero_output:
                 w, b = np.zeros_like(w), np.zeros_like(b)
             weights.append(np.ascontiguousarray(w, dtype=dtype))
             biases.append(np.asarray(b, dtype=dtype))
-        return cls(weights, biases if cfg.bias else None, cfg.activation, cfg.output, cfg.loss,
-                   cfg.derivative_quirk)
+        return cls(weights, biases if bias else None, **functions)
 
     def __getstate__(self) -> dict:
         # the registry entries hold lambdas: pickle their names (joblib, scikit-learn's clone)
@@ -123,7 +82,7 @@ class Network:
             activations.append(f.forward(z, out=z))
         return activations
 
-    def _errors(self, activations: list[np.ndarray], y: np.ndarray, scale: float):
+    def errors(self, activations: list[np.ndarray], y: np.ndarray, scale: float):
         """(l, δˡ) from the output layer down, each δ times `scale` (1/m: batch-mean gradients).
 
         δˡ⁻¹ is computed before δˡ is handed out, so the caller may update Wˡ in place."""
@@ -143,23 +102,10 @@ class Network:
         activations = self.forward(x)
         grad_w: list[np.ndarray] = [None] * len(self.weights)  # type: ignore[list-item]
         grad_b: list[np.ndarray] = [None] * len(self.weights)  # type: ignore[list-item]
-        for layer, delta in self._errors(activations, y, 1 / len(y)):
+        for layer, delta in self.errors(activations, y, 1 / len(y)):
             grad_w[layer] = activations[layer].T @ delta  # BP4: ∂C/∂w = aˡ⁻¹ᵀ δˡ
             grad_b[layer] = delta.sum(axis=0)  # BP3: ∂C/∂b = δˡ
         return [*grad_w, *(grad_b if self.biases is not None else [])], activations
-
-    def sgd_step(self, x: np.ndarray, y: np.ndarray, lr: float, decay: float = 0.0) -> np.ndarray:
-        """Nielsen's update_mini_batch: w ← (1 − η·decay)·w − η·∂C/∂w, b ← b − η·∂C/∂b.
-
-        The same update as `backprop` + `SGD.update`, with η folded into δ (which is small) so
-        each weight matrix takes one in-place BLAS call (`descend`). Returns the output
-        activations."""
-        activations = self.forward(x)
-        for layer, delta in self._errors(activations, y, lr / len(y)):
-            descend(self.weights[layer], activations[layer], delta, 1.0 - lr * decay)  # BP4
-            if self.biases is not None:
-                self.biases[layer] -= delta.sum(axis=0)  # η·∂C/∂b (BP3)
-        return activations[-1]
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
         """Output activations, computed in chunks of `batch_size` rows to bound memory."""

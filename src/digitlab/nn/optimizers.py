@@ -7,9 +7,12 @@ same trajectory. L2 weight decay is added to the weight gradients (never the bia
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from digitlab.config import OptimConfig
+if TYPE_CHECKING:  # the config reads this module's registries, so no import at run time
+    from digitlab.config import OptimConfig
 
 # learning rate of pass `epoch` (0-based) from the optimizer's settings
 SCHEDULES = {

@@ -1,7 +1,7 @@
 """The per-sample (batch 1) SGD pass as one compiled loop: the blog network's mode without ≈ 20 NumPy
 calls per sample on 784-element vectors (benchmarks/NOTES.md § 7).
 
-The same update as `Network.sgd_step` on one row at a time (equal up to float rounding):
+The same update as `fused.sgd_step` on one row at a time (equal up to float rounding):
 forward, the output error (BP1), the errors down the layers (BP2), then w ← shrink·w − η·aᵀδ and
 b ← b − η·δ (BP3, BP4). Two exact savings the BLAS path cannot make:
 - the first layer's update of sample k and its forward pass for sample k+1 share one sweep over
@@ -191,8 +191,12 @@ def sgd_pass(x, order, targets, labels, weights, biases, has_bias, lr, shrink,
 
 
 def one_pass(network, x: np.ndarray, order: np.ndarray, targets: np.ndarray,
-             labels: np.ndarray, lr: float, shrink: float) -> tuple[float, int]:
-    """Run `sgd_pass` on the network's own arrays (updated in place)."""
+             labels: np.ndarray, lr: float, shrink: float) -> tuple[float, int] | None:
+    """Run `sgd_pass` on the network's own arrays (updated in place): the pass's total cost and
+    correct count, or None for a unit or loss the kernel has no code for."""
+    names = (network.activation_name, network.output_name)
+    if not set(names) <= UNITS.keys() or network.loss_name not in LOSS_CODES:
+        return None
     dtype = network.dtype
     weights = List(network.weights)
     # a network without biases passes zero-length placeholders the kernel never reads
