@@ -19,8 +19,7 @@ import numpy as np
 import yaml
 
 from digitlab.config import RunConfig
-from digitlab.data import DataError, Split, load_dataset, make_split
-from digitlab.evaluation import confusion_matrix_figure, evaluate, learning_curves_figure
+from digitlab.data import DataError, Dataset, Split, load_dataset, make_split
 from digitlab.nn import Classifier
 from digitlab.seeding import seed_streams
 from digitlab.training import EpochRecord, output_loss_and_accuracy, train
@@ -128,6 +127,9 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 def _write_reports(folder: Path, cfg: RunConfig, split: Split, clf: Classifier,
                    proba: np.ndarray | None, history: list[dict[str, float]],
                    final: dict[str, np.ndarray], best: dict[str, np.ndarray]) -> None:
+    # scikit-learn's metrics and matplotlib (≈ 0.5 s to import) only for a run that trains
+    from digitlab.evaluation import confusion_matrix_figure, evaluate, learning_curves_figure
+
     (folder / "report").mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
     _save_npz(folder / "weights" / "final.npz", final)
@@ -158,10 +160,14 @@ def _model_bundle(state: dict[str, np.ndarray], split: Split, cfg: RunConfig) ->
     return ModelBundle(arrays, spec, split.raw_examples)
 
 
+def split_of(dataset: Dataset, cfg: RunConfig) -> Split:
+    """`dataset` split and scaled as `cfg` says, with the blog network's split stream."""
+    return make_split(dataset, cfg.data, seed_streams(cfg.seed).split, cfg.trainer.dtype)
+
+
 def load_split(cfg: RunConfig) -> Split:
-    """The dataset of `cfg`, checked, split and scaled with the blog network's split stream."""
-    return make_split(load_dataset(cfg.data), cfg.data, seed_streams(cfg.seed).split,
-                      cfg.trainer.dtype)
+    """The dataset of `cfg`, checked, split and scaled."""
+    return split_of(load_dataset(cfg.data), cfg)
 
 
 def with_resolved_threads(cfg: RunConfig) -> RunConfig:
@@ -183,11 +189,11 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
     """Train one network as `cfg` says and log it; a data error ends the run FAILED. With
     tracking.skip_finished, a config whose identical run already FINISHED is not run again."""
     cfg = with_resolved_threads(cfg)
-    try:
-        split, data_error = load_split(cfg), None
+    try:  # the identity needs the data's digest only: a run found FINISHED is not split
+        dataset, data_error = load_dataset(cfg.data), None
     except DataError as exc:
-        split, data_error = None, exc
-    identity = config_hash(cfg, split.digest) if split else None
+        dataset, data_error = None, exc
+    identity = config_hash(cfg, dataset.digest) if dataset else None
     if identity and cfg.tracking.skip_finished:
         found = tracker.finished_run(identity)
         if found:
@@ -195,6 +201,7 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
     with tracker.run(name, flatten(asdict(cfg)), tags or {}) as log:
         if data_error:
             raise data_error  # recorded as the FAILED run's error
+        split = split_of(dataset, cfg)  # a DataError here, too
         log.set_tags({"digitlab.config_hash": identity, "data.sha256": split.digest})
         log.log_datasets(split)
         clf = Classifier(cfg.model, cfg.optim, cfg.trainer, cfg.seed)

@@ -117,12 +117,30 @@ def run_job(cfg: DictConfig) -> dict:
         raise
     if multirun and outcome.get("error"):  # a single run says it once, on exit
         log.error("%s: %s", name, outcome["error"])
+    if not multirun and not code and uri:
+        print(where_to_find(uri, tracker.experiment_id, outcome["run_id"]))
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / RESULT_FILE).write_text(json.dumps(outcome, default=str))
     if code and not multirun:
         print(f"digitlab: error: {outcome['error']}", file=sys.stderr)
         sys.exit(code)
     return outcome
+
+
+def where_to_find(uri: str, experiment_id: str, run_id: str) -> str:
+    """How to open a single run, and the commands that take its id."""
+    from digitlab import tracking
+
+    page = f"#/experiments/{experiment_id}/runs/{run_id}"
+    if uri.startswith(("http://", "https://")):
+        ui = f"{uri.rstrip('/')}/{page}"
+    elif uri == tracking.default_uri(PROJECT_ROOT):
+        ui = f"make ui, then http://127.0.0.1:5000/{page}"
+    else:
+        ui = f"mlflow ui --backend-store-uri {uri}, then its /{page}"
+    return (f"run {run_id}\n  open it:  {ui}\n"
+            f"  rerun it: python pipelines/rerun.py run_id={run_id}\n"
+            f"  register: python pipelines/register.py run_id={run_id}")
 
 
 def _summary(metrics: dict[str, float]) -> str:

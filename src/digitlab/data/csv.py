@@ -9,11 +9,14 @@ import io
 import re
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from digitlab.data.errors import DataError
+
+if TYPE_CHECKING:  # pandas (≈ 0.3 s) is imported where a CSV is read
+    import pandas as pd
 
 FIX = "use Kaggle's 'Digit Recognizer' layout: a header label,pixel0,pixel1,… then integer cells"
 
@@ -66,6 +69,8 @@ def _line_of(frame: pd.DataFrame, row: int) -> int:
 
 
 def _check_cells(path: Path, frame: pd.DataFrame) -> np.ndarray:
+    import pandas as pd
+
     for column in frame.columns:
         values = frame[column]
         if not pd.api.types.is_numeric_dtype(values):  # a column pandas read as text
@@ -104,6 +109,8 @@ def read_kaggle_csv(path: str | Path, n_pixels: int = 784) -> np.ndarray:
         raise DataError(f"{path}: expected a header of {len(expected)} columns "
                         f"({','.join(expected[:3])},…,{pixels[-1]}), found {len(header)} columns "
                         f"starting {','.join(header[:3])!r}; {FIX}.")
+    import pandas as pd
+
     try:  # only empty cells are missing: "NaN" or "NA" in a pixel file is an error to name
         frame = pd.read_csv(io.StringIO(text), skip_blank_lines=False, keep_default_na=False,
                             na_values=[""])

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from digitlab.config import DataConfig
 from digitlab.data.errors import DataError
@@ -67,11 +65,15 @@ def _global_minmax(train: np.ndarray, pixel_max: float) -> Scaling:
 
 
 def _standard(train: np.ndarray, pixel_max: float) -> Scaling:
+    from sklearn.preprocessing import StandardScaler
+
     scaler = StandardScaler().fit(train.astype(np.float64))  # constant pixels get scale 1
     return _affine(1 / scaler.scale_, -scaler.mean_ / scaler.scale_)
 
 
 def _minmax_feature(train: np.ndarray, pixel_max: float) -> Scaling:
+    from sklearn.preprocessing import MinMaxScaler
+
     scaler = MinMaxScaler().fit(train.astype(np.float64))
     return _affine(scaler.scale_, scaler.min_)
 
@@ -117,6 +119,8 @@ def _split_off(x: np.ndarray, y: np.ndarray, count: int | float, key: str, value
                         f"stratified split needs at least one row of each of the {classes} "
                         f"classes on each side; choose a {key} that leaves ≥ {classes} rows on "
                         "each side.")
+    from sklearn.model_selection import train_test_split
+
     try:
         return train_test_split(x, y, test_size=count, stratify=stratify,
                                 random_state=_random_state(rng))

@@ -9,8 +9,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+from unittest import mock
 
 import mlflow
+import mlflow.utils.environment
 import numpy as np
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
@@ -169,14 +171,19 @@ class MlflowRunLog:
             spec.write_text(json.dumps(bundle.spec))
             code = Path(tmp) / "digitlab_model.py"  # models from code: nothing is pickled
             code.write_text(MODEL_CODE)
-            mlflow.pyfunc.log_model(
-                name="model", python_model=str(code),
-                artifacts={"arrays": str(arrays), "spec": str(spec)},
-                signature=signature, input_example=example,
-                # explicit requirements: inferring them would import-trace in a subprocess
-                pip_requirements=[f"numpy=={np.__version__}", f"mlflow=={mlflow.__version__}",
-                                  "digitlab"],
-            )
+            # the requirements below are the running versions, so MLflow's check of them against
+            # this environment cannot fail; it maps every installed distribution to its modules
+            # first (≈ 0.5 s per process)
+            with mock.patch.object(mlflow.utils.environment,
+                                   "warn_dependency_requirement_mismatches", lambda reqs: None):
+                mlflow.pyfunc.log_model(
+                    name="model", python_model=str(code),
+                    artifacts={"arrays": str(arrays), "spec": str(spec)},
+                    signature=signature, input_example=example,
+                    # explicit requirements: inferring them would import-trace in a subprocess
+                    pip_requirements=[f"numpy=={np.__version__}",
+                                      f"mlflow=={mlflow.__version__}", "digitlab"],
+                )
 
 
 class MlflowTracker:

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from digitlab import faults
 from digitlab.tracking.reaping import mark_dead_runs_killed
+from digitlab.tracking.schema import schema_head
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +157,8 @@ def _check_schema(db: Path, tables: set[str], versions: list[str]) -> None:
         raise StoreError(f"{db}: an SQLite database of another application (tables "
                          f"{', '.join(sorted(tables)[:4])}), not an MLflow store: MLflow would add "
                          "its tables to it; choose another tracking.uri=sqlite:////path/mlflow.db.")
-    from mlflow.store.db.utils import _get_latest_schema_revision  # MLflow checks it on open too
-
     cut = sorted(t for t in tables if t.startswith("_alembic_tmp_"))
-    head = _get_latest_schema_revision()
+    head = schema_head()
     if cut or "experiments" not in tables or not versions:
         detail = f"table {cut[0]} of an unfinished migration" if cut else "no schema version"
         raise StoreError(f"{db}: a half-made MLflow store ({detail}): its creation or upgrade was "

@@ -1,0 +1,140 @@
+"""What each command costs, beside the by-hand Hydra + MLflow script (benchmarks/by_hand.py)
+that does the least a tracked run can do; both run in the same session, alternating, so the
+machine's load falls on both alike:
+
+    python benchmarks/bench_commands.py [--repeats 5] [--no-sweeps]
+
+Rounds of: the by-hand script (1 epoch into an existing store), a one-run digits command (1 epoch,
+every artifact of the contract, into an existing store), the same with tracking=off, the same
+command again (skipped: already FINISHED), status.py, compare.py and register.py. Then
+`make run`'s 12-run sweep (into the existing store, a new experiment each time) and, where
+dataset-fashion-mnist is installed, 16 five-epoch 784-100-10 Fashion-MNIST jobs on 2 joblib
+workers against the same jobs run sequentially. Every figure is a median of --repeats fresh
+processes; the ratios are what the targets are written in. Written to commands_results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PIPELINES = ROOT / "pipelines"
+BY_HAND = Path(__file__).with_name("by_hand.py")
+RESULTS = Path(__file__).with_name("commands_results.md")
+FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+# make run's sweep (Makefile), kept in step with it by tests/test_benchmarks.py
+MAKE_RUN_SWEEP = ["-m", "model.hidden=16,32,64", "optim.lr=0.1,0.5", "seed=0,1",
+                  "trainer.epochs=20"]
+FASHION_SWEEP = ["-m", "data=fashion_mnist", "model.hidden=100", "model.activation=relu",
+                 "optim.lr=0.1", "trainer.batch_size=128", "trainer.epochs=5",
+                 "seed=" + ",".join(map(str, range(16)))]
+
+
+def timed(args: list[str], env: dict, cwd: Path) -> float:
+    """Wall seconds of one fresh process; stops the benchmark on a non-zero exit."""
+    start = time.perf_counter()
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        sys.exit(f"{' '.join(map(str, args[:4]))}… exited {done.returncode}:\n"
+                 f"{done.stderr[-3000:]}{done.stdout[-2000:]}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-sweeps", action="store_true", help="only the one-run commands")
+    options = parser.parse_args()
+    py = sys.executable
+    times: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="digitlab-commands-") as folder:
+        tmp = Path(folder)
+        env = {**os.environ, "DIGITLAB_CACHE": str(tmp / "cache"), "PYTHONWARNINGS": "ignore"}
+        env.pop("MLFLOW_TRACKING_URI", None)
+        uri = f"sqlite:///{tmp / 'store' / 'mlflow.db'}"
+        store = [f"tracking.uri={uri}"]
+        hand_store = f"tracking_uri=sqlite:///{tmp / 'by-hand' / 'mlflow.db'}"
+
+        def train(*args: str) -> list[str]:
+            return [py, str(PIPELINES / "train.py"), *args]
+
+        # the stores exist and hold a sweep before anything is timed, as in a working project
+        timed([py, str(BY_HAND), hand_store, f"hydra.run.dir={tmp / 'hand'}"], env, tmp)
+        timed(train(*MAKE_RUN_SWEEP[:2], "trainer.epochs=2", *store), env, tmp)
+        commands = {
+            "by-hand script": lambda i: [py, str(BY_HAND), hand_store, f"seed={i}",
+                                         f"hydra.run.dir={tmp / 'hand'}"],
+            "one run": lambda i: train("trainer.epochs=1", f"seed={100 + i}", *store),
+            "one run, tracking=off": lambda i: train("trainer.epochs=1", f"seed={i}",
+                                                     "tracking=off"),
+            "one run, skipped": lambda i: train("trainer.epochs=1", f"seed={100 + i}", *store),
+            "status.py": lambda i: [py, str(PIPELINES / "status.py"), *store],
+            "compare.py": lambda i: [py, str(PIPELINES / "compare.py"), *store,
+                                     f"out={tmp / 'reports'}"],
+            "register.py": lambda i: [py, str(PIPELINES / "register.py"), *store],
+        }
+        for i in range(options.repeats):
+            for name, command in commands.items():
+                times.setdefault(name, []).append(timed(command(i), env, tmp))
+        if not options.no_sweeps:
+            for i in range(options.repeats):
+                times.setdefault("by-hand script", []).append(
+                    timed(commands["by-hand script"](50 + i), env, tmp))
+                times.setdefault("make run's 12-run sweep", []).append(timed(
+                    train(*MAKE_RUN_SWEEP, *store, f"tracking.experiment=sweep-{i}"), env, tmp))
+            if FASHION.exists():
+                timed(train("data=fashion_mnist", "trainer.epochs=1", "tracking=off"), env,
+                      tmp)  # the parsed-array cache is made once, before the timing
+                for i in range(options.repeats):
+                    experiment = [*store, f"tracking.experiment=fashion-{i}",
+                                  "tracking.skip_finished=false"]
+                    times.setdefault("16 Fashion jobs, sequential", []).append(
+                        timed(train(*FASHION_SWEEP, *experiment), env, tmp))
+                    times.setdefault("16 Fashion jobs, joblib n_jobs=2", []).append(timed(
+                        train(*FASHION_SWEEP, *experiment, "hydra/launcher=joblib",
+                              "hydra.launcher.n_jobs=2"), env, tmp))
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    print(table(medians, times, options.repeats))
+
+
+TARGETS = [  # (command, reference, target ratio)
+    ("one run", "by-hand script", 1.0),
+    ("one run, tracking=off", "by-hand script", 0.35),
+    ("one run, skipped", "by-hand script", 0.5),
+    ("status.py", "by-hand script", 0.8),
+    ("compare.py", "by-hand script", 0.8),
+    ("register.py", "by-hand script", 0.8),
+    ("make run's 12-run sweep", "by-hand script", 2.0),
+    ("16 Fashion jobs, joblib n_jobs=2", "16 Fashion jobs, sequential", 0.6),
+]
+
+
+def table(medians: dict[str, float], times: dict[str, list[float]], repeats: int) -> str:
+    lines = ["| command | median s | × reference | target | met | all runs, s |",
+             "|---|---|---|---|---|---|",
+             f"| by-hand script (the reference) | {medians['by-hand script']:.2f} | 1.00 | — | — "
+             f"| {', '.join(f'{t:.2f}' for t in times['by-hand script'])} |"]
+    for name, reference, target in TARGETS:
+        if name not in medians:
+            continue
+        ratio = medians[name] / medians[reference]
+        against = "" if reference == "by-hand script" else f" of {reference}"
+        lines.append(f"| {name} | {medians[name]:.2f} | {ratio:.2f}{against} | ≤ {target:g} | "
+                     f"{'yes' if ratio <= target else 'no'} | "
+                     f"{', '.join(f'{t:.2f}' for t in times[name])} |")
+    text = "\n".join(lines)
+    RESULTS.write_text(f"# Command costs (`python benchmarks/bench_commands.py --repeats "
+                       f"{repeats}`, {time.strftime('%Y-%m-%d')})\n\n{text}\n")
+    return text + f"\n\nwritten to {RESULTS}"
+
+
+if __name__ == "__main__":
+    main()
