@@ -2,17 +2,22 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-stamp
+RUN_STAMP := $(VENV)/.run-stamp        # what running needs
+STAMP := $(VENV)/.installed-stamp      # and the test, browser, server and cluster extras
 
 .PHONY: run test test-fast bench ui server clean-store reproduce reproduce-mnist completion
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
 ## run: a small sweep on the embedded digits (hidden × lr × seed), then the comparison table
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(PY) pipelines/train.py -m model.hidden=16,32,64 optim.lr=0.1,0.5 seed=0,1 trainer.epochs=20
 	$(PY) pipelines/compare.py
 	@echo "Open the MLflow UI with: make ui  (then http://127.0.0.1:$(UI_PORT))"
@@ -27,7 +32,7 @@ test-fast: $(STAMP)
 
 ## reproduce: the rows whose data ships with a package (Fashion-MNIST, scikit-learn's digits),
 ## 3 seeds, 2 at a time, into docs/reproduce/
-reproduce: $(STAMP)
+reproduce: $(RUN_STAMP)
 	$(PY) pipelines/reproduce.py "only=[fashion-*,sklearn-digits-*,rolisz-*]" seeds=3 n_jobs=2 \
 		out=docs/reproduce
 
@@ -37,7 +42,7 @@ reproduce: $(STAMP)
 MNIST_ROOT ?=
 ONLY ?= [nielsen-*,rashid-*,lecun98-*,simard03-*,mnist-*,blog-network*]
 KAGGLE_CSV ?= outputs/mnist-kaggle-train.csv
-reproduce-mnist: $(STAMP)
+reproduce-mnist: $(RUN_STAMP)
 	$(PY) pipelines/export_kaggle_csv.py mnist_root=$(MNIST_ROOT) out=$(KAGGLE_CSV)
 	$(PY) pipelines/reproduce.py "only=$(ONLY)" mnist_root=$(MNIST_ROOT) kaggle_csv=$(KAGGLE_CSV) \
 		seeds=3 n_jobs=2 out=docs/reproduce-mnist
@@ -62,14 +67,14 @@ server: $(STAMP)
 
 ## completion: bash completion of the pipelines' keys and groups, for `python pipelines/….py` and
 ## `.venv/bin/python pipelines/….py` alike:  eval "$$(make -s completion)"
-completion: $(STAMP)
+completion: $(RUN_STAMP)
 	@$(PY) pipelines/train.py -sc install=bash | sed \
 		-e 's|"$${words\[0\]}" == "python"|"$${words[0]\#\#*/}" == "python"|' \
 		-e 's|COMP_POINT=$$COMP_POINT COMP_LINE=$$COMP_LINE $$helper|COMP_POINT=$$((COMP_POINT - $${\#words[0]} + 6)) COMP_LINE="python $${COMP_LINE\#"$${words[0]}"}" $$helper|'
 
 ## ui: the MLflow UI on 127.0.0.1 against the project's store (make ui UI_PORT=5002)
 UI_PORT ?= 5000
-ui: $(STAMP)
+ui: $(RUN_STAMP)
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui \
 		--backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port $(UI_PORT) --workers 1

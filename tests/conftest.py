@@ -152,6 +152,8 @@ def client(uri: str):
 
 
 def runs_of(uri: str, experiment: str = "digitlab"):
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return []  # a client here would make the store that the command under test is making
     c = client(uri)
     found = c.get_experiment_by_name(experiment)
     return [] if found is None else c.search_runs([found.experiment_id], max_results=1000)

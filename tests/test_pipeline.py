@@ -347,3 +347,25 @@ def test_every_pipeline_refuses_a_bad_override_in_one_line(script, override, mes
     done = pipeline(script, override, cwd=tmp_path)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and message in lines[0], done.stderr
+
+
+def test_a_single_run_ends_with_its_id_and_its_repeat_is_skipped_without_mlflow(tmp_path):
+    uri = store(tmp_path)
+    args = ("trainer.epochs=1", "tracking.log_model=false", f"tracking.uri={uri}")
+    first = pipeline("train.py", *args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    (run,) = runs_of(uri)
+    run_id = run.info.run_id
+    assert f"\nrun {run_id}\n" in first.stdout
+    for command in ("rerun.py", "register.py"):
+        assert f"python pipelines/{command} run_id={run_id}" in first.stdout
+    # the repeat reads the store with sqlite3 and the digits from the cache: no MLflow import,
+    # no scikit-learn import
+    again = pipeline("train.py", *args, cwd=tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert again.returncode == 0, again.stderr[-2000:]
+    said = [line for line in again.stdout.splitlines() if "already FINISHED" in line]
+    assert len(said) == 1 and f"as run {run_id}, skipped" in said[0]
+    imported = {line.rsplit("|", 1)[1].strip() for line in again.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "numpy" in imported and not imported & {"mlflow", "sklearn", "matplotlib"}
+    assert [r.info.run_id for r in runs_of(uri)] == [run_id]

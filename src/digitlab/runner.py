@@ -25,6 +25,10 @@ from digitlab.seeding import seed_streams
 from digitlab.training import EpochRecord, output_loss_and_accuracy, train
 
 
+# the tag that holds a run's identity: its config and its data's digest (config_hash)
+IDENTITY_TAG = "digitlab.config_hash"
+
+
 @dataclass(frozen=True)
 class ModelBundle:
     """Everything a served model needs, as plain arrays and names (no pickles)."""
@@ -202,7 +206,7 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
         if data_error:
             raise data_error  # recorded as the FAILED run's error
         split = split_of(dataset, cfg)  # a DataError here, too
-        log.set_tags({"digitlab.config_hash": identity, "data.sha256": split.digest})
+        log.set_tags({IDENTITY_TAG: identity, "data.sha256": split.digest})
         log.log_datasets(split)
         clf = Classifier(cfg.model, cfg.optim, cfg.trainer, cfg.seed)
         history: list[dict[str, float]] = []

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from digitlab.tracking.store import client_for, fluent_uri
+from digitlab.tracking.client import client_for, fluent_uri
 
 # the logged model's code: every logged model imports this class as digitlab.tracking.NetworkModel
 MODEL_CODE = """\

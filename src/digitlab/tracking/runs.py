@@ -12,6 +12,7 @@ from typing import Iterator
 from unittest import mock
 
 import mlflow
+import mlflow.models.utils
 import mlflow.utils.environment
 import numpy as np
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
@@ -25,7 +26,7 @@ from digitlab.runner import ModelBundle
 from digitlab.stopping import Terminated, deferred
 from digitlab.tracking.model import MODEL_CODE, NetworkModel
 from digitlab.tracking.reaping import process_tags
-from digitlab.tracking.store import client_for, fluent_uri
+from digitlab.tracking.client import client_for, fluent_uri
 from digitlab.training import EpochRecord
 
 log = logging.getLogger(__name__)
@@ -171,11 +172,7 @@ class MlflowRunLog:
             spec.write_text(json.dumps(bundle.spec))
             code = Path(tmp) / "digitlab_model.py"  # models from code: nothing is pickled
             code.write_text(MODEL_CODE)
-            # the requirements below are the running versions, so MLflow's check of them against
-            # this environment cannot fail; it maps every installed distribution to its modules
-            # first (≈ 0.5 s per process)
-            with mock.patch.object(mlflow.utils.environment,
-                                   "warn_dependency_requirement_mismatches", lambda reqs: None):
+            with _without_rechecks():
                 mlflow.pyfunc.log_model(
                     name="model", python_model=str(code),
                     artifacts={"arrays": str(arrays), "spec": str(spec)},
@@ -186,43 +183,48 @@ class MlflowRunLog:
                 )
 
 
-class MlflowTracker:
-    """Runs in one experiment of one store, as children of `parent_run_id` when given."""
+@contextmanager
+def _without_rechecks() -> Iterator[None]:
+    """log_model without two checks whose answer is known (≈ 1 s per one-run command):
+    - the requirements are the running versions, so MLflow's check of them against this
+      environment cannot fail; it maps every installed distribution to its modules first;
+    - the example's outputs were just computed by this model for the signature; MLflow would
+      load the model back to compute them again (its transformers flavor skips this check
+      with validate_serving_input=False, which pyfunc.log_model does not pass on)."""
+    with mock.patch.object(mlflow.utils.environment, "warn_dependency_requirement_mismatches",
+                           lambda requirements: None), \
+            mock.patch.object(mlflow.models.utils, "_validate_serving_input",
+                              lambda model_uri, serving_input: None):
+        yield
 
-    def __init__(self, uri: str, experiment_id: str, parent_run_id: str | None = None):
-        self.uri, self.experiment_id, self.parent_run_id = uri, experiment_id, parent_run_id
 
-    def finished_run(self, config_hash: str) -> tuple[str, dict[str, float]] | None:
-        found = client_for(self.uri).search_runs(
-            [self.experiment_id], f"tags.`digitlab.config_hash` = '{config_hash}' "
-                                  "and attributes.status = 'FINISHED'", max_results=1)
-        return (found[0].info.run_id, found[0].data.metrics) if found else None
-
-    @contextmanager
-    def run(self, name: str, params: dict[str, str], tags: dict[str, str]) -> Iterator[MlflowRunLog]:
-        client = client_for(self.uri)
-        tags = {**tags, **process_tags()}
-        if self.parent_run_id:
-            tags[PARENT_TAG] = self.parent_run_id
-        run_id, error = None, None
-        with fluent_uri(self.uri):  # start_run and log_model find the store by it
-            try:
-                with deferred():  # a stop signal arriving here is raised once the run exists
-                    run_id = client.create_run(self.experiment_id, run_name=name,
-                                               tags=tags).info.run_id
-                    mlflow.start_run(run_id=run_id)  # active, for log_model
-                    items = [Param(k, v[:6000]) for k, v in params.items()]
-                    for i in range(0, len(items), 100):  # log_batch takes at most 100 params
-                        client.log_batch(run_id, params=items[i:i + 100])
-                yield MlflowRunLog(client, run_id)
-            except BaseException as exc:
-                error = exc
-                if run_id:
-                    fault = faults.describe(exc)
-                    if fault and fault.kind == "disk_full":  # frees the space to record FAILED
-                        _remove_local_artifacts(client, run_id)
-                    _record_error(client, run_id, exc)
-                raise
-            finally:
-                if run_id:
-                    _end_run(run_id, _status_of(error), error)
+@contextmanager
+def open_run(uri: str, experiment_id: str, parent_run_id: str | None, name: str,
+             params: dict[str, str], tags: dict[str, str]) -> Iterator[MlflowRunLog]:
+    """A new run, its params logged; it ends FINISHED, or FAILED / KILLED with the error."""
+    client = client_for(uri)
+    tags = {**tags, **process_tags()}
+    if parent_run_id:
+        tags[PARENT_TAG] = parent_run_id
+    run_id, error = None, None
+    with fluent_uri(uri):  # start_run and log_model find the store by it
+        try:
+            with deferred():  # a stop signal arriving here is raised once the run exists
+                run_id = client.create_run(experiment_id, run_name=name,
+                                           tags=tags).info.run_id
+                mlflow.start_run(run_id=run_id)  # active, for log_model
+                items = [Param(k, v[:6000]) for k, v in params.items()]
+                for i in range(0, len(items), 100):  # log_batch takes at most 100 params
+                    client.log_batch(run_id, params=items[i:i + 100])
+            yield MlflowRunLog(client, run_id)
+        except BaseException as exc:
+            error = exc
+            if run_id:
+                fault = faults.describe(exc)
+                if fault and fault.kind == "disk_full":  # frees the space to record FAILED
+                    _remove_local_artifacts(client, run_id)
+                _record_error(client, run_id, exc)
+            raise
+        finally:
+            if run_id:
+                _end_run(run_id, _status_of(error), error)

@@ -1,22 +1,22 @@
-"""The store: its URI, its checks (schema, login, lock), its atomic creation, and one client per
-store."""
+"""The store: its URI, its checks (schema, login, lock), its atomic creation, the experiment made
+ready. MLflow is imported only where it writes: a ready store is checked with sqlite3 alone."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from filelock import FileLock
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
 from digitlab import faults
-from digitlab.tracking.reaping import mark_dead_runs_killed
+from digitlab.tracking import sqlite_reads
+from digitlab.tracking.reaping import HOST_TAG, PID_TAG, process_alive
 from digitlab.tracking.schema import schema_head
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class _StoreErrorsReportedOnce(logging.Filter):
@@ -43,13 +43,13 @@ def resolve_uri(configured: str | None, project_root: Path) -> str:
     return uri
 
 
-def _sqlite_path(uri: str) -> Path | None:
+def sqlite_path(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 
 def artifact_root(uri: str) -> str | None:
     """Artifacts beside a SQLite store (mlruns/artifacts); a server chooses its own."""
-    db = _sqlite_path(uri)
+    db = sqlite_path(uri)
     return (db.parent / "artifacts").resolve().as_uri() if db else None
 
 
@@ -89,7 +89,7 @@ def check_store(uri: str) -> None:
                              "start it (mlflow server) or point tracking.uri elsewhere.") from None
         _check_login(uri)
         return
-    db = _sqlite_path(uri)
+    db = sqlite_path(uri)
     if db is None:
         return
     try:
@@ -186,6 +186,10 @@ def _create_sqlite_store(db: Path, uri: str) -> None:
     either no store or a whole one. Called under the store's file lock."""
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
+    from digitlab.tracking import schema
+
+    schema.install()
+
     for leftover in db.parent.glob(f".{db.name}.*.creating"):  # of a creation cut off earlier
         leftover.unlink(missing_ok=True)
     making = db.parent / f".{db.name}.{os.getpid()}.creating"
@@ -210,35 +214,45 @@ def prepare_store(uri: str, experiment: str) -> str:
     """Check the store, create (or migrate) it and the experiment once, under a file lock, before
     any job starts; mark runs of dead processes KILLED. Returns the experiment id."""
     check_store(uri)
-    db = _sqlite_path(uri)
+    db = sqlite_path(uri)
+    if db is None:
+        return _through_mlflow(uri, lambda: _prepare(uri, experiment))
+    with FileLock(str(db) + ".lock", timeout=120):
+        # asked again under the lock: another process may have made it meanwhile
+        if _store_is_new(db):
+            _through_mlflow(uri, lambda: _create_sqlite_store(db, uri))
+        return (_ready_experiment(db, experiment)
+                or _through_mlflow(uri, lambda: _prepare(uri, experiment)))
+
+
+def _through_mlflow(uri: str, write: Callable[[], T]) -> T:
+    """`write()`, with MLflow's error as a StoreError that names the store."""
+    from mlflow.exceptions import MlflowException
+
     try:
-        if db is not None:
-            with FileLock(str(db) + ".lock", timeout=120):
-                # asked again under the lock: another process may have made it meanwhile
-                if _store_is_new(db):
-                    _create_sqlite_store(db, uri)
-                return _prepare(uri, experiment)
-        return _prepare(uri, experiment)
+        return write()
     except MlflowException as exc:
         raise StoreError(f"tracking.uri={uri}: {exc.message.splitlines()[0]}") from None
 
 
-@functools.cache
-def client_for(uri: str) -> MlflowClient:
-    """One client per store and process (each MlflowClient builds a store object of its own)."""
-    return MlflowClient(uri, registry_uri=uri)
-
-
-def fluent_uri(uri: str):
-    """MLflow's fluent API (search_runs, start_run, log_model, register_model, load_model) reads
-    a process-wide tracking URI (and the registry follows it): set for the calls inside, and put
-    back as it was, unset included, after them. MLflow's own helper for it (mlflow is pinned)."""
-    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-
-    return _use_tracking_uri(uri)
+def _ready_experiment(db: Path, experiment: str) -> str | None:
+    """The experiment's id when it exists and no run of it was left RUNNING by a dead process:
+    nothing to write, so no MLflow. None sends the store through MLflow (`_prepare`)."""
+    found = sqlite_reads.experiment_id(db, experiment)
+    if found is None:
+        return None
+    running = sqlite_reads.running_runs(db, found, HOST_TAG, PID_TAG)
+    if any(not process_alive(host, pid) for _, host, pid in running):
+        return None
+    return found
 
 
 def _prepare(uri: str, experiment: str) -> str:
+    from mlflow.exceptions import MlflowException
+
+    from digitlab.tracking.client import client_for
+    from digitlab.tracking.reaping import mark_dead_runs_killed
+
     client = client_for(uri)  # creates and migrates the schema of a SQLite store
     found = client.get_experiment_by_name(experiment)
     if found is None:

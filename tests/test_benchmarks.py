@@ -1,0 +1,53 @@
+"""The command benchmark's pieces: the by-hand baseline does what it is said to do, the sweep it
+times is make run's, and its table computes the ratios the targets are written in."""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+import subprocess
+import sys
+
+from conftest import ROOT, client, runs_of
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_commands",
+                                                  ROOT / "benchmarks" / "bench_commands.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_timed_sweep_is_make_runs():
+    line = next(line for line in (ROOT / "Makefile").read_text().splitlines()
+                if "pipelines/train.py -m" in line)
+    assert shlex.split(line)[2:] == _bench().MAKE_RUN_SWEEP
+
+
+def test_the_by_hand_script_logs_params_metrics_and_weights(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "by_hand.py"),
+                           f"tracking_uri={uri}", "epochs=3", f"hydra.run.dir={tmp_path}"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (run,) = runs_of(uri, "by-hand")
+    assert run.info.status == "FINISHED" and run.data.params["hidden"] == "32"
+    history = client(uri).get_metric_history(run.info.run_id, "test_accuracy")
+    assert [m.step for m in history] == [1, 2, 3] and history[-1].value > 0.8  # it learns
+    assert [a.path for a in client(uri).list_artifacts(run.info.run_id)] == ["weights.npz"]
+
+
+def test_the_table_divides_by_the_named_reference(tmp_path, monkeypatch):
+    bench = _bench()
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results.md")
+    medians = {"by-hand script": 4.0, "one run": 3.0, "status.py": 3.6,
+               "16 Fashion jobs, sequential": 10.0, "16 Fashion jobs, joblib n_jobs=2": 7.0}
+    text = bench.table(medians, {k: [v] for k, v in medians.items()}, 1)
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in text.splitlines()}
+    assert rows["one run"][2:5] == ["0.75", "≤ 1", "yes"]
+    assert rows["status.py"][2:5] == ["0.90", "≤ 0.8", "no"]
+    assert rows["16 Fashion jobs, joblib n_jobs=2"][2:5] == [
+        "0.70 of 16 Fashion jobs, sequential", "≤ 0.6", "no"]
+    assert "register.py" not in rows  # not measured: no row
+    assert (tmp_path / "results.md").read_text().count("\n|") == 6  # header, rule, 4 rows
