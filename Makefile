@@ -47,10 +47,12 @@ reproduce-mnist: $(RUN_STAMP)
 	$(PY) pipelines/reproduce.py "only=$(ONLY)" mnist_root=$(MNIST_ROOT) kaggle_csv=$(KAGGLE_CSV) \
 		seeds=3 n_jobs=2 out=docs/reproduce-mnist
 
-## bench: digitlab against scikit-learn, PyTorch, the blog network's loop and the BLAS floor; pipeline costs
+## bench: digitlab against scikit-learn, PyTorch, the blog network's loop and the BLAS floor; pipeline
+## costs; every command against a by-hand Hydra + MLflow script
 bench: $(STAMP)
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_pipeline.py
+	$(PY) benchmarks/bench_commands.py
 
 ## server: a shared tracking server; make server BACKEND=postgresql://user@host/db for a team.
 ## Beyond loopback (SERVER_HOST=0.0.0.0) it authenticates (MLflow basic-auth): the first start

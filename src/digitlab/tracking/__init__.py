@@ -31,7 +31,7 @@ for _name, _value in HTTP_RETRY_DEFAULTS.items():
 # each name is looked up in its module on first use, so a command that only reads a SQLite store
 # (a run found FINISHED, a ready experiment) never imports MLflow (≈ 1.2 s)
 _EXPORTS = {
-    "digitlab.tracking.client": ["client_for", "fluent_uri"],
+    "digitlab.tracking.client": ["PARENT_TAG", "client_for", "fluent_uri"],
     "digitlab.tracking.model": ["NetworkModel", "alias_target", "load_pyfunc",
                                 "register_run_model"],
     "digitlab.tracking.queries": ["artifact_files", "download", "find_sweep", "get_run",
@@ -39,7 +39,7 @@ _EXPORTS = {
                                   "runs_frame", "set_run_tag", "store_status", "sweep_runs"],
     "digitlab.tracking.reaping": ["HOST_TAG", "PID_TAG", "mark_dead_runs_killed",
                                   "process_alive"],
-    "digitlab.tracking.runs": ["PARENT_TAG", "MlflowRunLog", "end_run", "resume_parent_run",
+    "digitlab.tracking.runs": ["MlflowRunLog", "end_run", "resume_parent_run",
                                "start_parent_run"],
     "digitlab.tracking.store": ["StoreError", "artifact_root", "busy_seconds", "check_store",
                                 "default_uri", "prepare_store", "resolve_uri"],

@@ -10,6 +10,9 @@ from digitlab.tracking import schema
 
 schema.install()
 
+# the tag by which MLflow nests a run under its parent (the UI's tree of a sweep)
+PARENT_TAG = "mlflow.parentRunId"
+
 
 @functools.cache
 def client_for(uri: str) -> MlflowClient:

@@ -10,8 +10,7 @@ import pandas as pd
 
 from digitlab.stopping import deferred
 from digitlab.tracking.reaping import run_is_stale
-from digitlab.tracking.runs import PARENT_TAG
-from digitlab.tracking.client import client_for, fluent_uri
+from digitlab.tracking.client import PARENT_TAG, client_for, fluent_uri
 
 # ---- reading runs back (compare, rerun) -----------------------------------------------------
 

@@ -26,13 +26,10 @@ from digitlab.runner import ModelBundle
 from digitlab.stopping import Terminated, deferred
 from digitlab.tracking.model import MODEL_CODE, NetworkModel
 from digitlab.tracking.reaping import process_tags
-from digitlab.tracking.client import client_for, fluent_uri
+from digitlab.tracking.client import PARENT_TAG, client_for, fluent_uri
 from digitlab.training import EpochRecord
 
 log = logging.getLogger(__name__)
-
-
-PARENT_TAG = "mlflow.parentRunId"
 
 
 @deferred()  # every write to the store: a stop signal waits for it (see digitlab.stopping)
