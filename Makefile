@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-RUN_STAMP := $(VENV)/.run-stamp        # what running needs
-STAMP := $(VENV)/.installed-stamp      # and the test, browser, server and cluster extras
+# what running needs; then the test, browser, server and cluster extras
+RUN_STAMP := $(VENV)/.run-stamp
+STAMP := $(VENV)/.installed-stamp
 
 .PHONY: run test test-fast bench ui server clean-store reproduce reproduce-mnist completion
 
