@@ -1,5 +1,5 @@
 """What each command costs, beside the by-hand Hydra + MLflow script (benchmarks/by_hand.py)
-that does the least a tracked run can do; both run in the same session, alternating, so the
+that does the least a tracked run can do; both run in one benchmark run, alternating, so the
 machine's load falls on both alike:
 
     python benchmarks/bench_commands.py [--repeats 5] [--no-sweeps]
