@@ -1,5 +1,6 @@
-"""The training loop: one pass per epoch, one record per epoch. It knows nothing of MLflow or
-Hydra; the caller logs the records it yields."""
+"""Each pass of the classifier's epoch loop (`Classifier.passes`) scored into one record: losses
+and accuracies, early stopping, divergence. It knows nothing of MLflow or Hydra; the caller logs
+the records it yields."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The network as a classifier in scikit-learn's vocabulary: fit, partial_fit, predict_proba,
-predict, score. One `partial_fit` call is one pass over the data in the configured order."""
+predict, score. One `partial_fit` call is one pass over the data in the configured order, by the
+reference path or a fast one; `passes` is the one epoch loop (fit and digitlab.training)."""
 
 from __future__ import annotations
 
