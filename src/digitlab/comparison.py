@@ -53,10 +53,17 @@ def _numeric(values: pd.Series) -> pd.Series:
     return pd.to_numeric(values, errors="coerce")
 
 
+def _figure(width: float) -> Figure:
+    # fixed margins: constrained layout measures every label and costs ≈ 0.05 s per figure
+    fig = Figure(figsize=(width, 4.5))
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.11, top=0.92)
+    return fig
+
+
 def accuracy_by_hidden_figure(table: pd.DataFrame, metric: str = "best_val_accuracy") -> Figure:
     """Accuracy against hidden size (one layer), one line per learning rate, mean ± sd over the
     other swept settings (seeds)."""
-    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+    fig = _figure(6.5)
     ax = fig.add_subplot()
     done = table[table.status == "FINISHED"].copy()
     metric = score_metric(done.columns, metric) or metric
@@ -78,7 +85,7 @@ def accuracy_by_hidden_figure(table: pd.DataFrame, metric: str = "best_val_accur
 
 def learning_curves_of_best(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> Figure:
     """Per-epoch training and validation accuracy of a few runs, keyed by run name."""
-    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    fig = _figure(7)
     ax = fig.add_subplot()
     for (name, curves), color in zip(histories.items(), ("C0", "C1", "C2", "C3", "C4")):
         for key, style in (("train_accuracy", ":"), ("val_accuracy", "-")):
@@ -98,7 +105,7 @@ def published_curve_figure(title: str, curve: Sequence[float], runs, published) 
     """Published per-epoch accuracy against each reproduced run's (percent)."""
     from digitlab.reproduction import SERIES
 
-    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    fig = _figure(7)
     ax = fig.add_subplot()
     ax.plot(np.arange(1, len(curve) + 1), curve, color="black", lw=2, label="published")
     for run in runs:
