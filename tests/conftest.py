@@ -145,6 +145,14 @@ def store(tmp: Path) -> str:
     return f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
 
 
+def sweep_into(tmp: Path, *overrides: str) -> tuple[str, subprocess.CompletedProcess]:
+    """`train.py -m <overrides>` into a fresh store under `tmp`: its URI and the result."""
+    uri = store(tmp)
+    done = pipeline("train.py", "-m", *overrides, f"tracking.uri={uri}", cwd=tmp)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return uri, done
+
+
 def client(uri: str):
     from mlflow.tracking import MlflowClient
 

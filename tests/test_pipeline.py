@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, client, pipeline, runs_of, store, write_kaggle_csv
+from conftest import ROOT, client, pipeline, runs_of, store, sweep_into, write_kaggle_csv
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -20,10 +20,7 @@ pytestmark = pytest.mark.timeout(600)
 def sweep(tmp_path_factory):
     """One real multirun: 2 hidden sizes × 2 seeds, 4 epochs, with the pyfunc model."""
     tmp = tmp_path_factory.mktemp("sweep")
-    uri = store(tmp)
-    done = pipeline("train.py", "-m", "model.hidden=8,16", "seed=0,1", "trainer.epochs=4",
-                    f"tracking.uri={uri}", cwd=tmp)
-    assert done.returncode == 0, done.stderr[-3000:]
+    uri, done = sweep_into(tmp, "model.hidden=8,16", "seed=0,1", "trainer.epochs=4")
     return tmp, uri, done
 
 

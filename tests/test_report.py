@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, client, pipeline, runs_of, store
+from conftest import ROOT, client, pipeline, runs_of, store, sweep_into
 
 SHOTS = Path(os.environ.get("DIGITLAB_TEST_OUTPUT", ROOT / "test-output")) / "report"
 pytestmark = pytest.mark.timeout(900)
@@ -19,10 +19,8 @@ pytestmark = pytest.mark.timeout(900)
 def sweep_report(tmp_path_factory):
     """A 12-run digits sweep (3 hidden × 2 lr × 2 seeds) and its report."""
     tmp = tmp_path_factory.mktemp("report")
-    uri = store(tmp)
-    done = pipeline("train.py", "-m", "model.hidden=8,16,32", "optim.lr=0.1,0.5", "seed=0,1",
-                    "trainer.epochs=4", f"tracking.uri={uri}", cwd=tmp)
-    assert done.returncode == 0, done.stderr[-3000:]
+    uri, _ = sweep_into(tmp, "model.hidden=8,16,32", "optim.lr=0.1,0.5", "seed=0,1",
+                        "trainer.epochs=4")
     done = pipeline("compare.py", f"tracking.uri={uri}", "format=html",
                     "ui_url=http://127.0.0.1:5000", cwd=tmp)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import client, pipeline, runs_of, store, write_kaggle_csv
+from conftest import client, pipeline, runs_of, store, sweep_into, write_kaggle_csv
 
 pytestmark = pytest.mark.timeout(900)
 MLFLOW = str(Path(sys.executable).parent / "mlflow")
@@ -22,10 +22,7 @@ MLFLOW = str(Path(sys.executable).parent / "mlflow")
 def digits_sweep(tmp_path_factory):
     """Three hidden sizes, so that the best run by validation accuracy is a real choice."""
     tmp = tmp_path_factory.mktemp("serve")
-    uri = store(tmp)
-    done = pipeline("train.py", "-m", "model.hidden=4,16,32", "trainer.epochs=4",
-                    f"tracking.uri={uri}", cwd=tmp)
-    assert done.returncode == 0, done.stderr[-3000:]
+    uri, _ = sweep_into(tmp, "model.hidden=4,16,32", "trainer.epochs=4")
     return tmp, uri
 
 

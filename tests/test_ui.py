@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, client, free_port, pipeline, runs_of, store, wait_healthy
+from conftest import ROOT, client, free_port, runs_of, sweep_into, wait_healthy
 
 SHOTS = Path(os.environ.get("DIGITLAB_TEST_OUTPUT", ROOT / "test-output")) / "ui"
 pytestmark = pytest.mark.timeout(600)
@@ -21,10 +21,7 @@ pytestmark = pytest.mark.timeout(600)
 def ui(tmp_path_factory):
     """A 2×2 sweep (hidden × lr) in a fresh store, and `mlflow ui` serving it."""
     tmp = tmp_path_factory.mktemp("ui")
-    uri = store(tmp)
-    done = pipeline("train.py", "-m", "model.hidden=8,32", "optim.lr=0.1,0.5", "trainer.epochs=3",
-                    f"tracking.uri={uri}", cwd=tmp)
-    assert done.returncode == 0, done.stderr[-3000:]
+    uri, _ = sweep_into(tmp, "model.hidden=8,32", "optim.lr=0.1,0.5", "trainer.epochs=3")
     port = free_port()
     log = open(tmp / "ui.log", "w")
     # its own session: mlflow ui forks workers, and only killing the group stops them all

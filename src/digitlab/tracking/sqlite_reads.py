@@ -13,6 +13,7 @@ from contextlib import closing
 from pathlib import Path
 
 from digitlab.faults import MLFLOW_BUSY_SECONDS
+from digitlab.tracking.reaping import HOST_TAG, PID_TAG
 
 
 def _connect(db: Path) -> sqlite3.Connection:
@@ -27,8 +28,7 @@ def experiment_id(db: Path, name: str) -> str | None:
     return str(row[0]) if row else None
 
 
-def running_runs(db: Path, experiment: str, host_tag: str,
-                 pid_tag: str) -> list[tuple[str, str | None, str | None]]:
+def running_runs(db: Path, experiment: str) -> list[tuple[str, str | None, str | None]]:
     """(run id, host, pid) of every RUNNING run of the experiment."""
     with closing(_connect(db)) as connection:
         return connection.execute(
@@ -36,7 +36,7 @@ def running_runs(db: Path, experiment: str, host_tag: str,
             "LEFT JOIN tags h ON h.run_uuid = r.run_uuid AND h.key = ? "
             "LEFT JOIN tags p ON p.run_uuid = r.run_uuid AND p.key = ? "
             "WHERE r.experiment_id = ? AND r.status = 'RUNNING' AND r.lifecycle_stage = 'active'",
-            (host_tag, pid_tag, int(experiment))).fetchall()
+            (HOST_TAG, PID_TAG, int(experiment))).fetchall()
 
 
 def finished_run(db: Path, experiment: str, tag: str,

@@ -12,7 +12,7 @@ from filelock import FileLock
 
 from digitlab import faults
 from digitlab.tracking import sqlite_reads
-from digitlab.tracking.reaping import HOST_TAG, PID_TAG, process_alive
+from digitlab.tracking.reaping import process_alive
 from digitlab.tracking.schema import schema_head
 
 log = logging.getLogger(__name__)
@@ -241,7 +241,7 @@ def _ready_experiment(db: Path, experiment: str) -> str | None:
     found = sqlite_reads.experiment_id(db, experiment)
     if found is None:
         return None
-    running = sqlite_reads.running_runs(db, found, HOST_TAG, PID_TAG)
+    running = sqlite_reads.running_runs(db, found)
     if any(not process_alive(host, pid) for _, host, pid in running):
         return None
     return found
