@@ -3,6 +3,7 @@ Hydra's own compose, errors included; and the sweeper that does not compose chec
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,25 @@ def test_the_sweeper_composes_only_jobs_preflight_did_not_check(monkeypatch):
     assert composed == []
     sweeper.validate_batch_is_legal([["seed=1"], ["seed=2"]])
     assert composed == [["seed=1"], ["seed=2"]]
+
+
+def test_the_launchers_loader_gives_each_job_what_hydra_composes(hydra_dir):
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    from digitlab.cli.composition import SweepConfigLoader
+
+    hydra_loader = GlobalHydra.instance().config_loader()
+    master = hydra_loader.load_configuration(
+        "train", overrides=["seed=0,1", "hydra/launcher=joblib", "hydra.job.chdir=false"],
+        run_mode=RunMode.MULTIRUN)
+    SweepConfigLoader.composed.clear()
+    ours = SweepConfigLoader(hydra_loader)
+    for overrides in [*JOBS, ["hydra.job.name=x", "seed=2"]]:
+        expected = hydra_loader.load_sweep_config(master, overrides)
+        got = ours.load_sweep_config(master, overrides)
+        assert OmegaConf.to_container(got) == OmegaConf.to_container(expected), overrides
+        assert list(got.hydra.overrides.task) == [o for o in overrides if o[:6] != "hydra."]
+    assert len(SweepConfigLoader.composed) == 6  # one per distinct set of group choices
+    again = pickle.loads(pickle.dumps(ours))  # as a joblib worker gets it, job after job
+    assert isinstance(again, SweepConfigLoader) and again.composed is SweepConfigLoader.composed

@@ -1,15 +1,17 @@
-"""Composing the configs of a sweep's jobs before Hydra launches them, and remembering which
-jobs were checked so Hydra's sweeper does not compose them once more
-(src/hydra_plugins/digitlab_sweeper). Used by the pipelines only: it imports Hydra."""
+"""Composing the configs of a sweep's jobs before Hydra launches them, remembering which jobs
+were checked so Hydra's sweeper does not compose them once more, and the config loader the
+sweeper hands its launcher (src/hydra_plugins/digitlab_sweeper). Used by the pipelines only: it
+imports Hydra."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
 from pathlib import Path
+from typing import Callable, Sequence
 
 from hydra import compose
-from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf
@@ -27,6 +29,14 @@ SWEEP_DIR_ENV = "DIGITLAB_SWEEP_DIR"
 CHECKED: dict[tuple[str, ...], RunConfig] = {}
 
 
+def is_value(override: Override, is_group: Callable[[str], bool]) -> bool:
+    """seed=3, optim.lr=0.1, +x.y=1, ~x.y: a key of the config, not a config-group choice."""
+    key = override.key_or_group
+    if override.package is not None or "/" in key:
+        return False
+    return "." in key or not is_group(key)
+
+
 class JobComposer:
     """Hydra's compose for many jobs of one sweep, ≈ 40× faster: jobs that choose the same
     config-group options (data=…, experiment=…) share one composition, and each job's value
@@ -38,23 +48,63 @@ class JobComposer:
         self.parser = OverridesParser.create()
         self.composed: dict[tuple[str, ...], DictConfig] = {}
 
-    def _is_value(self, override: Override) -> bool:
-        """seed=3, optim.lr=0.1, +x.y=1, ~x.y: a key of the config, not a config-group choice."""
-        key = override.key_or_group
-        if override.package is not None or "/" in key:
-            return False
-        return "." in key or not (self.config_dir / key).is_dir()
+    def _is_group(self, key: str) -> bool:
+        return (self.config_dir / key).is_dir()
 
     def compose(self, overrides: list[str]) -> DictConfig:
         """The config of one job, as hydra.compose gives it (inside an initialize_config_dir)."""
         values, choices = [], []
         for override in self.parser.parse_overrides(overrides):
-            (values if self._is_value(override) else choices).append(override)
+            (values if is_value(override, self._is_group) else choices).append(override)
         groups = tuple(o.input_line for o in choices)
         if groups not in self.composed:
             self.composed[groups] = compose(config_name=self.config_name, overrides=list(groups))
         cfg = copy.deepcopy(self.composed[groups])
         ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+        return cfg
+
+
+class SweepConfigLoader:
+    """Hydra's config loader as a sweep's launcher uses it, with the same sharing as JobComposer.
+    Every launcher composes each job's whole config, Hydra's node included (≈ 0.1 s a job): the
+    basic and Ray launchers in the sweep's main process, the joblib launcher in its workers. Here
+    jobs that choose the same config groups share one composition per process, get their values
+    applied to a copy of it by Hydra's own function, and their `hydra.overrides.task` and
+    `hydra.job.override_dirname` as Hydra writes them."""
+
+    # per process, shared by the loaders a joblib worker unpickles job after job
+    composed: dict[tuple, DictConfig] = {}
+
+    def __init__(self, loader: ConfigLoaderImpl):
+        self.loader = loader
+        self.parser = OverridesParser.create()
+
+    def __getattr__(self, name: str):
+        return getattr(self.loader, name)
+
+    def __reduce__(self):
+        return SweepConfigLoader, (self.loader,)
+
+    def load_sweep_config(self, master_config: DictConfig,
+                          sweep_overrides: Sequence[str]) -> DictConfig:
+        parsed = self.parser.parse_overrides(list(sweep_overrides))
+        if any(o.is_hydra_override() for o in parsed):  # a job's own hydra.* keys: Hydra's way
+            return self.loader.load_sweep_config(master_config, list(sweep_overrides))
+        values = [is_value(o, self.loader.repository.group_exists) for o in parsed]
+        groups = tuple(o.input_line for o, value in zip(parsed, values) if not value)
+        key = (master_config.hydra.job.config_name, *master_config.hydra.overrides.hydra,
+               "--", *groups)
+        if key not in self.composed:
+            self.composed[key] = self.loader.load_sweep_config(master_config, list(groups))
+        cfg = copy.deepcopy(self.composed[key])
+        ConfigLoaderImpl._apply_overrides_to_config(
+            [o for o, value in zip(parsed, values) if value], cfg)
+        cfg.hydra.overrides.task = [o.input_line for o in parsed]
+        dirname = cfg.hydra.job.config.override_dirname
+        cfg.hydra.job.override_dirname = get_overrides_dirname(
+            overrides=parsed, kv_sep=dirname.kv_sep, item_sep=dirname.item_sep,
+            exclude_keys=dirname.exclude_keys)
+        OmegaConf.copy_cache(from_config=master_config, to_config=cfg)
         return cfg
 
 
