@@ -103,3 +103,24 @@ def test_the_launchers_loader_gives_each_job_what_hydra_composes(hydra_dir):
     assert len(SweepConfigLoader.composed) == 6  # one per distinct set of group choices
     again = pickle.loads(pickle.dumps(ours))  # as a joblib worker gets it, job after job
     assert isinstance(again, SweepConfigLoader) and again.composed is SweepConfigLoader.composed
+
+
+@pytest.mark.parametrize("argv", [["seed=1", "optim.lr=0.1"], ["-m", "seed=0,1", "data=digits"]])
+def test_hydra_reads_the_mode_preflight_composed_instead_of_composing_again(
+        argv, monkeypatch, tmp_path):
+    from hydra._internal.hydra import Hydra
+
+    from digitlab import cli
+
+    monkeypatch.chdir(tmp_path)
+    overrides = [a for a in argv if not a.startswith("-")]
+    cli.preflight(argv, "train")
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        from hydra.core.global_hydra import GlobalHydra
+
+        hydra = GlobalHydra.instance().hydra
+        monkeypatch.setattr(hydra, "compose_config", lambda *a, **k: pytest.fail("composed"))
+        assert hydra.get_mode("train", overrides) is None  # what conf/ says: no mode set
+        monkeypatch.undo()
+        # a command line preflight did not see is Hydra's to compose, with Hydra's answer
+        assert hydra.get_mode("train", ["hydra.mode=MULTIRUN"]).name == "MULTIRUN"

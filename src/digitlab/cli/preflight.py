@@ -9,7 +9,8 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from digitlab.cli.composition import CHECKED, JobComposer, check_known_keys
+from digitlab.cli.composition import (CHECKED, JobComposer, check_known_keys, remember_mode,
+                                      without_hydra_node)
 from digitlab.cli.errors import fail
 from digitlab.cli.project import CONF_DIR, PROJECT_ROOT
 from digitlab.config import ConfigError, RunConfig, check_given_keys_act
@@ -136,6 +137,7 @@ def preflight(argv: list[str], config_name: str) -> None:
                 fail(f"{exc}{where}")
             except (HydraException, OmegaConfBaseException) as exc:
                 fail(one_line(exc) + where)
+    remember_mode(config_name, argv, composer.modes)
 
 
 def check_command_line(argv: list[str], config_name: str) -> None:
@@ -149,15 +151,18 @@ def check_command_line(argv: list[str], config_name: str) -> None:
     if any(a.startswith("-") for a in argv):
         return  # --help, --cfg, -sc …: Hydra's own business
     overrides = [a for a in argv if not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    modes: set = set()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            composed = compose(config_name=config_name, overrides=overrides)
+            composed = without_hydra_node(compose(config_name=config_name, overrides=overrides,
+                                                  return_hydra_config=True), modes)
         check_known_keys(composed)
         OmegaConf.to_object(composed)  # the schema's own checks (tracking.uri without a login)
     except ConfigError as exc:
         fail(str(exc))
     except (HydraException, OmegaConfBaseException) as exc:
         fail(one_line(exc) + _quoting_hint(exc))
+    remember_mode(config_name, argv, modes)
 
 
 def prepare_store(uri: str, experiment: str) -> str:
