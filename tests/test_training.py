@@ -14,7 +14,8 @@ from conftest import needs_fashion
 
 from digitlab.config import ConfigError, DataConfig, ModelConfig, OptimConfig, TrainerConfig
 from digitlab.data import load_dataset, make_split
-from digitlab.evaluation import confusion_matrix_figure, evaluate, learning_curves_figure
+from digitlab.evaluation import evaluate
+from digitlab.figures import confusion_matrix_figure, learning_curves_figure
 from digitlab.nn import Classifier
 from digitlab.seeding import seed_streams
 from digitlab.training import TrainingDiverged, train

@@ -18,6 +18,7 @@ from typing import Callable, ContextManager, Iterator, Protocol
 import numpy as np
 import yaml
 
+from digitlab import drawing
 from digitlab.config import RunConfig
 from digitlab.data import DataError, Dataset, Split, load_dataset, make_split
 from digitlab.nn import Classifier
@@ -130,28 +131,33 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 def _write_reports(folder: Path, cfg: RunConfig, split: Split, clf: Classifier,
                    proba: np.ndarray | None, history: list[dict[str, float]],
-                   final: dict[str, np.ndarray], best: dict[str, np.ndarray]) -> None:
-    # scikit-learn's metrics and matplotlib (≈ 0.5 s to import) only for a run that trains
-    from digitlab.evaluation import confusion_matrix_figure, evaluate, learning_curves_figure
+                   final: dict[str, np.ndarray],
+                   best: dict[str, np.ndarray]) -> Callable[[], None]:
+    """The run's files; the figures are begun first (digitlab.drawing) and the function returned
+    waits for them."""
+    from digitlab.evaluation import evaluate  # scikit-learn's metrics, for a run that trains
 
-    (folder / "report").mkdir(parents=True, exist_ok=True)
-    (folder / "config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
-    _save_npz(folder / "weights" / "final.npz", final)
-    _save_npz(folder / "weights" / "best.npz", best)
+    report = folder / "report"
+    report.mkdir(parents=True, exist_ok=True)
     # the test set (its outputs `proba`); the training rows where a recipe keeps no test set
     if proba is not None:
         result, part = evaluate(split.y_test, proba, split.classes), "Test"
     else:
         result = evaluate(split.y_train, clf.predict_proba(split.x_train), split.classes)
         part = "Training"
-    (folder / "report" / "classification_report.json").write_text(
-        json.dumps(result.report, indent=2))
-    (folder / "report" / "classification_report.txt").write_text(result.report_text)
-    confusion_matrix_figure(result, split.classes, f"{part} confusion matrix").savefig(
-        folder / "report" / "confusion_matrix.png", dpi=100)
-    learning_curves_figure(history, title=f"{split.name}: hidden {cfg.model.hidden}, "
-                                          f"lr {cfg.optim.lr}, seed {cfg.seed}").savefig(
-        folder / "report" / "learning_curves.png", dpi=100)
+    title = f"{split.name}: hidden {cfg.model.hidden}, lr {cfg.optim.lr}, seed {cfg.seed}"
+    figures_written = drawing.draw([
+        drawing.FigureRequest("confusion_matrix_figure",
+                              (result, split.classes, f"{part} confusion matrix"),
+                              report / "confusion_matrix.png"),
+        drawing.FigureRequest("learning_curves_figure", (history, title),
+                              report / "learning_curves.png")])
+    (folder / "config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
+    _save_npz(folder / "weights" / "final.npz", final)
+    _save_npz(folder / "weights" / "best.npz", best)
+    (report / "classification_report.json").write_text(json.dumps(result.report, indent=2))
+    (report / "classification_report.txt").write_text(result.report_text)
+    return figures_written
 
 
 def _model_bundle(state: dict[str, np.ndarray], split: Split, cfg: RunConfig) -> ModelBundle:
@@ -202,6 +208,7 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
         found = tracker.finished_run(identity)
         if found:
             return RunResult(found[0], found[1], skipped=True)
+    drawing.start()  # where a helper draws the figures, it imports while this run trains
     with tracker.run(name, flatten(asdict(cfg)), tags or {}) as log:
         if data_error:
             raise data_error  # recorded as the FAILED run's error
@@ -232,12 +239,14 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
         log.log_metrics(metrics)
         with _artifact_folder(out_dir, keep=log.run_id is None) as folder:
             final_state = clf.network.state()
-            _write_reports(folder, cfg, split, clf, proba, history, final_state, best_state)
+            figures_written = _write_reports(folder, cfg, split, clf, proba, history,
+                                             final_state, best_state)
             for target, source in (extra_artifacts or {}).items():
                 _copy_tree(source, folder / target)
+            if cfg.tracking.log_model:  # while the figures are drawn
+                log.log_model(_model_bundle(final_state, split, cfg))
+            figures_written()
             log.log_artifacts(folder)
-        if cfg.tracking.log_model:
-            log.log_model(_model_bundle(final_state, split, cfg))
         return RunResult(log.run_id, metrics, history, out_dir,
                          final_state=final_state, best_state=best_state)
 

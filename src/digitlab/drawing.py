@@ -1,0 +1,193 @@
+"""A run's figures drawn where they cost least. A run keeps one core busy; where the machine has
+another, a helper process imports matplotlib and scikit-learn's plotting (≈ 0.3 s beyond what
+the run imports) while the run trains, and draws the run's PNGs (≈ 0.2 s) while the run logs its
+model. A process running jobs in parallel has no idle core and draws its own, as does any caller
+that did not ask for the helper (`use_helper`).
+
+The helper is one per command, in a session of its own (Ctrl-C is its parent's to handle), and it
+ends when its parent does: its stdin closes. Whenever it fails, dies or does not answer, the
+figures are drawn in the run's own process instead, so a run never lacks them.
+
+    python -m digitlab.drawing    the helper itself: requests on stdin, answers on stdout
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+DPI = 100
+# a helper that has not answered by then is stuck: it is killed and the run draws its figures
+ANSWER_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class FigureRequest:
+    """A figure of digitlab.figures, by its function's name and arguments, and its PNG."""
+
+    function: str
+    args: tuple
+    path: Path
+
+
+def draw_here(requests: list[FigureRequest]) -> None:
+    from digitlab import figures
+
+    for request in requests:
+        getattr(figures, request.function)(*request.args).savefig(request.path, dpi=DPI)
+
+
+def _send(fd: int, message: Any) -> None:
+    data = pickle.dumps(message)
+    view = memoryview(struct.pack("<Q", len(data)) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, left)
+        if not chunk:
+            raise EOFError("the other end of the figure helper's pipe closed")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _receive(fd: int) -> Any:
+    (size,) = struct.unpack("<Q", _read_exactly(fd, 8))
+    return pickle.loads(_read_exactly(fd, size))
+
+
+class _Helper:
+    def __init__(self) -> None:
+        # one BLAS thread: the helper only draws
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "digitlab.drawing"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, bufsize=0,
+            start_new_session=True)
+
+    def draw(self, requests: list[FigureRequest]) -> Callable[[], None]:
+        _send(self.process.stdin.fileno(), requests)
+
+        def wait() -> None:
+            answer = self.process.stdout.fileno()
+            if not select.select([answer], [], [], ANSWER_SECONDS)[0]:
+                raise TimeoutError(f"no answer in {ANSWER_SECONDS:g} s")
+            error = _receive(answer)
+            if error:
+                raise RuntimeError(error)
+
+        return wait
+
+    def close(self) -> None:
+        try:
+            self.process.stdin.close()
+            self.process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.kill()
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+_helper: _Helper | None = None
+_wanted = False
+
+
+def use_helper() -> None:
+    """This process runs its jobs one at a time: its runs draw in a helper from now on, where
+    the machine has a core for it."""
+    global _wanted
+    _wanted = (os.cpu_count() or 1) > 1
+
+
+def start() -> None:
+    """The helper started, if wanted and not running, so that it has imported matplotlib by the
+    time the run needs its figures."""
+    global _helper, _wanted
+    if _wanted and _helper is None:
+        try:
+            _helper = _Helper()
+        except OSError as exc:
+            log.warning("figures are drawn in this process: no helper (%s)", exc)
+            _wanted = False
+
+
+def _give_up() -> None:
+    global _helper, _wanted
+    if _helper is not None:
+        _helper.kill()
+    _helper, _wanted = None, False
+
+
+def draw(requests: list[FigureRequest]) -> Callable[[], None]:
+    """Begin drawing `requests`; the function returned returns once every PNG is written."""
+    if _helper is None:
+        draw_here(requests)
+        return lambda: None
+    try:
+        waiting = _helper.draw(requests)
+    except OSError:  # its stdin is broken: the helper died
+        waiting = None
+
+    def wait() -> None:
+        try:
+            if waiting is not None:
+                waiting()
+                return
+        except (OSError, EOFError, TimeoutError, RuntimeError) as exc:
+            log.warning("the figure helper failed (%s); drawing the figures here", exc)
+        except BaseException:  # a stop signal: the helper's answer is left unread
+            _give_up()
+            raise
+        _give_up()
+        draw_here(requests)
+
+    return wait
+
+
+def stop() -> None:
+    """The helper ended, at the end of a command."""
+    global _helper
+    if _helper is not None:
+        _helper.close()
+        _helper = None
+
+
+def _serve() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    answers = os.dup(1)
+    os.dup2(2, 1)  # a stray print cannot break the answers' framing
+    import digitlab.figures  # noqa: F401  (the imports the helper is there to pay early)
+
+    while True:
+        try:
+            requests = _receive(0)
+        except EOFError:  # the run's process ended
+            break
+        try:
+            draw_here(requests)
+            answer = None
+        except Exception as exc:
+            answer = f"{type(exc).__name__}: {exc}"
+        _send(answers, answer)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    _serve()
