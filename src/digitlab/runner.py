@@ -46,7 +46,7 @@ class RunLog(Protocol):
     def log_epoch(self, record: EpochRecord) -> None: ...
     def log_metrics(self, metrics: dict[str, float]) -> None: ...
     def log_datasets(self, split: Split) -> None: ...
-    def log_artifacts(self, folder: Path) -> None: ...
+    def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None: ...
     def log_model(self, bundle: ModelBundle) -> None: ...
 
 
@@ -74,7 +74,7 @@ class _NoRunLog:
     def log_datasets(self, split: Split) -> None:
         pass
 
-    def log_artifacts(self, folder: Path) -> None:
+    def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:
         pass
 
     def log_model(self, bundle: ModelBundle) -> None:
@@ -129,12 +129,12 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     np.savez(path, **arrays)
 
 
-def _write_reports(folder: Path, cfg: RunConfig, split: Split, clf: Classifier,
+def _write_reports(folder: Path, figures: Path, cfg: RunConfig, split: Split, clf: Classifier,
                    proba: np.ndarray | None, history: list[dict[str, float]],
                    final: dict[str, np.ndarray],
                    best: dict[str, np.ndarray]) -> Callable[[], None]:
-    """The run's files; the figures are begun first (digitlab.drawing) and the function returned
-    waits for them."""
+    """The run's files in `folder`, its figures in `figures`: those are begun first
+    (digitlab.drawing), and the function returned waits for them."""
     from digitlab.evaluation import evaluate  # scikit-learn's metrics, for a run that trains
 
     report = folder / "report"
@@ -149,9 +149,9 @@ def _write_reports(folder: Path, cfg: RunConfig, split: Split, clf: Classifier,
     figures_written = drawing.draw([
         drawing.FigureRequest("confusion_matrix_figure",
                               (result, split.classes, f"{part} confusion matrix"),
-                              report / "confusion_matrix.png"),
+                              figures / "confusion_matrix.png"),
         drawing.FigureRequest("learning_curves_figure", (history, title),
-                              report / "learning_curves.png")])
+                              figures / "learning_curves.png")])
     (folder / "config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
     _save_npz(folder / "weights" / "final.npz", final)
     _save_npz(folder / "weights" / "best.npz", best)
@@ -237,29 +237,34 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
             metrics["best_val_accuracy"] = best_record.val_accuracy
         metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
         log.log_metrics(metrics)
-        with _artifact_folder(out_dir, keep=log.run_id is None) as folder:
+        with _artifact_folders(out_dir, keep=log.run_id is None) as (folder, figures):
             final_state = clf.network.state()
-            figures_written = _write_reports(folder, cfg, split, clf, proba, history,
+            figures_written = _write_reports(folder, figures, cfg, split, clf, proba, history,
                                              final_state, best_state)
             for target, source in (extra_artifacts or {}).items():
                 _copy_tree(source, folder / target)
-            if cfg.tracking.log_model:  # while the figures are drawn
+            log.log_artifacts(folder)  # all but the figures, which are being drawn meanwhile
+            if cfg.tracking.log_model:
                 log.log_model(_model_bundle(final_state, split, cfg))
             figures_written()
-            log.log_artifacts(folder)
+            log.log_artifacts(figures, "report")
         return RunResult(log.run_id, metrics, history, out_dir,
                          final_state=final_state, best_state=best_state)
 
 
 @contextmanager
-def _artifact_folder(out_dir: Path | None, keep: bool) -> Iterator[Path]:
-    """The run's output folder when nothing is tracked; else a temporary one (MLflow keeps them)."""
+def _artifact_folders(out_dir: Path | None, keep: bool) -> Iterator[tuple[Path, Path]]:
+    """Where the run's files and its figures go: the run's output folder (figures in its report/)
+    when nothing is tracked; else two temporary ones, the figures apart because they are logged
+    once drawn (MLflow keeps both)."""
     if keep and out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        yield out_dir
+        yield out_dir, out_dir / "report"
         return
     with tempfile.TemporaryDirectory(prefix="digitlab-") as tmp:
-        yield Path(tmp)
+        (Path(tmp) / "run").mkdir()
+        (Path(tmp) / "figures").mkdir()
+        yield Path(tmp) / "run", Path(tmp) / "figures"
 
 
 def _copy_tree(source: Path, target: Path) -> None:

@@ -13,11 +13,12 @@ from pathlib import Path
 
 from hydra import compose
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from digitlab.cli.composition import CHECKED, RESULT_FILE, SWEEP_DIR_ENV
 from digitlab.cli.preflight import expand_sweep, prepare_store, to_run_config
-from digitlab.cli.processes import DRIVER_PID_ENV, already_stopping, stop_workers
+from digitlab.cli.processes import (DRIVER_PID_ENV, already_stopping, stop_workers,
+                                     warm_joblib_workers)
 from digitlab.cli.project import PROJECT_ROOT, git_state, log
 
 SWEEP_FILE = "digitlab_sweep.json"
@@ -51,7 +52,9 @@ class SweepCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         os.environ[SWEEP_DIR_ENV] = str(sweep_dir.resolve())
-        os.environ[DRIVER_PID_ENV] = str(os.getpid())
+        os.environ[DRIVER_PID_ENV] = str(os.getpid())  # before any worker starts
+        if str(config.hydra.launcher.get("_target_", "")).endswith(".JoblibLauncher"):
+            warm_joblib_workers(OmegaConf.to_container(config.hydra.launcher, resolve=True))
         SWEEP = Sweep(sweep_dir)
         record = {"swept": swept}
         if first.tracking.enabled:

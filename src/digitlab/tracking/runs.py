@@ -87,18 +87,23 @@ def _end_run(run_id: str, status: str, error: BaseException | None) -> None:
 
 
 def _remove_local_artifacts(client: MlflowClient, run_id: str) -> None:
-    """A run's artifacts in a local store, removed: what a full disk let it write is partial."""
+    """A run's artifacts in a local store removed, its logged model's too (MLflow keeps those
+    apart, under the experiment's models/): what a full disk let it write is partial."""
     import shutil
     from urllib.parse import unquote, urlparse
 
     try:
-        location = urlparse(client.get_run(run_id).info.artifact_uri)
+        run = client.get_run(run_id)
+        models = client.search_logged_models([run.info.experiment_id],
+                                             filter_string=f"source_run_id = '{run_id}'")
     except Exception as exc:
         log.warning("could not find run %s's artifacts to remove: %s", run_id, exc)
         return
-    if location.scheme == "file":
-        shutil.rmtree(unquote(location.path), ignore_errors=True)
-        log.warning("removed run %s's partial artifacts", run_id)
+    for uri in [run.info.artifact_uri, *(m.artifact_location for m in models)]:
+        location = urlparse(uri)
+        if location.scheme == "file":
+            shutil.rmtree(unquote(location.path), ignore_errors=True)
+            log.warning("removed run %s's partial artifacts in %s", run_id, unquote(location.path))
 
 
 class MlflowRunLog:
@@ -150,8 +155,8 @@ class MlflowRunLog:
                 time.sleep(0.1 * (attempt + 1))
 
     @deferred()
-    def log_artifacts(self, folder: Path) -> None:
-        self.client.log_artifacts(self.run_id, str(folder))
+    def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifacts(self.run_id, str(folder), artifact_path)
 
     @deferred()
     def log_model(self, bundle: ModelBundle) -> None:

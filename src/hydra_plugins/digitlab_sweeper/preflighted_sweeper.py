@@ -28,6 +28,7 @@ from typing import Sequence
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
 from digitlab.cli.composition import CHECKED, RESULT_FILE, SWEEP_DIR_ENV, SweepConfigLoader
+from digitlab.cli.processes import wait_for_warm_workers
 
 log = logging.getLogger("digitlab")
 LAUNCHES = 2  # a job is tried again once: a worker killed for another job's memory recovers
@@ -74,6 +75,7 @@ class _RelaunchLostJobs:
         return outcome is not None and outcome.get("status") != "KILLED"
 
     def launch(self, batch: Sequence[Sequence[str]], initial_job_idx: int):
+        wait_for_warm_workers()
         returns, pending, launches = [], list(range(len(batch))), {i: 0 for i in range(len(batch))}
         for _ in range(LAUNCHES * len(batch)):  # a pool that breaks again and again stops here
             try:
