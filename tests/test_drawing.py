@@ -85,7 +85,8 @@ def test_a_helper_that_does_not_answer_is_killed_and_the_run_draws(helper, tmp_p
 
 
 def test_a_drawing_error_comes_back_and_the_run_draws_its_figures(helper, tmp_path):
-    bad = drawing.FigureRequest("learning_curves_figure", ([{"train_loss": 1.0}], "x"),
+    bad = drawing.FigureRequest("learning_curves_figure",
+                                ([{"train_loss": 1.0, "train_accuracy": 0.5}], "x"),
                                 tmp_path / "no" / "a.png")
     with pytest.raises(FileNotFoundError):  # drawn here as well: the same error, raised here
         drawing.draw([bad])()
