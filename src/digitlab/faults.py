@@ -24,7 +24,8 @@ MLFLOW_BUSY_SECONDS = 20.0
 DISK_FULL = ("database or disk is full", "No space left on device")
 LOCKED = ("database is locked",)
 SERVER_GONE = ("Max retries exceeded", "Connection refused", "Failed to establish a new connection",
-               "RemoteDisconnected", "Read timed out", "ConnectionError", "ConnectTimeout")
+               "RemoteDisconnected", "Read timed out", "ConnectionError", "ConnectTimeout",
+               "Connection broken", "IncompleteRead")  # the last two: killed mid-answer
 
 
 def _chain(exc: BaseException):
