@@ -100,3 +100,14 @@ def test_the_helper_ends_when_its_parent_is_killed():
         capture_output=True, text=True, timeout=60)
     assert parent.returncode == -signal.SIGKILL
     assert _gone(int(parent.stdout.split()[0]))
+
+
+def test_a_request_left_unawaited_does_not_answer_for_the_next(helper, tmp_path):
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    drawing.draw(_requests(tmp_path / "first"))  # its run stopped before waiting for it
+    time.sleep(2)  # its answer is waiting in the pipe
+    drawing.draw(_requests(tmp_path / "second", seed=1))()
+    assert (tmp_path / "second" / "confusion_matrix.png").exists()
+    assert (tmp_path / "second" / "learning_curves.png").exists()
+    assert drawing._helper is helper

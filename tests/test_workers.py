@@ -21,16 +21,11 @@ def _pid_and_modules() -> tuple[int, bool]:
 
 def test_the_launchers_parallel_runs_its_jobs_on_the_warmed_workers():
     import hydra_plugins.hydra_joblib_launcher.config  # noqa: F401  (stores its schema)
-    from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
 
     schema = ConfigStore.instance().load("hydra/launcher/joblib.yaml").node
     launcher = OmegaConf.to_container(OmegaConf.merge(schema, {"n_jobs": 2}))
     processes.warm_joblib_workers(launcher)
     processes.wait_for_warm_workers()
-    # what Hydra's joblib launcher passes to Parallel (hydra_joblib_launcher._core.launch)
-    arguments = {k: v for k, v in launcher.items() if k != "_target_"}
-    arguments["backend"] = "loky"
-    process_joblib_cfg(arguments)
-    found = Parallel(**arguments)(delayed(_pid_and_modules)() for _ in range(6))
+    found = Parallel(**processes.joblib_arguments(launcher))(delayed(_pid_and_modules)() for _ in range(6))
     assert all(warm for _, warm in found)  # no job paid the imports: the workers had them
     assert len({pid for pid, _ in found}) == 2 and os.getpid() not in {p for p, _ in found}

@@ -79,19 +79,34 @@ class _Helper:
             [sys.executable, "-m", "digitlab.drawing"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, bufsize=0,
             start_new_session=True)
+        self.unanswered = False
 
     def draw(self, requests: list[FigureRequest]) -> Callable[[], None]:
+        self._drain()
         _send(self.process.stdin.fileno(), requests)
+        self.unanswered = True
+        return self._answer
 
-        def wait() -> None:
-            answer = self.process.stdout.fileno()
-            if not select.select([answer], [], [], ANSWER_SECONDS)[0]:
-                raise TimeoutError(f"no answer in {ANSWER_SECONDS:g} s")
-            error = _receive(answer)
-            if error:
-                raise RuntimeError(error)
+    def _answer(self) -> None:
+        if not self.unanswered:  # read already, by the next request's _drain
+            return
+        answer = self.process.stdout.fileno()
+        if not select.select([answer], [], [], ANSWER_SECONDS)[0]:
+            raise TimeoutError(f"no answer in {ANSWER_SECONDS:g} s")
+        self.unanswered = False
+        error = _receive(answer)
+        if error:
+            raise RuntimeError(error)
 
-        return wait
+    def _drain(self) -> None:
+        """The answer to a request whose run stopped before waiting for it (its folder may be
+        gone, so it may be an error), read before the next request: each answer is then the
+        answer to its own request."""
+        if self.unanswered:
+            try:
+                self._answer()
+            except RuntimeError:
+                pass
 
     def close(self) -> None:
         try:
@@ -142,7 +157,7 @@ def draw(requests: list[FigureRequest]) -> Callable[[], None]:
         return lambda: None
     try:
         waiting = _helper.draw(requests)
-    except OSError:  # its stdin is broken: the helper died
+    except (OSError, EOFError, TimeoutError):  # the helper died or hangs
         waiting = None
 
     def wait() -> None:

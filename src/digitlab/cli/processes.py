@@ -111,6 +111,17 @@ def _import_job_modules() -> None:
         importlib.import_module(name)
 
 
+def joblib_arguments(launcher: dict) -> dict:
+    """The arguments Hydra's joblib launcher gives Parallel for its config `launcher`
+    (hydra_joblib_launcher._core.launch)."""
+    from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
+
+    arguments = {k: v for k, v in launcher.items() if k != "_target_"}
+    arguments["backend"] = "loky"  # as the launcher sets it
+    process_joblib_cfg(arguments)
+    return arguments
+
+
 def warm_joblib_workers(launcher: dict) -> None:
     """Start the joblib launcher's worker processes now, each importing what a job imports,
     while this process makes the store and the parent run ready; the launcher's own Parallel,
@@ -118,13 +129,10 @@ def warm_joblib_workers(launcher: dict) -> None:
     fails leaves the launcher to start its workers as it would have."""
     import threading
 
-    from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
     from joblib import Parallel, delayed, effective_n_jobs
 
     global _warming
-    arguments = {k: v for k, v in launcher.items() if k != "_target_"}
-    arguments["backend"] = "loky"  # as the launcher sets it
-    process_joblib_cfg(arguments)
+    arguments = joblib_arguments(launcher)
     workers = effective_n_jobs(arguments.get("n_jobs"))
     if workers < 2:
         return
