@@ -328,3 +328,35 @@ def test_standardisation_uses_training_rows_only():
     means = split.x_train.mean(axis=0)
     assert np.abs(means).max() < 1e-5  # exactly centred on the training rows...
     assert np.abs(split.x_test.mean(axis=0)).max() > 1e-3  # ...and not on the test rows
+
+
+@pytest.mark.parametrize("kw", [{}, {"val_mode": "stratified", "val_size": 0.25}])
+def test_a_cached_split_is_the_split_scikit_learn_gives(tmp_path, kw):
+    from sklearn.model_selection import train_test_split
+
+    cfg = DataConfig(cache_dir=str(tmp_path), **kw)
+    ds = load_dataset(cfg)
+    first = make_split(ds, cfg, seed_streams(3).split)
+    assert list((tmp_path / "splits").glob("*.npz"))  # the row indices, cached
+    again = make_split(ds, cfg, seed_streams(3).split)
+    rng = seed_streams(3).split
+    _, x_test, _, y_test = train_test_split(
+        ds.x_train, ds.y_train, test_size=cfg.test_size, stratify=ds.y_train,
+        random_state=int(rng.integers(2**31 - 1)))
+    assert np.array_equal(first.raw_test, x_test) and np.array_equal(again.raw_test, x_test)
+    assert np.array_equal(first.y_test, y_test) and np.array_equal(again.y_test, y_test)
+    for name in ("x_train", "y_train", "x_val", "y_val", "x_test"):
+        assert np.array_equal(getattr(first, name), getattr(again, name)), name
+    other = make_split(ds, cfg, seed_streams(4).split)  # another seed, another split
+    assert not np.array_equal(other.y_test, first.y_test)
+
+
+def test_a_damaged_split_cache_is_split_again(tmp_path):
+    cfg = DataConfig(cache_dir=str(tmp_path))
+    ds = load_dataset(cfg)
+    first = make_split(ds, cfg, seed_streams(0).split)
+    for cached in (tmp_path / "splits").glob("*.npz"):
+        cached.write_bytes(b"PK\x03\x04 not a zip")
+    again = make_split(ds, cfg, seed_streams(0).split)
+    assert np.array_equal(first.y_test, again.y_test)
+    assert np.array_equal(first.x_train, again.x_train)

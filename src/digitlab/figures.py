@@ -1,5 +1,5 @@
 """A run's matplotlib figures, returned to the caller (saving and logging them belongs to the
-pipeline; digitlab.drawing draws them where they cost least)."""
+pipeline; digitlab.reporting makes them where they cost least)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from typing import Callable, ContextManager, Iterator, Protocol
 import numpy as np
 import yaml
 
-from digitlab import drawing
+from digitlab import reporting
 from digitlab.config import RunConfig
 from digitlab.data import DataError, Dataset, Split, load_dataset, make_split
 from digitlab.nn import Classifier
@@ -129,35 +129,24 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     np.savez(path, **arrays)
 
 
-def _write_reports(folder: Path, figures: Path, cfg: RunConfig, split: Split, clf: Classifier,
+def _write_reports(folder: Path, reports: Path, cfg: RunConfig, split: Split, clf: Classifier,
                    proba: np.ndarray | None, history: list[dict[str, float]],
                    final: dict[str, np.ndarray],
                    best: dict[str, np.ndarray]) -> Callable[[], None]:
-    """The run's files in `folder`, its figures in `figures`: those are begun first
-    (digitlab.drawing), and the function returned waits for them."""
-    from digitlab.evaluation import evaluate  # scikit-learn's metrics, for a run that trains
-
-    report = folder / "report"
-    report.mkdir(parents=True, exist_ok=True)
+    """The run's files in `folder`, its reports in `reports`: those are begun first
+    (digitlab.reporting), and the function returned waits for them."""
     # the test set (its outputs `proba`); the training rows where a recipe keeps no test set
     if proba is not None:
-        result, part = evaluate(split.y_test, proba, split.classes), "Test"
+        y_true, part = split.y_test, "Test"
     else:
-        result = evaluate(split.y_train, clf.predict_proba(split.x_train), split.classes)
-        part = "Training"
+        y_true, proba, part = split.y_train, clf.predict_proba(split.x_train), "Training"
     title = f"{split.name}: hidden {cfg.model.hidden}, lr {cfg.optim.lr}, seed {cfg.seed}"
-    figures_written = drawing.draw([
-        drawing.FigureRequest("confusion_matrix_figure",
-                              (result, split.classes, f"{part} confusion matrix"),
-                              figures / "confusion_matrix.png"),
-        drawing.FigureRequest("learning_curves_figure", (history, title),
-                              figures / "learning_curves.png")])
+    reports_written = reporting.write(reporting.ReportRequest(
+        y_true, proba, split.classes, part, history, title, reports))
     (folder / "config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
     _save_npz(folder / "weights" / "final.npz", final)
     _save_npz(folder / "weights" / "best.npz", best)
-    (report / "classification_report.json").write_text(json.dumps(result.report, indent=2))
-    (report / "classification_report.txt").write_text(result.report_text)
-    return figures_written
+    return reports_written
 
 
 def _model_bundle(state: dict[str, np.ndarray], split: Split, cfg: RunConfig) -> ModelBundle:
@@ -208,7 +197,7 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
         found = tracker.finished_run(identity)
         if found:
             return RunResult(found[0], found[1], skipped=True)
-    drawing.start()  # where a helper draws the figures, it imports while this run trains
+    reporting.start()  # where a helper makes the reports, it imports while this run trains
     with tracker.run(name, flatten(asdict(cfg)), tags or {}) as log:
         if data_error:
             raise data_error  # recorded as the FAILED run's error
@@ -237,34 +226,35 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
             metrics["best_val_accuracy"] = best_record.val_accuracy
         metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
         log.log_metrics(metrics)
-        with _artifact_folders(out_dir, keep=log.run_id is None) as (folder, figures):
+        with _artifact_folders(out_dir, keep=log.run_id is None) as (folder, reports):
             final_state = clf.network.state()
-            figures_written = _write_reports(folder, figures, cfg, split, clf, proba, history,
+            reports_written = _write_reports(folder, reports, cfg, split, clf, proba, history,
                                              final_state, best_state)
             for target, source in (extra_artifacts or {}).items():
                 _copy_tree(source, folder / target)
-            log.log_artifacts(folder)  # all but the figures, which are being drawn meanwhile
+            log.log_artifacts(folder)  # all but the reports, which are being made meanwhile
             if cfg.tracking.log_model:
                 log.log_model(_model_bundle(final_state, split, cfg))
-            figures_written()
-            log.log_artifacts(figures, "report")
+            reports_written()
+            log.log_artifacts(reports, "report")
         return RunResult(log.run_id, metrics, history, out_dir,
                          final_state=final_state, best_state=best_state)
 
 
 @contextmanager
 def _artifact_folders(out_dir: Path | None, keep: bool) -> Iterator[tuple[Path, Path]]:
-    """Where the run's files and its figures go: the run's output folder (figures in its report/)
-    when nothing is tracked; else two temporary ones, the figures apart because they are logged
-    once drawn (MLflow keeps both)."""
+    """Where the run's files and its reports go: the run's output folder (reports in its report/)
+    when nothing is tracked; else two temporary ones, the reports apart because they are logged
+    once made (MLflow keeps both)."""
     if keep and out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "report").mkdir(parents=True, exist_ok=True)
         yield out_dir, out_dir / "report"
         return
     with tempfile.TemporaryDirectory(prefix="digitlab-") as tmp:
         (Path(tmp) / "run").mkdir()
-        (Path(tmp) / "figures").mkdir()
-        yield Path(tmp) / "run", Path(tmp) / "figures"
+        (Path(tmp) / "reports").mkdir()
+        yield Path(tmp) / "run", Path(tmp) / "reports"
 
 
 def _copy_tree(source: Path, target: Path) -> None:

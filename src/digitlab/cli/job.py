@@ -51,7 +51,7 @@ def run_job(cfg: DictConfig) -> dict:
     """One job: validate, train, log; writes the job's outcome next to its Hydra files."""
     from threadpoolctl import threadpool_limits
 
-    from digitlab import drawing, faults, runner, stopping
+    from digitlab import faults, reporting, runner, stopping
     from digitlab.data import DataError
     from digitlab.training import TrainingDiverged
 
@@ -70,7 +70,7 @@ def run_job(cfg: DictConfig) -> dict:
     if multirun:
         end_with_driver()
     if _one_job_at_a_time(hc):
-        drawing.use_helper()
+        reporting.use_helper()
     record = sweep_record(hc) if multirun else {}
     name = _run_name(overrides, record.get("swept"))
     tags = {"digitlab.overrides": " ".join(overrides), **git_state()}

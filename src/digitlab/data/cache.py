@@ -1,4 +1,6 @@
-"""Parsed arrays cached as .npy files, memory-mapped on the next load, with their sha256.
+"""Parsed arrays cached as .npy files, memory-mapped on the next load, with their sha256; and
+small derived arrays (a split's row indices) cached as .npz files under a key of all they
+depend on.
 
 The key is the sha256 of the source file's bytes, read on every load (≈ 0.06 s for a 76 MB
 file): a file edited and given back its old size and modification time (`cp -p`, `rsync -t`,
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -66,3 +69,26 @@ def cached_array(source: Path, parse: Callable[[Path], np.ndarray],
 def _save_npy(path: Path, array: np.ndarray) -> None:
     with open(path, "wb") as f:  # a file object: np.save would append ".npy" to a bare name
         np.save(f, array)
+
+
+def cached_arrays(kind: str, key: str, compute: Callable[[], dict[str, np.ndarray]],
+                  cache_dir: str | None = None) -> dict[str, np.ndarray]:
+    """compute() once per `key`, which must name everything its arrays depend on; later calls
+    read them back."""
+    npz = cache_root(cache_dir) / kind / f"{key}.npz"
+    try:
+        with np.load(npz) as found:
+            return {name: found[name] for name in found.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):  # none yet, or damaged
+        pass
+    arrays = compute()
+    try:
+        _atomic_write(npz, lambda tmp: _save_npz(tmp, arrays))
+    except OSError:  # a read-only cache only costs speed
+        pass
+    return arrays
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to a bare name
+        np.savez(f, **arrays)

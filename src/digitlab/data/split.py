@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from digitlab.config import DataConfig
+from digitlab.data.cache import array_digest, cached_arrays
 from digitlab.data.errors import DataError
 from digitlab.data.sources import Dataset
 
@@ -107,7 +109,7 @@ def _stratify(y: np.ndarray) -> np.ndarray | None:
 
 
 def _split_off(x: np.ndarray, y: np.ndarray, count: int | float, key: str, value: float,
-               rng: np.random.Generator):
+               rng: np.random.Generator, cache_dir: str | None):
     """train_test_split of `count` rows (or that fraction) from x, y, stratified where it can
     be; a split that leaves a side without a row of every class is a DataError naming `key`."""
     n = len(y)
@@ -119,14 +121,33 @@ def _split_off(x: np.ndarray, y: np.ndarray, count: int | float, key: str, value
                         f"stratified split needs at least one row of each of the {classes} "
                         f"classes on each side; choose a {key} that leaves ≥ {classes} rows on "
                         "each side.")
-    from sklearn.model_selection import train_test_split
+    rows = _split_rows(y, count, stratify is not None, _random_state(rng), key, value, cache_dir)
+    return x[rows["train"]], x[rows["test"]], y[rows["train"]], y[rows["test"]]
 
-    try:
-        return train_test_split(x, y, test_size=count, stratify=stratify,
-                                random_state=_random_state(rng))
-    except ValueError as exc:  # e.g. too few rows for any split
-        raise DataError(f"{key}={value} cannot split {n} rows: {exc}; use a larger data set "
-                        f"or another {key}.") from None
+
+def _split_rows(y: np.ndarray, count: int | float, stratified: bool, random_state: int,
+                key: str, value: float, cache_dir: str | None) -> dict[str, np.ndarray]:
+    """The row indices train_test_split gives, in its order; cached under all they depend on
+    (the labels, the size, the seed, scikit-learn's version), so a run whose split is known
+    does not import scikit-learn (≈ 0.6 s)."""
+    from importlib.metadata import version
+
+    identity = (array_digest(y), count, stratified, random_state, version("scikit-learn"))
+    digest = hashlib.sha256(repr(identity).encode()).hexdigest()[:32]
+
+    def split() -> dict[str, np.ndarray]:
+        from sklearn.model_selection import train_test_split
+
+        try:
+            train, test = train_test_split(np.arange(len(y)), test_size=count,
+                                           stratify=y if stratified else None,
+                                           random_state=random_state)
+        except ValueError as exc:  # e.g. too few rows for any split
+            raise DataError(f"{key}={value} cannot split {len(y)} rows: {exc}; use a larger "
+                            f"data set or another {key}.") from None
+        return {"train": train, "test": test}
+
+    return cached_arrays("splits", digest, split, cache_dir)
 
 
 def _test_split(ds: Dataset, cfg: DataConfig, rng: np.random.Generator):
@@ -140,7 +161,7 @@ def _test_split(ds: Dataset, cfg: DataConfig, rng: np.random.Generator):
         train = rng.random(len(y)) < cfg.bernoulli_p
         return x[train], y[train], x[~train], y[~train]
     x_train, x_test, y_train, y_test = _split_off(x, y, cfg.test_size, "data.test_size",
-                                                  cfg.test_size, rng)
+                                                  cfg.test_size, rng, cfg.cache_dir)
     return x_train, y_train, x_test, y_test
 
 
@@ -161,7 +182,7 @@ def make_split(ds: Dataset, cfg: DataConfig, rng: np.random.Generator,
     elif cfg.val_mode == "stratified":
         count = _val_count(cfg, len(y_train))
         x_train, x_val, y_train, y_val = _split_off(x_train, y_train, count, "data.val_size",
-                                                    cfg.val_size, rng)
+                                                    cfg.val_size, rng, cfg.cache_dir)
     if cfg.train_limit is not None:  # Nielsen's "first 1,000 training images"
         x_train, y_train = x_train[:cfg.train_limit], y_train[:cfg.train_limit]
     scaling = SCALERS[cfg.scale](x_train, ds.pixel_max)

@@ -1,18 +1,21 @@
-"""A run's figures drawn where they cost least. A run keeps one core busy; where the machine has
-another, a helper process imports matplotlib and scikit-learn's plotting (≈ 0.3 s beyond what
-the run imports) while the run trains, and draws the run's PNGs (≈ 0.2 s) while the run logs its
-model. A process running jobs in parallel has no idle core and draws its own, as does any caller
-that did not ask for the helper (`use_helper`).
+"""A run's reports, made where they cost least: scikit-learn's classification report (JSON and
+text) and the two figures, from the run's outputs on its test rows. A run keeps one core busy;
+where the machine has another, a helper process imports scikit-learn's metrics and matplotlib
+(≈ 0.9 s) while the run trains, and writes the reports (≈ 0.2 s) while the run logs its weights
+and model, so the run's own process never imports scikit-learn. A process running jobs in
+parallel has no idle core and makes its own, as does any caller that did not ask for the helper
+(`use_helper`).
 
 The helper is one per command, in a session of its own (Ctrl-C is its parent's to handle), and it
 ends when its parent does: its stdin closes. Whenever it fails, dies or does not answer, the
-figures are drawn in the run's own process instead, so a run never lacks them.
+reports are made in the run's own process instead, so a run never lacks them.
 
-    python -m digitlab.drawing    the helper itself: requests on stdin, answers on stdout
+    python -m digitlab.reporting    the helper itself: requests on stdin, answers on stdout
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pickle
@@ -23,29 +26,44 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
+
+import numpy as np
 
 log = logging.getLogger(__name__)
 
 DPI = 100
-# a helper that has not answered by then is stuck: it is killed and the run draws its figures
+# a helper that has not answered by then is stuck: it is killed and the run makes its reports
 ANSWER_SECONDS = 60.0
+REPORT_FILES = ("classification_report.json", "classification_report.txt",
+                "confusion_matrix.png", "learning_curves.png")
 
 
 @dataclass(frozen=True)
-class FigureRequest:
-    """A figure of digitlab.figures, by its function's name and arguments, and its PNG."""
+class ReportRequest:
+    """What a run's reports are made of, and the folder they are written to (REPORT_FILES)."""
 
-    function: str
-    args: tuple
-    path: Path
+    y_true: np.ndarray
+    proba: np.ndarray  # the network's outputs on those rows
+    classes: np.ndarray
+    part: str  # which rows: "Test", or "Training" where a recipe keeps no test set
+    history: Sequence[dict[str, float]]  # the per-epoch metrics, for the learning curves
+    title: str
+    folder: Path
 
 
-def draw_here(requests: list[FigureRequest]) -> None:
+def write_here(request: ReportRequest) -> None:
     from digitlab import figures
+    from digitlab.evaluation import evaluate
 
-    for request in requests:
-        getattr(figures, request.function)(*request.args).savefig(request.path, dpi=DPI)
+    result = evaluate(request.y_true, request.proba, request.classes)
+    folder = request.folder
+    (folder / "classification_report.json").write_text(json.dumps(result.report, indent=2))
+    (folder / "classification_report.txt").write_text(result.report_text)
+    figures.confusion_matrix_figure(result, request.classes, f"{request.part} confusion matrix"
+                                    ).savefig(folder / "confusion_matrix.png", dpi=DPI)
+    figures.learning_curves_figure(request.history, request.title).savefig(
+        folder / "learning_curves.png", dpi=DPI)
 
 
 def _send(fd: int, message: Any) -> None:
@@ -60,7 +78,7 @@ def _read_exactly(fd: int, size: int) -> bytes:
     while left:
         chunk = os.read(fd, left)
         if not chunk:
-            raise EOFError("the other end of the figure helper's pipe closed")
+            raise EOFError("the other end of the report helper's pipe closed")
         chunks.append(chunk)
         left -= len(chunk)
     return b"".join(chunks)
@@ -73,17 +91,17 @@ def _receive(fd: int) -> Any:
 
 class _Helper:
     def __init__(self) -> None:
-        # one BLAS thread: the helper only draws
+        # one BLAS thread: the helper's arithmetic is small
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "digitlab.drawing"], stdin=subprocess.PIPE,
+            [sys.executable, "-m", "digitlab.reporting"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, bufsize=0,
             start_new_session=True)
         self.unanswered = False
 
-    def draw(self, requests: list[FigureRequest]) -> Callable[[], None]:
+    def write(self, request: ReportRequest) -> Callable[[], None]:
         self._drain()
-        _send(self.process.stdin.fileno(), requests)
+        _send(self.process.stdin.fileno(), request)
         self.unanswered = True
         return self._answer
 
@@ -125,21 +143,21 @@ _wanted = False
 
 
 def use_helper() -> None:
-    """This process runs its jobs one at a time: its runs draw in a helper from now on, where
-    the machine has a core for it."""
+    """This process runs its jobs one at a time: its runs' reports are made by a helper from now
+    on, where the machine has a core for it."""
     global _wanted
     _wanted = (os.cpu_count() or 1) > 1
 
 
 def start() -> None:
-    """The helper started, if wanted and not running, so that it has imported matplotlib by the
-    time the run needs its figures."""
+    """The helper started, if wanted and not running, so that it has imported scikit-learn and
+    matplotlib by the time the run needs its reports."""
     global _helper, _wanted
     if _wanted and _helper is None:
         try:
             _helper = _Helper()
         except OSError as exc:
-            log.warning("figures are drawn in this process: no helper (%s)", exc)
+            log.warning("reports are made in this process: no helper (%s)", exc)
             _wanted = False
 
 
@@ -150,13 +168,14 @@ def _give_up() -> None:
     _helper, _wanted = None, False
 
 
-def draw(requests: list[FigureRequest]) -> Callable[[], None]:
-    """Begin drawing `requests`; the function returned returns once every PNG is written."""
+def write(request: ReportRequest) -> Callable[[], None]:
+    """Begin writing the reports of `request`; the function returned returns once every one is
+    written."""
     if _helper is None:
-        draw_here(requests)
+        write_here(request)
         return lambda: None
     try:
-        waiting = _helper.draw(requests)
+        waiting = _helper.write(request)
     except (OSError, EOFError, TimeoutError):  # the helper died or hangs
         waiting = None
 
@@ -166,12 +185,12 @@ def draw(requests: list[FigureRequest]) -> Callable[[], None]:
                 waiting()
                 return
         except (OSError, EOFError, TimeoutError, RuntimeError) as exc:
-            log.warning("the figure helper failed (%s); drawing the figures here", exc)
+            log.warning("the report helper failed (%s); making the reports here", exc)
         except BaseException:  # a stop signal: the helper's answer is left unread
             _give_up()
             raise
         _give_up()
-        draw_here(requests)
+        write_here(request)
 
     return wait
 
@@ -188,15 +207,16 @@ def _serve() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = os.dup(1)
     os.dup2(2, 1)  # a stray print cannot break the answers' framing
-    import digitlab.figures  # noqa: F401  (the imports the helper is there to pay early)
+    import digitlab.evaluation  # noqa: F401  (the imports the helper is there to pay early)
+    import digitlab.figures  # noqa: F401
 
     while True:
         try:
-            requests = _receive(0)
+            request = _receive(0)
         except EOFError:  # the run's process ended
             break
         try:
-            draw_here(requests)
+            write_here(request)
             answer = None
         except Exception as exc:
             answer = f"{type(exc).__name__}: {exc}"

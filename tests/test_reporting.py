@@ -1,0 +1,106 @@
+"""digitlab.reporting: a run's reports made by a helper process are the ones the run would make
+itself, and a helper that dies, hangs or loses its parent costs the run nothing but the time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from digitlab import reporting
+
+
+def _request(folder, seed: int = 0) -> reporting.ReportRequest:
+    rng = np.random.default_rng(seed)
+    history = [{"train_loss": 1 / e, "val_loss": 1.2 / e, "train_accuracy": 1 - 1 / e,
+                "val_accuracy": 1 - 1.1 / e} for e in range(1, 6)]
+    folder.mkdir(parents=True, exist_ok=True)
+    return reporting.ReportRequest(rng.integers(0, 10, 200), rng.random((200, 10)),
+                                   np.arange(10), "Test", history, "digits", folder)
+
+
+@pytest.fixture()
+def helper(monkeypatch):
+    monkeypatch.setattr(reporting, "_wanted", False)
+    monkeypatch.setattr(reporting, "_helper", None)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    reporting.use_helper()
+    reporting.start()
+    yield reporting._helper
+    reporting.stop()
+
+
+def _gone(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_the_helper_makes_what_the_run_would_make_itself(helper, tmp_path):
+    reporting.write_here(_request(tmp_path / "here"))
+    for seed in (0, 1):  # one helper, request after request
+        reporting.write(_request(tmp_path / "helper", seed))()
+        assert reporting._helper is helper
+    reporting.write(_request(tmp_path / "helper"))()
+    for name in ("confusion_matrix.png", "learning_curves.png"):
+        assert np.array_equal(imread(tmp_path / "here" / name), imread(tmp_path / "helper" / name))
+    for name in ("classification_report.json", "classification_report.txt"):
+        assert (tmp_path / "here" / name).read_text() == (tmp_path / "helper" / name).read_text()
+    pid = helper.process.pid
+    reporting.stop()
+    assert helper.process.returncode == 0 and _gone(pid)
+
+
+def test_a_helper_that_died_leaves_the_run_its_reports(helper, tmp_path):
+    helper.process.kill()
+    helper.process.wait()
+    reporting.write(_request(tmp_path))()
+    for name in reporting.REPORT_FILES:
+        assert (tmp_path / name).stat().st_size > 0
+    assert reporting._helper is None  # the next run makes its own
+
+
+def test_a_helper_that_does_not_answer_is_killed_and_the_run_makes_them(helper, tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.setattr(reporting, "ANSWER_SECONDS", 0.5)
+    os.kill(helper.process.pid, signal.SIGSTOP)
+    reporting.write(_request(tmp_path))()
+    assert (tmp_path / "classification_report.json").stat().st_size > 0
+    assert helper.process.returncode is not None  # killed, not left stopped
+
+
+def test_an_error_comes_back_and_the_run_makes_its_reports(helper, tmp_path):
+    bad = reporting.ReportRequest(np.zeros(3, int), np.ones((3, 2)), np.arange(2), "Test", [],
+                                  "x", tmp_path / "no")
+    with pytest.raises(FileNotFoundError):  # made here as well: the same error, raised here
+        reporting.write(bad)()
+
+
+def test_the_helper_ends_when_its_parent_is_killed():
+    parent = subprocess.run(
+        [sys.executable, "-c", "import os; from digitlab import reporting; reporting._wanted = True; "
+                               "reporting.start(); print(reporting._helper.process.pid, flush=True);"
+                               " os.kill(os.getpid(), 9)"],
+        capture_output=True, text=True, timeout=60)
+    assert parent.returncode == -signal.SIGKILL
+    assert _gone(int(parent.stdout.split()[0]))
+
+
+def test_a_request_left_unawaited_does_not_answer_for_the_next(helper, tmp_path):
+    reporting.write(_request(tmp_path / "first"))  # its run stopped before waiting for it
+    time.sleep(2)  # its answer is waiting in the pipe
+    reporting.write(_request(tmp_path / "second", seed=1))()
+    assert (tmp_path / "second" / "confusion_matrix.png").exists()
+    assert (tmp_path / "second" / "learning_curves.png").exists()
+    assert reporting._helper is helper
