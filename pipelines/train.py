@@ -14,7 +14,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from digitlab import cli
+from digitlab import cli, reporting
 from digitlab.cli import job, sweep
 from digitlab.stopping import Terminated, install
 
@@ -26,6 +26,8 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     install()  # Ctrl-C and SIGTERM end the run KILLED, never in the middle of a store write
+    reporting.use_helper()  # it imports scikit-learn and matplotlib while the command composes
+    reporting.start()
     status = 1
     try:
         cli.preflight(sys.argv[1:], "train")

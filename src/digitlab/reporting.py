@@ -126,13 +126,6 @@ class _Helper:
             except RuntimeError:
                 pass
 
-    def close(self) -> None:
-        try:
-            self.process.stdin.close()
-            self.process.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            self.kill()
-
     def kill(self) -> None:
         self.process.kill()
         self.process.wait()
@@ -151,7 +144,7 @@ def use_helper() -> None:
 
 def start() -> None:
     """The helper started, if wanted and not running, so that it has imported scikit-learn and
-    matplotlib by the time the run needs its reports."""
+    matplotlib (≈ 1.2 s) by the time the run needs its reports."""
     global _helper, _wanted
     if _wanted and _helper is None:
         try:
@@ -159,6 +152,13 @@ def start() -> None:
         except OSError as exc:
             log.warning("reports are made in this process: no helper (%s)", exc)
             _wanted = False
+
+
+def not_here() -> None:
+    """This process runs no job itself (its launcher's workers do): no helper, now or later."""
+    global _wanted
+    stop()
+    _wanted = False
 
 
 def _give_up() -> None:
@@ -196,10 +196,11 @@ def write(request: ReportRequest) -> Callable[[], None]:
 
 
 def stop() -> None:
-    """The helper ended, at the end of a command."""
+    """The helper ended, at the end of a command. Every answer a run needed has been read by
+    now, so the helper is killed rather than waited for: it may still be importing."""
     global _helper
     if _helper is not None:
-        _helper.close()
+        _helper.kill()
         _helper = None
 
 
