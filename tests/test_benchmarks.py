@@ -42,12 +42,28 @@ def test_the_table_divides_by_the_named_reference(tmp_path, monkeypatch):
     bench = _bench()
     monkeypatch.setattr(bench, "RESULTS", tmp_path / "results.md")
     medians = {"by-hand script": 4.0, "one run": 3.0, "status.py": 3.6,
-               "16 Fashion jobs, sequential": 10.0, "16 Fashion jobs, joblib n_jobs=2": 7.0}
+               "16 Fashion jobs, sequential": 10.0, "16 Fashion jobs, joblib n_jobs=2": 7.0,
+               bench.REPORT_IMPORTS: 1.0}
     text = bench.table(medians, {k: [v] for k, v in medians.items()}, 1)
     rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in text.splitlines()}
     assert rows["one run"][2:5] == ["0.75", "≤ 1", "yes"]
     assert rows["status.py"][2:5] == ["0.90", "≤ 0.8", "no"]
     assert rows["16 Fashion jobs, joblib n_jobs=2"][2:5] == [
         "0.70 of 16 Fashion jobs, sequential", "≤ 0.6", "no"]
+    floor = f"{bench.REPORT_IMPORTS} (a floor of one run, tracking=off)"
+    assert rows[floor][1:5] == ["1.00", "0.25", "—", "—"]
     assert "register.py" not in rows  # not measured: no row
-    assert (tmp_path / "results.md").read_text().count("\n|") == 6  # header, rule, 4 rows
+    assert (tmp_path / "results.md").read_text().count("\n|") == 7  # header, rule, 5 rows
+
+
+def test_the_sweep_floor_sums_the_runs_epoch_loops(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    done = subprocess.run([sys.executable, str(ROOT / "pipelines" / "train.py"), "-m", "seed=0,1",
+                           "trainer.epochs=2", "tracking.log_model=false", f"tracking.uri={uri}",
+                           "tracking.experiment=floor"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seconds = [r.data.metrics["train_seconds"] for r in runs_of(uri, "floor")
+               if "train_seconds" in r.data.metrics]
+    assert len(seconds) == 2
+    assert abs(_bench()._train_seconds(tmp_path / "mlflow.db", "floor") - sum(seconds)) < 1e-9
