@@ -104,3 +104,13 @@ def test_a_request_left_unawaited_does_not_answer_for_the_next(helper, tmp_path)
     assert (tmp_path / "second" / "confusion_matrix.png").exists()
     assert (tmp_path / "second" / "learning_curves.png").exists()
     assert reporting._helper is helper
+
+
+def test_a_process_whose_jobs_run_in_workers_ends_its_helper_for_good(helper, tmp_path):
+    pid = helper.process.pid
+    reporting.not_here()  # a joblib or Ray sweep's driver
+    assert _gone(pid) and reporting._helper is None
+    reporting.start()  # as each run does after its skip check
+    assert reporting._helper is None
+    reporting.write(_request(tmp_path))()  # made in this process
+    assert (tmp_path / "confusion_matrix.png").stat().st_size > 0

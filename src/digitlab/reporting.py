@@ -1,10 +1,10 @@
 """A run's reports, made where they cost least: scikit-learn's classification report (JSON and
 text) and the two figures, from the run's outputs on its test rows. A run keeps one core busy;
 where the machine has another, a helper process imports scikit-learn's metrics and matplotlib
-(≈ 0.9 s) while the run trains, and writes the reports (≈ 0.2 s) while the run logs its weights
-and model, so the run's own process never imports scikit-learn. A process running jobs in
-parallel has no idle core and makes its own, as does any caller that did not ask for the helper
-(`use_helper`).
+(≈ 1.2 s) while the command composes and the run trains, and writes the reports (≈ 0.16 s)
+while the run logs its weights and model, so a run whose split is cached never imports
+scikit-learn itself. Jobs running in parallel workers have no idle core and make their own, as
+does any caller that did not ask for the helper (`use_helper`).
 
 The helper is one per command, in a session of its own (Ctrl-C is its parent's to handle), and it
 ends when its parent does: its stdin closes. Whenever it fails, dies or does not answer, the
@@ -136,8 +136,8 @@ _wanted = False
 
 
 def use_helper() -> None:
-    """This process runs its jobs one at a time: its runs' reports are made by a helper from now
-    on, where the machine has a core for it."""
+    """This process's runs have their reports made by a helper from now on, where the machine has
+    a core for it; `not_here` undoes it for a process whose jobs run in workers."""
     global _wanted
     _wanted = (os.cpu_count() or 1) > 1
 

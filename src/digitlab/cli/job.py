@@ -41,17 +41,11 @@ def _thread_limit(hc) -> int | None:
     return max(1, (os.cpu_count() or 1) // max(1, jobs))
 
 
-def _one_job_at_a_time(hc) -> bool:
-    """A single run, or a sweep whose jobs run one after another in this process."""
-    return hc.mode != RunMode.MULTIRUN or OmegaConf.select(hc, "launcher._target_") == (
-        "hydra._internal.core_plugins.basic_launcher.BasicLauncher")
-
-
 def run_job(cfg: DictConfig) -> dict:
     """One job: validate, train, log; writes the job's outcome next to its Hydra files."""
     from threadpoolctl import threadpool_limits
 
-    from digitlab import faults, reporting, runner, stopping
+    from digitlab import faults, runner, stopping
     from digitlab.data import DataError
     from digitlab.training import TrainingDiverged
 
@@ -69,8 +63,6 @@ def run_job(cfg: DictConfig) -> dict:
     stopping.install(signal.SIGTERM)  # also inside joblib workers
     if multirun:
         end_with_driver()
-    if _one_job_at_a_time(hc):
-        reporting.use_helper()
     record = sweep_record(hc) if multirun else {}
     name = _run_name(overrides, record.get("swept"))
     tags = {"digitlab.overrides": " ".join(overrides), **git_state()}
