@@ -360,3 +360,16 @@ def test_a_damaged_split_cache_is_split_again(tmp_path):
     again = make_split(ds, cfg, seed_streams(0).split)
     assert np.array_equal(first.y_test, again.y_test)
     assert np.array_equal(first.x_train, again.x_train)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_scaling_gives_the_bits_of_the_cast_rows_times_the_factor_plus_the_shift(dtype):
+    from digitlab.data.split import SCALERS
+
+    x = np.random.default_rng(0).integers(0, 256, (50, 64)).astype(np.uint8)
+    for name, make in SCALERS.items():
+        scaling = make(x, 255.0)
+        expected = np.asarray(x, dtype=dtype) * scaling.factor.astype(dtype)
+        expected += scaling.shift.astype(dtype)
+        got = scaling(x, dtype)
+        assert got.dtype == np.dtype(dtype) and np.array_equal(got, expected), name

@@ -52,7 +52,8 @@ class Scaling:
     shift: np.ndarray
 
     def __call__(self, x: np.ndarray, dtype: str = "float32") -> np.ndarray:
-        out = np.asarray(x, dtype=dtype) * self.factor.astype(dtype)
+        # x cast to dtype as it is multiplied: one new array, not a cast copy and a product
+        out = np.multiply(np.asarray(x), self.factor.astype(dtype), dtype=dtype)
         out += self.shift.astype(dtype)
         return out
 
