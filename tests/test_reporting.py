@@ -114,3 +114,16 @@ def test_a_process_whose_jobs_run_in_workers_ends_its_helper_for_good(helper, tm
     assert reporting._helper is None
     reporting.write(_request(tmp_path))()  # made in this process
     assert (tmp_path / "confusion_matrix.png").stat().st_size > 0
+
+
+def test_a_helper_that_takes_no_more_of_a_large_request_is_killed_and_the_run_makes_them(
+        helper, tmp_path, monkeypatch):
+    monkeypatch.setattr(reporting, "ANSWER_SECONDS", 0.5)
+    os.kill(helper.process.pid, signal.SIGSTOP)
+    small = _request(tmp_path)
+    rng = np.random.default_rng(0)  # MNIST's 10,000 test rows: far more than a pipe holds
+    large = reporting.ReportRequest(rng.integers(0, 10, 10_000), rng.random((10_000, 10)),
+                                    small.classes, "Test", small.history, "mnist", tmp_path)
+    reporting.write(large)()
+    assert (tmp_path / "classification_report.json").stat().st_size > 0
+    assert helper.process.returncode is not None  # killed, not left stopped

@@ -33,7 +33,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 DPI = 100
-# a helper that has not answered by then is stuck: it is killed and the run makes its reports
+# a helper that has not answered, or taken a request, by then is stuck: it is killed and the run
+# makes its reports
 ANSWER_SECONDS = 60.0
 REPORT_FILES = ("classification_report.json", "classification_report.txt",
                 "confusion_matrix.png", "learning_curves.png")
@@ -66,11 +67,16 @@ def write_here(request: ReportRequest) -> None:
         folder / "learning_curves.png", dpi=DPI)
 
 
-def _send(fd: int, message: Any) -> None:
+def _send(fd: int, message: Any, seconds: float | None = None) -> None:
+    """`message` written to `fd`; with `seconds`, a reader that takes none of it for that long
+    is a TimeoutError. A request outgrows the pipe's buffer (a test set's outputs), so it goes
+    in pieces of PIPE_BUF, each of which a writable pipe takes without blocking."""
     data = pickle.dumps(message)
     view = memoryview(struct.pack("<Q", len(data)) + data)
     while view:
-        view = view[os.write(fd, view):]
+        if seconds is not None and not select.select([], [fd], [], seconds)[1]:
+            raise TimeoutError(f"the helper took no request in {seconds:g} s")
+        view = view[os.write(fd, view[:select.PIPE_BUF]):]
 
 
 def _read_exactly(fd: int, size: int) -> bytes:
@@ -101,7 +107,7 @@ class _Helper:
 
     def write(self, request: ReportRequest) -> Callable[[], None]:
         self._drain()
-        _send(self.process.stdin.fileno(), request)
+        _send(self.process.stdin.fileno(), request, ANSWER_SECONDS)
         self.unanswered = True
         return self._answer
 
