@@ -197,7 +197,6 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
         found = tracker.finished_run(identity)
         if found:
             return RunResult(found[0], found[1], skipped=True)
-    reporting.start()  # where a helper makes the reports, it imports while this run trains
     with tracker.run(name, flatten(asdict(cfg)), tags or {}) as log:
         if data_error:
             raise data_error  # recorded as the FAILED run's error
@@ -247,7 +246,6 @@ def _artifact_folders(out_dir: Path | None, keep: bool) -> Iterator[tuple[Path, 
     when nothing is tracked; else two temporary ones, the reports apart because they are logged
     once made (MLflow keeps both)."""
     if keep and out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "report").mkdir(parents=True, exist_ok=True)
         yield out_dir, out_dir / "report"
         return
