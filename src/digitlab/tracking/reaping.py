@@ -27,12 +27,16 @@ def pid_alive(pid: int) -> bool:
 
 
 def mark_dead_runs_killed(client: MlflowClient, experiment_id: str) -> list[str]:
-    """RUNNING runs started on this host by a process that no longer exists → KILLED."""
+    """RUNNING runs started on this host by a process that no longer exists → KILLED, with the
+    epochs their journal holds written first."""
+    from digitlab.tracking.epochs import replay
+
     killed = []
     running = client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'",
                                  max_results=5000)
     for run in running:
         if run_is_stale(run):
+            replay(client, run.info.run_id)
             client.set_tag(run.info.run_id, "error",
                            f"process {run.data.tags[PID_TAG]} died while the run was RUNNING (killed by a "
                            "signal, e.g. the out-of-memory killer, or its machine stopped)")

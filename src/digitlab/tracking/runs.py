@@ -24,6 +24,7 @@ from digitlab import faults
 from digitlab.data import Split
 from digitlab.runner import ModelBundle
 from digitlab.stopping import Terminated, deferred
+from digitlab.tracking.epochs import EpochMetrics
 from digitlab.tracking.model import MODEL_CODE, NetworkModel
 from digitlab.tracking.reaping import process_tags
 from digitlab.tracking.client import PARENT_TAG, client_for, fluent_uri
@@ -86,6 +87,16 @@ def _end_run(run_id: str, status: str, error: BaseException | None) -> None:
         log.warning("could not mark run %s %s: %s", run_id, status, end_error)
 
 
+@deferred()
+def _write_epochs_of_ended(run_log: MlflowRunLog) -> None:
+    """A failed or stopped run's epochs not yet in the store; if they cannot be written either,
+    they stay in its journal."""
+    try:
+        run_log.epochs.write()
+    except Exception as write_error:  # the run's own error is the one to raise
+        log.warning("could not write run %s's last epochs: %s", run_log.run_id, write_error)
+
+
 def _remove_local_artifacts(client: MlflowClient, run_id: str) -> None:
     """A run's artifacts in a local store removed, its logged model's too (MLflow keeps those
     apart, under the experiment's models/): what a full disk let it write is partial."""
@@ -107,10 +118,11 @@ def _remove_local_artifacts(client: MlflowClient, run_id: str) -> None:
 
 
 class MlflowRunLog:
-    """Logs one run; every per-epoch record is one log_batch call."""
+    """Logs one run; its per-epoch records in batches (digitlab.tracking.epochs)."""
 
     def __init__(self, client: MlflowClient, run_id: str):
         self.client, self.run_id = client, run_id
+        self.epochs = EpochMetrics(client, run_id)
 
     @deferred()
     def set_tags(self, tags: dict[str, str]) -> None:
@@ -119,14 +131,18 @@ class MlflowRunLog:
     @deferred()
     def log_epoch(self, record: EpochRecord) -> None:
         now = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[
-            Metric(key, value, now, record.epoch) for key, value in record.metrics().items()])
+        self.epochs.add([Metric(key, value, now, record.epoch)
+                         for key, value in record.metrics().items()])
 
     @deferred()
     def log_metrics(self, metrics: dict[str, float]) -> None:
+        """The run's final metrics (step 0), written with the epochs not yet in the store."""
         now = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, 0)
-                                                    for k, v in metrics.items()])
+        self.epochs.write([Metric(k, float(v), now, 0) for k, v in metrics.items()])
+
+    @deferred()
+    def write_epochs(self) -> None:
+        self.epochs.write()
 
     @deferred()
     def log_datasets(self, split: Split) -> None:
@@ -208,7 +224,7 @@ def open_run(uri: str, experiment_id: str, parent_run_id: str | None, name: str,
     tags = {**tags, **process_tags()}
     if parent_run_id:
         tags[PARENT_TAG] = parent_run_id
-    run_id, error = None, None
+    run_id, run_log, error = None, None, None
     with fluent_uri(uri):  # start_run and log_model find the store by it
         try:
             with deferred():  # a stop signal arriving here is raised once the run exists
@@ -218,9 +234,13 @@ def open_run(uri: str, experiment_id: str, parent_run_id: str | None, name: str,
                 items = [Param(k, v[:6000]) for k, v in params.items()]
                 for i in range(0, len(items), 100):  # log_batch takes at most 100 params
                     client.log_batch(run_id, params=items[i:i + 100])
-            yield MlflowRunLog(client, run_id)
+            run_log = MlflowRunLog(client, run_id)
+            yield run_log
+            run_log.write_epochs()
         except BaseException as exc:
             error = exc
+            if run_log:
+                _write_epochs_of_ended(run_log)
             if run_id:
                 fault = faults.describe(exc)
                 if fault and fault.kind == "disk_full":  # frees the space to record FAILED
@@ -230,3 +250,5 @@ def open_run(uri: str, experiment_id: str, parent_run_id: str | None, name: str,
         finally:
             if run_id:
                 _end_run(run_id, _status_of(error), error)
+            if run_log:
+                run_log.epochs.close()
