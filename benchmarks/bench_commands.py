@@ -14,13 +14,15 @@ dataset-fashion-mnist is installed, 16 five-epoch 784-100-10 Fashion-MNIST jobs 
 workers against the same jobs run sequentially. Every figure is a median of --repeats fresh
 processes; the ratios are what the targets are written in. Beside the sweep, its floor: the
 by-hand script plus the seconds its runs spent in their epoch loops (training and the per-epoch
-writes), read from the store. Written to commands_results.md.
+writes), read from the store; beside the joblib sweep, the CPU seconds of the sequential one over
+the machine's cores. Written to commands_results.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -42,11 +44,16 @@ FASHION_SWEEP = ["-m", "data=fashion_mnist", "model.hidden=100", "model.activati
                  "seed=" + ",".join(map(str, range(16)))]
 
 
-def timed(args: list[str], env: dict, cwd: Path) -> float:
-    """Wall seconds of one fresh process; stops the benchmark on a non-zero exit."""
+def timed(args: list[str], env: dict, cwd: Path, cpu: list[float] | None = None) -> float:
+    """Wall seconds of one fresh process (its CPU seconds appended to `cpu`: its own and those
+    of the children it waited for); stops the benchmark on a non-zero exit."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cpu is not None:
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     if done.returncode:
         sys.exit(f"{' '.join(map(str, args[:4]))}… exited {done.returncode}:\n"
                  f"{done.stderr[-3000:]}{done.stdout[-2000:]}")
@@ -61,6 +68,7 @@ def main() -> None:
     py = sys.executable
     times: dict[str, list[float]] = {}
     epoch_loops: list[float] = []
+    sequential_cpu: list[float] = []
     with tempfile.TemporaryDirectory(prefix="digitlab-commands-") as folder:
         tmp = Path(folder)
         env = {**os.environ, "DIGITLAB_CACHE": str(tmp / "cache"), "PYTHONWARNINGS": "ignore"}
@@ -105,13 +113,15 @@ def main() -> None:
                     experiment = [*store, f"tracking.experiment=fashion-{i}",
                                   "tracking.skip_finished=false"]
                     times.setdefault("16 Fashion jobs, sequential", []).append(
-                        timed(train(*FASHION_SWEEP, *experiment), env, tmp))
+                        timed(train(*FASHION_SWEEP, *experiment), env, tmp, sequential_cpu))
                     times.setdefault("16 Fashion jobs, joblib n_jobs=2", []).append(timed(
                         train(*FASHION_SWEEP, *experiment, "hydra/launcher=joblib",
                               "hydra.launcher.n_jobs=2"), env, tmp))
     if epoch_loops:
         hand = statistics.median(times["by-hand script"])
         times[SWEEP_FLOOR] = [hand + seconds for seconds in epoch_loops]
+    if sequential_cpu:
+        times[JOBLIB_FLOOR] = [seconds / CORES for seconds in sequential_cpu]
     medians = {name: statistics.median(values) for name, values in times.items()}
     print(table(medians, times, options.repeats))
 
@@ -128,9 +138,13 @@ def _train_seconds(db: Path, experiment: str) -> float:
 
 REPORT_IMPORTS = "the reports' imports alone"
 SWEEP_FLOOR = "by-hand script + the sweep's epoch loops"
+CORES = os.cpu_count() or 1
+# no schedule of the same jobs on CORES cores ends sooner than their CPU seconds over CORES
+JOBLIB_FLOOR = f"the sequential jobs' CPU seconds / {CORES} cores"
 FLOORS = [  # (what, reference, the command it bounds from below)
     (REPORT_IMPORTS, "by-hand script", "one run, tracking=off"),
     (SWEEP_FLOOR, "by-hand script", "make run's 12-run sweep"),
+    (JOBLIB_FLOOR, "16 Fashion jobs, sequential", "16 Fashion jobs, joblib n_jobs=2"),
 ]
 TARGETS = [  # (command, reference, target ratio)
     ("one run", "by-hand script", 1.0),
@@ -153,7 +167,7 @@ def table(medians: dict[str, float], times: dict[str, list[float]], repeats: int
         if name not in medians:
             continue
         ratio = medians[name] / medians[reference]
-        against = "" if reference == "by-hand script" else f" of {reference}"
+        against = _of(reference)
         lines.append(f"| {name} | {medians[name]:.2f} | {ratio:.2f}{against} | ≤ {target:g} | "
                      f"{'yes' if ratio <= target else 'no'} | "
                      f"{', '.join(f'{t:.2f}' for t in times[name])} |")
@@ -161,12 +175,16 @@ def table(medians: dict[str, float], times: dict[str, list[float]], repeats: int
         if name not in medians:
             continue
         lines.append(f"| {name} (a floor of {bounded}) | {medians[name]:.2f} | "
-                     f"{medians[name] / medians[reference]:.2f} | — | — | "
+                     f"{medians[name] / medians[reference]:.2f}{_of(reference)} | — | — | "
                      f"{', '.join(f'{t:.2f}' for t in times[name])} |")
     text = "\n".join(lines)
     RESULTS.write_text(f"# Command costs (`python benchmarks/bench_commands.py --repeats "
                        f"{repeats}`, {time.strftime('%Y-%m-%d')})\n\n{text}\n")
     return text + f"\n\nwritten to {RESULTS}"
+
+
+def _of(reference: str) -> str:
+    return "" if reference == "by-hand script" else f" of {reference}"
 
 
 if __name__ == "__main__":

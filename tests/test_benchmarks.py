@@ -4,6 +4,7 @@ times is make run's, and its table computes the ratios the targets are written i
 from __future__ import annotations
 
 import importlib.util
+import os
 import shlex
 import subprocess
 import sys
@@ -43,7 +44,7 @@ def test_the_table_divides_by_the_named_reference(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "RESULTS", tmp_path / "results.md")
     medians = {"by-hand script": 4.0, "one run": 3.0, "status.py": 3.6,
                "16 Fashion jobs, sequential": 10.0, "16 Fashion jobs, joblib n_jobs=2": 7.0,
-               bench.REPORT_IMPORTS: 1.0}
+               bench.REPORT_IMPORTS: 1.0, bench.JOBLIB_FLOOR: 6.5}
     text = bench.table(medians, {k: [v] for k, v in medians.items()}, 1)
     rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in text.splitlines()}
     assert rows["one run"][2:5] == ["0.75", "≤ 1", "yes"]
@@ -52,8 +53,10 @@ def test_the_table_divides_by_the_named_reference(tmp_path, monkeypatch):
         "0.70 of 16 Fashion jobs, sequential", "≤ 0.6", "no"]
     floor = f"{bench.REPORT_IMPORTS} (a floor of one run, tracking=off)"
     assert rows[floor][1:5] == ["1.00", "0.25", "—", "—"]
+    joblib_floor = f"{bench.JOBLIB_FLOOR} (a floor of 16 Fashion jobs, joblib n_jobs=2)"
+    assert rows[joblib_floor][1:3] == ["6.50", "0.65 of 16 Fashion jobs, sequential"]
     assert "register.py" not in rows  # not measured: no row
-    assert (tmp_path / "results.md").read_text().count("\n|") == 7  # header, rule, 5 rows
+    assert (tmp_path / "results.md").read_text().count("\n|") == 8  # header, rule, 6 rows
 
 
 def test_the_sweep_floor_sums_the_runs_epoch_loops(tmp_path):
@@ -67,3 +70,15 @@ def test_the_sweep_floor_sums_the_runs_epoch_loops(tmp_path):
                if "train_seconds" in r.data.metrics]
     assert len(seconds) == 2
     assert abs(_bench()._train_seconds(tmp_path / "mlflow.db", "floor") - sum(seconds)) < 1e-9
+
+
+def test_timed_counts_the_cpu_seconds_of_the_process_and_its_children(tmp_path):
+    busy = ("import subprocess, sys, time\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time\\n"
+            "end = time.process_time() + 0.4\\nwhile time.process_time() < end: pass'])\n"
+            "end = time.process_time() + 0.4\nwhile time.process_time() < end: pass\n"
+            "child.wait()")
+    cpu: list[float] = []
+    wall = _bench().timed([sys.executable, "-c", busy], dict(os.environ), tmp_path, cpu)
+    assert len(cpu) == 1 and cpu[0] >= 0.75  # both busy 0.4 s
+    assert wall > 0.4

@@ -67,6 +67,22 @@ def test_metric_histories_have_one_point_per_epoch(sweep):
         assert 0.5 < run.data.metrics["test_accuracy"] <= 1
 
 
+def test_the_logged_model_carries_the_runs_final_metrics_once(sweep):
+    _, uri, _ = sweep
+    c = client(uri)
+    for run in runs_of(uri):
+        if "mlflow.parentRunId" not in run.data.tags:
+            continue
+        [model] = c.search_logged_models([run.info.experiment_id],
+                                         filter_string=f"source_run_id = '{run.info.run_id}'")
+        linked = {m.key: m.value for m in model.metrics}
+        assert len(linked) == len(model.metrics)  # each once
+        for key in ("test_loss", "test_accuracy", "best_val_accuracy", "best_epoch"):
+            assert linked[key] == run.data.metrics[key], key
+        assert not {"train_loss", "val_accuracy"} & set(linked)  # per-epoch: the run's own
+        assert len(c.get_metric_history(run.info.run_id, "test_accuracy")) == 1
+
+
 def test_every_artifact_is_present_and_loadable(sweep, tmp_path):
     import mlflow
     from PIL import Image

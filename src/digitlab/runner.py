@@ -224,16 +224,18 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
         if best_record.val_accuracy is not None:
             metrics["best_val_accuracy"] = best_record.val_accuracy
         metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
-        log.log_metrics(metrics)
         with _artifact_folders(out_dir, keep=log.run_id is None) as (folder, reports):
             final_state = clf.network.state()
             reports_written = _write_reports(folder, reports, cfg, split, clf, proba, history,
                                              final_state, best_state)
             for target, source in (extra_artifacts or {}).items():
                 _copy_tree(source, folder / target)
-            log.log_artifacts(folder)  # all but the reports, which are being made meanwhile
+            # all but the reports, which are being made meanwhile; the metrics after the model
+            # (the tracker links them to it)
+            log.log_artifacts(folder)
             if cfg.tracking.log_model:
                 log.log_model(_model_bundle(final_state, split, cfg))
+            log.log_metrics(metrics)
             reports_written()
             log.log_artifacts(reports, "report")
         return RunResult(log.run_id, metrics, history, out_dir,

@@ -123,6 +123,7 @@ class MlflowRunLog:
     def __init__(self, client: MlflowClient, run_id: str):
         self.client, self.run_id = client, run_id
         self.epochs = EpochMetrics(client, run_id)
+        self.model_id: str | None = None  # the logged model, once there is one
 
     @deferred()
     def set_tags(self, tags: dict[str, str]) -> None:
@@ -136,9 +137,11 @@ class MlflowRunLog:
 
     @deferred()
     def log_metrics(self, metrics: dict[str, float]) -> None:
-        """The run's final metrics (step 0), written with the epochs not yet in the store."""
+        """The run's final metrics (step 0), written with the epochs not yet in the store; after
+        log_model, linked to the model, as log_model links the step-0 metrics it finds."""
         now = int(time.time() * 1000)
-        self.epochs.write([Metric(k, float(v), now, 0) for k, v in metrics.items()])
+        self.epochs.write([Metric(k, float(v), now, 0, model_id=self.model_id)
+                           for k, v in metrics.items()])
 
     @deferred()
     def write_epochs(self) -> None:
@@ -191,14 +194,14 @@ class MlflowRunLog:
             code = Path(tmp) / "digitlab_model.py"  # models from code: nothing is pickled
             code.write_text(MODEL_CODE)
             with _without_rechecks():
-                mlflow.pyfunc.log_model(
+                self.model_id = mlflow.pyfunc.log_model(
                     name="model", python_model=str(code),
                     artifacts={"arrays": str(arrays), "spec": str(spec)},
                     signature=signature, input_example=example,
                     # explicit requirements: inferring them would import-trace in a subprocess
                     pip_requirements=[f"numpy=={np.__version__}",
                                       f"mlflow=={mlflow.__version__}", "digitlab"],
-                )
+                ).model_id
 
 
 @contextmanager
