@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -127,3 +128,29 @@ def test_a_helper_that_takes_no_more_of_a_large_request_is_killed_and_the_run_ma
     reporting.write(large)()
     assert (tmp_path / "classification_report.json").stat().st_size > 0
     assert helper.process.returncode is not None  # killed, not left stopped
+
+
+def test_curves_the_forked_child_could_not_draw_are_drawn_by_the_helper(tmp_path):
+    # in a process of its own: the helper forks, and a forked test runner is not what it forks
+    script = f"""
+import os, sys
+from pathlib import Path
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_reporting import _request
+from digitlab import reporting
+parent, draw = os.getpid(), reporting._write_learning_curves
+def in_the_helper_only(request):
+    if os.getpid() != parent:
+        (request.folder / "child-failed").touch()
+        raise RuntimeError("the child cannot draw")
+    draw(request)
+reporting._write_learning_curves = in_the_helper_only
+reporting._write_in_two(_request(Path(sys.argv[1])))
+"""
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "two")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "two" / "child-failed").exists()  # it did fail, in the child
+    reporting.write_here(_request(tmp_path / "here"))
+    for name in reporting.REPORT_FILES:
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "here" / name).read_bytes()

@@ -61,6 +61,35 @@ def test_full_train_metrics_score_the_whole_set_after_the_pass():
     assert record.train_accuracy == pytest.approx(clf.score(split.x_train, split.y_train))
 
 
+@pytest.mark.parametrize("order", ["shuffle", "file", "random"])
+def test_pass_metrics_score_each_row_by_the_output_its_own_update_saw(order):
+    from digitlab.nn import fused
+    from digitlab.nn.orders import ORDERS
+
+    split = _split()
+    x, y = split.x_train, split.y_train
+    clf = Classifier(ModelConfig(hidden=[16]), OptimConfig(lr=0.5),
+                     TrainerConfig(epochs=1, batch_size=10, order=order), seed=3)
+    clf.partial_fit(x, y, split.classes)  # the network and the order's generator, set up
+    by_hand = Classifier(ModelConfig(hidden=[16]), OptimConfig(lr=0.5),
+                         TrainerConfig(epochs=1, batch_size=10, order=order), seed=3)
+    by_hand.partial_fit(x, y, split.classes)
+    rows = ORDERS[order](len(y), by_hand._order_rng)  # the order of the next pass
+    rows = np.arange(len(y)) if rows is None else rows
+    clf.partial_fit(x, y)
+    cost, correct = 0.0, 0
+    for start in range(0, len(y), 10):  # the next pass again, batch by batch, scored as it goes
+        batch = rows[start:start + 10]
+        targets = by_hand.targets(y[batch])
+        output = fused.sgd_step(by_hand.network, x[batch], targets, 0.5)
+        cost += float(by_hand.network.cost(output, targets).astype(np.float64).sum())
+        correct += int(np.sum(output.argmax(axis=1) == np.searchsorted(split.classes, y[batch])))
+    for w, w_by_hand in zip(clf.network.weights, by_hand.network.weights):
+        assert np.array_equal(w, w_by_hand)
+    assert clf.pass_loss_ == pytest.approx(cost / len(y), rel=1e-12)
+    assert clf.pass_accuracy_ == correct / len(y)
+
+
 def test_early_stopping_on_training_loss_like_scikit_learn():
     split = _split()
     clf = Classifier(ModelConfig(hidden=[16]), OptimConfig(lr=1e-9),  # nothing improves

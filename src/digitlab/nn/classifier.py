@@ -108,7 +108,8 @@ class Classifier:
                 self.optimizer.lr, shrink)
             if compiled is not None:
                 return self._end_pass(n, *compiled)
-        total_cost, correct = 0.0, 0
+        # each row's output as the update it took part in saw it, scored once the pass is over
+        outputs = np.empty((n, weights[-1].shape[1]), dtype=self.dtype)
         for start in range(0, n, size):
             rows = slice(start, start + size) if order is None else order[start:start + size]
             xb, yb = x[rows], targets[rows]
@@ -122,8 +123,10 @@ class Classifier:
                         g += decay * w
                 self.optimizer.update(params, grads)
                 output = activations[-1]
-            total_cost += float(network.cost(output, yb).sum())
-            correct += int(np.count_nonzero(output.argmax(axis=1) == labels[rows]))
+            outputs[start:start + size] = output
+        visited = slice(None) if order is None else order
+        total_cost = float(network.cost(outputs, targets[visited]).sum(dtype=np.float64))
+        correct = int(np.count_nonzero(outputs.argmax(axis=1) == labels[visited]))
         return self._end_pass(n, total_cost, correct)
 
     def _end_pass(self, n: int, total_cost: float, correct: int) -> Classifier:
