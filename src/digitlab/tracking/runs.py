@@ -251,7 +251,7 @@ def open_run(uri: str, experiment_id: str, parent_run_id: str | None, name: str,
                 _record_error(client, run_id, exc)
             raise
         finally:
+            if run_log:  # before the end: a run killed in between is reaped with its journal
+                run_log.epochs.close()
             if run_id:
                 _end_run(run_id, _status_of(error), error)
-            if run_log:
-                run_log.epochs.close()
