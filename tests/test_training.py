@@ -127,6 +127,8 @@ def test_evaluation_matches_scikit_learn_and_draws_figures():
     curves = learning_curves_figure([r.metrics() for r in records])
     assert len(fig.axes) == 1 and len(curves.axes) == 2
     assert len(curves.axes[1].lines) == 2  # train and val accuracy
+    for ax in curves.axes:
+        assert all(tick == int(tick) for tick in ax.get_xticks())  # whole epochs: 5 of them
 
 
 # the layers that may import them: the pipelines' glue (Hydra) and the tracking package (MLflow)

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay
 
 from digitlab.evaluation import Evaluation
@@ -36,6 +37,7 @@ def learning_curves_figure(history: Sequence[dict[str, float]], title: str = "")
             if any(v is not None for v in values):
                 ax.plot(epochs, [np.nan if v is None else v for v in values], marker=".",
                         label=split)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs, never 2.5
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
