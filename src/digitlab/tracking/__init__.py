@@ -9,6 +9,7 @@ training.
     reaping       runs left RUNNING by a dead process, marked KILLED
     tracker       the runner's Tracker: finds FINISHED runs, opens new ones
     runs          parent runs, the run log the runner writes into, a run's end
+    epochs        a run's per-epoch metrics: journaled at once, written to the store in batches
     model         the pyfunc model, the registry, loading a model back
     queries       runs read back as tables and histories; files and tags added later
 """
