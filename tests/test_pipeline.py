@@ -51,12 +51,14 @@ def test_sweep_logs_one_child_run_per_job_under_a_parent(sweep):
     assert "best:" in done.stdout
 
 
+def _jobs(uri: str) -> list:
+    return [r for r in runs_of(uri) if "mlflow.parentRunId" in r.data.tags]
+
+
 def test_metric_histories_have_one_point_per_epoch(sweep):
     _, uri, _ = sweep
     c = client(uri)
-    for run in runs_of(uri):
-        if "mlflow.parentRunId" not in run.data.tags:
-            continue
+    for run in _jobs(uri):
         for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
                     "epoch_seconds"):
             steps = [m.step for m in c.get_metric_history(run.info.run_id, key)]
@@ -70,9 +72,7 @@ def test_metric_histories_have_one_point_per_epoch(sweep):
 def test_the_logged_model_carries_the_runs_final_metrics_once(sweep):
     _, uri, _ = sweep
     c = client(uri)
-    for run in runs_of(uri):
-        if "mlflow.parentRunId" not in run.data.tags:
-            continue
+    for run in _jobs(uri):
         [model] = c.search_logged_models([run.info.experiment_id],
                                          filter_string=f"source_run_id = '{run.info.run_id}'")
         linked = {m.key: m.value for m in model.metrics}
