@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import sys
 
-import hydra
-from omegaconf import DictConfig
+from digitlab import garbage
 
-from digitlab import cli, reporting
-from digitlab.cli import job, sweep
-from digitlab.stopping import Terminated, install
+garbage.hold()  # no collections while the command imports and composes; its first run resumes them
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from digitlab import cli, reporting  # noqa: E402
+from digitlab.cli import job, sweep  # noqa: E402
+from digitlab.stopping import Terminated, install  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")

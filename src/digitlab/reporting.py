@@ -3,8 +3,8 @@ text) and the two figures, from the run's outputs on its test rows. A run keeps 
 where the machine has another, a helper process imports scikit-learn's metrics and matplotlib
 (≈ 1.2 s) while the command composes and the run trains, and writes the reports (≈ 0.12 s, the
 two figures at once) while the run logs its weights and model, so a run whose split is cached
-never imports scikit-learn itself. Jobs running in parallel workers have no idle core and make their own, as
-does any caller that did not ask for the helper (`use_helper`).
+never imports scikit-learn itself. Jobs running in parallel workers have no idle core and make
+their own, as does any caller that did not ask for the helper (`use_helper`).
 
 The helper is one per command, in a session of its own (Ctrl-C is its parent's to handle), and it
 ends when its parent does: its stdin closes. Whenever it fails, dies or does not answer, the
@@ -248,8 +248,11 @@ def _serve() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = os.dup(1)
     os.dup2(2, 1)  # a stray print cannot break the answers' framing
-    import digitlab.evaluation  # noqa: F401  (the imports the helper is there to pay early)
-    import digitlab.figures  # noqa: F401
+    from digitlab import garbage
+
+    with garbage.imports_held():
+        import digitlab.evaluation  # noqa: F401  (the imports the helper is there to pay early)
+        import digitlab.figures  # noqa: F401
 
     while True:
         try:

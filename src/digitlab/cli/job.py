@@ -45,7 +45,7 @@ def run_job(cfg: DictConfig) -> dict:
     """One job: validate, train, log; writes the job's outcome next to its Hydra files."""
     from threadpoolctl import threadpool_limits
 
-    from digitlab import faults, runner, stopping
+    from digitlab import faults, garbage, runner, stopping
     from digitlab.data import DataError
     from digitlab.training import TrainingDiverged
 
@@ -88,6 +88,7 @@ def run_job(cfg: DictConfig) -> dict:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / RESULT_FILE).write_text(json.dumps(outcome))
         return outcome
+    garbage.resume()  # the command has imported what a run needs (digitlab.garbage)
     try:
         with threadpool_limits(limits=_thread_limit(hc)), _progress(run_cfg) as on_epoch:
             result = runner.run(run_cfg, tracker, name, tags, out_dir,

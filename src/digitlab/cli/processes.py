@@ -107,8 +107,11 @@ _warming = None  # the thread starting a joblib launcher's workers, while the sw
 def _import_job_modules() -> None:
     import importlib
 
-    for name in JOB_MODULES:
-        importlib.import_module(name)
+    from digitlab import garbage
+
+    with garbage.imports_held():
+        for name in JOB_MODULES:
+            importlib.import_module(name)
 
 
 def joblib_arguments(launcher: dict) -> dict:
