@@ -3,6 +3,7 @@ run starts; a run found FINISHED in a SQLite store is found with sqlite3 alone."
 
 from __future__ import annotations
 
+import sys
 from contextlib import AbstractContextManager
 
 from digitlab.runner import IDENTITY_TAG
@@ -29,6 +30,11 @@ class MlflowTracker:
 
     def run(self, name: str, params: dict[str, str],
             tags: dict[str, str]) -> AbstractContextManager:
+        if "digitlab.tracking.runs" not in sys.modules:  # MLflow's import, once per process
+            from digitlab import garbage
+
+            with garbage.imports_held():
+                import digitlab.tracking.runs  # noqa: F401
         from digitlab.tracking.runs import open_run
 
         return open_run(self.uri, self.experiment_id, self.parent_run_id, name, params, tags)
