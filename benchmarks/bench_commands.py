@@ -169,21 +169,20 @@ def table(medians: dict[str, float], times: dict[str, list[float]], repeats: int
     lines = ["| command | median s | × reference | target | met | all runs, s |",
              "|---|---|---|---|---|---|",
              f"| by-hand script (the reference) | {medians['by-hand script']:.2f} | 1.00 | — | — "
-             f"| {', '.join(f'{t:.2f}' for t in times['by-hand script'])} |"]
+             f"| {_all(times['by-hand script'])} |"]
     for name, reference, target in TARGETS:
         if name not in medians:
             continue
         ratio = medians[name] / medians[reference]
-        against = _of(reference)
-        lines.append(f"| {name} | {medians[name]:.2f} | {ratio:.2f}{against} | ≤ {target:g} | "
-                     f"{'yes' if ratio <= target else 'no'} | "
-                     f"{', '.join(f'{t:.2f}' for t in times[name])} |")
+        lines.append(f"| {name} | {medians[name]:.2f} | {ratio:.2f}{_of(reference)} | "
+                     f"≤ {target:g} | {'yes' if ratio <= target else 'no'} | "
+                     f"{_all(times[name])} |")
     for name, reference, bounded in FLOORS:
         if name not in medians:
             continue
         lines.append(f"| {name} (a floor of {bounded}) | {medians[name]:.2f} | "
                      f"{medians[name] / medians[reference]:.2f}{_of(reference)} | — | — | "
-                     f"{', '.join(f'{t:.2f}' for t in times[name])} |")
+                     f"{_all(times[name])} |")
     text = "\n".join(lines)
     RESULTS.write_text(f"# Command costs (`python benchmarks/bench_commands.py --repeats "
                        f"{repeats}`, {time.strftime('%Y-%m-%d')})\n\n{text}\n")
@@ -192,6 +191,10 @@ def table(medians: dict[str, float], times: dict[str, list[float]], repeats: int
 
 def _of(reference: str) -> str:
     return "" if reference == "by-hand script" else f" of {reference}"
+
+
+def _all(seconds: list[float]) -> str:
+    return ", ".join(f"{t:.2f}" for t in seconds)
 
 
 if __name__ == "__main__":

@@ -201,13 +201,6 @@ def not_here() -> None:
     _wanted = False
 
 
-def _give_up() -> None:
-    global _helper, _wanted
-    if _helper is not None:
-        _helper.kill()
-    _helper, _wanted = None, False
-
-
 def write(request: ReportRequest) -> Callable[[], None]:
     """Begin writing the reports of `request`; the function returned returns once every one is
     written."""
@@ -227,9 +220,9 @@ def write(request: ReportRequest) -> Callable[[], None]:
         except (OSError, EOFError, TimeoutError, RuntimeError) as exc:
             log.warning("the report helper failed (%s); making the reports here", exc)
         except BaseException:  # a stop signal: the helper's answer is left unread
-            _give_up()
+            not_here()
             raise
-        _give_up()
+        not_here()  # the helper failed: this process makes its own reports from now on
         write_here(request)
 
     return wait

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from mlflow.entities import Metric
+from mlflow.utils.validation import MAX_METRICS_PER_BATCH
 
 from digitlab.data.cache import cache_root
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WRITE_SECONDS = 1.0  # how far the store may lag a run's epochs: the MLflow UI shows them this late
-MAX_METRICS = 1000  # MLflow's limit per log_batch call
 
 
 def journal_path(run_id: str) -> Path:
@@ -42,8 +42,8 @@ def journal_path(run_id: str) -> Path:
 
 
 def _write(client: MlflowClient, run_id: str, metrics: list[Metric]) -> None:
-    for i in range(0, len(metrics), MAX_METRICS):
-        client.log_batch(run_id, metrics=metrics[i:i + MAX_METRICS])
+    for i in range(0, len(metrics), MAX_METRICS_PER_BATCH):
+        client.log_batch(run_id, metrics=metrics[i:i + MAX_METRICS_PER_BATCH])
 
 
 class EpochMetrics:
