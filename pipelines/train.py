@@ -18,7 +18,7 @@ garbage.hold()  # no collections while the command imports and composes; its fir
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from digitlab import cli, reporting  # noqa: E402
+from digitlab import cli, warm_server  # noqa: E402
 from digitlab.cli import job, sweep  # noqa: E402
 from digitlab.stopping import Terminated, install  # noqa: E402
 
@@ -30,8 +30,8 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     install()  # Ctrl-C and SIGTERM end the run KILLED, never in the middle of a store write
-    reporting.use_helper()  # it imports scikit-learn and matplotlib while the command composes
-    reporting.start()
+    warm_server.use()  # its scikit-learn and matplotlib are imported, or import as Hydra composes
+    warm_server.start()
     status = 1
     try:
         cli.preflight(sys.argv[1:], "train")

@@ -69,6 +69,8 @@ def pytest_collection_modifyitems(items):
 def _private_cache(tmp_path_factory, monkeypatch):
     # every test parses into a cache of its own session, never the user's ~/.cache
     monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    # the session's warm server ends a minute after its last command, not ten
+    monkeypatch.setenv("DIGITLAB_WARM_SERVER_IDLE", "60")
 
 
 def idx_bytes(array: np.ndarray, magic: int) -> bytes:

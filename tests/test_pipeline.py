@@ -385,17 +385,20 @@ def test_a_single_run_ends_with_its_id_and_its_repeat_is_skipped_without_mlflow(
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: a run makes its own reports")
-def test_a_run_whose_split_is_known_leaves_scikit_learn_to_its_report_helper(tmp_path):
+def test_a_run_leaves_scikit_learn_and_matplotlib_to_the_warm_server(tmp_path):
     env = {"DIGITLAB_CACHE": str(tmp_path / "cache")}
     args = ("trainer.epochs=2", "tracking=off")
-    assert pipeline("train.py", *args, cwd=tmp_path, env=env).returncode == 0
-    again = pipeline("train.py", *args, "hydra.run.dir=again", cwd=tmp_path,
-                     env={**env, "PYTHONPROFILEIMPORTTIME": "1"})
-    assert again.returncode == 0, again.stderr[-2000:]
-    imported = {line.rsplit("|", 1)[1].strip() for line in again.stderr.splitlines()
-                if line.startswith("import time:")}
-    assert "numpy" in imported and not imported & {"sklearn", "matplotlib"}
-    report = json.loads((tmp_path / "again" / "report" / "classification_report.json").read_text())
-    assert 0 < report["accuracy"] <= 1 and set(report) >= {str(c) for c in range(10)}
-    for name in ("classification_report.txt", "confusion_matrix.png", "learning_curves.png"):
-        assert (tmp_path / "again" / "report" / name).stat().st_size > 0
+    first = pipeline("train.py", *args, cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    for seed, folder in ((0, "again"), (1, "new-split")):  # a known split, then a new one
+        again = pipeline("train.py", *args, f"seed={seed}", f"hydra.run.dir={folder}",
+                         cwd=tmp_path, env={**env, "PYTHONPROFILEIMPORTTIME": "1"})
+        assert again.returncode == 0, again.stderr[-2000:]
+        imported = {line.rsplit("|", 1)[1].strip() for line in again.stderr.splitlines()
+                    if line.startswith("import time:")}
+        assert "numpy" in imported and not imported & {"sklearn", "matplotlib"}
+        report = json.loads((tmp_path / folder / "report" / "classification_report.json"
+                             ).read_text())
+        assert 0 < report["accuracy"] <= 1 and set(report) >= {str(c) for c in range(10)}
+        for name in ("classification_report.txt", "confusion_matrix.png", "learning_curves.png"):
+            assert (tmp_path / folder / "report" / name).stat().st_size > 0

@@ -18,8 +18,8 @@ def exit_now(code: int | str | None) -> NoReturn:
     SQLAlchemy, pandas and matplotlib one object at a time: 1–2 s at the end of every command.
     By now the store's writes are committed and files closed; output and logs are flushed here."""
     _end_idle_joblib_workers()
-    if "digitlab.reporting" in sys.modules:
-        sys.modules["digitlab.reporting"].stop()
+    if "digitlab.warm_server" in sys.modules:
+        sys.modules["digitlab.warm_server"].stop()
     # workers still running (a stopped sweep), a Ray driver's connection: only the normal exit
     # ends them cleanly
     if child_pids(but_trackers=True) or "ray" in sys.modules:

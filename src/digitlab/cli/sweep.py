@@ -15,7 +15,7 @@ from hydra import compose
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from digitlab import reporting
+from digitlab import warm_server
 from digitlab.cli.composition import CHECKED, RESULT_FILE, SWEEP_DIR_ENV
 from digitlab.cli.preflight import expand_sweep, prepare_store, to_run_config
 from digitlab.cli.processes import (DRIVER_PID_ENV, already_stopping, stop_workers,
@@ -56,7 +56,7 @@ class SweepCallback(Callback):
         os.environ[DRIVER_PID_ENV] = str(os.getpid())  # before any worker starts
         launcher = str(config.hydra.launcher.get("_target_", ""))
         if not launcher.endswith(".BasicLauncher"):  # the jobs run in workers, not here
-            reporting.not_here()
+            warm_server.not_here()
         if launcher.endswith(".JoblibLauncher"):
             warm_joblib_workers(OmegaConf.to_container(config.hydra.launcher, resolve=True))
         SWEEP = Sweep(sweep_dir)
