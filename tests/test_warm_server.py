@@ -160,3 +160,23 @@ def test_without_a_server_the_call_is_made_here(monkeypatch):
     monkeypatch.setattr(warm_server, "_connection", None)
     assert warm_server.begin(os.getpid)() == os.getpid()
     assert warm_server.begin(os.getpid, here=os.getppid)() == os.getppid()
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_cache_it_cannot_use_leaves_the_calls_here_with_a_warning(tmp_path, monkeypatch,
+                                                                   caplog, shared):
+    if shared:  # a server folder others may enter: their pickles are not to be trusted
+        (tmp_path / "cache" / "warm-server").mkdir(parents=True)
+        (tmp_path / "cache" / "warm-server").chmod(0o777)
+        monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path / "cache"))
+    else:  # a cache folder that is a file
+        (tmp_path / "cache").write_text("")
+        monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(warm_server, "_connection", None)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    warm_server.use()
+    warm_server.start()
+    assert warm_server._connection is None and not warm_server._wanted
+    assert "no warm server" in caplog.text
+    assert warm_server.begin(os.getpid)() == os.getpid()
+    assert not (tmp_path / "cache" / "warm-server" / "socket").exists()

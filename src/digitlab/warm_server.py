@@ -210,6 +210,10 @@ def connect(fresh: bool = False) -> socket.socket:
     replaces the one there. The server's first answer on it is its hello (`serve`)."""
     where = folder()
     where.mkdir(parents=True, exist_ok=True, mode=0o700)
+    owner = where.stat()
+    if owner.st_uid != os.getuid() or owner.st_mode & 0o077:  # calls and answers are pickles
+        raise PermissionError(f"{where} is not this user's alone (mode "
+                              f"{owner.st_mode & 0o777:o}, owner {owner.st_uid}): no warm server")
     path = where / "socket"
     connection = None if fresh else _connected(path)
     if connection is None:
