@@ -44,19 +44,20 @@ def test_the_table_divides_by_the_named_reference(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "RESULTS", tmp_path / "results.md")
     medians = {"by-hand script": 4.0, "one run": 3.0, "status.py": 3.6,
                "16 Fashion jobs, sequential": 10.0, "16 Fashion jobs, joblib n_jobs=2": 7.0,
-               bench.REPORT_IMPORTS: 1.0, bench.JOBLIB_FLOOR: 6.5}
+               bench.COLD: 5.0, bench.REPORT_IMPORTS: 1.0, bench.JOBLIB_FLOOR: 6.5}
     text = bench.table(medians, {k: [v] for k, v in medians.items()}, 1)
     rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in text.splitlines()}
     assert rows["one run"][2:5] == ["0.75", "≤ 1", "yes"]
     assert rows["status.py"][2:5] == ["0.90", "≤ 0.8", "no"]
     assert rows["16 Fashion jobs, joblib n_jobs=2"][2:5] == [
         "0.70 of 16 Fashion jobs, sequential", "≤ 0.6", "no"]
-    floor = f"{bench.REPORT_IMPORTS} (a floor of one run, tracking=off)"
+    assert rows[bench.COLD][2:5] == ["1.25", "—", "—"]  # shown, without a target
+    floor = f"{bench.REPORT_IMPORTS} (a floor of {bench.COLD})"
     assert rows[floor][1:5] == ["1.00", "0.25", "—", "—"]
     joblib_floor = f"{bench.JOBLIB_FLOOR} (a floor of 16 Fashion jobs, joblib n_jobs=2)"
     assert rows[joblib_floor][1:3] == ["6.50", "0.65 of 16 Fashion jobs, sequential"]
     assert "register.py" not in rows  # not measured: no row
-    assert (tmp_path / "results.md").read_text().count("\n|") == 8  # header, rule, 6 rows
+    assert (tmp_path / "results.md").read_text().count("\n|") == 9  # header, rule, 7 rows
 
 
 def test_the_sweep_floor_sums_the_runs_epoch_loops(tmp_path):
