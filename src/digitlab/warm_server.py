@@ -51,6 +51,21 @@ _connection: _Connection | None = None
 _wanted = False
 
 
+def idle_seconds() -> float:
+    """DIGITLAB_WARM_SERVER_IDLE, or IDLE_SECONDS; a value that is not a number of seconds ≥ 0
+    is a ValueError that says so (the command refuses it before it runs anything)."""
+    text = os.environ.get(IDLE_VARIABLE, "")
+    try:
+        value = float(text) if text else IDLE_SECONDS
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"{IDLE_VARIABLE}={text!r}: expected a number of seconds ≥ 0 "
+                         f"(default {IDLE_SECONDS:g}; 0 ends the warm server with its command); "
+                         "fix or unset it.")
+    return value
+
+
 def use() -> None:
     """This process's calls go to the warm server from now on, where the machine has a core for
     it; `not_here` undoes it for a process whose jobs run in workers."""
@@ -62,6 +77,10 @@ def start() -> None:
     """This command connected to the server, if wanted and not connected; a server started now
     has imported scikit-learn and matplotlib by the time the command calls it."""
     global _connection, _wanted
+    try:
+        idle_seconds()
+    except ValueError:  # refused by the command's preflight, in its words
+        _wanted = False
     if _wanted and _connection is None:
         try:
             _connection = _Connection()
@@ -315,7 +334,7 @@ def serve(listener: socket.socket, path: Path, inode: int,
     `imported`: the files the server's code came from, as `_imported_files` saw them."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     own = setup()
-    idle = float(os.environ.get(IDLE_VARIABLE, IDLE_SECONDS))
+    idle = idle_seconds()
     sessions: set[int] = set()
     quiet_since = time.monotonic()
     stale = False

@@ -9,6 +9,7 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from digitlab import warm_server
 from digitlab.cli.composition import (CHECKED, JobComposer, check_known_keys, remember_mode,
                                       without_hydra_node)
 from digitlab.cli.errors import fail
@@ -105,6 +106,10 @@ def preflight(argv: list[str], config_name: str) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     refuse_renamed_keys(argv)
+    try:
+        warm_server.idle_seconds()
+    except ValueError as exc:
+        fail(str(exc))
     flags = [a for a in argv if a.startswith("-")]
     if any(f not in ("-m", "--multirun") for f in flags):
         return  # --help, --cfg, -cn …: Hydra's own business
