@@ -65,12 +65,14 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory, monkeypatch):
-    # every test parses into a cache of its own session, never the user's ~/.cache
-    monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-    # the session's warm server ends a minute after its last command, not ten
-    monkeypatch.setenv("DIGITLAB_WARM_SERVER_IDLE", "60")
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    # every test and session fixture parses into a cache of its own session, never the user's
+    # ~/.cache; the session's warm server ends a minute after its last command, not ten
+    with pytest.MonkeyPatch.context() as session:
+        session.setenv("DIGITLAB_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        session.setenv("DIGITLAB_WARM_SERVER_IDLE", "60")
+        yield
 
 
 def idx_bytes(array: np.ndarray, magic: int) -> bytes:

@@ -83,3 +83,20 @@ def test_timed_counts_the_cpu_seconds_of_the_process_and_its_children(tmp_path):
     wall = _bench().timed([sys.executable, "-c", busy], dict(os.environ), tmp_path, cpu)
     assert len(cpu) == 1 and cpu[0] >= 0.75  # both busy 0.4 s
     assert wall > 0.4
+
+
+def test_the_warm_servers_cpu_seconds_are_counted(tmp_path):
+    bench = _bench()
+    assert bench._server_cpu(tmp_path / "cache") == 0  # none there
+    env = {**os.environ, "DIGITLAB_CACHE": str(tmp_path / "cache"),
+           "DIGITLAB_WARM_SERVER_IDLE": "5"}
+    done = subprocess.run([sys.executable, "-c", "from digitlab import warm_server as w; "
+                           "w._wanted = True; w.start(); print(w.begin(sum, [1, 2])(), "
+                           "w._connection.server)"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    answer, server = done.stdout.split()
+    assert answer == "3"
+    try:  # it imported scikit-learn and matplotlib: well over a tenth of a CPU second
+        assert bench._server_cpu(tmp_path / "cache") > 0.1
+    finally:
+        os.kill(int(server), 9)
