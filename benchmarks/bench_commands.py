@@ -146,8 +146,8 @@ def main() -> None:
 
 
 def _server_cpu(cache: Path) -> float:
-    """CPU seconds so far of the warm server of `cache`, with the sessions it has reaped: no
-    command waits for it, so RUSAGE_CHILDREN leaves it out. A command's session is reaped
+    """CPU seconds so far of the warm server of `cache`, with the handlers it has reaped: no
+    command waits for it, so RUSAGE_CHILDREN leaves it out. A command's handler is reaped
     within the server's TICK of the command's end: that long is waited first."""
     time.sleep(2 * TICK)
     wanted = str(cache / "warm-server" / "socket").encode()

@@ -67,12 +67,30 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory):
-    # every test and session fixture parses into a cache of its own session, never the user's
-    # ~/.cache; the session's warm server ends a minute after its last command, not ten
-    with pytest.MonkeyPatch.context() as session:
-        session.setenv("DIGITLAB_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-        session.setenv("DIGITLAB_WARM_SERVER_IDLE", "60")
+    # every test and every fixture of the whole run parses into a cache of this test run, never
+    # the user's ~/.cache; the run's warm server ends a minute after its last command, not ten
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DIGITLAB_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        patch.setenv("DIGITLAB_WARM_SERVER_IDLE", "60")
         yield
+
+
+def alive(pid: int) -> bool:
+    """A process that runs: neither gone nor a zombie."""
+    try:
+        return "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+
+
+def gone(pid: int, within: float = 10.0) -> bool:
+    """Whether process `pid` ended within `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def idx_bytes(array: np.ndarray, magic: int) -> bytes:

@@ -1,5 +1,5 @@
 """digitlab.reporting: a run's reports made by the warm server are the ones the run would make
-itself, and a server session that dies, hangs or loses its command costs the run nothing but the
+itself, and a server handler that dies, hangs or loses its command costs the run nothing but the
 time."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from conftest import gone
 from digitlab import reporting, warm_server
 
 
@@ -29,7 +30,7 @@ def _request(folder, seed: int = 0) -> reporting.ReportRequest:
 
 @pytest.fixture()
 def helper(monkeypatch, tmp_path):
-    """This process connected to a warm server of its own, its session greeted."""
+    """This process connected to a warm server of its own, its handler greeted."""
     monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv(warm_server.IDLE_VARIABLE, "0")  # the server ends with the test
     monkeypatch.setattr(warm_server, "_wanted", False)
@@ -42,20 +43,9 @@ def helper(monkeypatch, tmp_path):
     warm_server.stop()
 
 
-def _gone(pid: int, within: float = 10.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_the_server_makes_what_the_run_would_make_itself(helper, tmp_path):
     reporting.write_here(_request(tmp_path / "here"))
-    for seed in (0, 1):  # one session, request after request
+    for seed in (0, 1):  # one handler, request after request
         reporting.write(_request(tmp_path / "helper", seed))()
         assert warm_server._connection is helper
     reporting.write(_request(tmp_path / "helper"))()
@@ -63,13 +53,13 @@ def test_the_server_makes_what_the_run_would_make_itself(helper, tmp_path):
         assert np.array_equal(imread(tmp_path / "here" / name), imread(tmp_path / "helper" / name))
     for name in ("classification_report.json", "classification_report.txt"):
         assert (tmp_path / "here" / name).read_text() == (tmp_path / "helper" / name).read_text()
-    session, server = helper.pid, helper.server
-    assert session != os.getpid() and server not in (session, os.getpid())
+    handler, server = helper.pid, helper.server
+    assert handler != os.getpid() and server not in (handler, os.getpid())
     warm_server.stop()
-    assert _gone(session) and _gone(server)  # idle 0: the server ends with its last command
+    assert gone(handler) and gone(server)  # idle 0: the server ends with its last command
 
 
-def test_a_session_that_died_leaves_the_run_its_reports(helper, tmp_path):
+def test_a_handler_that_died_leaves_the_run_its_reports(helper, tmp_path):
     os.kill(helper.pid, signal.SIGKILL)
     reporting.write(_request(tmp_path))()
     for name in reporting.REPORT_FILES:
@@ -77,13 +67,13 @@ def test_a_session_that_died_leaves_the_run_its_reports(helper, tmp_path):
     assert warm_server._connection is None  # the next run makes its own
 
 
-def test_a_session_that_does_not_answer_is_killed_and_the_run_makes_them(helper, tmp_path,
+def test_a_handler_that_does_not_answer_is_killed_and_the_run_makes_them(helper, tmp_path,
                                                                          monkeypatch):
     monkeypatch.setattr(warm_server, "ANSWER_SECONDS", 0.5)
     os.kill(helper.pid, signal.SIGSTOP)
     reporting.write(_request(tmp_path))()
     assert (tmp_path / "classification_report.json").stat().st_size > 0
-    assert _gone(helper.pid)  # killed, not left stopped
+    assert gone(helper.pid)  # killed, not left stopped
 
 
 def test_an_error_comes_back_and_the_run_makes_its_reports(helper, tmp_path):
@@ -93,7 +83,7 @@ def test_an_error_comes_back_and_the_run_makes_its_reports(helper, tmp_path):
         reporting.write(bad)()
 
 
-def test_a_session_ends_when_its_command_is_killed_and_the_server_stays(tmp_path):
+def test_a_handler_ends_when_its_command_is_killed_and_the_server_stays(tmp_path):
     env = {**os.environ, "DIGITLAB_CACHE": str(tmp_path / "cache"),
            warm_server.IDLE_VARIABLE: "30"}
     parent = subprocess.run(
@@ -103,8 +93,8 @@ def test_a_session_ends_when_its_command_is_killed_and_the_server_stays(tmp_path
                                "os.kill(os.getpid(), 9)"],
         capture_output=True, text=True, timeout=60, env=env)
     assert parent.returncode == -signal.SIGKILL
-    session, server = map(int, parent.stdout.split())
-    assert _gone(session)
+    handler, server = map(int, parent.stdout.split())
+    assert gone(handler)
     try:
         os.kill(server, 0)  # alive, for the next command
     finally:
@@ -120,17 +110,17 @@ def test_a_request_left_unawaited_does_not_answer_for_the_next(helper, tmp_path)
     assert warm_server._connection is helper
 
 
-def test_a_process_whose_jobs_run_in_workers_ends_its_session_for_good(helper, tmp_path):
+def test_a_process_whose_jobs_run_in_workers_ends_its_handler_for_good(helper, tmp_path):
     pid = helper.pid
     warm_server.not_here()  # a joblib or Ray sweep's driver
-    assert _gone(pid) and warm_server._connection is None
+    assert gone(pid) and warm_server._connection is None
     warm_server.start()  # as each run does after its skip check
     assert warm_server._connection is None
     reporting.write(_request(tmp_path))()  # made in this process
     assert (tmp_path / "confusion_matrix.png").stat().st_size > 0
 
 
-def test_a_session_that_takes_no_more_of_a_large_request_is_killed_and_the_run_makes_them(
+def test_a_handler_that_takes_no_more_of_a_large_request_is_killed_and_the_run_makes_them(
         helper, tmp_path, monkeypatch):
     monkeypatch.setattr(warm_server, "ANSWER_SECONDS", 0.5)
     os.kill(helper.pid, signal.SIGSTOP)
@@ -140,11 +130,11 @@ def test_a_session_that_takes_no_more_of_a_large_request_is_killed_and_the_run_m
                                     small.classes, "Test", small.history, "mnist", tmp_path)
     reporting.write(large)()
     assert (tmp_path / "classification_report.json").stat().st_size > 0
-    assert _gone(helper.pid)  # killed, not left stopped
+    assert gone(helper.pid)  # killed, not left stopped
 
 
 def test_curves_the_forked_child_could_not_draw_are_drawn_by_its_parent(tmp_path):
-    # in a process of its own: the session forks, and a forked test runner is not what it forks
+    # in a process of its own: the handler forks, and a forked test runner is not what it forks
     script = f"""
 import os, sys
 from pathlib import Path

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import alive, gone
 from digitlab import warm_server
 from digitlab.data import split
 
-# a command's part: connect, call, say which session and server answered, and what
+# a command's part: connect, call, say which handler and server answered, and what
 COMMAND = """
 import os, sys
 from digitlab import warm_server
@@ -35,24 +36,8 @@ def _command(tmp_path: Path, cwd: Path | None = None, **env: str) -> tuple[int, 
     done = subprocess.run([sys.executable, "-c", COMMAND], capture_output=True, text=True,
                           timeout=120, env=environment, cwd=cwd or tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    session, server, value = done.stdout.split()
-    return int(session), int(server), value
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
-    except OSError:
-        return False
-
-
-def _gone(pid: int, within: float = 10.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    return False
+    handler, server, value = done.stdout.split()
+    return int(handler), int(server), value
 
 
 @pytest.fixture()
@@ -61,17 +46,17 @@ def servers():
     started: list[int] = []
     yield started
     for pid in started:
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
 
 
-def test_commands_share_one_server_each_in_a_session_of_its_own(tmp_path, servers):
+def test_commands_share_one_server_each_in_a_handler_of_its_own(tmp_path, servers):
     first, server, cwd = _command(tmp_path)
     servers.append(server)
     second, again, _ = _command(tmp_path)
-    assert again == server and second != first  # warm for the second: a session each
+    assert again == server and second != first  # warm for the second: a handler each
     assert Path(cwd) == tmp_path  # the call runs in its command's folder
-    assert _gone(first) and _gone(second) and _alive(server)
+    assert gone(first) and gone(second) and alive(server)
 
 
 def test_a_changed_file_or_another_set_up_gets_a_fresh_server(tmp_path, servers):
@@ -79,7 +64,7 @@ def test_a_changed_file_or_another_set_up_gets_a_fresh_server(tmp_path, servers)
     servers.append(server)
     _, other, _ = _command(tmp_path, MPLBACKEND="svg")  # another matplotlib set-up
     servers.append(other)
-    assert other != server and _gone(server)  # the stale one ended
+    assert other != server and gone(server)  # the stale one ended
     folder = tmp_path / "styled"
     folder.mkdir()
     (folder / "matplotlibrc").write_text("lines.linewidth: 3\n")  # read as matplotlib imports
@@ -91,16 +76,16 @@ def test_a_changed_file_or_another_set_up_gets_a_fresh_server(tmp_path, servers)
     (folder / "matplotlibrc").write_text("lines.linewidth: 4\n")  # an edit of a file it read
     _, edited, _ = _command(tmp_path, cwd=folder, MPLBACKEND="svg")
     servers.append(edited)
-    assert edited != styled and _gone(styled)
+    assert edited != styled and gone(styled)
 
 
 def test_a_killed_server_is_replaced_by_the_next_command(tmp_path, servers):
     _, server, _ = _command(tmp_path)
     os.kill(server, signal.SIGKILL)  # its socket is left behind, answered by nobody
-    assert _gone(server)
+    assert gone(server)
     _, fresh, _ = _command(tmp_path)
     servers.append(fresh)
-    assert fresh != server and _alive(fresh)
+    assert fresh != server and alive(fresh)
 
 
 def test_commands_starting_together_start_one_server(tmp_path, servers):
@@ -115,10 +100,10 @@ def test_commands_starting_together_start_one_server(tmp_path, servers):
 
 
 def test_an_idle_server_ends_and_takes_its_socket(tmp_path, servers):
-    session, server, _ = _command(tmp_path, **{warm_server.IDLE_VARIABLE: "1"})
+    handler, server, _ = _command(tmp_path, **{warm_server.IDLE_VARIABLE: "1"})
     servers.append(server)
-    assert _gone(session) and _alive(server)
-    assert _gone(server, within=10)
+    assert gone(handler) and alive(server)
+    assert gone(server, within=10)
     assert not (tmp_path / "cache" / "warm-server" / "socket").exists()
 
 
@@ -126,13 +111,13 @@ def test_a_server_whose_socket_is_removed_ends(tmp_path, servers):
     _, server, _ = _command(tmp_path)
     servers.append(server)
     (tmp_path / "cache" / "warm-server" / "socket").unlink()
-    assert _gone(server, within=10)
+    assert gone(server, within=10)
 
 
 def test_idle_zero_is_a_server_of_one_command(tmp_path, servers):
-    session, server, _ = _command(tmp_path, **{warm_server.IDLE_VARIABLE: "0"})
+    handler, server, _ = _command(tmp_path, **{warm_server.IDLE_VARIABLE: "0"})
     servers.append(server)
-    assert _gone(session) and _gone(server)
+    assert gone(handler) and gone(server)
 
 
 def test_a_split_made_by_the_server_is_the_split_made_here(tmp_path, monkeypatch, servers):

@@ -75,7 +75,7 @@ def _write_in_two(request: ReportRequest) -> None:
         try:
             _write_learning_curves(request)
             status = 0
-        finally:  # the child never returns into its session
+        finally:  # the child never returns into its handler
             os._exit(status)
     try:
         _write_evaluation(request)

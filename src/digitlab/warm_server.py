@@ -6,8 +6,8 @@ any process that did not ask for it (`use`), such as a parallel sweep's workers.
 
 A command connects to `<cache>/warm-server/socket` ($DIGITLAB_CACHE, else ~/.cache/digitlab),
 starting the server there when none answers; the first command waits for the imports as it would
-for its own. Each connection is served by a child forked for it, so no command sees another's
-state and a call that crashes ends only its own connection.
+for its own. Each connection is served by a child forked for it (its handler), so no command
+sees another's state and a call that crashes ends only its own connection.
 
 The server ends when no command has been connected for DIGITLAB_WARM_SERVER_IDLE seconds
 (IDLE_SECONDS; 0 ends it with its last command, as a helper of that command alone), when its
@@ -40,9 +40,9 @@ log = logging.getLogger(__name__)
 
 IDLE_VARIABLE = "DIGITLAB_WARM_SERVER_IDLE"
 IDLE_SECONDS = 600.0  # a researcher's pause between two runs, not a day
-TICK = 0.5  # how often the server looks at its sessions and its socket
-STALE = 3  # the exit code of a session that found its server stale
-# a server that has not answered, or taken a call, by then is stuck: its session is killed and
+TICK = 0.5  # how often the server looks at its handlers and its socket
+STALE = 3  # the exit code of a handler that found its server stale
+# a server that has not answered, or taken a call, by then is stuck: its handler is killed and
 # the command makes the call itself
 ANSWER_SECONDS = 60.0
 
@@ -97,7 +97,7 @@ def not_here() -> None:
 
 
 def stop() -> None:
-    """This command's session ended, at the command's end: every answer it needed is read."""
+    """This command's handler ended, at the command's end: every answer it needed is read."""
     global _connection
     if _connection is not None:
         _connection.close()
@@ -134,7 +134,7 @@ def begin(function: Callable[..., Any], *args: Any,
 
 
 class _Connection:
-    """This command's connection to the server and the session serving it there."""
+    """This command's connection to the server and the handler serving it there."""
 
     def __init__(self) -> None:
         self._connect(fresh=False)
@@ -143,20 +143,20 @@ class _Connection:
         self.socket = connect(fresh)
         self.fd = self.socket.fileno()
         send(self.fd, {"cwd": os.getcwd(), "setup": setup()})
-        self.session: int | None = None  # a pidfd of the session, once its hello is read
-        self.pid = self.server = 0  # the session's and its server's, from the hello
+        self.pidfd: int | None = None  # of the handler, once its hello is read
+        self.pid = self.server = 0  # the handler's and its server's, from the hello
         self.unanswered = False
 
     def call(self, function: Callable[..., Any], args: tuple) -> Callable[[], Any]:
         self._drain()
-        if self.session is None:
+        if self.pidfd is None:
             self._greet()
         send(self.fd, (function, args), ANSWER_SECONDS)
         self.unanswered = True
         return self._answer
 
     def _greet(self) -> None:
-        """The session's hello read; a stale server (a changed file, another set-up) is
+        """The handler's hello read; a stale server (a changed file, another set-up) is
         replaced by a fresh one, which imports as a first command's server does."""
         hello = self._read()
         if hello["stale"]:
@@ -167,9 +167,9 @@ class _Connection:
                 raise ConnectionError("a warm server started for this command is stale")
         self.pid, self.server = hello["pid"], hello["server"]
         try:
-            self.session = os.pidfd_open(self.pid)
-        except OSError:  # a kernel without pidfds: a hung session ends when it reads the close
-            self.session = -1
+            self.pidfd = os.pidfd_open(self.pid)
+        except OSError:  # a kernel without pidfds: a hung handler ends when it reads the close
+            self.pidfd = -1
 
     def _read(self) -> Any:
         if not select.select([self.fd], [], [], ANSWER_SECONDS)[0]:
@@ -196,15 +196,15 @@ class _Connection:
                 pass
 
     def close(self) -> None:
-        """The session ended (killed: it may be writing for a run that stopped, or hang) and
+        """The handler ended (killed: it may be writing for a run that stopped, or hang) and
         the connection closed; the server stays for the next command."""
-        if self.session is not None and self.session >= 0:
+        if self.pidfd is not None and self.pidfd >= 0:
             try:
-                signal.pidfd_send_signal(self.session, signal.SIGKILL)
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            os.close(self.session)
-        self.session = None
+            os.close(self.pidfd)
+        self.pidfd = None
         self.socket.close()
 
 
@@ -265,9 +265,9 @@ def _locked(where: Path) -> Iterator[None]:
 
 
 def _start(path: Path) -> None:
-    """A server listening at `path`, in a session of its own (Ctrl-C is the command's to handle)
-    and not the command's child: it outlives the command. The socket is bound here, so a
-    command's connection waits in its backlog while the server imports."""
+    """A server listening at `path`, detached from the command's terminal (setsid: Ctrl-C is the
+    command's to handle) and not the command's child: it outlives the command. The socket is
+    bound here, so a command's connection waits in its backlog while the server imports."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     bound = path.with_name(f"socket.{os.getpid()}")
     bound.unlink(missing_ok=True)
@@ -330,23 +330,23 @@ def _read_exactly(fd: int, size: int) -> bytes:
 def serve(listener: socket.socket, path: Path, inode: int,
           imported: dict[str, tuple[int, int]]) -> None:
     """Accept commands until idle, stale or displaced; each is served by a forked child, which
-    first answers the command's hello {"pid", "server", "stale"} and then its calls (`_session`).
+    first answers the command's hello {"pid", "server", "stale"} and then its calls (`_handle`).
     `imported`: the files the server's code came from, as `_imported_files` saw them."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     own = setup()
     idle = idle_seconds()
-    sessions: set[int] = set()
+    handlers: set[int] = set()
     quiet_since = time.monotonic()
     stale = False
     while not stale and _still_at(path, inode):
         if select.select([listener], [], [], TICK)[0]:
-            sessions.add(_fork_session(listener, imported, own))
-        for pid in list(sessions):
+            handlers.add(_fork_handler(listener, imported, own))
+        for pid in list(handlers):
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
-                sessions.discard(pid)
+                handlers.discard(pid)
                 stale = stale or os.waitstatus_to_exitcode(status) == STALE
-        if sessions:
+        if handlers:
             quiet_since = time.monotonic()
         elif time.monotonic() - quiet_since >= idle:
             break
@@ -354,7 +354,7 @@ def serve(listener: socket.socket, path: Path, inode: int,
         if _still_at(path, inode):
             path.unlink()
     while select.select([listener], [], [], 0)[0]:  # those that connected before the unlink
-        _fork_session(listener, imported, own)
+        _fork_handler(listener, imported, own)
     os._exit(0)
 
 
@@ -365,7 +365,7 @@ def _still_at(path: Path, inode: int) -> bool:
         return False
 
 
-def _fork_session(listener: socket.socket, imported: dict[str, tuple[int, int]],
+def _fork_handler(listener: socket.socket, imported: dict[str, tuple[int, int]],
                   own: dict[str, str]) -> int:
     import matplotlib
 
@@ -385,13 +385,13 @@ def _fork_session(listener: socket.socket, imported: dict[str, tuple[int, int]],
         if stale:
             status = STALE
         else:
-            _session(connection.fileno())
+            _handle(connection.fileno())
             status = 0
     finally:  # the child never returns into the server's loop
         os._exit(status)
 
 
-def _session(fd: int) -> None:
+def _handle(fd: int) -> None:
     """One command's calls (function, args), answered in order: (True, value), or (False, the
     error) when the call raised."""
     while True:
@@ -435,7 +435,7 @@ def main() -> None:
         import digitlab.figures  # noqa: F401
         from digitlab import reporting  # noqa: F401
     imported = _imported_files()
-    os.chdir("/")  # no command's folder is held: each session works in its own command's
+    os.chdir("/")  # no command's folder is held: each handler works in its own command's
     serve(socket.socket(fileno=fd), path, inode, imported)
 
 
