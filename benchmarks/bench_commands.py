@@ -6,21 +6,17 @@ machine's load falls on both alike:
 
 Rounds of: the by-hand script (1 epoch into an existing store), a one-run digits command (1 epoch,
 every artifact of the contract, into an existing store), the same with tracking=off, the same
-command again (skipped: already FINISHED), status.py, compare.py and register.py. These find the
-warm server (digitlab.warm_server) that the commands before them started, as a researcher's
-next command does; beside them, the tracking=off command as a first command runs it, with a
-server of its own that ends with it (DIGITLAB_WARM_SERVER_IDLE=0, in a cache of its own), and a
-process that only imports what a run's reports need (scikit-learn's metrics, matplotlib), which
-no such command can beat. Then
-`make run`'s 12-run sweep (into the existing store, a new experiment each time) and, where
-dataset-fashion-mnist is installed, 16 five-epoch 784-100-10 Fashion-MNIST jobs on 2 joblib
-workers against the same jobs run sequentially. Every figure is a median of --repeats fresh
-processes; the ratios are what the targets are written in. Beside the sweep, its floor: the
-by-hand script plus the seconds its runs spent in their epoch loops (training and the per-epoch
-writes), read from the store; beside the joblib sweep, the CPU seconds of the sequential one over
-the machine's cores, and the joblib sweep's own (how near it is to keeping every core busy), each
-with the CPU seconds the warm server spent meanwhile.
-Written to commands_results.md.
+command again (skipped: already FINISHED), status.py, compare.py and register.py. Every command
+is a fresh process that leaves none behind. Then `make run`'s 12-run sweep (into the existing
+store, a new experiment each time); a 240-run digits sweep (1 epoch each, once), whose per-run
+cost must stay flat as the store grows (the last 24 runs against the first 24, from the runs'
+start times) with the store's and the artifacts' size per run; and, where dataset-fashion-mnist
+is installed, 16 five-epoch 784-100-10 Fashion-MNIST jobs on 2 joblib workers against the same
+jobs run sequentially. Every figure is a median of --repeats fresh processes; the ratios are what
+the targets are written in. Beside the sweep, its floor: the by-hand script plus the seconds its
+runs spent in their epoch loops (training and the per-epoch writes), read from the store; beside
+the joblib sweep, the CPU seconds of the sequential one over the machine's cores, and the joblib
+sweep's own (how near it is to keeping every core busy). Written to commands_results.md.
 """
 
 from __future__ import annotations
@@ -28,15 +24,12 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-from digitlab.warm_server import IDLE_VARIABLE, TICK
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = ROOT / "pipelines"
@@ -84,7 +77,6 @@ def main() -> None:
         uri = f"sqlite:///{tmp / 'store' / 'mlflow.db'}"
         store = [f"tracking.uri={uri}"]
         hand_store = f"tracking_uri=sqlite:///{tmp / 'by-hand' / 'mlflow.db'}"
-        cold = {**env, "DIGITLAB_CACHE": str(tmp / "cold-cache"), IDLE_VARIABLE: "0"}
 
         def train(*args: str) -> list[str]:
             return [py, str(PIPELINES / "train.py"), *args]
@@ -92,49 +84,42 @@ def main() -> None:
         # the stores exist and hold a sweep before anything is timed, as in a working project
         timed([py, str(BY_HAND), hand_store, f"hydra.run.dir={tmp / 'hand'}"], env, tmp)
         timed(train(*MAKE_RUN_SWEEP[:2], "trainer.epochs=2", *store), env, tmp)
-        timed(train("trainer.epochs=1", "seed=99", "tracking=off"), cold, tmp)  # its data cache
+        timed(train("trainer.epochs=1", "seed=99", "tracking=off"), env, tmp)  # its data cache
         commands = {
             "by-hand script": lambda i: [py, str(BY_HAND), hand_store, f"seed={i}",
                                          f"hydra.run.dir={tmp / 'hand'}"],
             "one run": lambda i: train("trainer.epochs=1", f"seed={100 + i}", *store),
             "one run, tracking=off": lambda i: train("trainer.epochs=1", f"seed={i}",
                                                      "tracking=off"),
-            COLD: lambda i: train("trainer.epochs=1", f"seed={i}", "tracking=off"),
             "one run, skipped": lambda i: train("trainer.epochs=1", f"seed={100 + i}", *store),
             "status.py": lambda i: [py, str(PIPELINES / "status.py"), *store],
             "compare.py": lambda i: [py, str(PIPELINES / "compare.py"), *store,
                                      f"out={tmp / 'reports'}"],
             "register.py": lambda i: [py, str(PIPELINES / "register.py"), *store],
-            # as the report helper imports them: without collections (digitlab.garbage)
-            REPORT_IMPORTS: lambda i: [py, "-c", "from digitlab import garbage; garbage.hold(); "
-                                       "import digitlab.evaluation, digitlab.figures"],
         }
         for i in range(options.repeats):
             for name, command in commands.items():
                 times.setdefault(name, []).append(
-                    timed(command(i), cold if name == COLD else env, tmp))
+                    timed(command(i), env, tmp))
         if not options.no_sweeps:
             for i in range(options.repeats):
                 times.setdefault("by-hand script", []).append(
                     timed(commands["by-hand script"](50 + i), env, tmp))
                 times.setdefault("make run's 12-run sweep", []).append(timed(
                     train(*MAKE_RUN_SWEEP, *store, f"tracking.experiment=sweep-{i}"), env, tmp))
-                epoch_loops.append(_train_seconds(tmp / "store" / "mlflow.db", f"sweep-{i}"))
+                epoch_loops.append(_train_seconds(uri, f"sweep-{i}"))
+            scale = _scale_sweep(train, tmp, env)
             if FASHION.exists():
                 timed(train("data=fashion_mnist", "trainer.epochs=1", "tracking=off"), env,
                       tmp)  # the parsed-array cache is made once, before the timing
                 for i in range(options.repeats):
                     experiment = [*store, f"tracking.experiment=fashion-{i}",
                                   "tracking.skip_finished=false"]
-                    served = _server_cpu(tmp / "cache")
                     times.setdefault("16 Fashion jobs, sequential", []).append(
                         timed(train(*FASHION_SWEEP, *experiment), env, tmp, sequential_cpu))
-                    sequential_cpu[-1] += _server_cpu(tmp / "cache") - served
-                    served = _server_cpu(tmp / "cache")
                     times.setdefault("16 Fashion jobs, joblib n_jobs=2", []).append(timed(
                         train(*FASHION_SWEEP, *experiment, "hydra/launcher=joblib",
                               "hydra.launcher.n_jobs=2"), env, tmp, joblib_cpu))
-                    joblib_cpu[-1] += _server_cpu(tmp / "cache") - served
     if epoch_loops:
         hand = statistics.median(times["by-hand script"])
         times[SWEEP_FLOOR] = [hand + seconds for seconds in epoch_loops]
@@ -142,64 +127,87 @@ def main() -> None:
         times[JOBLIB_FLOOR] = [seconds / CORES for seconds in sequential_cpu]
         times[JOBLIB_OWN_FLOOR] = [seconds / CORES for seconds in joblib_cpu]
     medians = {name: statistics.median(values) for name, values in times.items()}
-    print(table(medians, times, options.repeats))
+    print(table(medians, times, options.repeats, None if options.no_sweeps else scale))
 
 
-def _server_cpu(cache: Path) -> float:
-    """CPU seconds so far of the warm server of `cache`, with the handlers it has reaped: no
-    command waits for it, so RUSAGE_CHILDREN leaves it out. A command's handler is reaped
-    within the server's TICK of the command's end: that long is waited first."""
-    time.sleep(2 * TICK)
-    wanted = str(cache / "warm-server" / "socket").encode()
-    ticks = 0
-    for process in Path("/proc").glob("[0-9]*"):
-        try:
-            command = (process / "cmdline").read_bytes().split(b"\0")
-            if b"digitlab.warm_server" in command and wanted in command:
-                # stat's fields 14–17 (utime, stime, cutime, cstime), counted after the name
-                ticks += sum(map(int, (process / "stat").read_text().rsplit(")", 1)[1].split()[11:15]))
-        except OSError:  # ended meanwhile
-            continue
-    return ticks / os.sysconf("SC_CLK_TCK")
+SCALE_RUNS = 240  # one config each: model.hidden × optim.lr × seed, 1 epoch
+SCALE_SWEEP = ["-m", "model.hidden=8,16,24,32", "optim.lr=0.1,0.2,0.3,0.4,0.5,0.6",
+               "seed=" + ",".join(map(str, range(10))), "trainer.epochs=1"]
+SCALE_WINDOW = 24  # the runs compared: the first and the last this many
 
 
-def _train_seconds(db: Path, experiment: str) -> float:
+def _scale_sweep(train, tmp: Path, env: dict) -> dict:
+    """The 240-run sweep into a store of its own: the per-run cost of its first and last
+    SCALE_WINDOW runs (the gaps between consecutive runs' start times: each run's whole cost,
+    its bookkeeping included) and the store's and the artifacts' bytes per run."""
+    store = tmp / "scale"
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    seconds = timed(train(*SCALE_SWEEP, f"tracking.uri={uri}", "tracking.experiment=scale"),
+                    env, tmp)
+    starts = sorted(r.info.start_time for r in _runs(uri, "scale")
+                    if "mlflow.parentRunId" in r.data.tags)
+    gaps = [(b - a) / 1000 for a, b in zip(starts, starts[1:])]
+    first, last = gaps[:SCALE_WINDOW], gaps[-SCALE_WINDOW:]
+    artifacts = sum(f.stat().st_size for f in (store / "artifacts").rglob("*") if f.is_file())
+    return {"runs": len(starts), "seconds": seconds, "first": statistics.median(first),
+            "last": statistics.median(last),
+            "store_kb": (store / "mlflow.db").stat().st_size / 1024 / len(starts),
+            "artifacts_kb": artifacts / 1024 / len(starts)}
+
+
+def _runs(uri: str, experiment: str) -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    runs, token = [], None
+    while True:
+        page = client.search_runs([found.experiment_id], max_results=1000, page_token=token)
+        runs += page
+        token = page.token
+        if not token:
+            return runs
+
+
+def _train_seconds(uri: str, experiment: str) -> float:
     """Σ train_seconds of the runs of `experiment`: their epoch loops, per-epoch writes included."""
-    with sqlite3.connect(db) as con:
-        (total,) = con.execute(
-            "SELECT SUM(m.value) FROM latest_metrics m JOIN runs r ON r.run_uuid = m.run_uuid "
-            "JOIN experiments e ON e.experiment_id = r.experiment_id "
-            "WHERE e.name = ? AND m.key = 'train_seconds'", (experiment,)).fetchone()
-    return total or 0.0
+    return sum(r.data.metrics.get("train_seconds", 0.0) for r in _runs(uri, experiment))
 
 
-COLD = "one run, tracking=off, its own server"
-REPORT_IMPORTS = "the reports' imports alone"
 SWEEP_FLOOR = "by-hand script + the sweep's epoch loops"
 CORES = os.cpu_count() or 1
 # no schedule of the same jobs on CORES cores ends sooner than their CPU seconds over CORES
 JOBLIB_FLOOR = f"the sequential jobs' CPU seconds / {CORES} cores"
 JOBLIB_OWN_FLOOR = f"the joblib jobs' own CPU seconds / {CORES} cores"
 FLOORS = [  # (what, reference, the command it bounds from below)
-    (REPORT_IMPORTS, "by-hand script", COLD),
     (SWEEP_FLOOR, "by-hand script", "make run's 12-run sweep"),
     (JOBLIB_FLOOR, "16 Fashion jobs, sequential", "16 Fashion jobs, joblib n_jobs=2"),
     (JOBLIB_OWN_FLOOR, "16 Fashion jobs, sequential", "16 Fashion jobs, joblib n_jobs=2"),
 ]
 TARGETS = [  # (command, reference, target ratio)
     ("one run", "by-hand script", 1.0),
-    ("one run, tracking=off", "by-hand script", 0.35),
-    (COLD, "by-hand script", None),  # a first command: shown, no target
-    ("one run, skipped", "by-hand script", 0.5),
-    ("status.py", "by-hand script", 0.8),
-    ("compare.py", "by-hand script", 0.8),
-    ("register.py", "by-hand script", 0.8),
+    ("one run, tracking=off", "by-hand script", 0.5),
+    ("one run, skipped", "by-hand script", 1.0),
+    ("status.py", "by-hand script", 1.0),
+    ("compare.py", "by-hand script", 1.0),
+    ("register.py", "by-hand script", 1.0),
     ("make run's 12-run sweep", "by-hand script", 2.0),
-    ("16 Fashion jobs, joblib n_jobs=2", "16 Fashion jobs, sequential", 0.6),
+    ("16 Fashion jobs, joblib n_jobs=2", "16 Fashion jobs, sequential", None),  # shown
 ]
+SCALE_TARGET = 1.2  # the last runs' per-run cost over the first runs'
 
 
-def table(medians: dict[str, float], times: dict[str, list[float]], repeats: int) -> str:
+def scale_table(scale: dict) -> str:
+    ratio = scale["last"] / scale["first"]
+    return (f"| {scale['runs']}-run sweep, 1 epoch each | {scale['seconds']:.1f} s in all | "
+            f"per run: first {SCALE_WINDOW} {scale['first']:.3f} s, last {SCALE_WINDOW} "
+            f"{scale['last']:.3f} s: {ratio:.2f} × | ≤ {SCALE_TARGET:g} | "
+            f"{'yes' if ratio <= SCALE_TARGET else 'no'} | store {scale['store_kb']:.0f} KB "
+            f"and artifacts {scale['artifacts_kb']:.0f} KB per run |")
+
+
+def table(medians: dict[str, float], times: dict[str, list[float]], repeats: int,
+          scale: dict | None = None) -> str:
     lines = ["| command | median s | × reference | target | met | all runs, s |",
              "|---|---|---|---|---|---|",
              f"| by-hand script (the reference) | {medians['by-hand script']:.2f} | 1.00 | — | — "
@@ -218,6 +226,8 @@ def table(medians: dict[str, float], times: dict[str, list[float]], repeats: int
         lines.append(f"| {name} (a floor of {bounded}) | {medians[name]:.2f} | "
                      f"{medians[name] / medians[reference]:.2f}{_of(reference)} | — | — | "
                      f"{_all(times[name])} |")
+    if scale:
+        lines.append(scale_table(scale))
     text = "\n".join(lines)
     RESULTS.write_text(f"# Command costs (`python benchmarks/bench_commands.py --repeats "
                        f"{repeats}`, {time.strftime('%Y-%m-%d')})\n\n{text}\n")

@@ -23,9 +23,9 @@ import warnings
 from datetime import date
 from pathlib import Path
 
-import digitlab  # noqa: F401  first: it sets OPENBLAS_THREAD_TIMEOUT before NumPy loads OpenBLAS
 import numpy as np
 
+import digitlab  # noqa: F401  first: it sets OPENBLAS_THREAD_TIMEOUT before NumPy loads OpenBLAS
 from digitlab.config import DataConfig, ModelConfig, OptimConfig, TrainerConfig
 from digitlab.data import load_dataset, make_split
 from digitlab.nn import Classifier

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import sys
 
-from digitlab import garbage
+import hydra
+from omegaconf import DictConfig
 
-garbage.hold()  # no collections while the command imports and composes; its first run resumes them
-
-import hydra  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
-
-from digitlab import cli, warm_server  # noqa: E402
-from digitlab.cli import job, sweep  # noqa: E402
-from digitlab.stopping import Terminated, install  # noqa: E402
+from digitlab import cli
+from digitlab.cli import job, sweep
+from digitlab.stopping import Terminated, install
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
@@ -30,8 +26,6 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     install()  # Ctrl-C and SIGTERM end the run KILLED, never in the middle of a store write
-    warm_server.use()  # its scikit-learn and matplotlib are imported, or import as Hydra composes
-    warm_server.start()
     status = 1
     try:
         cli.preflight(sys.argv[1:], "train")
@@ -45,4 +39,4 @@ if __name__ == "__main__":
         status = cli.EXIT_BAD_INPUT if exc.code == 1 and not sweep.STARTED else exc.code
     finally:  # the sweep's parent run is ended whatever happened (Hydra skips on_multirun_end)
         summary = sweep.finish_sweep(interrupted=status in (130, 143))
-    cli.exit_now(status or summary)
+    sys.exit(status or summary)

@@ -11,8 +11,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import ROOT, free_port, pipeline, wait_healthy
 
+from conftest import ROOT, free_port, pipeline, wait_healthy
 from digitlab import server
 
 pytestmark = pytest.mark.timeout(600)

@@ -44,16 +44,18 @@ def test_the_table_divides_by_the_named_reference(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "RESULTS", tmp_path / "results.md")
     medians = {"by-hand script": 4.0, "one run": 3.0, "status.py": 3.6,
                "16 Fashion jobs, sequential": 10.0, "16 Fashion jobs, joblib n_jobs=2": 7.0,
-               bench.COLD: 5.0, bench.REPORT_IMPORTS: 1.0, bench.JOBLIB_FLOOR: 6.5}
-    text = bench.table(medians, {k: [v] for k, v in medians.items()}, 1)
+               "one run, tracking=off": 2.4, bench.JOBLIB_FLOOR: 6.5}
+    scale = {"runs": 240, "seconds": 100.0, "first": 0.40, "last": 0.50, "store_kb": 32.0,
+             "artifacts_kb": 190.0}
+    text = bench.table(medians, {k: [v] for k, v in medians.items()}, 1, scale)
     rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in text.splitlines()}
     assert rows["one run"][2:5] == ["0.75", "≤ 1", "yes"]
-    assert rows["status.py"][2:5] == ["0.90", "≤ 0.8", "no"]
+    assert rows["status.py"][2:5] == ["0.90", "≤ 1", "yes"]
+    assert rows["one run, tracking=off"][2:5] == ["0.60", "≤ 0.5", "no"]
     assert rows["16 Fashion jobs, joblib n_jobs=2"][2:5] == [
-        "0.70 of 16 Fashion jobs, sequential", "≤ 0.6", "no"]
-    assert rows[bench.COLD][2:5] == ["1.25", "—", "—"]  # shown, without a target
-    floor = f"{bench.REPORT_IMPORTS} (a floor of {bench.COLD})"
-    assert rows[floor][1:5] == ["1.00", "0.25", "—", "—"]
+        "0.70 of 16 Fashion jobs, sequential", "—", "—"]  # shown, without a target
+    scale_row = rows["240-run sweep, 1 epoch each"]
+    assert "1.25 ×" in scale_row[2] and scale_row[3:5] == ["≤ 1.2", "no"]
     joblib_floor = f"{bench.JOBLIB_FLOOR} (a floor of 16 Fashion jobs, joblib n_jobs=2)"
     assert rows[joblib_floor][1:3] == ["6.50", "0.65 of 16 Fashion jobs, sequential"]
     assert "register.py" not in rows  # not measured: no row
@@ -70,7 +72,7 @@ def test_the_sweep_floor_sums_the_runs_epoch_loops(tmp_path):
     seconds = [r.data.metrics["train_seconds"] for r in runs_of(uri, "floor")
                if "train_seconds" in r.data.metrics]
     assert len(seconds) == 2
-    assert abs(_bench()._train_seconds(tmp_path / "mlflow.db", "floor") - sum(seconds)) < 1e-9
+    assert abs(_bench()._train_seconds(uri, "floor") - sum(seconds)) < 1e-9
 
 
 def test_timed_counts_the_cpu_seconds_of_the_process_and_its_children(tmp_path):
@@ -83,20 +85,3 @@ def test_timed_counts_the_cpu_seconds_of_the_process_and_its_children(tmp_path):
     wall = _bench().timed([sys.executable, "-c", busy], dict(os.environ), tmp_path, cpu)
     assert len(cpu) == 1 and cpu[0] >= 0.75  # both busy 0.4 s
     assert wall > 0.4
-
-
-def test_the_warm_servers_cpu_seconds_are_counted(tmp_path):
-    bench = _bench()
-    assert bench._server_cpu(tmp_path / "cache") == 0  # none there
-    env = {**os.environ, "DIGITLAB_CACHE": str(tmp_path / "cache"),
-           "DIGITLAB_WARM_SERVER_IDLE": "5"}
-    done = subprocess.run([sys.executable, "-c", "from digitlab import warm_server as w; "
-                           "w._wanted = True; w.start(); print(w.begin(sum, [1, 2])(), "
-                           "w._connection.server)"], capture_output=True, text=True, env=env,
-                          timeout=120)
-    answer, server = done.stdout.split()
-    assert answer == "3"
-    try:  # it imported scikit-learn and matplotlib: well over a tenth of a CPU second
-        assert bench._server_cpu(tmp_path / "cache") > 0.1
-    finally:
-        os.kill(int(server), 9)

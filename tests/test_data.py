@@ -11,8 +11,8 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import idx_bytes, needs_fashion, write_idx_set, write_kaggle_csv
 
+from conftest import idx_bytes, needs_fashion, write_idx_set, write_kaggle_csv
 from digitlab.config import DataConfig
 from digitlab.data import DataError, load_dataset, make_split
 from digitlab.data.csv import read_kaggle_csv
@@ -114,8 +114,9 @@ def test_idx_label_outside_0_to_9(tmp_path):
 
 
 def test_download_failure_offline_is_one_clear_message(tmp_path, monkeypatch):
-    import sklearn.datasets
     from urllib.error import URLError
+
+    import sklearn.datasets
 
     def offline(*args, **kwargs):
         raise URLError("[Errno -3] Temporary failure in name resolution")

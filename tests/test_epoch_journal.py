@@ -10,9 +10,9 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, client, runs_of, store
 from mlflow.entities import Metric
 
+from conftest import ROOT, client, runs_of, store
 from digitlab import tracking
 from digitlab.tracking import epochs
 from digitlab.training import EpochRecord

@@ -32,3 +32,20 @@ def test_pipeline_cross_validation_and_grid_search_on_the_digits():
     assert grid.best_params_["digitclassifier__lr"] == 0.5
     restored = pickle.loads(pickle.dumps(grid.best_estimator_))
     np.testing.assert_array_equal(restored.predict(x[:50]), grid.predict(x[:50]))
+
+
+def test_predict_proba_only_where_the_outputs_are_probabilities():
+    import pytest
+
+    x, y = load_digits(return_X_y=True)
+    x = x / 16
+    for output in ("tanh", "identity"):
+        clf = DigitClassifier(hidden=16, output=output, loss="quadratic", epochs=3).fit(x, y)
+        assert not hasattr(clf, "predict_proba")
+        with pytest.raises(AttributeError, match="predict_proba") as refused:
+            clf.predict_proba(x[:5])
+        assert f"output='{output}'" in str(refused.value.__cause__ or refused.value)
+        assert clf.decision_function(x[:5]).shape == (5, 10)
+        assert set(clf.predict(x[:50])) <= set(range(10))
+    proba = DigitClassifier(hidden=16, epochs=3).fit(x, y).predict_proba(x[:20])
+    assert proba.min() >= 0 and np.allclose(proba.sum(axis=1), 1)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT, pipeline, runs_of, store
 
 pytestmark = pytest.mark.timeout(600)
@@ -237,8 +238,9 @@ def test_a_stop_while_the_store_is_created_leaves_no_store_or_a_whole_one(tmp_pa
         db = Path(uri.removeprefix("sqlite:///"))
         making = subprocess.Popen([sys.executable, "-c", CREATE_STORE, uri], cwd=tmp_path,
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        _wait(lambda: db.parent.exists() and any(db.parent.glob("*.creating")) or
-              making.poll() is not None, timeout=60, what="the store's creation to start")
+        _wait(lambda db=db, making=making: db.parent.exists() and any(
+              db.parent.glob("*.creating")) or making.poll() is not None, timeout=60,
+              what="the store's creation to start")
         time.sleep(delay)
         making.send_signal(signum)
         finished = "whole" in making.communicate(timeout=60)[0]

@@ -13,8 +13,8 @@ from digitlab.nn.classifier import network_for
 from digitlab.nn.fused import sgd_step
 from digitlab.nn.optimizers import SGD, weight_decay
 
-COMBOS = [(a, o, l) for a, (o, losses) in itertools.product(ACTIVATIONS, LOSS_OUTPUTS.items())
-          for l in losses]
+COMBOS = [(a, o, loss) for a, (o, losses) in itertools.product(ACTIVATIONS, LOSS_OUTPUTS.items())
+          for loss in losses]
 
 
 def _problem(activation, output, loss, dtype="float64", bias=True):

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import pipeline, runs_of, store
 
+from conftest import pipeline, runs_of, store
 from digitlab.config import DataConfig
 from digitlab.data import load_dataset
 

@@ -12,7 +12,7 @@ from digitlab.nn import Classifier, Network
 from digitlab.nn.classifier import network_for
 from digitlab.nn.functions import sigmoid
 from digitlab.nn.fused import sgd_step
-from digitlab.nn.optimizers import Adam, SGD
+from digitlab.nn.optimizers import SGD, Adam
 
 
 def test_hand_worked_step_on_a_2_2_2_network():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from conftest import ROOT, client, pipeline, runs_of, store, sweep_into, write_kaggle_csv
 
 pytestmark = pytest.mark.timeout(600)

@@ -14,8 +14,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import (ROOT, client, idx_bytes, pipeline, runs_of, store, write_idx_set,
-                      write_kaggle_csv)
+
+from conftest import (
+    ROOT,
+    client,
+    idx_bytes,
+    pipeline,
+    runs_of,
+    store,
+    write_idx_set,
+    write_kaggle_csv,
+)
 
 PER_EPOCH = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds")
 

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT, client, pipeline, runs_of, store, sweep_into
 
 SHOTS = Path(os.environ.get("DIGITLAB_TEST_OUTPUT", ROOT / "test-output")) / "report"
@@ -128,8 +129,11 @@ def test_a_reproduce_run_reports_published_against_reproduced(browser, tmp_path)
 def test_the_comparison_figures_have_titles_and_rank_without_a_validation_set():
     import pandas as pd
 
-    from digitlab.comparison import (accuracy_by_hidden_figure, comparison_table,
-                                     learning_curves_of_best)
+    from digitlab.comparison import (
+        accuracy_by_hidden_figure,
+        comparison_table,
+        learning_curves_of_best,
+    )
 
     runs = pd.DataFrame({"status": ["FINISHED"] * 2, "params.model.hidden": ["8", "16"],
                          "metrics.train_accuracy": [0.8, 0.9], "run_id": ["a", "b"],

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import pipeline, runs_of, store, write_idx_set, write_kaggle_csv
 
+from conftest import pipeline, runs_of, store, write_idx_set, write_kaggle_csv
 from digitlab.config import PublishedConfig
 from digitlab.reproduction import TrainingRun, load_curve, reproduce, run_accuracy
 
@@ -145,8 +145,9 @@ def _single_run(tmp_path, *args):
 
 
 def test_rerun_reproduces_a_digits_run_exactly_and_catches_altered_weights(tmp_path):
-    import numpy as np
     from urllib.parse import urlparse
+
+    import numpy as np
 
     uri, run = _single_run(tmp_path, "model.hidden=[12,8]", "seed=4")
     done = pipeline("rerun.py", f"run_id={run.info.run_id}", f"tracking.uri={uri}", cwd=tmp_path)

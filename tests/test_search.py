@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+
 from conftest import ROOT, pipeline, runs_of, store
 
 pytestmark = pytest.mark.timeout(900)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from conftest import ROOT, free_port, pipeline, wait_healthy
 
 pytestmark = pytest.mark.timeout(600)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from conftest import client, pipeline, runs_of, store, sweep_into, write_kaggle_csv
 
 pytestmark = pytest.mark.timeout(900)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import needs_fashion
 
+from conftest import needs_fashion
 from digitlab.config import ConfigError, DataConfig, ModelConfig, OptimConfig, TrainerConfig
 from digitlab.data import load_dataset, make_split
 from digitlab.evaluation import evaluate
@@ -21,7 +21,8 @@ from digitlab.seeding import seed_streams
 from digitlab.training import TrainingDiverged, train
 
 
-def _split(cfg=DataConfig(), seed=0):
+def _split(cfg=None, seed=0):
+    cfg = cfg or DataConfig()
     return make_split(load_dataset(cfg), cfg, seed_streams(seed).split)
 
 

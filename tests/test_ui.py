@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT, client, free_port, runs_of, sweep_into, wait_healthy
 
 SHOTS = Path(os.environ.get("DIGITLAB_TEST_OUTPUT", ROOT / "test-output")) / "ui"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from digitlab.nn import functions, init, optimizers, orders
+from digitlab.nn.settings import LoopSettings, NetworkSettings, OptimizerSettings
 
 # the names a user may choose are the registries' keys
 ACTIVATIONS = tuple(functions.ACTIVATIONS)
@@ -85,18 +86,8 @@ class DataConfig:
 
 
 @dataclass
-class ModelConfig:
-    hidden: Any = field(default_factory=lambda: [32])  # int or list of widths; [] = no hidden layer
-    activation: str = "sigmoid"  # the textbook unit (Nielsen, the blog network)
-    output: str = "softmax"
-    loss: str = "cross_entropy"  # with softmax its output delta is simply a − y
-    init: str = "normal_fan_in"  # N(0, 1/n_in) keeps sigmoid units out of saturation (Nielsen ch.3)
-    init_scale: float = 0.25  # r of the uniform(−r, r) init (rolisz)
-    output_init: str = "same"  # zero = output weights start at 0 (Nielsen ch.6)
-    bias: bool = True
-    derivative_quirk: bool = False  # the blog network's σ'(a) on a = σ(z); docs/configuration.md
-    target_low: float = 0.0  # one-hot targets; Rashid uses 0.01 / 0.99
-    target_high: float = 1.0
+class ModelConfig(NetworkSettings):
+    """model.*: the network's architecture (its fields and defaults: digitlab.nn.settings)."""
 
     def __post_init__(self) -> None:
         hidden = self.hidden
@@ -122,18 +113,8 @@ class ModelConfig:
 
 
 @dataclass
-class OptimConfig:
-    name: str = "sgd"
-    lr: float = 0.5  # η, on the mini-batch's mean gradient; Nielsen's CE networks: 0.5 at batch 10
-    momentum: float = 0.0
-    nesterov: bool = False
-    l2: float = 0.0  # λ (nielsen) or α (sklearn); 0 = no weight decay
-    l2_style: str = "nielsen"  # nielsen: w ← (1 − ηλ/n)w, n = training rows; sklearn: + α/m · w
-    schedule: str = "constant"  # halving: the blog network's η/2 per pass; exponential: η·γ^epoch
-    gamma: float = 0.95  # the exponential schedule's factor per pass
-    beta1: float = 0.9  # Adam's moment decays and ε, at scikit-learn's defaults
-    beta2: float = 0.999
-    epsilon: float = 1e-8
+class OptimConfig(OptimizerSettings):
+    """optim.*: the optimizer (its fields and defaults: digitlab.nn.settings)."""
 
     def __post_init__(self) -> None:
         _choice("optim.name", self.name, OPTIMIZERS)
@@ -151,25 +132,14 @@ class OptimConfig:
 
 
 @dataclass
-class TrainerConfig:
-    epochs: int = 20  # passes over the training rows; the digits converge in ≈ 20 at lr 0.5
-    batch_size: int = 10  # Nielsen's mini-batch; 1 = the blog network's per-sample updates
-    order: str = "shuffle"  # shuffle each epoch | file order | random draws with replacement
-    dtype: str = "float32"  # half the memory traffic of float64 at the same accuracy
-    eval_batch_size: int = 4096  # rows per forward pass when scoring; bounds memory
+class TrainerConfig(LoopSettings):
+    """trainer.*: the training loop (digitlab.nn.settings), scoring and early stopping."""
+
     train_metrics: str = "running"  # running = from the epoch's own forward passes (free)
     eval_test: bool = False  # score the test set after every epoch (Nielsen's curves)
     early_stopping: str = "none"  # none | train_loss (scikit-learn's rule) | val_accuracy
     patience: int = 10  # epochs without improvement (scikit-learn's n_iter_no_change)
     tol: float = 1e-4  # the improvement that counts (scikit-learn's tol)
-    # BLAS threads during the mini-batch loop: an integer, None = BLAS's default (every core the
-    # job has), or auto = every core when OpenBLAS's idle threads sleep at once (digitlab imported
-    # before NumPy) and the batch has more than one row, else one (benchmarks/NOTES.md § 6)
-    blas_threads: Any = "auto"
-    # auto = the compiled per-sample loop where it applies (batch 1, plain SGD), NumPy/BLAS calls
-    # elsewhere; numpy = NumPy/BLAS calls throughout (benchmarks/NOTES.md § 7); reference = the
-    # textbook path everywhere (backprop, then the optimizer's update; no fused BLAS step)
-    engine: str = "auto"
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, "trainer.epochs", self.epochs, "an integer ≥ 1")
@@ -187,14 +157,6 @@ class TrainerConfig:
         _choice("trainer.early_stopping", self.early_stopping, EARLY_STOPPING)
         _require(self.patience >= 1, "trainer.patience", self.patience, "an integer ≥ 1")
         _require(self.tol >= 0, "trainer.tol", self.tol, "a value ≥ 0")
-
-    def loop_threads(self) -> int | None:
-        """The BLAS thread limit of the mini-batch loop (None: no limit of its own)."""
-        if self.blas_threads == "auto":
-            from digitlab import idle_blas_threads_sleep
-
-            return None if self.batch_size > 1 and idle_blas_threads_sleep() else 1
-        return self.blas_threads
 
 
 @dataclass

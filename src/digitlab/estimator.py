@@ -5,11 +5,27 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from digitlab.config import ModelConfig, OptimConfig, TrainerConfig
 from digitlab.nn.classifier import Classifier
+
+# the outputs whose values lie in [0, 1], so normalised they are class probabilities
+PROBABILITY_OUTPUTS = ("sigmoid", "softmax")
+
+
+def _gives_probabilities(estimator: DigitClassifier) -> bool:
+    if estimator.output not in PROBABILITY_OUTPUTS:
+        raise AttributeError(f"predict_proba is not available with output={estimator.output!r}: "
+                             f"its outputs are not probabilities (use output="
+                             f"{' or '.join(PROBABILITY_OUTPUTS)}, or predict / "
+                             "decision_function)")
+    return True
+
+
+DEFAULT_HIDDEN = tuple(ModelConfig().hidden)
 
 
 class DigitClassifier(ClassifierMixin, BaseEstimator):
@@ -19,7 +35,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     nesterov, l2, l2_style, optimizer, epochs, batch_size, order, dtype, random_state."""
 
     # the defaults are the schemas' (digitlab.config), written once there
-    def __init__(self, hidden=tuple(ModelConfig().hidden), activation=ModelConfig.activation,
+    def __init__(self, hidden=DEFAULT_HIDDEN, activation=ModelConfig.activation,
                  output=ModelConfig.output, loss=ModelConfig.loss, init=ModelConfig.init,
                  optimizer=OptimConfig.name, lr=OptimConfig.lr, momentum=OptimConfig.momentum,
                  nesterov=OptimConfig.nesterov, l2=OptimConfig.l2, l2_style=OptimConfig.l2_style,
@@ -70,12 +86,16 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         self.model_.partial_fit(X, y, classes=self.classes_)
         return self
 
-    def predict_proba(self, X):
+    def decision_function(self, X):
+        """The output layer's activations, one column per class (any output unit)."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
-        proba = self.model_.predict_proba(X).astype(np.float64)
+        return self.model_.predict_proba(X).astype(np.float64)
+
+    @available_if(_gives_probabilities)
+    def predict_proba(self, X):
+        proba = self.decision_function(X)
         return proba / proba.sum(axis=1, keepdims=True)  # sigmoid outputs need not sum to 1
 
     def predict(self, X):
-        check_is_fitted(self)
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        return self.classes_[np.argmax(self.decision_function(X), axis=1)]

@@ -25,7 +25,6 @@ from digitlab.nn import Classifier
 from digitlab.seeding import seed_streams
 from digitlab.training import EpochRecord, output_loss_and_accuracy, train
 
-
 # the tag that holds a run's identity: its config and its data's digest (config_hash)
 IDENTITY_TAG = "digitlab.config_hash"
 
@@ -132,21 +131,19 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 def _write_reports(folder: Path, reports: Path, cfg: RunConfig, split: Split, clf: Classifier,
                    proba: np.ndarray | None, history: list[dict[str, float]],
                    final: dict[str, np.ndarray],
-                   best: dict[str, np.ndarray]) -> Callable[[], None]:
-    """The run's files in `folder`, its reports in `reports`: those are begun first
-    (digitlab.reporting), and the function returned waits for them."""
+                   best: dict[str, np.ndarray]) -> None:
+    """The run's files in `folder`, its reports in `reports` (digitlab.reporting)."""
     # the test set (its outputs `proba`); the training rows where a recipe keeps no test set
     if proba is not None:
         y_true, part = split.y_test, "Test"
     else:
         y_true, proba, part = split.y_train, clf.predict_proba(split.x_train), "Training"
     title = f"{split.name}: hidden {cfg.model.hidden}, lr {cfg.optim.lr}, seed {cfg.seed}"
-    reports_written = reporting.write(reporting.ReportRequest(
+    reporting.write(reporting.ReportRequest(
         y_true, proba, split.classes, part, history, title, reports))
     (folder / "config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
     _save_npz(folder / "weights" / "final.npz", final)
     _save_npz(folder / "weights" / "best.npz", best)
-    return reports_written
 
 
 def _model_bundle(state: dict[str, np.ndarray], split: Split, cfg: RunConfig) -> ModelBundle:
@@ -226,17 +223,15 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
         metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
         with _artifact_folders(out_dir, keep=log.run_id is None) as (folder, reports):
             final_state = clf.network.state()
-            reports_written = _write_reports(folder, reports, cfg, split, clf, proba, history,
-                                             final_state, best_state)
+            _write_reports(folder, reports, cfg, split, clf, proba, history, final_state,
+                           best_state)
             for target, source in (extra_artifacts or {}).items():
                 _copy_tree(source, folder / target)
-            # all but the reports, which are being made meanwhile; the metrics after the model
-            # (the tracker links them to it)
+            # the metrics after the model (the tracker links them to it)
             log.log_artifacts(folder)
             if cfg.tracking.log_model:
                 log.log_model(_model_bundle(final_state, split, cfg))
             log.log_metrics(metrics)
-            reports_written()
             log.log_artifacts(reports, "report")
         return RunResult(log.run_id, metrics, history, out_dir,
                          final_state=final_state, best_state=best_state)

@@ -5,16 +5,16 @@ is a thin entry point over these modules, one job each.
     errors      bad input: one line, exit code 2
     composition a sweep's job configs composed once per config-group choice; unknown keys
     preflight   the command line and every job's config checked before anything runs
-    processes   a sweep's workers: found, stopped, ended with their driver
+    processes   a sweep's workers: stopped through their pool, ended with their driver
     sweep       the sweep's parent run before the jobs, their outcomes and the summary after
     job         one job: typed config → runner → tracker → outcome
-    exit        a command's exit code without the interpreter's teardown
+    exit        a pipeline's entry point and its exit code
     search      the Optuna search behind pipelines/search.py
     reproduce   published vs reproduced, behind pipelines/reproduce.py
 """
 
 from digitlab.cli.errors import EXIT_BAD_INPUT, fail
-from digitlab.cli.exit import command, exit_now, run_and_exit
+from digitlab.cli.exit import command, run_and_exit
 from digitlab.cli.preflight import (
                                     check_writable,
                                     checked_store,
@@ -27,5 +27,5 @@ from digitlab.cli.preflight import (
 from digitlab.cli.project import PROJECT_ROOT, git_state
 
 __all__ = ["EXIT_BAD_INPUT", "PROJECT_ROOT", "check_writable", "checked_store", "command",
-           "exit_now", "fail", "git_state", "one_line", "preflight", "prepare_store",
+           "fail", "git_state", "one_line", "preflight", "prepare_store",
            "refuse_unknown_keys", "run_and_exit", "to_run_config"]

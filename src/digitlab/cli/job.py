@@ -34,10 +34,12 @@ def _run_name(overrides: list[str], keys: list[str] | None = None) -> str:
 
 def _thread_limit(hc) -> int | None:
     """One BLAS thread per parallel job so n_jobs workers don't oversubscribe the cores."""
+    from joblib import effective_n_jobs
+
     n_jobs = OmegaConf.select(hc, "launcher.n_jobs", default=None)
     if hc.mode != RunMode.MULTIRUN or n_jobs in (None, 1):
         return None
-    jobs = os.cpu_count() if n_jobs == -1 else abs(int(n_jobs))
+    jobs = effective_n_jobs(int(n_jobs))  # as joblib reads it: −1 every core, −2 all but one
     return max(1, (os.cpu_count() or 1) // max(1, jobs))
 
 
@@ -45,7 +47,7 @@ def run_job(cfg: DictConfig) -> dict:
     """One job: validate, train, log; writes the job's outcome next to its Hydra files."""
     from threadpoolctl import threadpool_limits
 
-    from digitlab import faults, garbage, runner, stopping
+    from digitlab import faults, runner, stopping
     from digitlab.data import DataError
     from digitlab.training import TrainingDiverged
 
@@ -88,7 +90,6 @@ def run_job(cfg: DictConfig) -> dict:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / RESULT_FILE).write_text(json.dumps(outcome))
         return outcome
-    garbage.resume()  # the command has imported what a run needs (digitlab.garbage)
     try:
         with threadpool_limits(limits=_thread_limit(hc)), _progress(run_cfg) as on_epoch:
             result = runner.run(run_cfg, tracker, name, tags, out_dir,

@@ -6,12 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from digitlab import warm_server
-from digitlab.cli.composition import (CHECKED, JobComposer, check_known_keys, remember_mode,
-                                      without_hydra_node)
+from digitlab.cli.composition import CHECKED, check_known_keys, expand_sweep, without_hydra_node
 from digitlab.cli.errors import fail
 from digitlab.cli.project import CONF_DIR, PROJECT_ROOT
 from digitlab.config import ConfigError, RunConfig, check_given_keys_act
@@ -67,15 +64,6 @@ def refuse_renamed_keys(argv: list[str]) -> None:
                 fail(f"experiment={old} is now experiment={RENAMED_RECIPES[old]}")
 
 
-def expand_sweep(task_overrides: list[str]) -> tuple[list[list[str]], list[str]]:
-    """The override list of every job, as Hydra's basic sweeper expands them, and the swept keys."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
-    parsed = OverridesParser.create().parse_overrides(task_overrides)
-    swept = [o.get_key_element() for o in parsed if o.is_sweep_override()]
-    return BasicSweeper.split_arguments(parsed, None)[0], swept
-
-
 def one_line(exc: BaseException) -> str:
     """Hydra's multi-line message and its cause (which names the key and type) as one line."""
     noise = ("full_key", "object_type", "reference_type", "See https", "Set the environment",
@@ -101,15 +89,11 @@ def _quoting_hint(exc: BaseException) -> str:
 def preflight(argv: list[str], config_name: str) -> None:
     """Compose and check the config of every job the command line asks for, before Hydra starts
     anything: a typo, a wrong type, an unknown option or a bad value gets one line and exit 2."""
-    from hydra import initialize_config_dir
+    from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     refuse_renamed_keys(argv)
-    try:
-        warm_server.idle_seconds()
-    except ValueError as exc:
-        fail(str(exc))
     flags = [a for a in argv if a.startswith("-")]
     if any(f not in ("-m", "--multirun") for f in flags):
         return  # --help, --cfg, -cn …: Hydra's own business
@@ -117,6 +101,8 @@ def preflight(argv: list[str], config_name: str) -> None:
             and not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
     try:
         jobs, swept = expand_sweep(task)
+    except ConfigError as exc:
+        fail(str(exc))
     except HydraException as exc:
         fail(one_line(exc) + _quoting_hint(exc))
     if swept and not flags:
@@ -130,19 +116,18 @@ def preflight(argv: list[str], config_name: str) -> None:
     given = [a.split("=", 1)[1] for a in argv if a.lstrip("+").startswith(f"{key}=")]
     # the folder Hydra creates first; conf/train.yaml's default lies under outputs/
     check_writable(given[0].split("${")[0] if given else "outputs", key)
-    composer = JobComposer(CONF_DIR, config_name)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         for overrides in jobs:
             where = f" (in the sweep job {' '.join(overrides)})" if len(jobs) > 1 else ""
             try:
-                checked = to_run_config(composer.compose(overrides))
+                checked = to_run_config(without_hydra_node(compose(
+                    config_name=config_name, overrides=overrides, return_hydra_config=True)))
                 check_given_keys_act(checked, [o.split("=", 1)[0].lstrip("+~") for o in overrides])
                 CHECKED[tuple(overrides)] = checked
             except ConfigError as exc:
                 fail(f"{exc}{where}")
             except (HydraException, OmegaConfBaseException) as exc:
                 fail(one_line(exc) + where)
-    remember_mode(config_name, argv, composer.modes)
 
 
 def check_command_line(argv: list[str], config_name: str) -> None:
@@ -156,18 +141,16 @@ def check_command_line(argv: list[str], config_name: str) -> None:
     if any(a.startswith("-") for a in argv):
         return  # --help, --cfg, -sc …: Hydra's own business
     overrides = [a for a in argv if not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
-    modes: set = set()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             composed = without_hydra_node(compose(config_name=config_name, overrides=overrides,
-                                                  return_hydra_config=True), modes)
+                                                  return_hydra_config=True))
         check_known_keys(composed)
         OmegaConf.to_object(composed)  # the schema's own checks (tracking.uri without a login)
     except ConfigError as exc:
         fail(str(exc))
     except (HydraException, OmegaConfBaseException) as exc:
         fail(one_line(exc) + _quoting_hint(exc))
-    remember_mode(config_name, argv, modes)
 
 
 def prepare_store(uri: str, experiment: str) -> str:

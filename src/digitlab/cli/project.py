@@ -7,6 +7,7 @@ import functools
 import logging
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
@@ -21,8 +22,36 @@ from digitlab.config import (
     TrainerConfig,
 )
 
-# an editable install (pip install -e .): src/digitlab/cli/project.py → the checkout
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+def is_project(folder: Path) -> bool:
+    return (folder / "conf" / "train.yaml").is_file()
+
+
+PROJECT_ENV = "DIGITLAB_PROJECT"  # the checkout, as a command hands it to its workers
+
+
+def find_project_root(script: str | None, working_folder: Path) -> Path:
+    """The checkout a command belongs to: the one its main process found ($DIGITLAB_PROJECT),
+    the folder above the command's script (<project>/pipelines/train.py), the working folder,
+    else the checkout of an editable install; one line and exit 2 where none is a project."""
+    candidates = [Path(os.environ[PROJECT_ENV])] if os.environ.get(PROJECT_ENV) else []
+    if script:
+        candidates.append(Path(script).resolve().parent.parent)
+    candidates += [working_folder.resolve(), Path(__file__).resolve().parents[3]]
+    for folder in candidates:
+        if is_project(folder):
+            os.environ[PROJECT_ENV] = str(folder)  # a joblib or Ray worker finds the same one
+            return folder
+    from digitlab.cli.errors import fail
+
+    fail(f"{' nor '.join(map(str, dict.fromkeys(candidates)))}: not a digitlab project (no "
+         "conf/train.yaml); run the pipelines of a checkout (python <checkout>/pipelines/"
+         "train.py) or run the command from the checkout's folder.")
+
+
+# the command's script is argv[0]; a test runner or notebook is found by its working folder
+PROJECT_ROOT = find_project_root(sys.argv[0] if sys.argv and sys.argv[0].endswith(".py")
+                                 else None, Path.cwd())
 CONF_DIR = PROJECT_ROOT / "conf"
 log = logging.getLogger("digitlab")
 

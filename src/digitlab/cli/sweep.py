@@ -13,13 +13,11 @@ from pathlib import Path
 
 from hydra import compose
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from digitlab import warm_server
-from digitlab.cli.composition import CHECKED, RESULT_FILE, SWEEP_DIR_ENV
-from digitlab.cli.preflight import expand_sweep, prepare_store, to_run_config
-from digitlab.cli.processes import (DRIVER_PID_ENV, already_stopping, stop_workers,
-                                     warm_joblib_workers)
+from digitlab.cli.composition import CHECKED, RESULT_FILE, SWEEP_DIR_ENV, expand_sweep
+from digitlab.cli.preflight import prepare_store, to_run_config
+from digitlab.cli.processes import DRIVER_PID_ENV, already_stopping, stop_workers
 from digitlab.cli.project import PROJECT_ROOT, git_state, log
 
 SWEEP_FILE = "digitlab_sweep.json"
@@ -54,11 +52,6 @@ class SweepCallback(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         os.environ[SWEEP_DIR_ENV] = str(sweep_dir.resolve())
         os.environ[DRIVER_PID_ENV] = str(os.getpid())  # before any worker starts
-        launcher = str(config.hydra.launcher.get("_target_", ""))
-        if not launcher.endswith(".BasicLauncher"):  # the jobs run in workers, not here
-            warm_server.not_here()
-        if launcher.endswith(".JoblibLauncher"):
-            warm_joblib_workers(OmegaConf.to_container(config.hydra.launcher, resolve=True))
         SWEEP = Sweep(sweep_dir)
         record = {"swept": swept}
         if first.tracking.enabled:

@@ -20,10 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-
-def cache_root(cache_dir: str | None = None) -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "digitlab"
-    return Path(cache_dir or os.environ.get("DIGITLAB_CACHE") or default)
+from digitlab.cache_folder import cache_root
 
 
 def array_digest(*arrays: np.ndarray) -> str:

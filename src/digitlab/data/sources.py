@@ -12,8 +12,9 @@ from typing import Callable
 
 import numpy as np
 
+from digitlab.cache_folder import cache_root
 from digitlab.config import DataConfig
-from digitlab.data.cache import array_digest, cache_root, cached_array
+from digitlab.data.cache import array_digest, cached_array
 from digitlab.data.csv import read_kaggle_csv
 from digitlab.data.errors import DataError
 from digitlab.data.idx import read_idx
@@ -88,8 +89,8 @@ def _load_idx_folder(name: str, root: Path, cfg: DataConfig) -> Dataset:
         raise DataError(_missing_message(name, root) + f" Missing: {', '.join(missing)}.")
     arrays, digests = {}, []
     for part, path in paths.items():
-        array, digest = cached_array(path, lambda p, k=part.split("_")[1]: read_idx(p, k),
-                                     cfg.cache_dir)
+        kind = part.split("_")[1]
+        array, digest = cached_array(path, lambda p, k=kind: read_idx(p, k), cfg.cache_dir)
         arrays[part] = array
         digests.append(digest)
     for split in ("train", "test"):

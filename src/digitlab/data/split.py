@@ -128,18 +128,16 @@ def _split_off(x: np.ndarray, y: np.ndarray, count: int | float, key: str, value
 
 def _split_rows(y: np.ndarray, count: int | float, stratified: bool, random_state: int,
                 key: str, value: float, cache_dir: str | None) -> dict[str, np.ndarray]:
-    """The row indices train_test_split gives, in its order, from the warm server where there is
-    one; cached under all they depend on (the labels, the size, the seed, scikit-learn's
-    version), so a run whose split is known does not import scikit-learn (≈ 0.6 s)."""
+    """The row indices train_test_split gives, in its order; cached under all they depend on
+    (the labels, the size, the seed, scikit-learn's version), so a run whose split is known does
+    not import scikit-learn (≈ 0.6 s)."""
     from importlib.metadata import version
-
-    from digitlab import warm_server
 
     identity = (array_digest(y), count, stratified, random_state, version("scikit-learn"))
     digest = hashlib.sha256(repr(identity).encode()).hexdigest()[:32]
 
     def split() -> dict[str, np.ndarray]:
-        rows = warm_server.begin(_train_test_rows, y, count, stratified, random_state)()
+        rows = _train_test_rows(y, count, stratified, random_state)
         if isinstance(rows, str):
             raise DataError(f"{key}={value} cannot split {len(y)} rows: {rows}; use a larger "
                             f"data set or another {key}.")

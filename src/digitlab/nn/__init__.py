@@ -1,10 +1,11 @@
 """The network: functions (activations, losses), init, network (BP1–BP4, the reference path),
-fused and per_sample (the fast paths), optimizers, orders, classifier."""
+fused and per_sample (the fast paths), optimizers, orders, settings (plain values), classifier.
+It knows no config schema and no tracker: digitlab.config extends its settings."""
 
 from importlib import import_module
 
-# looked up on first use, so digitlab.config can read the registries' names from the modules
-# below without importing the classifier, which imports digitlab.config
+# looked up on first use: reading a registry's names (digitlab.config) does not import the
+# classifier and its BLAS controls
 _EXPORTS = {"Classifier": "digitlab.nn.classifier", "Network": "digitlab.nn.network"}
 __all__ = list(_EXPORTS)
 

@@ -5,20 +5,20 @@ reference path or a fast one; `passes` is the one epoch loop (fit and digitlab.t
 from __future__ import annotations
 
 import time
+from typing import Iterator
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from typing import Iterator
-
-from digitlab.config import ModelConfig, OptimConfig, TrainerConfig
 from digitlab.nn import fused
 from digitlab.nn.network import Network
-from digitlab.nn.orders import ORDERS
 from digitlab.nn.optimizers import SCHEDULES, make_optimizer, weight_decay
+from digitlab.nn.orders import ORDERS
+from digitlab.nn.settings import LoopSettings, NetworkSettings, OptimizerSettings
 from digitlab.seeding import seed_streams
 
-def network_for(cfg: ModelConfig, n_in: int, n_out: int, rng: np.random.Generator,
+
+def network_for(cfg: NetworkSettings, n_in: int, n_out: int, rng: np.random.Generator,
                 dtype: str) -> Network:
     """A freshly initialised network of the architecture `cfg` describes."""
     return Network.initialise([n_in, *cfg.hidden, n_out], rng, init=cfg.init,
@@ -28,11 +28,12 @@ def network_for(cfg: ModelConfig, n_in: int, n_out: int, rng: np.random.Generato
 
 
 class Classifier:
-    def __init__(self, model: ModelConfig | None = None, optim: OptimConfig | None = None,
-                 trainer: TrainerConfig | None = None, seed: int = 0):
-        self.model = model or ModelConfig()
-        self.optim = optim or OptimConfig()
-        self.trainer = trainer or TrainerConfig()
+    def __init__(self, model: NetworkSettings | None = None,
+                 optim: OptimizerSettings | None = None, trainer: LoopSettings | None = None,
+                 seed: int = 0):
+        self.model = model or NetworkSettings()
+        self.optim = optim or OptimizerSettings()
+        self.trainer = trainer or LoopSettings()
         self.seed = seed
         self._reset()
 

@@ -7,12 +7,9 @@ same trajectory. L2 weight decay is added to the weight gradients (never the bia
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:  # the config reads this module's registries, so no import at run time
-    from digitlab.config import OptimConfig
+from digitlab.nn.settings import OptimizerSettings
 
 # learning rate of pass `epoch` (0-based) from the optimizer's settings
 SCHEDULES = {
@@ -22,7 +19,7 @@ SCHEDULES = {
 }
 
 
-def weight_decay(cfg: OptimConfig, n_train: int, batch_size: int) -> float:
+def weight_decay(cfg: OptimizerSettings, n_train: int, batch_size: int) -> float:
     """The coefficient c of the decay term c·w added to each weight gradient."""
     if cfg.l2 == 0:
         return 0.0
@@ -79,5 +76,5 @@ OPTIMIZERS = {
 }
 
 
-def make_optimizer(cfg: OptimConfig, params: list[np.ndarray]) -> SGD | Adam:
+def make_optimizer(cfg: OptimizerSettings, params: list[np.ndarray]) -> SGD | Adam:
     return OPTIMIZERS[cfg.name](cfg, params)

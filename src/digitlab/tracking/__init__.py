@@ -4,8 +4,7 @@ training.
 
     store         the store's URI, checks and atomic creation; the experiment made ready
     schema        the schema revision this MLflow writes, remembered per install
-    sqlite_reads  a SQLite store read with sqlite3 alone (the experiment, RUNNING and FINISHED runs)
-    client        one MLflow client per store; the fluent API pointed at a store
+    client        one MLflow client per store, for every read and write
     reaping       runs left RUNNING by a dead process, marked KILLED
     tracker       the runner's Tracker: finds FINISHED runs, opens new ones
     runs          parent runs, the run log the runner writes into, a run's end
@@ -32,7 +31,7 @@ for _name, _value in HTTP_RETRY_DEFAULTS.items():
 # each name is looked up in its module on first use, so a command that only reads a SQLite store
 # (a run found FINISHED, a ready experiment) never imports MLflow (≈ 1.2 s)
 _EXPORTS = {
-    "digitlab.tracking.client": ["PARENT_TAG", "client_for", "fluent_uri"],
+    "digitlab.tracking.client": ["PARENT_TAG", "client_for"],
     "digitlab.tracking.model": ["NetworkModel", "alias_target", "load_pyfunc",
                                 "register_run_model"],
     "digitlab.tracking.queries": ["artifact_files", "download", "find_sweep", "get_run",

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Iterable
 from mlflow.entities import Metric
 from mlflow.utils.validation import MAX_METRICS_PER_BATCH
 
-from digitlab.data.cache import cache_root
+from digitlab.cache_folder import cache_root
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient

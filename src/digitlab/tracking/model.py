@@ -8,9 +8,10 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.artifacts import download_artifacts
 from mlflow.exceptions import MlflowException
 
-from digitlab.tracking.client import client_for, fluent_uri
+from digitlab.tracking.client import client_for
 
 # the logged model's code: every logged model imports this class as digitlab.tracking.NetworkModel
 MODEL_CODE = """\
@@ -76,9 +77,15 @@ def register_run_model(uri: str, run_id: str, name: str, alias: str,
         if not logged:
             raise LookupError(f"run {run_id} logged no model")
         # MLflow 3 keeps the model as a LoggedModel of the run, addressed by its id
-        source = f"models:/{logged[-1].model_id}"
-        with fluent_uri(uri):
-            version, created = mlflow.register_model(source, name, tags=tags).version, True
+        model_id = logged[-1].model_id
+        try:
+            client.create_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        version = client.create_model_version(name, f"models:/{model_id}", run_id=run_id,
+                                              tags=tags, model_id=model_id).version
+        created = True
     client.set_registered_model_alias(name, alias, version)
     return str(version), created
 
@@ -93,8 +100,10 @@ def alias_target(uri: str, name: str, alias: str) -> str | None:
 
 def load_pyfunc(uri: str, model_uri: str):
     """An MLflow model (models:/name@alias, models:/name/3, runs:/id/model, a folder) and the
-    number of pixels per image it expects (from its input schema in models logged with one)."""
-    with fluent_uri(uri):
-        model = mlflow.pyfunc.load_model(model_uri)
+    number of pixels per image it expects (from its input schema in models logged with one).
+    The model's files are fetched from the store `uri` names, then loaded from disk."""
+    local = download_artifacts(artifact_uri=model_uri, tracking_uri=uri,
+                                                registry_uri=uri)
+    model = mlflow.pyfunc.load_model(local)
     schema = model.metadata.get_input_schema()
     return model, len(schema.inputs) if schema else model.unwrap_python_model().n_features

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 
 from digitlab.stopping import deferred
+from digitlab.tracking.client import PARENT_TAG, client_for
 from digitlab.tracking.reaping import run_is_stale
-from digitlab.tracking.client import PARENT_TAG, client_for, fluent_uri
 
 # ---- reading runs back (compare, rerun) -----------------------------------------------------
 
@@ -32,11 +31,42 @@ def find_sweep(uri: str, experiment: str, sweep: str | None = None):
     return parents[0]
 
 
+def _all_runs(uri: str, experiment_ids: list[str], where: str) -> list:
+    """Every run the filter finds, page by page (MlflowClient.search_runs returns a page)."""
+    client, runs, token = client_for(uri), [], None
+    while True:
+        page = client.search_runs(experiment_ids, where, max_results=1000, page_token=token)
+        runs += page
+        token = page.token
+        if not token:
+            return runs
+
+
+def _frame(runs: list) -> pd.DataFrame:
+    """Runs as the table mlflow.search_runs returns: run_id, experiment_id, status,
+    artifact_uri, start_time, end_time (UTC), then metrics.* (last values), params.*, tags.*."""
+    def row(run) -> dict:
+        info = run.info
+        return {"run_id": info.run_id, "experiment_id": info.experiment_id,
+                "status": info.status, "artifact_uri": info.artifact_uri,
+                "start_time": pd.to_datetime(info.start_time, unit="ms", utc=True),
+                "end_time": pd.to_datetime(info.end_time, unit="ms", utc=True),
+                **{f"metrics.{k}": v for k, v in run.data.metrics.items()},
+                **{f"params.{k}": v for k, v in run.data.params.items()},
+                **{f"tags.{k}": v for k, v in run.data.tags.items()}}
+
+    columns = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
+    table = pd.DataFrame([row(run) for run in runs], columns=None if runs else columns)
+    for column in table.columns:  # a metric a run lacks is NaN; a param or tag, None
+        if not column.startswith("metrics.") and table[column].dtype == object:
+            table[column] = table[column].astype(object).where(table[column].notna(), None)
+    return table
+
+
 def runs_frame(uri: str, experiment_ids: list[str], parent_run_id: str | None = None) -> pd.DataFrame:
     """Runs as MLflow's search_runs table (params.*, metrics.* = last values, tags.*)."""
     where = f"tags.`{PARENT_TAG}` = '{parent_run_id}'" if parent_run_id else ""
-    with fluent_uri(uri):
-        return mlflow.search_runs(experiment_ids, filter_string=where, max_results=50000)
+    return _frame(_all_runs(uri, experiment_ids, where))
 
 
 def sweep_runs(uri: str, parent) -> pd.DataFrame:
@@ -81,8 +111,7 @@ def set_run_tag(uri: str, run_id: str, key: str, value: str) -> None:
 
 def runs_by_id(uri: str, experiment_ids: list[str], run_ids: list[str]) -> pd.DataFrame:
     ids = ", ".join(f"'{r}'" for r in run_ids)
-    with fluent_uri(uri):
-        return mlflow.search_runs(experiment_ids, filter_string=f"attributes.run_id IN ({ids})")
+    return _frame(_all_runs(uri, experiment_ids, f"attributes.run_id IN ({ids})"))
 
 
 def store_status(uri: str) -> tuple[pd.DataFrame, list]:

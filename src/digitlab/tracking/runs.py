@@ -9,25 +9,31 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
-from unittest import mock
 
 import mlflow
-import mlflow.models.utils
-import mlflow.utils.environment
 import numpy as np
-from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.entities import (
+    Dataset,
+    DatasetInput,
+    InputTag,
+    LoggedModelOutput,
+    LoggedModelStatus,
+    Metric,
+    Param,
+    RunTag,
+)
 from mlflow.exceptions import MlflowException
-from mlflow.models import ModelSignature, infer_signature
+from mlflow.models import Model, ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 
 from digitlab import faults
 from digitlab.data import Split
 from digitlab.runner import ModelBundle
 from digitlab.stopping import Terminated, deferred
+from digitlab.tracking.client import PARENT_TAG, client_for
 from digitlab.tracking.epochs import EpochMetrics
 from digitlab.tracking.model import MODEL_CODE, NetworkModel
 from digitlab.tracking.reaping import process_tags
-from digitlab.tracking.client import PARENT_TAG, client_for, fluent_uri
 from digitlab.training import EpochRecord
 
 log = logging.getLogger(__name__)
@@ -77,9 +83,9 @@ def _record_error(client: MlflowClient, run_id: str, exc: BaseException) -> None
 
 
 @deferred()
-def _end_run(run_id: str, status: str, error: BaseException | None) -> None:
+def _end_run(client: MlflowClient, run_id: str, status: str, error: BaseException | None) -> None:
     try:
-        mlflow.end_run(status)
+        client.set_terminated(run_id, status)
     except Exception as end_error:
         if error is None:
             raise
@@ -120,8 +126,10 @@ def _remove_local_artifacts(client: MlflowClient, run_id: str) -> None:
 class MlflowRunLog:
     """Logs one run; its per-epoch records in batches (digitlab.tracking.epochs)."""
 
-    def __init__(self, client: MlflowClient, run_id: str):
-        self.client, self.run_id = client, run_id
+    def __init__(self, client: MlflowClient, run_id: str, experiment_id: str,
+                 params: dict[str, str]):
+        self.client, self.run_id, self.experiment_id = client, run_id, experiment_id
+        self.params = params  # the logged model carries its run's params, as log_model's do
         self.epochs = EpochMetrics(client, run_id)
         self.model_id: str | None = None  # the logged model, once there is one
 
@@ -158,8 +166,10 @@ class MlflowRunLog:
             if len(y):
                 dataset = from_numpy(x, targets=y, name=f"{split.name}-{context}",
                                      digest=split.digest[:16])
-                inputs.append(DatasetInput(dataset._to_mlflow_entity(),
-                                           [InputTag("mlflow.data.context", context)]))
+                fields = dataset.to_dict()
+                entity = Dataset(fields["name"], fields["digest"], fields["source_type"],
+                                 fields["source"], fields.get("schema"), fields.get("profile"))
+                inputs.append(DatasetInput(entity, [InputTag("mlflow.data.context", context)]))
         for attempt in range(3):
             try:
                 self.client.log_inputs(self.run_id, inputs)
@@ -179,6 +189,8 @@ class MlflowRunLog:
 
     @deferred()
     def log_model(self, bundle: ModelBundle) -> None:
+        """The pyfunc model as a LoggedModel of the run, through the client: created, its files
+        saved by mlflow.pyfunc.save_model and uploaded, then READY (FAILED if any step fails)."""
         # raw pixels, matched by position (no names): numpy rows and a CSV with any pixel header,
         # integers or floats. No input schema: MLflow's would refuse floats for long columns and
         # int64 for double ones; NetworkModel.predict checks the width and the range instead
@@ -187,36 +199,33 @@ class MlflowRunLog:
         model.load_arrays(bundle.arrays, bundle.spec)
         signature = ModelSignature(
             inputs=None, outputs=infer_signature(example, model.predict(None, example)).outputs)
-        with tempfile.TemporaryDirectory(prefix="digitlab-model-") as tmp:
-            arrays, spec = Path(tmp) / "network.npz", Path(tmp) / "network.json"
-            np.savez(arrays, **bundle.arrays)
-            spec.write_text(json.dumps(bundle.spec))
-            code = Path(tmp) / "digitlab_model.py"  # models from code: nothing is pickled
-            code.write_text(MODEL_CODE)
-            with _without_rechecks():
-                self.model_id = mlflow.pyfunc.log_model(
-                    name="model", python_model=str(code),
+        logged = self.client.create_logged_model(self.experiment_id, name="model",
+                                                 source_run_id=self.run_id, params=self.params)
+        try:
+            self.client.log_outputs(self.run_id, [LoggedModelOutput(logged.model_id, step=0)])
+            with tempfile.TemporaryDirectory(prefix="digitlab-model-") as tmp:
+                arrays, spec = Path(tmp) / "network.npz", Path(tmp) / "network.json"
+                np.savez(arrays, **bundle.arrays)
+                spec.write_text(json.dumps(bundle.spec))
+                code = Path(tmp) / "digitlab_model.py"  # models from code: nothing is pickled
+                code.write_text(MODEL_CODE)
+                saved = Path(tmp) / "model"
+                mlflow.pyfunc.save_model(
+                    saved, python_model=str(code),
                     artifacts={"arrays": str(arrays), "spec": str(spec)},
                     signature=signature, input_example=example,
+                    mlflow_model=Model(artifact_path=logged.artifact_location,
+                                       model_uuid=logged.model_id, run_id=self.run_id,
+                                       model_id=logged.model_id),
                     # explicit requirements: inferring them would import-trace in a subprocess
                     pip_requirements=[f"numpy=={np.__version__}",
-                                      f"mlflow=={mlflow.__version__}", "digitlab"],
-                ).model_id
-
-
-@contextmanager
-def _without_rechecks() -> Iterator[None]:
-    """log_model without two checks whose answer is known (≈ 1 s per one-run command):
-    - the requirements are the running versions, so MLflow's check of them against this
-      environment cannot fail; it maps every installed distribution to its modules first;
-    - the example's outputs were just computed by this model for the signature; MLflow would
-      load the model back to compute them again (its transformers flavor skips this check
-      with validate_serving_input=False, which pyfunc.log_model does not pass on)."""
-    with mock.patch.object(mlflow.utils.environment, "warn_dependency_requirement_mismatches",
-                           lambda requirements: None), \
-            mock.patch.object(mlflow.models.utils, "_validate_serving_input",
-                              lambda model_uri, serving_input: None):
-        yield
+                                      f"mlflow=={mlflow.__version__}", "digitlab"])
+                self.client.log_model_artifacts(logged.model_id, str(saved))
+        except BaseException:
+            self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+            raise
+        self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+        self.model_id = logged.model_id
 
 
 @contextmanager
@@ -228,30 +237,28 @@ def open_run(uri: str, experiment_id: str, parent_run_id: str | None, name: str,
     if parent_run_id:
         tags[PARENT_TAG] = parent_run_id
     run_id, run_log, error = None, None, None
-    with fluent_uri(uri):  # start_run and log_model find the store by it
-        try:
-            with deferred():  # a stop signal arriving here is raised once the run exists
-                run_id = client.create_run(experiment_id, run_name=name,
-                                           tags=tags).info.run_id
-                mlflow.start_run(run_id=run_id)  # active, for log_model
-                items = [Param(k, v[:6000]) for k, v in params.items()]
-                for i in range(0, len(items), 100):  # log_batch takes at most 100 params
-                    client.log_batch(run_id, params=items[i:i + 100])
-            run_log = MlflowRunLog(client, run_id)
-            yield run_log
-            run_log.write_epochs()
-        except BaseException as exc:
-            error = exc
-            if run_log:
-                _write_epochs_of_ended(run_log)
-            if run_id:
-                fault = faults.describe(exc)
-                if fault and fault.kind == "disk_full":  # frees the space to record FAILED
-                    _remove_local_artifacts(client, run_id)
-                _record_error(client, run_id, exc)
-            raise
-        finally:
-            if run_log:  # before the end: a run killed in between is reaped with its journal
-                run_log.epochs.close()
-            if run_id:
-                _end_run(run_id, _status_of(error), error)
+    params = {k: v[:6000] for k, v in params.items()}
+    try:
+        with deferred():  # a stop signal arriving here is raised once the run exists
+            run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+            items = [Param(k, v) for k, v in params.items()]
+            for i in range(0, len(items), 100):  # log_batch takes at most 100 params
+                client.log_batch(run_id, params=items[i:i + 100])
+        run_log = MlflowRunLog(client, run_id, experiment_id, params)
+        yield run_log
+        run_log.write_epochs()
+    except BaseException as exc:
+        error = exc
+        if run_log:
+            _write_epochs_of_ended(run_log)
+        if run_id:
+            fault = faults.describe(exc)
+            if fault and fault.kind == "disk_full":  # frees the space to record FAILED
+                _remove_local_artifacts(client, run_id)
+            _record_error(client, run_id, exc)
+        raise
+    finally:
+        if run_log:  # before the end: a run killed in between is reaped with its journal
+            run_log.epochs.close()
+        if run_id:
+            _end_run(client, run_id, _status_of(error), error)

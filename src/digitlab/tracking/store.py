@@ -1,5 +1,6 @@
 """The store: its URI, its checks (schema, login, lock), its atomic creation, the experiment made
-ready. MLflow is imported only where it writes: a ready store is checked with sqlite3 alone."""
+ready. A SQLite file is checked at the door with sqlite3 (is it an MLflow store, whole, of this
+MLflow's schema, not locked); everything else goes through MLflow's client."""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ from typing import Callable, TypeVar
 from filelock import FileLock
 
 from digitlab import faults
-from digitlab.tracking import sqlite_reads
-from digitlab.tracking.reaping import process_alive
 from digitlab.tracking.schema import schema_head
 
 log = logging.getLogger(__name__)
@@ -186,20 +185,11 @@ def _create_sqlite_store(db: Path, uri: str) -> None:
     either no store or a whole one. Called under the store's file lock."""
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-    from digitlab.tracking import schema
-
-    schema.install()
-
     for leftover in db.parent.glob(f".{db.name}.*.creating"):  # of a creation cut off earlier
         leftover.unlink(missing_ok=True)
     making = db.parent / f".{db.name}.{os.getpid()}.creating"
     making_uri = f"sqlite:///{making}"
-    try:
-        SqlAlchemyStore(making_uri, artifact_root(uri))
-    finally:
-        engine = SqlAlchemyStore._engine_map.pop(making_uri, None)
-        if engine is not None:
-            engine.dispose()
+    SqlAlchemyStore(making_uri, artifact_root(uri)).engine.dispose()  # its file closed
     if db.exists():  # an empty file: replaced (a process that has it open reads no tables)
         os.replace(making, db)
         return
@@ -221,8 +211,7 @@ def prepare_store(uri: str, experiment: str) -> str:
         # asked again under the lock: another process may have made it meanwhile
         if _store_is_new(db):
             _through_mlflow(uri, lambda: _create_sqlite_store(db, uri))
-        return (_ready_experiment(db, experiment)
-                or _through_mlflow(uri, lambda: _prepare(uri, experiment)))
+        return _through_mlflow(uri, lambda: _prepare(uri, experiment))
 
 
 def _through_mlflow(uri: str, write: Callable[[], T]) -> T:
@@ -233,18 +222,6 @@ def _through_mlflow(uri: str, write: Callable[[], T]) -> T:
         return write()
     except MlflowException as exc:
         raise StoreError(f"tracking.uri={uri}: {exc.message.splitlines()[0]}") from None
-
-
-def _ready_experiment(db: Path, experiment: str) -> str | None:
-    """The experiment's id when it exists and no run of it was left RUNNING by a dead process:
-    nothing to write, so no MLflow. None sends the store through MLflow (`_prepare`)."""
-    found = sqlite_reads.experiment_id(db, experiment)
-    if found is None:
-        return None
-    running = sqlite_reads.running_runs(db, found)
-    if any(not process_alive(host, pid) for _, host, pid in running):
-        return None
-    return found
 
 
 def _prepare(uri: str, experiment: str) -> str:

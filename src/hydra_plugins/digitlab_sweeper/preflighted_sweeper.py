@@ -1,13 +1,13 @@
-"""Hydra's basic sweeper without its second composition of jobs already checked, with its
-launcher composing jobs that choose the same config groups once, and with jobs whose worker
-process died launched once more.
+"""Hydra's basic sweeper without its second composition of jobs already checked, and with jobs
+whose worker process died launched once more. Hydra offers its basic sweeper only as
+`hydra._internal.core_plugins.basic_sweeper.BasicSweeper`: this module is the one place that
+imports it (tests/test_composition.py fails loudly when Hydra moves it).
 
 Before launching, the basic sweeper composes every job once to fail early, and the launcher then
-composes it again to run it: ≈ 0.2 s a job each. pipelines/train.py's preflight composes and
-checks every job before Hydra starts (with one-line errors and exit code 2) and records them in
-`digitlab.cli.composition.CHECKED`; those are not composed a second time. Jobs preflight did not see
-are checked as Hydra checks them. The launcher's compositions go through
-`digitlab.cli.composition.SweepConfigLoader`. Selected by conf/hydra/sweeper/preflighted.yaml.
+composes it again to run it. pipelines/train.py's preflight composes and checks every job before
+Hydra starts (with one-line errors and exit code 2) and records them in
+`digitlab.cli.composition.CHECKED`; those are not composed a second time. Jobs preflight did not
+see are checked as Hydra checks them. Selected by conf/hydra/sweeper/preflighted.yaml.
 
 A joblib worker killed from outside (the out-of-memory killer, a `kill -9`) breaks joblib's whole
 process pool: the launcher raises TerminatedWorkerError and the jobs still queued never run.
@@ -18,7 +18,6 @@ FAILED with that reason, and the sweep goes on.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -27,8 +26,7 @@ from typing import Sequence
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-from digitlab.cli.composition import CHECKED, RESULT_FILE, SWEEP_DIR_ENV, SweepConfigLoader
-from digitlab.cli.processes import wait_for_warm_workers
+from digitlab.cli.composition import CHECKED, RESULT_FILE, SWEEP_DIR_ENV
 
 log = logging.getLogger("digitlab")
 LAUNCHES = 2  # a job is tried again once: a worker killed for another job's memory recovers
@@ -75,7 +73,6 @@ class _RelaunchLostJobs:
         return outcome is not None and outcome.get("status") != "KILLED"
 
     def launch(self, batch: Sequence[Sequence[str]], initial_job_idx: int):
-        wait_for_warm_workers()
         returns, pending, launches = [], list(range(len(batch))), {i: 0 for i in range(len(batch))}
         for _ in range(LAUNCHES * len(batch)):  # a pool that breaks again and again stops here
             try:
@@ -117,8 +114,6 @@ class _RelaunchLostJobs:
 
 class PreflightedSweeper(BasicSweeper):
     def setup(self, *, hydra_context, task_function, config) -> None:
-        hydra_context = dataclasses.replace(
-            hydra_context, config_loader=SweepConfigLoader(hydra_context.config_loader))
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
         self.launcher = _RelaunchLostJobs(self.launcher, config)
 
