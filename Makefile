@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.run-stamp
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast bench ui server clean-store reproduce reproduce-mnist completion
+.PHONY: run test test-fast lint bench ui server clean-store reproduce reproduce-mnist completion
 
 $(RUN_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ run: $(RUN_STAMP)
 ## test: the whole suite (Fashion-MNIST tests run where dataset-fashion-mnist is installed)
 test: $(STAMP)
 	$(PY) -m pytest
+
+## lint: ruff with the rule set of pyproject.toml
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src pipelines tests benchmarks
 
 ## test-fast: the in-process tests of every module, without the end-to-end and full-size ones
 test-fast: $(STAMP)

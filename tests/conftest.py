@@ -22,56 +22,23 @@ needs_fashion = pytest.mark.skipif(
 )
 
 
-def _source(function) -> str:
-    import inspect
-
-    try:
-        return inspect.getsource(function)
-    except (OSError, TypeError):
-        return ""
-
-
-def _runs_commands(source: str, helpers: set[str] = frozenset()) -> bool:
-    import re
-
-    return ("pipeline(" in source or "subprocess." in source
-            or any(re.search(rf"\b{name}\(", source) for name in helpers))
-
-
-def _command_helpers(module) -> set[str]:
-    """The module's own functions that run a command (a test calling one is end to end)."""
-    import inspect
-
-    return {name for name, f in inspect.getmembers(module, inspect.isfunction)
-            if f.__module__ == module.__name__ and not name.startswith("test_")
-            and _runs_commands(_source(f))}
+E2E = Path(__file__).resolve().parent / "e2e"
 
 
 def pytest_collection_modifyitems(items):
-    """A test that runs a command, itself, through a helper of its module or through one of its
-    fixtures, is marked e2e."""
-    helpers: dict[str, set[str]] = {}
+    """The tests under tests/e2e/ run real commands, each in a subprocess: they are marked e2e
+    (make test-fast leaves them out)."""
     for item in items:
-        module = getattr(item, "module", None)
-        if module is None:
-            continue
-        if module.__name__ not in helpers:
-            helpers[module.__name__] = _command_helpers(module)
-        fixtures = getattr(item, "_fixtureinfo", None)
-        defs = fixtures.name2fixturedefs.values() if fixtures else []
-        sources = [_source(getattr(item, "function", None))]
-        sources += [_source(d[-1].func) for d in defs if d]
-        if any(_runs_commands(src, helpers[module.__name__]) for src in sources):
+        if E2E in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory):
     # every test and every fixture of the whole run parses into a cache of this test run, never
-    # the user's ~/.cache; the run's warm server ends a minute after its last command, not ten
+    # the user's ~/.cache
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DIGITLAB_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-        patch.setenv("DIGITLAB_WARM_SERVER_IDLE", "60")
         yield
 
 

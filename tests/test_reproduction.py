@@ -4,11 +4,8 @@ stand-in of the official IDX files, since MNIST cannot be downloaded here)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from conftest import pipeline, runs_of, store, write_idx_set, write_kaggle_csv
 from digitlab.config import PublishedConfig
 from digitlab.reproduction import TrainingRun, load_curve, reproduce, run_accuracy
 
@@ -100,104 +97,3 @@ def test_shipped_curves_hold_the_published_numbers(curve, key, best, best_epoch,
 
 
 MNIST_ROWS = ["nielsen-*", "rashid-*", "lecun98-*", "simard03-*", "mnist-*"]
-
-
-def test_every_mnist_and_seed_experiment_trains_on_stand_in_files(tmp_path):
-    root = write_idx_set(tmp_path / "mnist", n_train=10200, n_test=100)
-    csv = write_kaggle_csv(tmp_path / "train.csv", n=300)
-    uri = store(tmp_path)
-    done = pipeline("reproduce.py", f"only=[{','.join(MNIST_ROWS)},blog-network*]", "seeds=1",
-                    "n_jobs=2", f"tracking.uri={uri}", f"mnist_root={root}", f"kaggle_csv={csv}",
-                    "overrides=['trainer.epochs=1']", "out=report", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    table = (tmp_path / "report" / "reproduce.md").read_text()
-    experiments = sorted(p.stem for p in (pipeline.__globals__["ROOT"] / "conf" / "experiment")
-                         .glob("*.yaml") if not p.stem.startswith(("fashion", "sklearn", "rolisz")))
-    children = [r for r in runs_of(uri, "reproduce") if "mlflow.parentRunId" in r.data.tags]
-    assert sorted(r.data.params["experiment_id"] for r in children) == experiments
-    assert all(r.info.status == "FINISHED" for r in children)
-    assert all(r.data.params["trainer.epochs"] == "1" for r in children)
-    for exp in experiments:
-        assert f"| {exp} " in table
-    assert "data missing" not in table
-    assert "recipe reconstructed" in table and "baseline" in table
-    parent = next(r for r in runs_of(uri, "reproduce") if "mlflow.parentRunId" not in r.data.tags)
-    assert parent.info.status == "FINISHED"
-
-
-def test_missing_mnist_is_reported_with_the_files_to_fetch(tmp_path):
-    uri = store(tmp_path)
-    done = pipeline("reproduce.py", "only=nielsen-ch1-30", f"tracking.uri={uri}", "out=report",
-                    cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    table = (tmp_path / "report" / "reproduce.md").read_text()
-    assert "data missing" in table and "train-images-idx3-ubyte.gz" in table
-    assert "mnist_root=" in table
-
-
-def _single_run(tmp_path, *args):
-    uri = store(tmp_path)
-    done = pipeline("train.py", "trainer.epochs=3", "tracking.log_model=false",
-                    f"tracking.uri={uri}", *args, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    (run,) = runs_of(uri)
-    return uri, run
-
-
-def test_rerun_reproduces_a_digits_run_exactly_and_catches_altered_weights(tmp_path):
-    from urllib.parse import urlparse
-
-    import numpy as np
-
-    uri, run = _single_run(tmp_path, "model.hidden=[12,8]", "seed=4")
-    done = pipeline("rerun.py", f"run_id={run.info.run_id}", f"tracking.uri={uri}", cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
-    assert "reproduced exactly" in done.stdout
-    rerun = next(r for r in runs_of(uri) if r.data.tags.get("digitlab.rerun_of") == run.info.run_id)
-    assert rerun.info.status == "FINISHED"
-
-    weights = Path(urlparse(run.info.artifact_uri).path) / "weights" / "final.npz"
-    with np.load(weights, allow_pickle=False) as arrays:
-        state = dict(arrays)
-    state["W2"][0, 0] += 1e-3
-    np.savez(weights, **state)
-    done = pipeline("rerun.py", f"run_id={run.info.run_id}", f"tracking.uri={uri}", cwd=tmp_path)
-    assert done.returncode == 1
-    assert "NOT reproduced: first difference: weights/final.npz: W2 differs" in done.stdout
-
-
-def test_rerun_refuses_other_data(tmp_path):
-    csv = write_kaggle_csv(tmp_path / "train.csv", n=120)
-    uri, run = _single_run(tmp_path, "data=kaggle_csv", f"data.path={csv}")
-    write_kaggle_csv(csv, n=120, seed=9)  # same layout, other pixels
-    done = pipeline("rerun.py", f"run_id={run.info.run_id}", f"tracking.uri={uri}", cwd=tmp_path)
-    assert done.returncode == 2
-    assert "the data differs from the logged run's" in done.stderr
-    assert len(runs_of(uri)) == 1  # nothing was re-run
-
-
-def test_rerun_of_an_unknown_run(tmp_path):
-    uri, _ = _single_run(tmp_path)
-    done = pipeline("rerun.py", "run_id=0123456789abcdef", f"tracking.uri={uri}", cwd=tmp_path)
-    assert done.returncode == 2 and "no such run" in done.stderr
-
-
-def test_export_kaggle_csv_writes_mnist_in_kaggles_layout(tmp_path):
-    from digitlab.config import DataConfig
-    from digitlab.data import load_dataset
-    from digitlab.data.csv import read_kaggle_csv
-
-    root = write_idx_set(tmp_path / "mnist", n_train=120, n_test=20)
-    done = pipeline("export_kaggle_csv.py", f"mnist_root={root}", "rows=100",
-                    f"out={tmp_path / 'kaggle' / 'train.csv'}", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
-    header = (tmp_path / "kaggle" / "train.csv").read_text().split("\n", 1)[0]
-    assert header == "label," + ",".join(f"pixel{i}" for i in range(784))
-    cells = read_kaggle_csv(tmp_path / "kaggle" / "train.csv")
-    mnist = load_dataset(DataConfig(name="mnist", root=str(root)))
-    assert cells.shape == (100, 785)
-    assert (cells[:, 0] == mnist.y_train[:100]).all()
-    assert (cells[:, 1:] == mnist.x_train[:100]).all()
-    assert not list((tmp_path / "kaggle").glob(".*partial"))
-    missing = pipeline("export_kaggle_csv.py", f"mnist_root={tmp_path / 'nowhere'}", cwd=tmp_path)
-    assert missing.returncode == 2 and "the official IDX files are not in" in missing.stderr

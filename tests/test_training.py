@@ -158,25 +158,16 @@ def test_library_imports_neither_mlflow_nor_hydra():
         assert set(ast.literal_eval(out)) <= allowed, f"{name} imports {out}"
 
 
-def _module_level_imports(path, name: str, modules: set[str]) -> set[str]:
-    """The digitlab modules `name` imports when it loads: imports inside functions and under
-    TYPE_CHECKING do not run then."""
+def _imports(path, name: str, modules: set[str]) -> set[str]:
+    """Every digitlab module `name` imports, wherever the import stands (inside functions and
+    TYPE_CHECKING blocks included)."""
     import ast
 
     tree = ast.parse(path.read_text())
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    nodes = list(tree.body)
-    while nodes:
-        node = nodes.pop()
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            continue
-        if isinstance(node, (ast.If, ast.Try)):
-            nodes.extend([*node.body, *node.orelse, *getattr(node, "handlers", []),
-                          *getattr(node, "finalbody", [])])
-        elif isinstance(node, ast.ExceptHandler):
-            nodes.extend(node.body)
-        elif isinstance(node, ast.Import):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
@@ -188,8 +179,7 @@ def _module_level_imports(path, name: str, modules: set[str]) -> set[str]:
     return found & modules
 
 
-def test_the_package_has_no_import_circle():
-    """No module reaches itself through the imports that run when it loads."""
+def _import_graph() -> dict[str, set[str]]:
     import pkgutil
 
     import digitlab
@@ -200,8 +190,14 @@ def test_the_package_has_no_import_circle():
         relative = Path(*info.name.split(".")[1:])
         paths[info.name] = (root / relative / "__init__.py" if info.ispkg
                             else root / relative.with_suffix(".py"))
-    graph = {name: _module_level_imports(path, name, set(paths)) for name, path in paths.items()}
+    return {name: _imports(path, name, set(paths)) for name, path in paths.items()}
+
+
+def test_the_package_has_no_import_circle():
+    """No module reaches itself through its imports, those inside functions included."""
+    graph = _import_graph()
     assert graph["digitlab.config"] >= {"digitlab.nn.functions"}  # the walk sees imports
+    assert "digitlab.nn" in graph["digitlab.runner"]  # and those inside functions
 
     def circle_from(start: str) -> list[str] | None:
         stack = [(start, [start])]
@@ -218,3 +214,18 @@ def test_the_package_has_no_import_circle():
 
     circles = [c for c in map(circle_from, graph) if c]
     assert not circles, " → ".join(circles[0])
+
+
+def test_the_layers_never_import_upward():
+    """The network knows no config schema and no tracker; nothing below the command line imports
+    it; the cache folder is one module below everything."""
+    graph = _import_graph()
+    for name, imported in graph.items():
+        if name.startswith("digitlab.nn"):
+            assert imported <= {m for m in graph if m.startswith("digitlab.nn")} | {
+                "digitlab", "digitlab.seeding"}, (name, imported)
+        if not name.startswith("digitlab.cli"):
+            assert not {m for m in imported if m.startswith("digitlab.cli")}, (name, imported)
+        if name.startswith(("digitlab.data", "digitlab.nn", "digitlab.tracking")):
+            assert "digitlab.config" not in imported or name.startswith("digitlab.data"), name
+    assert graph["digitlab.cache_folder"] == set()

@@ -30,14 +30,15 @@ def is_project(folder: Path) -> bool:
 PROJECT_ENV = "DIGITLAB_PROJECT"  # the checkout, as a command hands it to its workers
 
 
-def find_project_root(script: str | None, working_folder: Path) -> Path:
+def find_project_root(script: str | None, working_folder: Path,
+                      installed: Path = Path(__file__).resolve().parents[3]) -> Path:
     """The checkout a command belongs to: the one its main process found ($DIGITLAB_PROJECT),
     the folder above the command's script (<project>/pipelines/train.py), the working folder,
     else the checkout of an editable install; one line and exit 2 where none is a project."""
     candidates = [Path(os.environ[PROJECT_ENV])] if os.environ.get(PROJECT_ENV) else []
     if script:
         candidates.append(Path(script).resolve().parent.parent)
-    candidates += [working_folder.resolve(), Path(__file__).resolve().parents[3]]
+    candidates += [working_folder.resolve(), installed]
     for folder in candidates:
         if is_project(folder):
             os.environ[PROJECT_ENV] = str(folder)  # a joblib or Ray worker finds the same one

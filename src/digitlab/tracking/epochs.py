@@ -7,7 +7,7 @@ goes in one write with the run's final metrics (or, if the run is stopped or fai
 ends). Epochs of seconds each are therefore written one by one, as they end.
 
 Batching loses nothing because every epoch is first appended to the run's journal file, and on
-disk (fdatasync) before the next epoch starts. If the process is killed outright, the reaper that
+disk (fdatasync, or fsync where there is none) before the next epoch starts. If the process is killed outright, the reaper that
 marks its run KILLED writes the journal's epochs to the store first (`replay`). MLflow keeps one
 row per identical metric, so an epoch both in the store and in the journal is stored once. A
 journal that cannot be written (no space, no folder) turns batching off: each epoch then goes to
@@ -34,6 +34,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WRITE_SECONDS = 1.0  # how far the store may lag a run's epochs: the MLflow UI shows them this late
+
+
+def sync_data(fd: int) -> None:
+    """The file's data on disk: fdatasync where the platform has it (Linux), else fsync
+    (macOS has no fdatasync)."""
+    getattr(os, "fdatasync", os.fsync)(fd)
 
 
 def journal_path(run_id: str) -> Path:
@@ -91,7 +97,7 @@ class EpochMetrics:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._journal = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             os.write(self._journal, line.encode())
-            os.fdatasync(self._journal)  # on disk, as the store's own commits are
+            sync_data(self._journal)  # on disk, as the store's own commits are
         except OSError as exc:
             log.warning("cannot keep the epoch journal %s (%s): every epoch of run %s is "
                         "written to the store as it ends", self.path, exc, self.run_id)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -386,20 +387,46 @@ def test_a_single_run_ends_with_its_id_and_its_repeat_is_skipped_without_mlflow(
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: a run makes its own reports")
-def test_a_run_leaves_scikit_learn_and_matplotlib_to_the_warm_server(tmp_path):
-    env = {"DIGITLAB_CACHE": str(tmp_path / "cache")}
-    args = ("trainer.epochs=2", "tracking=off")
-    first = pipeline("train.py", *args, cwd=tmp_path, env=env)
-    assert first.returncode == 0, first.stderr[-2000:]
-    for seed, folder in ((0, "again"), (1, "new-split")):  # a known split, then a new one
-        again = pipeline("train.py", *args, f"seed={seed}", f"hydra.run.dir={folder}",
-                         cwd=tmp_path, env={**env, "PYTHONPROFILEIMPORTTIME": "1"})
-        assert again.returncode == 0, again.stderr[-2000:]
-        imported = {line.rsplit("|", 1)[1].strip() for line in again.stderr.splitlines()
-                    if line.startswith("import time:")}
-        assert "numpy" in imported and not imported & {"sklearn", "matplotlib"}
-        report = json.loads((tmp_path / folder / "report" / "classification_report.json"
-                             ).read_text())
-        assert 0 < report["accuracy"] <= 1 and set(report) >= {str(c) for c in range(10)}
-        for name in ("classification_report.txt", "confusion_matrix.png", "learning_curves.png"):
-            assert (tmp_path / folder / "report" / name).stat().st_size > 0
+@pytest.mark.parametrize("args", [("trainer.epochs=2", "tracking=off"),
+                                  ("trainer.epochs=2",),
+                                  ("-m", "seed=0,1,2", "trainer.epochs=2", "hydra/launcher=joblib",
+                                   "hydra.launcher.n_jobs=2")])
+def test_no_process_outlives_its_command(tmp_path, args):
+    """Every process a command starts (report writers, joblib workers, their resource
+    trackers) has ended when the command returns: none is left in its process group."""
+    import os
+    import signal
+
+    command = subprocess.Popen([sys.executable, str(ROOT / "pipelines" / "train.py"), *args,
+                                f"tracking.uri={store(tmp_path)}"], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    assert command.wait(timeout=600) == 0, command.stderr.read()[-2000:]
+    time.sleep(0.5)  # a child that exits with its parent has had time to
+    try:
+        os.killpg(command.pid, 0)
+    except ProcessLookupError:
+        return  # the group is empty
+    os.killpg(command.pid, signal.SIGKILL)
+    pytest.fail(f"{' '.join(args)}: processes of the command were still alive after it returned")
+
+
+def test_a_sweep_and_compare_log_to_the_store_mlflow_tracking_uri_names(tmp_path):
+    """No tracking.uri: every job, the parent and compare.py's files go to MLFLOW_TRACKING_URI,
+    and nothing to the project's own store."""
+    uri = store(tmp_path)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "MLFLOW_TRACKING_URI": uri}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    project_store = ROOT / "mlruns" / "mlflow.db"
+    before = project_store.stat().st_mtime_ns if project_store.exists() else None
+    for args in (["train.py", "-m", "seed=0,1", "trainer.epochs=2"],
+                 ["compare.py", f"out={tmp_path / 'reports'}"]):
+        done = subprocess.run([sys.executable, str(ROOT / "pipelines" / args[0]), *args[1:]],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+    runs = runs_of(uri)
+    assert len(runs) == 3 and {r.info.status for r in runs} == {"FINISHED"}
+    parent = next(r for r in runs if "digitlab.jobs" in r.data.tags)
+    assert [a.path for a in client(uri).list_artifacts(parent.info.run_id)] == ["compare"]
+    after = project_store.stat().st_mtime_ns if project_store.exists() else None
+    assert after == before  # the project's store untouched

@@ -324,15 +324,6 @@ def test_a_bad_busy_timeout_in_the_environment_is_one_line(bad_files, finished_r
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "inf"])
-def test_a_bad_warm_server_idle_time_in_the_environment_is_one_line(bad_files, finished_run,
-                                                                     value):
-    tmp, uri, _ = bad_files
-    done = pipeline("train.py", "trainer.epochs=1", f"tracking.uri={uri}", cwd=tmp,
-                    env={"DIGITLAB_WARM_SERVER_IDLE": value})
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip() == (
-        f"digitlab: error: DIGITLAB_WARM_SERVER_IDLE={value!r}: expected a number of seconds ≥ 0 "
-        "(default 600; 0 ends the warm server with its command); fix or unset it.")
 
 
 @pytest.mark.parametrize("script", ["status.py", "compare.py"])

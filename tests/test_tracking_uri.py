@@ -1,0 +1,42 @@
+"""The store a user names in MLFLOW_TRACKING_URI is the one every call uses, and the variable is
+the same after every MLflow call: digitlab never sets MLflow's process-wide tracking URI."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from conftest import ROOT, client, store
+from digitlab import runner, tracking
+from digitlab.config import RunConfig, TrainerConfig
+
+
+def test_the_users_tracking_uri_is_honoured_after_every_mlflow_call(tmp_path, monkeypatch):
+    uri = store(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert tracking.resolve_uri(None, ROOT) == uri
+
+    def still_there(after: str) -> None:
+        assert os.environ.get("MLFLOW_TRACKING_URI") == uri, f"changed by {after}"
+        assert tracking.resolve_uri(None, ROOT) == uri, f"resolved elsewhere after {after}"
+
+    experiment_id = tracking.prepare_store(tracking.resolve_uri(None, ROOT), "digitlab")
+    still_there("prepare_store")
+    result = runner.run(RunConfig(trainer=TrainerConfig(epochs=2)),
+                        tracking.MlflowTracker(uri, experiment_id), "a run",
+                        out_dir=tmp_path / "out")
+    still_there("a tracked run with its model")
+    table = tracking.runs_frame(uri, [experiment_id])
+    assert list(table["run_id"]) == [result.run_id]
+    assert table.loc[0, "status"] == "FINISHED" and table.loc[0, "params.seed"] == "0"
+    still_there("runs_frame")
+    version, created = tracking.register_run_model(uri, result.run_id, "digits", "champion", {})
+    assert created and tracking.alias_target(uri, "digits", "champion") == result.run_id
+    still_there("register_run_model")
+    model, width = tracking.load_pyfunc(uri, "models:/digits@champion")
+    assert width == 64
+    labels = model.predict(np.zeros((2, 64), dtype=np.int64))
+    assert labels.shape == (2,)
+    still_there("load_pyfunc")
+    assert client(uri).get_run(result.run_id).outputs.model_outputs  # the LoggedModel is the run's
