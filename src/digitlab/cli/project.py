@@ -30,8 +30,12 @@ def is_project(folder: Path) -> bool:
 PROJECT_ENV = "DIGITLAB_PROJECT"  # the checkout, as a command hands it to its workers
 
 
+# an editable install (pip install -e .): src/digitlab/cli/project.py → the checkout
+INSTALLED_CHECKOUT = Path(__file__).resolve().parents[3]
+
+
 def find_project_root(script: str | None, working_folder: Path,
-                      installed: Path = Path(__file__).resolve().parents[3]) -> Path:
+                      installed: Path = INSTALLED_CHECKOUT) -> Path:
     """The checkout a command belongs to: the one its main process found ($DIGITLAB_PROJECT),
     the folder above the command's script (<project>/pipelines/train.py), the working folder,
     else the checkout of an editable install; one line and exit 2 where none is a project."""
