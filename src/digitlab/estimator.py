@@ -20,8 +20,7 @@ def _gives_probabilities(estimator: DigitClassifier) -> bool:
     if estimator.output not in PROBABILITY_OUTPUTS:
         raise AttributeError(f"predict_proba is not available with output={estimator.output!r}: "
                              f"its outputs are not probabilities (use output="
-                             f"{' or '.join(PROBABILITY_OUTPUTS)}, or predict / "
-                             "decision_function)")
+                             f"{' or '.join(PROBABILITY_OUTPUTS)}, or predict)")
     return True
 
 
@@ -86,7 +85,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         self.model_.partial_fit(X, y, classes=self.classes_)
         return self
 
-    def decision_function(self, X):
+    def _outputs(self, X):
         """The output layer's activations, one column per class (any output unit)."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
@@ -94,8 +93,9 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
 
     @available_if(_gives_probabilities)
     def predict_proba(self, X):
-        proba = self.decision_function(X)
+        proba = self._outputs(X)
         return proba / proba.sum(axis=1, keepdims=True)  # sigmoid outputs need not sum to 1
 
     def predict(self, X):
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        check_is_fitted(self)
+        return self.classes_[np.argmax(self._outputs(X), axis=1)]

@@ -323,9 +323,6 @@ def test_a_bad_busy_timeout_in_the_environment_is_one_line(bad_files, finished_r
                                    "a number of seconds ≥ 0 (default 20); fix or unset it.")
 
 
-@pytest.mark.parametrize("value", ["abc", "-1", "inf"])
-
-
 @pytest.mark.parametrize("script", ["status.py", "compare.py"])
 def test_a_half_made_or_foreign_store_is_one_line_for_every_command(bad_files, script):
     tmp, _, _ = bad_files
