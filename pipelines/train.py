@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from digitlab import cli
 from digitlab.cli import job, sweep
-from digitlab.stopping import Terminated, install
+from digitlab.stopping import Terminated, install, recorded
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
@@ -39,4 +39,6 @@ if __name__ == "__main__":
         status = cli.EXIT_BAD_INPUT if exc.code == 1 and not sweep.STARTED else exc.code
     finally:  # the sweep's parent run is ended whatever happened (Hydra skips on_multirun_end)
         summary = sweep.finish_sweep(interrupted=status in (130, 143))
+    if status in (130, 143):
+        recorded()
     sys.exit(status or summary)

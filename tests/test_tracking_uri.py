@@ -40,3 +40,26 @@ def test_the_users_tracking_uri_is_honoured_after_every_mlflow_call(tmp_path, mo
     assert labels.shape == (2,)
     still_there("load_pyfunc")
     assert client(uri).get_run(result.run_id).outputs.model_outputs  # the LoggedModel is the run's
+
+
+def test_models_load_from_the_store_named_whatever_the_process_wide_uri_says(tmp_path,
+                                                                            monkeypatch):
+    """MLFLOW_TRACKING_URI names another store and the working folder holds none: registering
+    and loading a model by runs:/, models:/name@alias and models:/name/1 still read the store
+    they are given, and create no store anywhere else."""
+    monkeypatch.chdir(tmp_path)
+    decoy = f"sqlite:///{tmp_path / 'decoy' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", decoy)
+    uri = store(tmp_path / "real")
+    experiment_id = tracking.prepare_store(uri, "digitlab")
+    result = runner.run(RunConfig(trainer=TrainerConfig(epochs=2)),
+                        tracking.MlflowTracker(uri, experiment_id), "a run",
+                        out_dir=tmp_path / "out")
+    tracking.register_run_model(uri, result.run_id, "digits", "champion", {})
+    pixels = np.zeros((3, 64), dtype=np.int64)
+    for model_uri in (f"runs:/{result.run_id}/model", "models:/digits@champion",
+                      "models:/digits/1"):
+        model, width = tracking.load_pyfunc(uri, model_uri)
+        assert width == 64 and model.predict(pixels).shape == (3,), model_uri
+    assert not (tmp_path / "decoy").exists() and not (tmp_path / "mlflow.db").exists()
+    assert os.environ["MLFLOW_TRACKING_URI"] == decoy

@@ -364,7 +364,7 @@ def test_every_pipeline_refuses_a_bad_override_in_one_line(script, override, mes
     assert done.returncode == 2 and len(lines) == 1 and message in lines[0], done.stderr
 
 
-def test_a_single_run_ends_with_its_id_and_its_repeat_is_skipped_without_mlflow(tmp_path):
+def test_a_single_run_ends_with_its_id_and_its_repeat_is_skipped_without_training(tmp_path):
     uri = store(tmp_path)
     args = ("trainer.epochs=1", "tracking.log_model=false", f"tracking.uri={uri}")
     first = pipeline("train.py", *args, cwd=tmp_path)
@@ -374,26 +374,27 @@ def test_a_single_run_ends_with_its_id_and_its_repeat_is_skipped_without_mlflow(
     assert f"\nrun {run_id}\n" in first.stdout
     for command in ("rerun.py", "register.py"):
         assert f"python pipelines/{command} run_id={run_id}" in first.stdout
-    # the repeat reads the store with sqlite3 and the digits from the cache: no MLflow import,
-    # no scikit-learn import
+    # the repeat finds the run through MLflow and the digits in the cache: no split, no
+    # scikit-learn, no reports
     again = pipeline("train.py", *args, cwd=tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert again.returncode == 0, again.stderr[-2000:]
     said = [line for line in again.stdout.splitlines() if "already FINISHED" in line]
     assert len(said) == 1 and f"as run {run_id}, skipped" in said[0]
     imported = {line.rsplit("|", 1)[1].strip() for line in again.stderr.splitlines()
                 if line.startswith("import time:")}
-    assert "numpy" in imported and not imported & {"mlflow", "sklearn", "matplotlib"}
+    assert "mlflow" in imported and not imported & {"sklearn", "matplotlib"}
     assert [r.info.run_id for r in runs_of(uri)] == [run_id]
 
 
-@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: a run makes its own reports")
 @pytest.mark.parametrize("args", [("trainer.epochs=2", "tracking=off"),
                                   ("trainer.epochs=2",),
                                   ("-m", "seed=0,1,2", "trainer.epochs=2", "hydra/launcher=joblib",
                                    "hydra.launcher.n_jobs=2")])
 def test_no_process_outlives_its_command(tmp_path, args):
-    """Every process a command starts (report writers, joblib workers, their resource
-    trackers) has ended when the command returns: none is left in its process group."""
+    """Every process a command starts (joblib's workers among them) has ended when the command
+    returns; the resource trackers of multiprocessing and loky, which clean up after their
+    parent by design, end by themselves as it exits: the process group is empty within
+    seconds."""
     import os
     import signal
 
@@ -402,13 +403,19 @@ def test_no_process_outlives_its_command(tmp_path, args):
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
     assert command.wait(timeout=600) == 0, command.stderr.read()[-2000:]
-    time.sleep(0.5)  # a child that exits with its parent has had time to
-    try:
-        os.killpg(command.pid, 0)
-    except ProcessLookupError:
-        return  # the group is empty
+    left = subprocess.run(["ps", "-ww", "-o", "stat=,args=", "-g", str(command.pid)],
+                          capture_output=True, text=True).stdout.splitlines()
+    running = [line for line in left if not line.lstrip().startswith("Z")]
+    assert all("resource_tracker import" in line for line in running), running
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(command.pid, 0)
+        except ProcessLookupError:
+            return  # the group is empty
+        time.sleep(0.1)
     os.killpg(command.pid, signal.SIGKILL)
-    pytest.fail(f"{' '.join(args)}: processes of the command were still alive after it returned")
+    pytest.fail(f"{' '.join(args)}: processes of the command outlived it by 10 s: {left}")
 
 
 def test_a_sweep_and_compare_log_to_the_store_mlflow_tracking_uri_names(tmp_path):

@@ -13,15 +13,15 @@ import time
 WORKER_GRACE_SECONDS = 5.0
 
 
-def stop_workers() -> None:
-    """The joblib launcher's workers, where this process started any, stopped through the
-    reusable pool that holds them; their runs, left RUNNING, are marked KILLED (with the epochs
-    of their journals) by finish_sweep."""
-    if "joblib" not in sys.modules:
-        return
+def end_workers(kill: bool) -> None:
+    """The joblib launcher's workers ended through the
+    reusable pool that holds them, so none outlives the sweep: at its end they are shut down
+    and waited for; on a stop (`kill`) they are killed, and their runs, left RUNNING, are marked
+    KILLED with the epochs of their journals by finish_sweep."""
     from joblib.externals.loky import get_reusable_executor
 
-    get_reusable_executor().shutdown(wait=True, kill_workers=True)
+    # reuse=True: the pool the launcher used, whatever its settings (none: an empty one)
+    get_reusable_executor(reuse=True).shutdown(wait=True, kill_workers=kill)
 
 
 def already_stopping(signum, frame) -> None:

@@ -276,6 +276,7 @@ def run(cfg: SearchConfig) -> None:
     report(study, cfg, uri, parent)
     if status == "KILLED":
         print("interrupted: run the same command again to resume", file=sys.stderr)
+        stopping.recorded()
         sys.exit(130)
 
 

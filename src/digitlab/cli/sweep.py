@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from digitlab.cli.composition import CHECKED, RESULT_FILE, SWEEP_DIR_ENV, expand_sweep
 from digitlab.cli.preflight import prepare_store, to_run_config
-from digitlab.cli.processes import DRIVER_PID_ENV, already_stopping, stop_workers
+from digitlab.cli.processes import DRIVER_PID_ENV, already_stopping, end_workers
 from digitlab.cli.project import PROJECT_ROOT, git_state, log
 
 SWEEP_FILE = "digitlab_sweep.json"
@@ -33,6 +33,7 @@ class Sweep:
     uri: str | None = None
     parent_run_id: str | None = None
     owns_parent: bool = True  # False when joining a parent run given in tracking.parent_run_id
+    in_joblib_workers: bool = False  # hydra/launcher=joblib: its pool is ended with the sweep
 
 
 SWEEP: Sweep | None = None
@@ -52,7 +53,8 @@ class SweepCallback(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         os.environ[SWEEP_DIR_ENV] = str(sweep_dir.resolve())
         os.environ[DRIVER_PID_ENV] = str(os.getpid())  # before any worker starts
-        SWEEP = Sweep(sweep_dir)
+        launcher = str(config.hydra.launcher.get("_target_", ""))
+        SWEEP = Sweep(sweep_dir, in_joblib_workers=launcher.endswith(".JoblibLauncher"))
         record = {"swept": swept}
         if first.tracking.enabled:
             from digitlab import tracking
@@ -117,7 +119,8 @@ def finish_sweep(interrupted: bool) -> int:
     if interrupted:  # a second Ctrl-C must not cut the cleanup short
         signal.signal(signal.SIGINT, already_stopping)
         signal.signal(signal.SIGTERM, already_stopping)
-        stop_workers()
+    if SWEEP.in_joblib_workers:
+        end_workers(kill=interrupted)
     import pandas as pd
 
     outcomes = sweep_outcomes(SWEEP.dir)

@@ -83,8 +83,11 @@ def register_run_model(uri: str, run_id: str, name: str, alias: str,
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
-        version = client.create_model_version(name, f"models:/{model_id}", run_id=run_id,
-                                              tags=tags, model_id=model_id).version
+        # the logged model's own location, not models:/<id>: MLflow's registry looks that up
+        # through the process-wide tracking URI, which may name another store
+        location = client.get_logged_model(model_id).artifact_location
+        version = client.create_model_version(name, location, run_id=run_id, tags=tags,
+                                              model_id=model_id).version
         created = True
     client.set_registered_model_alias(name, alias, version)
     return str(version), created
@@ -98,12 +101,39 @@ def alias_target(uri: str, name: str, alias: str) -> str | None:
         return None
 
 
+def model_location(uri: str, model_uri: str) -> str:
+    """Where the files of `model_uri` are, looked up through the store `uri` names:
+    models:/<name>@<alias>, models:/<name>/<version>, models:/<model id>, runs:/<run id>/<name>
+    (the run's LoggedModel of that name, or a model among the run's own artifacts), or a
+    folder or file URI as it is."""
+    client = client_for(uri)
+    scheme, _, rest = model_uri.partition(":/")
+    if scheme == "models":
+        name, at, alias = rest.partition("@")
+        if at:
+            version = client.get_model_version_by_alias(name, alias).version
+            return client.get_model_version_download_uri(name, version)
+        name, slash, version = name.partition("/")
+        if slash:
+            return client.get_model_version_download_uri(name, version)
+        return client.get_logged_model(name).artifact_location
+    if scheme == "runs":
+        run_id, _, path = rest.strip("/").partition("/")
+        run = client.get_run(run_id)
+        outputs = run.outputs.model_outputs if run.outputs else []
+        for output in reversed(outputs):
+            logged = client.get_logged_model(output.model_id)
+            if logged.name == (path or "model"):
+                return logged.artifact_location
+        return f"{run.info.artifact_uri.rstrip('/')}/{path}"  # a model among its artifacts
+    return model_uri
+
+
 def load_pyfunc(uri: str, model_uri: str):
     """An MLflow model (models:/name@alias, models:/name/3, runs:/id/model, a folder) and the
     number of pixels per image it expects (from its input schema in models logged with one).
-    The model's files are fetched from the store `uri` names, then loaded from disk."""
-    local = download_artifacts(artifact_uri=model_uri, tracking_uri=uri,
-                                                registry_uri=uri)
+    Its files are found through the store `uri` names, fetched, and loaded from disk."""
+    local = download_artifacts(artifact_uri=model_location(uri, model_uri), tracking_uri=uri)
     model = mlflow.pyfunc.load_model(local)
     schema = model.metadata.get_input_schema()
     return model, len(schema.inputs) if schema else model.unwrap_python_model().n_features
