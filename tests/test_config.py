@@ -3,6 +3,7 @@ file, and the checks that run before any run is created."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,18 @@ def test_the_names_a_user_may_choose_are_the_registries_keys():
                             (config.SCHEDULES, optimizers.SCHEDULES),
                             (config.ORDERS, orders.ORDERS), (config.SCALINGS, SCALERS)):
         assert sorted(names) == sorted(registry)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2, -1, -2, -3])
+def test_a_parallel_jobs_blas_threads_read_n_jobs_as_joblib_does(n_jobs):
+    """hydra.launcher.n_jobs=-2 is every core but one (joblib's rule), not two jobs."""
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from digitlab.cli.job import _thread_limit
+
+    cores = os.cpu_count() or 1
+    hc = OmegaConf.create({"mode": RunMode.MULTIRUN, "launcher": {"n_jobs": n_jobs}})
+    jobs = n_jobs if n_jobs > 0 else max(cores + 1 + n_jobs, 1)  # joblib's documented rule
+    expected = None if n_jobs == 1 else max(1, cores // jobs)
+    assert _thread_limit(hc) == expected

@@ -111,7 +111,7 @@ def preflight(argv: list[str], config_name: str) -> None:
     for value in [a.split("=", 1)[1] for a in argv if a.startswith("hydra.launcher.n_jobs=")]:
         if not value.lstrip("-").isdigit() or int(value) == 0:
             fail(f"hydra.launcher.n_jobs={value}: expected the number of parallel jobs, an "
-                 "integer ≥ 1 (or -1 for one per core, as joblib counts).")
+                 "integer ≥ 1, or a negative one as joblib counts (-1 every core, -2 all but one).")
     key = "hydra.sweep.dir" if flags else "hydra.run.dir"
     given = [a.split("=", 1)[1] for a in argv if a.lstrip("+").startswith(f"{key}=")]
     # the folder Hydra creates first; conf/train.yaml's default lies under outputs/
