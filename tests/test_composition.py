@@ -64,3 +64,30 @@ def test_the_sweeper_composes_only_jobs_preflight_did_not_check(monkeypatch):
     assert composed == []
     sweeper.validate_batch_is_legal([["seed=1"], ["seed=2"]])
     assert composed == [["seed=1"], ["seed=2"]]
+
+
+def test_each_config_is_one_job(monkeypatch):
+    """seed=1,1 and model.hidden=32,[32] (two spellings of one config) are one job each."""
+    from dataclasses import replace
+
+    from digitlab.config import ModelConfig, RunConfig
+
+    one, other = RunConfig(seed=1), RunConfig(seed=2)
+    hidden = RunConfig(model=ModelConfig(hidden=[32]))
+    monkeypatch.setattr(composition, "CHECKED", {
+        ("seed=1",): one, ("seed=2",): other, ("model.hidden=32",): hidden,
+        ("model.hidden=[32]",): replace(hidden)})
+    jobs = [["seed=1"], ["seed=2"], ["seed=1"], ["model.hidden=32"], ["model.hidden=[32]"],
+            ["seed=3"]]
+    assert composition.distinct_jobs(jobs) == [["seed=1"], ["seed=2"], ["model.hidden=32"],
+                                               ["seed=3"]]
+
+
+def test_the_sweeper_launches_each_config_once(monkeypatch):
+    from hydra_plugins.digitlab_sweeper import preflighted_sweeper
+
+    parsed = OverridesParser.create().parse_overrides(["seed=1,1,2", "optim.lr=0.1"])
+    batches = preflighted_sweeper.PreflightedSweeper.split_arguments(parsed, None)
+    assert batches == [[["seed=1", "optim.lr=0.1"], ["seed=2", "optim.lr=0.1"]]]
+    assert preflighted_sweeper.PreflightedSweeper.split_arguments(parsed, 1) == [
+        [["seed=1", "optim.lr=0.1"]], [["seed=2", "optim.lr=0.1"]]]

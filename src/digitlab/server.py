@@ -56,9 +56,22 @@ def _secret_key(path: Path) -> str:
     return path.read_text().strip()
 
 
+def _keep_private(database_uri: str) -> None:
+    """A SQLite user database (password hashes) readable by its owner alone: made empty with
+    mode 600 before MLflow creates its tables in it (SQLite keeps the mode, and gives its
+    journal the same), or narrowed to 600 when it exists."""
+    if not database_uri.startswith("sqlite:///"):
+        return
+    path = Path(database_uri.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+
+
 def _user_db_exists(database_uri: str) -> bool:
     if database_uri.startswith("sqlite:///"):
-        return Path(database_uri.removeprefix("sqlite:///")).exists()
+        path = Path(database_uri.removeprefix("sqlite:///"))
+        return path.exists() and path.stat().st_size > 0
     return True  # a database server: MLflow itself says if the admin is missing
 
 
@@ -81,6 +94,7 @@ def server_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]
                          "the server authenticates (MLflow basic-auth): set "
                          "MLFLOW_AUTH_ADMIN_PASSWORD for its first start (it creates the user "
                          "admin), or pass --auth off (make server AUTH=off) to serve without.")
+    _keep_private(args.auth_db)
     config = auth_config(Path(args.artifacts).parent / "basic_auth.ini", args.auth_db,
                          args.default_permission)
     env["MLFLOW_AUTH_CONFIG_PATH"] = str(config.resolve())

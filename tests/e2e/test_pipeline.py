@@ -437,3 +437,39 @@ def test_a_sweep_and_compare_log_to_the_store_mlflow_tracking_uri_names(tmp_path
     assert [a.path for a in client(uri).list_artifacts(parent.info.run_id)] == ["compare"]
     after = project_store.stat().st_mtime_ns if project_store.exists() else None
     assert after == before  # the project's store untouched
+
+
+@pytest.mark.parametrize("launcher", [(), ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")])
+def test_one_config_is_one_run_per_sweep(tmp_path, launcher):
+    """seed=1,1 and model.hidden=32,[32] name one config twice: it is trained once."""
+    uri, done = sweep_into(tmp_path, "seed=1,1", "model.hidden=32,[32]", "trainer.epochs=2",
+                           "tracking.log_model=false", *launcher)
+    children = [r for r in runs_of(uri) if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 1 and children[0].info.status == "FINISHED"
+    assert "1 finished, 0 skipped" in done.stdout
+
+
+def test_a_read_command_never_creates_a_store(tmp_path):
+    typo = tmp_path / "mlrun" / "mlflow.db"
+    for command in ("status.py", "compare.py", "register.py"):
+        done = pipeline(command, f"tracking.uri=sqlite:///{typo}", cwd=tmp_path)
+        assert done.returncode == 2, (command, done.stderr[-2000:])
+        assert done.stderr.strip().endswith("which creates it."), done.stderr
+        assert "no MLflow store there" in done.stderr and "does not exist" in done.stderr
+        assert not typo.parent.exists(), command
+
+
+def test_register_takes_the_lowest_loss_and_the_highest_accuracy(tmp_path):
+    uri, _ = sweep_into(tmp_path, "seed=0,1,2", "trainer.epochs=2")
+    runs = [r for r in runs_of(uri) if "mlflow.parentRunId" in r.data.tags]
+    lowest = min(runs, key=lambda r: r.data.metrics["test_loss"]).info.run_id
+    highest = max(runs, key=lambda r: r.data.metrics["test_loss"]).info.run_id
+    done = pipeline("register.py", f"tracking.uri={uri}", "metric=test_loss", "name=by-loss",
+                    cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"← run {lowest}" in done.stdout and "the lowest test_loss" in done.stdout
+    assert client(uri).get_model_version_by_alias("by-loss", "champion").run_id == lowest
+    # the alias does not move to a run with a higher loss unless forced
+    worse = pipeline("register.py", f"tracking.uri={uri}", "metric=test_loss", "name=by-loss",
+                     f"run_id={highest}", cwd=tmp_path)
+    assert worse.returncode == 2 and "the alias stays" in worse.stderr

@@ -12,6 +12,7 @@ from hydra.core.config_store import ConfigStore
 
 from digitlab import cli
 from digitlab.config import ExperimentStoreConfig
+from digitlab.directions import best_label
 
 if TYPE_CHECKING:
     from digitlab.report import About
@@ -151,7 +152,8 @@ def _write_html(uri: str, cfg: CompareConfig, parent, label: str, runs, out: Pat
     done = runs[runs["status"] == "FINISHED"]
     best = None
     if len(done) and f"metrics.{metric}" in done:
-        top = done.loc[pd.to_numeric(done[f"metrics.{metric}"], errors="coerce").idxmax()]
+        top = done.loc[best_label(pd.to_numeric(done[f"metrics.{metric}"], errors="coerce"),
+                                  metric)]
         files = tracking.artifact_files(uri, top["run_id"], "report")
         per_class = json.loads(files["classification_report.json"]) if (
             "classification_report.json" in files) else {}

@@ -44,6 +44,24 @@ def expand_sweep(task_overrides: list[str]) -> tuple[list[list[str]], list[str]]
     return [list(job) for job in itertools.product(*values.values())], swept
 
 
+def distinct_jobs(jobs: list[list[str]]) -> list[list[str]]:
+    """The jobs with each config once: a job whose overrides repeat an earlier job's
+    (`seed=1,1`), or whose checked config equals an earlier job's (`model.hidden=32,[32]`, two
+    spellings of one config), is dropped, so one config is one run per sweep."""
+    kept: list[list[str]] = []
+    seen: set[tuple[str, ...]] = set()
+    configs: list[RunConfig] = []
+    for job in jobs:
+        config = CHECKED.get(tuple(job))
+        if tuple(job) in seen or (config is not None and config in configs):
+            continue
+        seen.add(tuple(job))
+        if config is not None:
+            configs.append(config)
+        kept.append(job)
+    return kept
+
+
 def without_hydra_node(cfg: DictConfig) -> DictConfig:
     """A composition made with Hydra's node (return_hydra_config=True, which resolves
     ${hydra:…}), as the job sees it: without that node."""

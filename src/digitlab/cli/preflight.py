@@ -164,10 +164,17 @@ def prepare_store(uri: str, experiment: str) -> str:
 
 
 def checked_store(configured_uri: str | None) -> str:
-    """The tracking URI of an existing, readable store, or one line and exit code 2."""
+    """The tracking URI of an existing, readable store, or one line and exit code 2: a command
+    that reads runs never creates a store (a typo in tracking.uri would make an empty one)."""
     from digitlab import tracking
+    from digitlab.tracking.store import sqlite_path, uri_key
 
     uri = tracking.resolve_uri(configured_uri, PROJECT_ROOT)
+    db = sqlite_path(uri)
+    if db is not None and (not db.is_file() or db.stat().st_size == 0):
+        fail(f"{uri_key(uri)}={uri}: no MLflow store there ({db} "
+             f"{'is empty' if db.is_file() else 'does not exist'}); check the path, or train "
+             "first (python pipelines/train.py), which creates it.")
     try:
         tracking.check_store(uri)
     except tracking.StoreError as exc:

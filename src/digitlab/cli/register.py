@@ -10,6 +10,7 @@ from hydra.core.config_store import ConfigStore
 from digitlab import cli
 from digitlab.cli.compare import which_sweep
 from digitlab.config import ExperimentStoreConfig
+from digitlab.directions import best_label, better, lower_is_better
 
 
 @dataclass
@@ -17,7 +18,9 @@ class RegisterConfig:
     run_id: Optional[str] = None  # register this run; null = the best run of a sweep
     # a sweep's parent run id; null = the latest sweep of the experiment
     sweep: Optional[str] = None
-    metric: str = "best_val_accuracy"  # the best run has the highest value (validation, not test)
+    # the best run has the best value: the highest accuracy, the lowest loss (digitlab.directions);
+    # validation, not test
+    metric: str = "best_val_accuracy"
     name: str = "digitlab"  # the registered model
     alias: str = "champion"  # moved to the new version
     tracking: ExperimentStoreConfig = field(default_factory=ExperimentStoreConfig)
@@ -32,7 +35,8 @@ def best_run(uri: str, cfg: RegisterConfig) -> tuple[str, str, float]:
     from digitlab import tracking
 
     parent = tracking.find_sweep(uri, cfg.tracking.experiment, cfg.sweep)
-    print(f"registering from {which_sweep(parent, cfg.sweep, cfg.tracking.experiment)}")
+    print(f"registering from {which_sweep(parent, cfg.sweep, cfg.tracking.experiment)}: the run "
+          f"with the {'lowest' if lower_is_better(cfg.metric) else 'highest'} {cfg.metric}")
     runs = tracking.sweep_runs(uri, parent)
     column = f"metrics.{cfg.metric}"
     finished = runs[runs.status == "FINISHED"] if len(runs) else runs
@@ -42,7 +46,7 @@ def best_run(uri: str, cfg: RegisterConfig) -> tuple[str, str, float]:
         known = sorted(c.removeprefix("metrics.") for c in finished if c.startswith("metrics."))
         raise LookupError(f"metric={cfg.metric}: no run of sweep {parent.info.run_id} logged it; "
                           f"pick one of {', '.join(known)}")
-    best = finished.loc[finished[column].idxmax()]
+    best = finished.loc[best_label(finished[column].astype(float), cfg.metric)]
     return best.run_id, best["tags.mlflow.runName"], float(best[column])
 
 
@@ -72,7 +76,7 @@ def run(cfg: RegisterConfig) -> None:
         print(f"{cfg.name}@{cfg.alias} is already run {run_id} ({run_name}); nothing to do")
         return
     held = tracking.get_run(uri, holder).data.metrics.get(cfg.metric) if holder else None
-    if held is not None and (score is None or score < held) and not cfg.force:
+    if held is not None and (score is None or better(cfg.metric, held, score)) and not cfg.force:
         cli.fail(f"{cfg.name}@{cfg.alias} is run {holder} with {cfg.metric} {held:.4f}; run "
                  f"{run_id} ({run_name}) has {'none' if score is None else f'{score:.4f}'}, so "
                  "the alias stays; force=true moves it anyway.")

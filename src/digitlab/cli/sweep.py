@@ -15,7 +15,13 @@ from hydra import compose
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from digitlab.cli.composition import CHECKED, RESULT_FILE, SWEEP_DIR_ENV, expand_sweep
+from digitlab.cli.composition import (
+    CHECKED,
+    RESULT_FILE,
+    SWEEP_DIR_ENV,
+    distinct_jobs,
+    expand_sweep,
+)
 from digitlab.cli.preflight import prepare_store, to_run_config
 from digitlab.cli.processes import DRIVER_PID_ENV, already_stopping, end_workers
 from digitlab.cli.project import PROJECT_ROOT, git_state, log
@@ -46,6 +52,7 @@ class SweepCallback(Callback):
         global SWEEP, STARTED
         task = list(config.hydra.overrides.task)
         jobs, swept = expand_sweep(task)  # every job was checked by preflight()
+        jobs = distinct_jobs(jobs)
         first = CHECKED.get(tuple(jobs[0])) or to_run_config(
             compose(config_name=config.hydra.job.config_name, overrides=jobs[0]))
         STARTED = True

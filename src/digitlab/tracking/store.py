@@ -33,9 +33,34 @@ def default_uri(project_root: Path) -> str:
     return f"sqlite:///{(project_root / 'mlruns' / 'mlflow.db').resolve()}"
 
 
+def without_login(uri: str) -> tuple[str, str | None, str | None]:
+    """(the URI without a user:password@ part, the user, the password)."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.username is None and parts.password is None:
+        return uri, None, None
+    host = parts.netloc.rpartition("@")[2]
+    return (urlunsplit(parts._replace(netloc=host)), unquote(parts.username or ""),
+            unquote(parts.password or ""))
+
+
+def uri_key(uri: str) -> str:
+    """The setting a store's URI came from, as an error names it."""
+    from_environment = without_login(os.environ.get("MLFLOW_TRACKING_URI", ""))[0]
+    return "MLFLOW_TRACKING_URI" if from_environment == uri else "tracking.uri"
+
+
 def resolve_uri(configured: str | None, project_root: Path) -> str:
-    """tracking.uri, else $MLFLOW_TRACKING_URI, else SQLite under <project>/mlruns."""
+    """tracking.uri, else $MLFLOW_TRACKING_URI, else SQLite under <project>/mlruns. A login in
+    $MLFLOW_TRACKING_URI (https://user:password@host) is handed to MLflow the way it documents,
+    as MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, so the URI digitlab uses, logs and
+    prints never holds a password (tracking.uri refuses one outright)."""
     uri = configured or os.environ.get("MLFLOW_TRACKING_URI") or default_uri(project_root)
+    uri, user, password = without_login(uri)
+    if user is not None:
+        os.environ["MLFLOW_TRACKING_USERNAME"] = user
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = password or ""
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         # a relative SQLite path would depend on the working folder (Hydra changes it)
         uri = f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
@@ -84,8 +109,9 @@ def check_store(uri: str) -> None:
         try:
             urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).read()
         except Exception as exc:
-            raise StoreError(f"tracking.uri={uri}: the tracking server does not answer ({exc}); "
-                             "start it (mlflow server) or point tracking.uri elsewhere.") from None
+            raise StoreError(f"{uri_key(uri)}={uri}: the tracking server does not answer "
+                             f"({exc}); start it (mlflow server) or point {uri_key(uri)} "
+                             "elsewhere.") from None
         _check_login(uri)
         return
     db = sqlite_path(uri)
@@ -141,7 +167,7 @@ def _check_login(uri: str) -> None:
         if exc.code == 401:
             told = (f"refused the login of MLFLOW_TRACKING_USERNAME={user}" if user and password
                     else "requires a login")
-            raise StoreError(f"tracking.uri={uri}: the tracking server {told}; set "
+            raise StoreError(f"{uri_key(uri)}={uri}: the tracking server {told}; set "
                              "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account "
                              "its admin created.") from None
     except OSError:
@@ -221,7 +247,7 @@ def _through_mlflow(uri: str, write: Callable[[], T]) -> T:
     try:
         return write()
     except MlflowException as exc:
-        raise StoreError(f"tracking.uri={uri}: {exc.message.splitlines()[0]}") from None
+        raise StoreError(f"{uri_key(uri)}={uri}: {exc.message.splitlines()[0]}") from None
 
 
 def _prepare(uri: str, experiment: str) -> str:

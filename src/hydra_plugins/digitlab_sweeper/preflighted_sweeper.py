@@ -26,7 +26,7 @@ from typing import Sequence
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-from digitlab.cli.composition import CHECKED, RESULT_FILE, SWEEP_DIR_ENV
+from digitlab.cli.composition import CHECKED, RESULT_FILE, SWEEP_DIR_ENV, distinct_jobs
 
 log = logging.getLogger("digitlab")
 LAUNCHES = 2  # a job is tried again once: a worker killed for another job's memory recovers
@@ -113,6 +113,14 @@ class _RelaunchLostJobs:
 
 
 class PreflightedSweeper(BasicSweeper):
+    @staticmethod
+    def split_arguments(overrides, max_batch_size):
+        """The basic sweeper's batches, each config once (composition.distinct_jobs)."""
+        jobs = distinct_jobs([job for batch in BasicSweeper.split_arguments(overrides, None)
+                              for job in batch])
+        size = max_batch_size or len(jobs) or 1
+        return [jobs[i:i + size] for i in range(0, len(jobs), size)]
+
     def setup(self, *, hydra_context, task_function, config) -> None:
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
         self.launcher = _RelaunchLostJobs(self.launcher, config)

@@ -1,0 +1,21 @@
+"""Which way a metric is better: losses, errors and durations lower, accuracies higher. Register
+and compare choose the best run by it."""
+
+from __future__ import annotations
+
+# a metric whose name holds one of these is better lower (val_loss, test_error, train_seconds)
+LOWER_IS_BETTER = ("loss", "error", "seconds")
+
+
+def lower_is_better(metric: str) -> bool:
+    return any(part in metric for part in LOWER_IS_BETTER)
+
+
+def better(metric: str, value: float, than: float) -> bool:
+    """Whether `value` of `metric` beats `than`."""
+    return value < than if lower_is_better(metric) else value > than
+
+
+def best_label(values, metric: str):
+    """The index label of the best of a pandas Series of `metric` values (NaN skipped)."""
+    return values.idxmin() if lower_is_better(metric) else values.idxmax()
