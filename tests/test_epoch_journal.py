@@ -21,9 +21,20 @@ def _steps(uri: str, run_id: str, key: str = "train_loss") -> list[int]:
     return sorted(m.step for m in client(uri).get_metric_history(run_id, key))
 
 
+SHARED: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_store(tmp_path_factory):
+    SHARED["uri"] = store(tmp_path_factory.mktemp("journal-store"))
+    yield
+
+
 def _open(tmp_path):
-    uri = store(tmp_path)
-    experiment_id = tracking.prepare_store(uri, "digitlab")
+    """The module's one store (made once: MLflow migrates a new store in seconds), an
+    experiment of this test's own."""
+    uri = SHARED["uri"]
+    experiment_id = tracking.prepare_store(uri, f"journal-{tmp_path.name}")
     return uri, tracking.MlflowTracker(uri, experiment_id)
 
 
