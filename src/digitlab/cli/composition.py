@@ -25,8 +25,8 @@ CHECKED: dict[tuple[str, ...], RunConfig] = {}
 
 def expand_sweep(task_overrides: list[str]) -> tuple[list[list[str]], list[str]]:
     """The override list of every job, in the order Hydra's basic sweeper launches them (the
-    product of each key's values; a key given twice keeps its first place and its last values), and the
-    swept keys. A range or interval sweep, which the basic sweeper refuses, is a ConfigError."""
+    product of each key's values; a key given twice keeps its first place and its last values),
+    and the swept keys. An interval sweep, which the basic sweeper refuses, is a ConfigError."""
     parsed = OverridesParser.create().parse_overrides(task_overrides)
     values: dict[str, list[str]] = {}
     swept = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 
 # a worker ends its run KILLED within a store write or two of SIGTERM; one that takes longer is
@@ -14,19 +13,14 @@ WORKER_GRACE_SECONDS = 5.0
 
 
 def end_workers(kill: bool) -> None:
-    """The joblib launcher's workers ended through the
-    reusable pool that holds them, so none outlives the sweep: at its end they are shut down
-    and waited for; on a stop (`kill`) they are killed, and their runs, left RUNNING, are marked
-    KILLED with the epochs of their journals by finish_sweep."""
+    """The joblib launcher's workers ended through the reusable pool that holds them, so none
+    outlives the sweep: at its end they are shut down and waited for; on a stop (`kill`) they
+    are killed, and their runs, left RUNNING, are marked KILLED with the epochs of their
+    journals by finish_sweep."""
     from joblib.externals.loky import get_reusable_executor
 
     # reuse=True: the pool the launcher used, whatever its settings (none: an empty one)
     get_reusable_executor(reuse=True).shutdown(wait=True, kill_workers=kill)
-
-
-def already_stopping(signum, frame) -> None:
-    print("digitlab: stopping already: the runs are being marked KILLED (a few seconds)",
-          file=sys.stderr)
 
 
 DRIVER_PID_ENV = "DIGITLAB_DRIVER_PID"  # the sweep's main process, as its workers see it

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from digitlab.cli.composition import (
     expand_sweep,
 )
 from digitlab.cli.preflight import prepare_store, to_run_config
-from digitlab.cli.processes import DRIVER_PID_ENV, already_stopping, end_workers
+from digitlab.cli.processes import DRIVER_PID_ENV, end_workers
 from digitlab.cli.project import PROJECT_ROOT, git_state, log
 
 SWEEP_FILE = "digitlab_sweep.json"
@@ -123,9 +122,7 @@ def finish_sweep(interrupted: bool) -> int:
     """End the parent run, print the sweep's table; the exit code (0 = every job finished)."""
     if SWEEP is None:
         return 0
-    if interrupted:  # a second Ctrl-C must not cut the cleanup short
-        signal.signal(signal.SIGINT, already_stopping)
-        signal.signal(signal.SIGTERM, already_stopping)
+    # a second Ctrl-C meanwhile is told to wait by digitlab.stopping's handler
     if SWEEP.in_joblib_workers:
         end_workers(kill=interrupted)
     import pandas as pd

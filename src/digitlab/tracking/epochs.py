@@ -7,11 +7,11 @@ goes in one write with the run's final metrics (or, if the run is stopped or fai
 ends). Epochs of seconds each are therefore written one by one, as they end.
 
 Batching loses nothing because every epoch is first appended to the run's journal file, and on
-disk (fdatasync, or fsync where there is none) before the next epoch starts. If the process is killed outright, the reaper that
-marks its run KILLED writes the journal's epochs to the store first (`replay`). MLflow keeps one
-row per identical metric, so an epoch both in the store and in the journal is stored once. A
-journal that cannot be written (no space, no folder) turns batching off: each epoch then goes to
-the store as it ends.
+disk (fdatasync, or fsync where there is none) before the next epoch starts. If the process is
+killed outright, the reaper that marks its run KILLED writes the journal's epochs to the store
+first (`replay`). MLflow keeps one row per identical metric, so an epoch both in the store and
+in the journal is stored once. A journal that cannot be written (no space, no folder) turns
+batching off: each epoch then goes to the store as it ends.
 """
 
 from __future__ import annotations
