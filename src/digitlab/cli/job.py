@@ -19,7 +19,7 @@ from digitlab.cli.errors import EXIT_BAD_INPUT, fail
 from digitlab.cli.preflight import prepare_store, to_run_config
 from digitlab.cli.processes import end_with_driver
 from digitlab.cli.project import PROJECT_ROOT, git_state, log
-from digitlab.cli.sweep import STORE_LOST_FILE, sweep_dir_of, sweep_record
+from digitlab.cli.sweep import mark_store_lost, store_lost, sweep_dir_of, sweep_record
 from digitlab.config import ConfigError, RunConfig
 
 
@@ -82,11 +82,11 @@ def run_job(cfg: DictConfig) -> dict:
             tags.update({"digitlab.sweep_id": record.get("parent_run_id", ""),
                          "digitlab.job": str(hc.job.num)})
     outcome = {"job": hc.job.num if multirun else 0, "overrides": overrides, "name": name,
-               "status": "FAILED"}
+               "status": "FAILED", "sweep": record.get("token")}
     code = 1
-    lost_store = sweep_dir_of(hc) / STORE_LOST_FILE
-    if multirun and lost_store.exists():  # an earlier job found the tracking server gone
-        outcome["error"] = f"not run: {lost_store.read_text()}"
+    lost = store_lost(sweep_dir_of(hc), record.get("token")) if multirun else None
+    if lost:  # an earlier job of this sweep found the tracking server gone
+        outcome["error"] = f"not run: {lost}"
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / RESULT_FILE).write_text(json.dumps(outcome))
         return outcome
@@ -112,7 +112,7 @@ def run_job(cfg: DictConfig) -> dict:
         else:  # the machine's or the store's fault: one line, no traceback
             outcome["error"] = fault.line
             if fault.kind == "server_gone" and multirun:
-                lost_store.write_text(fault.line)
+                mark_store_lost(sweep_dir_of(hc), record.get("token"), fault.line)
     except BaseException:  # Ctrl-C / SIGTERM: the run is KILLED; stop everything
         outcome["status"] = "KILLED"
         (out_dir / RESULT_FILE).write_text(json.dumps(outcome))

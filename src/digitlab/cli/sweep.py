@@ -7,6 +7,7 @@ import json
 import math
 import os
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,8 @@ from digitlab.cli.project import PROJECT_ROOT, git_state, log
 
 SWEEP_FILE = "digitlab_sweep.json"
 
-STORE_LOST_FILE = "digitlab_store_lost"  # in the sweep folder: the tracking server is gone
+# in the sweep folder: the tracking server is gone (for the sweep whose token it holds)
+STORE_LOST_FILE = "digitlab_store_lost"
 
 
 @dataclass
@@ -35,6 +37,7 @@ class Sweep:
     """The running sweep, as the main process knows it."""
 
     dir: Path
+    token: str  # this sweep's mark on its jobs' outcomes: a folder may hold an earlier sweep's
     uri: str | None = None
     parent_run_id: str | None = None
     owns_parent: bool = True  # False when joining a parent run given in tracking.parent_run_id
@@ -60,8 +63,9 @@ class SweepCallback(Callback):
         os.environ[SWEEP_DIR_ENV] = str(sweep_dir.resolve())
         os.environ[DRIVER_PID_ENV] = str(os.getpid())  # before any worker starts
         launcher = str(config.hydra.launcher.get("_target_", ""))
-        SWEEP = Sweep(sweep_dir, in_joblib_workers=launcher.endswith(".JoblibLauncher"))
-        record = {"swept": swept}
+        SWEEP = Sweep(sweep_dir, uuid.uuid4().hex,
+                      in_joblib_workers=launcher.endswith(".JoblibLauncher"))
+        record = {"swept": swept, "token": SWEEP.token}
         if first.tracking.enabled:
             from digitlab import tracking
 
@@ -92,10 +96,25 @@ def sweep_record(hc) -> dict:
     return _sweep_record_at(sweep_dir_of(hc))
 
 
-def sweep_outcomes(sweep_dir: Path) -> list[dict]:
+def sweep_outcomes(sweep_dir: Path, token: str) -> list[dict]:
+    """The outcomes this sweep's jobs left; a folder an earlier sweep used keeps that sweep's."""
     outcomes = [json.loads(p.read_text()) for p in sweep_dir.glob(f"*/{RESULT_FILE}")
-                if p.parent.name.isdigit()]  # not the folders of jobs whose worker died
-    return sorted(outcomes, key=lambda o: o["job"])
+                if p.parent.name.isdigit()]
+    return sorted((o for o in outcomes if o.get("sweep") == token), key=lambda o: o["job"])
+
+
+def mark_store_lost(sweep_dir: Path, token: str, line: str) -> None:
+    """Tell the sweep's later jobs that the tracking server stopped answering."""
+    (sweep_dir / STORE_LOST_FILE).write_text(json.dumps({"sweep": token, "line": line}))
+
+
+def store_lost(sweep_dir: Path, token: str) -> str | None:
+    """Why an earlier job of this sweep found the store gone, or None."""
+    try:
+        mark = json.loads((sweep_dir / STORE_LOST_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return mark.get("line") if isinstance(mark, dict) and mark.get("sweep") == token else None
 
 
 def _end_parent_run(status: str, skipped: list[dict]) -> None:
@@ -127,7 +146,7 @@ def finish_sweep(interrupted: bool) -> int:
         end_workers(kill=interrupted)
     import pandas as pd
 
-    outcomes = sweep_outcomes(SWEEP.dir)
+    outcomes = sweep_outcomes(SWEEP.dir, SWEEP.token)
     failed = [o for o in outcomes if o["status"] not in ("FINISHED", "SKIPPED")]
     skipped = [o for o in outcomes if o["status"] == "SKIPPED"]
     status = "KILLED" if interrupted else ("FAILED" if failed or not outcomes else "FINISHED")

@@ -26,6 +26,7 @@ from typing import Sequence
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
+from digitlab.cli import sweep
 from digitlab.cli.composition import CHECKED, RESULT_FILE, SWEEP_DIR_ENV, distinct_jobs
 
 log = logging.getLogger("digitlab")
@@ -62,11 +63,13 @@ class _RelaunchLostJobs:
         return Path(os.environ.get(SWEEP_DIR_ENV) or self.config.hydra.sweep.dir)
 
     def _outcome(self, job_num: int) -> dict | None:
+        """The outcome this sweep's job left (not one an earlier sweep left in the folder)."""
         path = self.sweep_dir / str(job_num) / RESULT_FILE
         try:
-            return json.loads(path.read_text())
+            outcome = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
+        return outcome if outcome.get("sweep") == _token() else None
 
     def _ended(self, job_num: int) -> bool:
         outcome = self._outcome(job_num)  # KILLED: ended with the pool, not by the user
@@ -107,9 +110,13 @@ class _RelaunchLostJobs:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / RESULT_FILE).write_text(json.dumps({
             "job": job_num, "overrides": list(overrides), "name": " ".join(overrides),
-            "status": "FAILED", "error": f"its worker process died in each of {LAUNCHES} "
+            "sweep": _token(), "status": "FAILED", "error": f"its worker process died in each of {LAUNCHES} "
                                          "launches (killed by a signal: the out-of-memory killer "
                                          "or a kill); give it more memory or fewer parallel jobs"}))
+
+
+def _token() -> str | None:
+    return sweep.SWEEP.token if sweep.SWEEP else None
 
 
 class PreflightedSweeper(BasicSweeper):
