@@ -127,8 +127,8 @@ def _end_parent_run(status: str, skipped: list[dict]) -> None:
         tracking.mark_dead_runs_killed(tracking.client_for(SWEEP.uri),
                                        _sweep_record_at(SWEEP.dir)["experiment_id"])
         if skipped:  # compare.py shows them with the sweep's own runs
-            tracking.set_run_tag(SWEEP.uri, SWEEP.parent_run_id, "digitlab.reused",
-                                 ",".join(o["run_id"] for o in skipped))
+            tracking.set_reused_runs(SWEEP.uri, SWEEP.parent_run_id,
+                                     [o["run_id"] for o in skipped])
         tracking.end_run(SWEEP.uri, SWEEP.parent_run_id, status)
     except Exception as exc:
         fault = faults.describe(exc, store=SWEEP.uri)

@@ -69,12 +69,34 @@ def runs_frame(uri: str, experiment_ids: list[str], parent_run_id: str | None = 
     return _frame(_all_runs(uri, experiment_ids, where))
 
 
+REUSED_TAG = "digitlab.reused"  # then digitlab.reused.2, .3, …: MLflow keeps 8,000 characters
+IDS_PER_TAG = 240  # 240 run ids of 32 characters and their commas fit in one tag's 8,000
+
+
+def reused_runs(tags: dict[str, str]) -> list[str]:
+    """The ids of the FINISHED runs a sweep reused, from its parent's tags."""
+    keys = [REUSED_TAG] + [f"{REUSED_TAG}.{n}" for n in range(2, len(tags) + 2)]
+    return [run_id for key in keys if tags.get(key) for run_id in tags[key].split(",")]
+
+
+@deferred()
+def set_reused_runs(uri: str, run_id: str, reused: list[str]) -> None:
+    """Tag a sweep's parent with the runs it reused, as many tags as their ids need."""
+    from mlflow.entities import RunTag
+
+    chunks = [reused[i:i + IDS_PER_TAG] for i in range(0, len(reused), IDS_PER_TAG)]
+    tags = [RunTag(REUSED_TAG if n == 1 else f"{REUSED_TAG}.{n}", ",".join(chunk))
+            for n, chunk in enumerate(chunks, start=1)]
+    for i in range(0, len(tags), 100):  # MLflow's log_batch takes up to 100 tags
+        client_for(uri).log_batch(run_id, tags=tags[i:i + 100])
+
+
 def sweep_runs(uri: str, parent) -> pd.DataFrame:
     """The runs of a sweep: its children, plus the runs it reused as already FINISHED."""
     runs = runs_frame(uri, [parent.info.experiment_id], parent.info.run_id)
-    reused = parent.data.tags.get("digitlab.reused")
+    reused = reused_runs(parent.data.tags)
     if reused:
-        runs = pd.concat([runs, runs_by_id(uri, [parent.info.experiment_id], reused.split(","))],
+        runs = pd.concat([runs, runs_by_id(uri, [parent.info.experiment_id], reused)],
                          ignore_index=True)
     return runs
 
@@ -110,8 +132,11 @@ def set_run_tag(uri: str, run_id: str, key: str, value: str) -> None:
 
 
 def runs_by_id(uri: str, experiment_ids: list[str], run_ids: list[str]) -> pd.DataFrame:
-    ids = ", ".join(f"'{r}'" for r in run_ids)
-    return _frame(_all_runs(uri, experiment_ids, f"attributes.run_id IN ({ids})"))
+    runs = []
+    for i in range(0, len(run_ids), 100):  # a search filter of bounded length
+        ids = ", ".join(f"'{r}'" for r in run_ids[i:i + 100])
+        runs += _all_runs(uri, experiment_ids, f"attributes.run_id IN ({ids})")
+    return _frame(runs)
 
 
 def store_status(uri: str) -> tuple[pd.DataFrame, list]:
