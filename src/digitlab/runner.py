@@ -27,6 +27,9 @@ from digitlab.training import EpochRecord, output_loss_and_accuracy, train
 
 # the tag that holds a run's identity: its config and its data's digest (config_hash)
 IDENTITY_TAG = "digitlab.config_hash"
+# the metrics a run ends with (best_val_accuracy only with a validation split; docs/mlflow.md)
+FINAL_METRICS = ("best_val_accuracy", "test_accuracy", "test_loss", "best_epoch", "epochs_run",
+                 "train_seconds")
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,10 @@ def test_a_killed_search_resumes_to_the_requested_trials_without_duplicates(tmp_
     (["sampler=grid"], "sampler=grid: every dimension must be categorical"),
     (["study=\"it's\""], "without quotes or backticks"),
     (["+typo=1"], "typo: no such key"),
+    (["+space.optim.lr.step=0.1"], "space.optim.lr: The parameter `step` is not supported when"),
+    (["+space.optim.lr.steps=0.1"], "space.optim.lr: unknown field(s) steps"),
+    (["metric=val_acc"], "metric='val_acc': use one of best_val_accuracy, test_accuracy"),
+    (["metric=test_loss", "direction=maximize"], "direction=maximize: test_loss is better lower"),
 ])
 def test_a_bad_search_config_is_one_line_and_exit_2(tmp_path, args, message):
     done = pipeline("search.py", f"storage=sqlite:///{tmp_path / 'optuna.db'}",
@@ -161,3 +165,20 @@ def test_a_search_storage_folder_is_made_or_its_failure_is_one_line(tmp_path):
                     cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "new" / "folder" / "optuna.db").exists()
+
+
+def test_a_study_keeps_the_metric_and_direction_it_was_created_with(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    common = (f"storage={storage}", f"tracking.uri={store(tmp_path)}", "study=s", *SMALL_SPACE)
+    done = pipeline("search.py", "n_trials=1", "metric=test_loss", *common, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    study = study_of(storage, "s")
+    assert study.direction.name == "MINIMIZE" and study.user_attrs["metric"] == "test_loss"
+    for other in (["metric=test_accuracy"], []):  # [] is the default: best_val_accuracy
+        refused = pipeline("search.py", "n_trials=2", *other, *common, cwd=tmp_path)
+        assert refused.returncode == 2, refused.stderr[-2000:]
+        assert refused.stderr.strip().splitlines() == [
+            f"digitlab: error: study=s: it optimises test_loss (minimize) and this command asks "
+            f"for {(other or ['=best_val_accuracy'])[0].split('=')[1]} (maximize); resume it with "
+            "metric=test_loss, or start another with study=<new name>"]
+    assert len(study_of(storage, "s").trials) == 1  # nothing ran

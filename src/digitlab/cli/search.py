@@ -17,6 +17,8 @@ from omegaconf import OmegaConf
 
 from digitlab import cli
 from digitlab.config import ConfigError, ExperimentStoreConfig, RunConfig
+from digitlab.directions import lower_is_better
+from digitlab.runner import FINAL_METRICS
 
 log = logging.getLogger("digitlab.search")
 KINDS = ("int", "float", "categorical")
@@ -30,9 +32,10 @@ class SearchConfig:
     n_trials: int = 20  # finished trials wanted in the study (across interruptions)
     # an Optuna storage URL; null: sqlite:///<project>/mlruns/optuna.db
     storage: Optional[str] = None
-    # what the search optimises (validation: the test set stays unseen)
+    # what the search optimises (validation: the test set stays unseen); fixed for the study
     metric: str = "best_val_accuracy"
-    direction: str = "maximize"  # maximize | minimize
+    # maximize | minimize; null: the metric's own (losses and durations minimize)
+    direction: Optional[str] = None
     sampler: str = "tpe"  # tpe (Bayesian) | random | grid (categorical dimensions only)
     seed: int = 0  # the sampler's seed; each trial's training seed is `seed` in overrides
     space: Dict[str, Any] = field(default_factory=dict)
@@ -77,6 +80,24 @@ def check_space(space: dict) -> None:
             raise ConfigError(f"{where}: needs low < high, got low={low} high={high}")
         if spec.get("log") and low <= 0:
             raise ConfigError(f"{where}: log=true needs low > 0, got low={low}")
+        unknown = set(spec) - {"type", "low", "high", "log", "step"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; a "
+                              f"{kind} dimension takes low, high, log and step")
+        try:  # the distribution Optuna will sample: its own checks (step with log, …)
+            _distribution(spec)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {cli.one_line(exc)}") from None
+
+
+def _distribution(spec: dict):
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    if spec["type"] == "int":
+        return IntDistribution(int(spec["low"]), int(spec["high"]),
+                               log=bool(spec.get("log", False)), step=int(spec.get("step") or 1))
+    return FloatDistribution(float(spec["low"]), float(spec["high"]),
+                             log=bool(spec.get("log", False)), step=spec.get("step"))
 
 
 def suggest(trial, space: dict) -> dict[str, Any]:
@@ -110,7 +131,15 @@ def preflight(cfg: SearchConfig) -> None:
         raise ConfigError(f"study={cfg.study!r}: give a non-empty name without quotes or "
                           "backticks (MLflow's search filters cannot match them)")
     _choice("sampler", cfg.sampler, SAMPLERS)
+    _choice("metric", cfg.metric, FINAL_METRICS)
+    metric_direction = _direction_of(cfg.metric)
+    if cfg.direction is None:
+        cfg.direction = metric_direction
     _choice("direction", cfg.direction, ("maximize", "minimize"))
+    if cfg.direction != metric_direction:
+        raise ConfigError(f"direction={cfg.direction}: {cfg.metric} is better "
+                          f"{'lower' if metric_direction == 'minimize' else 'higher'}; give "
+                          f"direction={metric_direction} or leave it out")
     if cfg.n_trials < 1:
         raise ConfigError(f"n_trials={cfg.n_trials}: give an integer ≥ 1")
     if cfg.sampler == "grid" and any(s["type"] != "categorical" for s in cfg.space.values()):
@@ -136,11 +165,31 @@ def open_study(cfg: SearchConfig, storage: str):
         cli.check_writable(Path(storage.removeprefix("sqlite:///")).parent, "storage")
         Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
-        return optuna.create_study(study_name=cfg.study, storage=storage, load_if_exists=True,
-                                   direction=cfg.direction)
+        study = optuna.create_study(study_name=cfg.study, storage=storage, load_if_exists=True,
+                                    direction=cfg.direction)
     except Exception as exc:  # SQLAlchemy's errors for a URL it cannot open, a corrupt file
         cli.fail(f"storage={storage}: cannot open the study ({str(exc).splitlines()[0]}); "
                     "give a writable sqlite:////path/optuna.db or another database URL.")
+    _keep_objective(study, cfg)
+    return study
+
+
+def _keep_objective(study, cfg: SearchConfig) -> None:
+    """A study's metric and direction are those it was created with: a resume that names others
+    is refused (its trials' values would mix two objectives)."""
+    metric = study.user_attrs.get("metric")
+    direction = study.direction.name.lower()
+    if metric is None:  # a new study (or one made before its metric was kept)
+        study.set_user_attr("metric", cfg.metric)
+        metric = cfg.metric
+    if (metric, direction) != (cfg.metric, cfg.direction):
+        cli.fail(f"study={cfg.study}: it optimises {metric} ({direction}) and this command asks "
+                 f"for {cfg.metric} ({cfg.direction}); resume it with metric={metric}, or "
+                 "start another with study=<new name>")
+
+
+def _direction_of(metric: str) -> str:
+    return "minimize" if lower_is_better(metric) else "maximize"
 
 
 def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -164,25 +213,31 @@ def make_sampler(cfg: SearchConfig, trials_so_far: int = 0):
     return optuna.samplers.TPESampler(seed=seed)
 
 
+def interrupted(trial) -> bool:
+    """A trial cut off by a stop, a crash or a kill: failed without an error of its own."""
+    from optuna.trial import TrialState
+
+    return trial.state == TrialState.FAIL and "error" not in trial.user_attrs
+
+
 def recover_interrupted(study) -> list[int]:
     """Trials cut off by a crash or kill: RUNNING in the study although their process is gone, or
-    marked interrupted. Each is failed (if still RUNNING) and enqueued once more with the same
-    parameters. Returns their numbers."""
+    failed without an error of their own. Each is failed (if still RUNNING) and enqueued once
+    more with the same parameters. Returns their numbers."""
     from optuna.trial import TrialState
 
     from digitlab import tracking
 
-    storage, recovered = study._storage, []
+    recovered = []
     trials = study.get_trials(deepcopy=False)
     retried = {t.user_attrs.get("retry_of") for t in trials}
     for trial in trials:
         attrs = trial.user_attrs
         stale = trial.state == TrialState.RUNNING and not tracking.process_alive(
             attrs.get("host"), attrs.get("pid"))
-        if stale:  # a finished trial cannot be changed: mark it before failing it
-            storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
-            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        if (stale or attrs.get("interrupted")) and trial.number not in retried and trial.params:
+        if stale:
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        if (stale or interrupted(trial)) and trial.number not in retried and trial.params:
             study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number},
                                 skip_if_exists=False)
             recovered.append(trial.number)
@@ -195,7 +250,7 @@ def counted(study) -> int:
 
     return sum(1 for t in study.get_trials(deepcopy=False)
                if t.state == TrialState.COMPLETE
-               or (t.state == TrialState.FAIL and not t.user_attrs.get("interrupted")))
+               or (t.state == TrialState.FAIL and not interrupted(t)))
 
 
 def make_objective(cfg: SearchConfig, uri: str, experiment_id: str, parent: str):
@@ -207,28 +262,29 @@ def make_objective(cfg: SearchConfig, uri: str, experiment_id: str, parent: str)
         with stopping.deferred():  # the study is a SQLite store too
             trial.set_user_attr("host", socket.gethostname())
             trial.set_user_attr("pid", str(os.getpid()))
-        values = suggest(trial, cfg.space)
-        name = f"trial {trial.number}: " + " ".join(
-            f"{k.split('.')[-1]}={v:.4g}" if isinstance(v, float) else f"{k.split('.')[-1]}={v}"
-            for k, v in values.items())
-        tags = {"digitlab.study": cfg.study, "digitlab.trial": str(trial.number),
-                "digitlab.overrides": " ".join(f"{k}={v}" for k, v in values.items()),
-                **cli.git_state()}
+        name = f"trial {trial.number}"
         try:
+            values = suggest(trial, cfg.space)
+            name += ": " + " ".join(
+                f"{k.split('.')[-1]}={v:.4g}" if isinstance(v, float)
+                else f"{k.split('.')[-1]}={v}" for k, v in values.items())
+            tags = {"digitlab.study": cfg.study, "digitlab.trial": str(trial.number),
+                    "digitlab.overrides": " ".join(f"{k}={v}" for k, v in values.items()),
+                    **cli.git_state()}
             result = runner.run(trial_config(cfg, values), tracker, name, tags)
+            with stopping.deferred():
+                trial.set_user_attr("mlflow_run_id", result.run_id)
+            value = result.metrics.get(cfg.metric)
+            if value is None or not math.isfinite(value):
+                raise ValueError(f"the run logged no finite {cfg.metric}")
         except (Exception, KeyboardInterrupt, stopping.Terminated) as exc:
             with stopping.deferred():
                 if not isinstance(exc, Exception):  # cut off: recover_interrupted reruns it
                     trial.set_user_attr("interrupted", True)
-                else:
+                else:  # an error of its own: the trial counts, and is not run again
                     trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:1000])
                     log.error("%s: FAILED (%s: %s)", name, type(exc).__name__, exc)
             raise
-        with stopping.deferred():
-            trial.set_user_attr("mlflow_run_id", result.run_id)
-        value = result.metrics.get(cfg.metric)
-        if value is None or not math.isfinite(value):
-            raise ValueError(f"the run logged no finite {cfg.metric}")
         log.info("%s: %s %.4f", name, cfg.metric, value)
         return value
 
@@ -288,8 +344,7 @@ def report(study, cfg: SearchConfig, uri: str, parent: str) -> None:
 
     trials = study.get_trials(deepcopy=False)
     states = {s.name: sum(1 for t in trials if t.state == s) for s in TrialState}
-    failed = [t for t in trials
-              if t.state == TrialState.FAIL and not t.user_attrs.get("interrupted")]
+    failed = [t for t in trials if t.state == TrialState.FAIL and not interrupted(t)]
     print(f"{counted(study)} of {cfg.n_trials} trials done: {states['COMPLETE']} complete, "
           f"{len(failed)} failed" + "".join(f"\n  trial {t.number} failed: "
                                               f"{t.user_attrs.get('error', '?')}" for t in failed))
