@@ -374,3 +374,38 @@ def test_a_scaling_gives_the_bits_of_the_cast_rows_times_the_factor_plus_the_shi
         expected += scaling.shift.astype(dtype)
         got = scaling(x, dtype)
         assert got.dtype == np.dtype(dtype) and np.array_equal(got, expected), name
+
+
+def test_a_file_replaced_while_it_is_parsed_is_cached_under_the_bytes_parsed(tmp_path):
+    """The cache parses the bytes it hashed: a file swapped between the two never puts one
+    file's array under the other's key (a later run on the first file would train on the
+    second and log its digest)."""
+    from digitlab.data.cache import cached_array
+
+    first = write_kaggle_csv(tmp_path / "train.csv", n=30, seed=0).read_bytes()
+    second = write_kaggle_csv(tmp_path / "other.csv", n=30, seed=1).read_bytes()
+    path = tmp_path / "train.csv"
+
+    def swapped_while_parsing(p, raw):
+        path.write_bytes(second)  # replaced once the cache has read it
+        return read_kaggle_csv(p, raw=raw)
+
+    array, digest = cached_array(path, swapped_while_parsing, str(tmp_path / "cache"))
+    assert np.array_equal(array, read_kaggle_csv(tmp_path / "train.csv", raw=first))
+    path.write_bytes(first)
+    again, again_digest = cached_array(path, lambda p, raw: pytest.fail("parsed twice"),
+                                       str(tmp_path / "cache"))
+    assert np.array_equal(again, array) and again_digest == digest
+    path.write_bytes(second)
+    other, other_digest = cached_array(path, lambda p, raw: read_kaggle_csv(p, raw=raw),
+                                       str(tmp_path / "cache"))
+    assert other_digest != digest
+    assert np.array_equal(other, read_kaggle_csv(tmp_path / "other.csv"))
+
+
+@pytest.mark.parametrize("ending", ["\r", "\r\n"])
+def test_a_csv_with_cr_or_crlf_line_endings_reads_as_lf(tmp_path, ending):
+    lf = write_kaggle_csv(tmp_path / "lf.csv", n=20)
+    other = tmp_path / "other.csv"
+    other.write_bytes(lf.read_bytes().replace(b"\n", ending.encode()))
+    assert np.array_equal(read_kaggle_csv(other), read_kaggle_csv(lf))

@@ -4,7 +4,9 @@ depend on.
 
 The key is the sha256 of the source file's bytes, read on every load (≈ 0.06 s for a 76 MB
 file): a file edited and given back its old size and modification time (`cp -p`, `rsync -t`,
-`touch -r`) is parsed again, so the digest a run logs is that of the bytes it trained on. Writes
+`touch -r`) is parsed again, so the digest a run logs is that of the bytes it trained on. A file
+is parsed from the very bytes its key was computed from, read once: a file replaced between
+hashing and parsing cannot be cached under the other file's key. Writes
 go to a temporary name and are renamed into place, so parallel jobs never read a half-written
 cache.
 """
@@ -43,17 +45,24 @@ def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
             os.unlink(tmp)
 
 
-def cached_array(source: Path, parse: Callable[[Path], np.ndarray],
-                 cache_dir: str | None = None) -> tuple[np.ndarray, str]:
-    """(array, sha256 of its content) of `source`, parsed once and memory-mapped afterwards."""
-    source = Path(source).resolve()
-    with open(source, "rb") as f:
-        key = hashlib.file_digest(f, "sha256").hexdigest()[:32]
+def _cache_files(source: Path, key: str, cache_dir: str | None) -> tuple[Path, Path]:
     npy = cache_root(cache_dir) / "arrays" / f"{source.name}.{key}.npy"
-    digest_file = npy.with_suffix(".sha256")
+    return npy, npy.with_suffix(".sha256")
+
+
+def cached_array(source: Path, parse: Callable[[Path, bytes], np.ndarray],
+                 cache_dir: str | None = None) -> tuple[np.ndarray, str]:
+    """(array, sha256 of its content) of `source`, parsed once and memory-mapped afterwards.
+    `parse(path, raw)` parses the file's bytes `raw` (the path only names it in errors)."""
+    source = Path(source).resolve()
+    with open(source, "rb") as f:  # streamed: a cached file is never held in memory
+        key = hashlib.file_digest(f, "sha256").hexdigest()[:32]
+    npy, digest_file = _cache_files(source, key, cache_dir)
     if npy.exists() and digest_file.exists():
         return np.load(npy, mmap_mode="r"), digest_file.read_text().strip()
-    array = parse(source)
+    raw = source.read_bytes()  # the file may have changed since: key and array from these bytes
+    npy, digest_file = _cache_files(source, hashlib.sha256(raw).hexdigest()[:32], cache_dir)
+    array = parse(source, raw)
     digest = array_digest(array)
     try:
         _atomic_write(npy, lambda tmp: _save_npy(tmp, array))

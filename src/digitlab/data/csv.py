@@ -24,12 +24,14 @@ FIX = "use Kaggle's 'Digit Recognizer' layout: a header label,pixel0,pixel1,… 
 NA_WORDS = ("nan", "na", "n/a", "null", "none", "inf", "-inf")  # cells pandas would read as NaN
 
 
-def _text(path: Path) -> str:
+def _text(path: Path, raw: bytes | None) -> str:
     """The file's text: plain, gzipped (train.csv.gz) or the one CSV in a zip (Kaggle's own
-    download), UTF-8 with or without the byte-order mark spreadsheet programs write."""
-    if not path.is_file():
-        raise DataError(f"{path}: file not found; set data.path to a Kaggle train.csv.")
-    raw = path.read_bytes()
+    download), UTF-8 with or without the byte-order mark spreadsheet programs write, its lines
+    ended by LF, CRLF or a lone CR (classic Mac OS)."""
+    if raw is None:
+        if not path.is_file():
+            raise DataError(f"{path}: file not found; set data.path to a Kaggle train.csv.")
+        raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
@@ -40,7 +42,7 @@ def _text(path: Path) -> str:
         raw = _zip_member(path, raw)
     if b"\0" in raw[:65536]:
         raise DataError(f"{path}: binary data, not CSV text (it starts {raw[:8]!r}); {FIX}.")
-    return raw.decode("utf-8-sig", errors="replace")
+    return raw.decode("utf-8-sig", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _zip_member(path: Path, raw: bytes) -> bytes:
@@ -95,12 +97,12 @@ def _check_cells(path: Path, frame: pd.DataFrame) -> np.ndarray:
     return cells
 
 
-def read_kaggle_csv(path: str | Path, n_pixels: int = 784) -> np.ndarray:
+def read_kaggle_csv(path: str | Path, n_pixels: int = 784, raw: bytes | None = None) -> np.ndarray:
     """The CSV as a uint8 array: (n, 785) with the label first for train.csv, (n, 784) for
     test.csv. `n_pixels` other than 784 reads the same layout for other image sizes (64 for
-    scikit-learn's 8×8 digits)."""
+    scikit-learn's 8×8 digits). From the file's bytes `raw` when given, else read from `path`."""
     path = Path(path)
-    text = _text(path)
+    text = _text(path, raw)
     header = _header(path, text)
     labeled = header[:1] == ["label"]
     pixels = [f"pixel{i}" for i in range(n_pixels)]

@@ -19,10 +19,11 @@ MAGIC = {"images": 2051, "labels": 2049}
 FIX = "re-download the official file (or point data.root at the folder holding it)"
 
 
-def _read_bytes(path: Path) -> bytes:
-    if not path.is_file():
-        raise DataError(f"{path}: file not found; {FIX}.")
-    raw = path.read_bytes()
+def _read_bytes(path: Path, raw: bytes | None) -> bytes:
+    if raw is None:
+        if not path.is_file():
+            raise DataError(f"{path}: file not found; {FIX}.")
+        raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":  # gzip magic; the official files ship gzipped
         try:
             raw = gzip.decompress(raw)
@@ -33,10 +34,11 @@ def _read_bytes(path: Path) -> bytes:
     return raw
 
 
-def read_idx(path: str | Path, kind: str) -> np.ndarray:
-    """The array stored in an IDX file of `kind` 'images' (n, rows, cols) or 'labels' (n,)."""
+def read_idx(path: str | Path, kind: str, raw: bytes | None = None) -> np.ndarray:
+    """The array stored in an IDX file of `kind` 'images' (n, rows, cols) or 'labels' (n,);
+    from the file's bytes `raw` when given (read already), else read from `path`."""
     path = Path(path)
-    raw = _read_bytes(path)
+    raw = _read_bytes(path, raw)
     if len(raw) < 4:
         raise DataError(f"{path}: {len(raw)} bytes is too short for an IDX header; {FIX}.")
     magic = int.from_bytes(raw[:4], "big")
