@@ -156,6 +156,19 @@ def test_gamma_acts_only_with_the_exponential_schedule():
     check_given_keys_act(_compose("optim.schedule=exponential", "optim.gamma=0.9"), ["optim.gamma"])
 
 
+@pytest.mark.parametrize("ignored, acting, key, where", [
+    (["trainer.eval_test=true", "data.test_split=none"], ["trainer.eval_test=true"],
+     "trainer.eval_test", "a test split"),
+    (["optim.l2_style=sklearn"], ["optim.l2_style=sklearn", "optim.l2=0.1"], "optim.l2_style",
+     "optim.l2 > 0"),  # the default l2 is 0
+])
+def test_eval_test_and_l2_style_act_only_where_they_change_the_run(ignored, acting, key, where):
+    with pytest.raises(ConfigError, match=f"{key} changes nothing in this run: it acts only "
+                                          f"with {where}"):
+        check_given_keys_act(_compose(*ignored), [key])
+    check_given_keys_act(_compose(*acting), [key])
+
+
 def test_the_names_a_user_may_choose_are_the_registries_keys():
     from digitlab import config
     from digitlab.data.split import SCALERS

@@ -252,6 +252,7 @@ ACTS_ONLY = {
     "optim.momentum": (lambda c: c.optim.name == "sgd", "optim=sgd"),
     "optim.nesterov": (lambda c: c.optim.name == "sgd", "optim=sgd"),
     "optim.gamma": (lambda c: c.optim.schedule == "exponential", "optim.schedule=exponential"),
+    "optim.l2_style": (lambda c: c.optim.l2 > 0, "optim.l2 > 0 (there is no L2 term to scale)"),
     "optim.beta1": (lambda c: c.optim.name == "adam", "optim=adam"),
     "optim.beta2": (lambda c: c.optim.name == "adam", "optim=adam"),
     "optim.epsilon": (lambda c: c.optim.name == "adam", "optim=adam"),
@@ -259,6 +260,8 @@ ACTS_ONLY = {
                          "trainer.early_stopping=train_loss or val_accuracy"),
     "trainer.tol": (lambda c: c.trainer.early_stopping != "none",
                     "trainer.early_stopping=train_loss or val_accuracy"),
+    "trainer.eval_test": (lambda c: c.data.test_split != "none",
+                          "a test split (data.test_split other than none)"),
 }
 
 
