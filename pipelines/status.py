@@ -1,8 +1,9 @@
 """The store at a glance: experiments, their runs by status, and stale runs (RUNNING, but their
-process on this host is gone).
+process on this host is gone), which it then marks KILLED as every command that opens the store
+does.
 
     python pipelines/status.py
-    python pipelines/status.py reap=true     # mark the stale runs KILLED
+    python pipelines/status.py reap=false    # only show the stale runs
 """
 
 from digitlab import cli

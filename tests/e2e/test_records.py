@@ -4,8 +4,13 @@ and the bookkeeping around runs survives folders, caches and stores shared betwe
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 
-from conftest import pipeline, runs_of, store
+import pytest
+
+from conftest import client, pipeline, runs_of, store, sweep_into
 
 
 def _parents(uri):
@@ -33,3 +38,40 @@ def test_a_sweep_into_a_used_folder_reports_its_own_jobs_only(tmp_path):
         {"sweep": record["token"], "line": "the tracking server stopped answering"}))
     third = pipeline("train.py", "-m", "seed=5", *common, cwd=tmp_path)
     assert third.returncode == 0 and "1 finished" in third.stdout, third.stderr[-3000:]
+
+
+@pytest.mark.parametrize("command", [("compare.py", "all_runs=true"), ("register.py",),
+                                     ("rerun.py", "run_id={stale}")])
+def test_every_command_that_opens_a_store_marks_dead_runs_killed(tmp_path, command):
+    """A run whose process died (a SIGKILLed sweep) is never shown, joined or rerun as RUNNING."""
+    from digitlab import tracking
+
+    uri, _ = sweep_into(tmp_path, "seed=0", "trainer.epochs=1", "tracking.log_model=false")
+    experiment_id = client(uri).get_experiment_by_name("digitlab").experiment_id
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = client(uri).create_run(experiment_id, tags={
+        tracking.HOST_TAG: socket.gethostname(), tracking.PID_TAG: dead}).info.run_id
+    done = pipeline(command[0], f"tracking.uri={uri}",
+                    *(a.format(stale=stale) for a in command[1:]), cwd=tmp_path)
+    assert client(uri).get_run(stale).info.status == "KILLED", done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+
+
+def test_rerun_refuses_a_parent_and_a_run_that_did_not_finish_in_one_line(tmp_path):
+    uri, _ = sweep_into(tmp_path, "seed=0", "trainer.epochs=1", "tracking.log_model=false")
+    parent = _parents(uri)[0]
+    done = pipeline("rerun.py", f"tracking.uri={uri}", f"run_id={parent.info.run_id}",
+                    cwd=tmp_path)
+    assert done.returncode == 2 and "is a parent run" in done.stderr, done.stderr[-2000:]
+    assert len(done.stderr.strip().splitlines()) == 1
+    child = next(r for r in runs_of(uri) if "mlflow.parentRunId" in r.data.tags)
+    client(uri).set_terminated(child.info.run_id, "FAILED")
+    done = pipeline("rerun.py", f"tracking.uri={uri}", f"run_id={child.info.run_id}",
+                    cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines() == [
+        f"digitlab: error: run_id={child.info.run_id}: the run is FAILED, so it has no final "
+        "weights to compare against; train its config again with python pipelines/train.py "
+        f"{child.data.tags['digitlab.overrides']}."]
+    assert len(runs_of(uri)) == 2  # nothing was trained

@@ -366,11 +366,11 @@ def test_status_shows_runs_by_status_and_reaps_stale_ones(tmp_path):
                           capture_output=True, text=True).stdout.strip()
     stale = c.create_run(experiment_id, tags={tracking.HOST_TAG: socket.gethostname(),
                                               tracking.PID_TAG: dead})
-    done = pipeline("status.py", f"tracking.uri={uri}", cwd=tmp_path)
+    done = pipeline("status.py", f"tracking.uri={uri}", "reap=false", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "1 stale run(s)" in done.stdout and stale.info.run_id in done.stdout
     assert c.get_run(stale.info.run_id).info.status == "RUNNING"  # only shown
-    done = pipeline("status.py", f"tracking.uri={uri}", "reap=true", cwd=tmp_path)
-    assert "marked KILLED" in done.stdout
+    done = pipeline("status.py", f"tracking.uri={uri}", cwd=tmp_path)
+    assert "1 stale run(s)" in done.stdout and "marked KILLED" in done.stdout
     assert c.get_run(stale.info.run_id).info.status == "KILLED"
     assert "no stale runs" in pipeline("status.py", f"tracking.uri={uri}", cwd=tmp_path).stdout

@@ -163,9 +163,11 @@ def prepare_store(uri: str, experiment: str) -> str:
         fail(str(exc))
 
 
-def checked_store(configured_uri: str | None) -> str:
+def checked_store(configured_uri: str | None, reap: bool = True) -> str:
     """The tracking URI of an existing, readable store, or one line and exit code 2: a command
-    that reads runs never creates a store (a typo in tracking.uri would make an empty one)."""
+    that reads runs never creates a store (a typo in tracking.uri would make an empty one).
+    The runs of dead processes are marked KILLED first (`reap`), as every command that opens a
+    store does, so no command shows or joins a dead run as RUNNING."""
     from digitlab import tracking
     from digitlab.tracking.store import sqlite_path, uri_key
 
@@ -179,4 +181,6 @@ def checked_store(configured_uri: str | None) -> str:
         tracking.check_store(uri)
     except tracking.StoreError as exc:
         fail(str(exc))
+    if reap:
+        tracking.mark_dead_runs_killed(tracking.client_for(uri))
     return uri

@@ -22,8 +22,25 @@ class RerunConfig:
 
 
 ConfigStore.instance().store(name="base_rerun", node=RerunConfig)
+PARENT_TAGS = ("digitlab.jobs", "digitlab.only", "digitlab.study")  # a sweep's, reproduction's, search's
 PER_EPOCH = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
              "epoch_test_loss", "epoch_test_accuracy")
+
+
+def _refuse_unless_trained(run_id: str, logged) -> None:
+    """One line and exit 2 for a run a rerun cannot compare against: a sweep's, search's or
+    reproduction's parent, or a run that did not finish (it logged no final weights)."""
+    tags = logged.data.tags
+    parent = any(key in tags for key in PARENT_TAGS) and "mlflow.parentRunId" not in tags
+    if parent:
+        cli.fail(f"run_id={run_id}: {logged.info.run_name!r} is a parent run (a sweep, search "
+                 "or reproduction), which trained nothing itself; give the id of one of its "
+                 "child runs (compare.py lists them).")
+    if logged.info.status != "FINISHED":
+        again = tags.get("digitlab.overrides", "")
+        cli.fail(f"run_id={run_id}: the run is {logged.info.status}, so it has no final weights "
+                 "to compare against; train its config again with python pipelines/train.py "
+                 f"{again}".rstrip() + ".")
 
 
 def run(cfg: RerunConfig) -> None:
@@ -40,15 +57,21 @@ def run(cfg: RerunConfig) -> None:
     except Exception as exc:  # MlflowException: no such run
         cli.fail(f"run_id={cfg.run_id}: no such run in {uri} ({type(exc).__name__}); "
                     "copy the id from the MLflow UI or the sweep summary.")
+    _refuse_unless_trained(cfg.run_id, logged)
     with tempfile.TemporaryDirectory(prefix="digitlab-rerun-") as tmp:
         folder = Path(tmp)
-        config_file = tracking.download(uri, cfg.run_id, "config.yaml", folder)
-        config = yaml.safe_load(config_file.read_text())
-        weights = {}
-        for name in ("final", "best"):
-            with np.load(tracking.download(uri, cfg.run_id, f"weights/{name}.npz", folder),
-                         allow_pickle=False) as arrays:
-                weights[name] = dict(arrays)
+        try:
+            config_file = tracking.download(uri, cfg.run_id, "config.yaml", folder)
+            config = yaml.safe_load(config_file.read_text())
+            weights = {}
+            for name in ("final", "best"):
+                with np.load(tracking.download(uri, cfg.run_id, f"weights/{name}.npz", folder),
+                             allow_pickle=False) as arrays:
+                    weights[name] = dict(arrays)
+        except Exception as exc:  # MlflowException / OSError: an artifact missing or unreadable
+            cli.fail(f"run_id={cfg.run_id}: its config.yaml and weights/ cannot be read "
+                     f"({cli.one_line(exc)}); a rerun compares against them, so it needs a run "
+                     "whose artifacts are intact.")
     try:
         run_cfg = run_config_from_dict(config)
         run_cfg.tracking.skip_finished = False  # the point is to train it again

@@ -13,8 +13,8 @@ from digitlab.config import StoreConfig
 @dataclass
 class StatusConfig:
     tracking: StoreConfig = field(default_factory=StoreConfig)
-    # true: mark the stale runs KILLED now (opening the store for a run does it too)
-    reap: bool = False
+    # mark the stale runs KILLED, as every other command that opens the store does; false: show them
+    reap: bool = True
 
 
 ConfigStore.instance().store(name="base_status", node=StatusConfig)
@@ -25,7 +25,7 @@ def run(cfg: StatusConfig) -> None:
     cli.refuse_unknown_keys(cfg)
     from digitlab import tracking
 
-    uri = cli.checked_store(cfg.tracking.uri)
+    uri = cli.checked_store(cfg.tracking.uri, reap=False)  # shown before they are reaped
     table, stale = tracking.store_status(uri)
     print(f"store: {uri}\n")
     print(table.to_string(index=False) if len(table) else "no experiments yet")
@@ -36,10 +36,8 @@ def run(cfg: StatusConfig) -> None:
     for run in stale:
         print(f"  {run.info.run_id}  {run.info.run_name}  pid {run.data.tags[tracking.PID_TAG]}")
     if cfg.reap:
-        client = tracking.client_for(uri)
-        for experiment_id in {run.info.experiment_id for run in stale}:
-            tracking.mark_dead_runs_killed(client, experiment_id)
+        tracking.mark_dead_runs_killed(tracking.client_for(uri))
         print("marked KILLED")
     else:
-        print("mark them KILLED with reap=true (or start any run on this store)")
+        print("left RUNNING (reap=false); the next command on this store marks them KILLED")
 

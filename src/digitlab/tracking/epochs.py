@@ -42,9 +42,19 @@ def sync_data(fd: int) -> None:
     getattr(os, "fdatasync", os.fsync)(fd)
 
 
-def journal_path(run_id: str) -> Path:
-    """Where a run's journal is kept while it runs: per user and machine, as the reaper is."""
-    return cache_root() / "epoch-journals" / f"{run_id}.jsonl"
+# the run's tag naming its journal's folder: a command with another DIGITLAB_CACHE that reaps the
+# run still finds the journal
+JOURNAL_TAG = "digitlab.journal_dir"
+
+
+def journal_folder() -> Path:
+    """Where this process keeps its runs' journals: per user and machine, as the reaper is."""
+    return cache_root() / "epoch-journals"
+
+
+def journal_path(run_id: str, folder: str | Path | None = None) -> Path:
+    """A run's journal, in `folder` (its JOURNAL_TAG) or this process's journal folder."""
+    return Path(folder or journal_folder()) / f"{run_id}.jsonl"
 
 
 def _write(client: MlflowClient, run_id: str, metrics: list[Metric]) -> None:
@@ -104,10 +114,11 @@ class EpochMetrics:
             self._batching = False
 
 
-def replay(client: MlflowClient, run_id: str) -> int:
-    """The epochs of a run's journal written to the store, the journal removed: how many
-    epochs it held. A line cut short by the kill is skipped (its epoch never ended)."""
-    path = journal_path(run_id)
+def replay(client: MlflowClient, run_id: str, folder: str | Path | None = None) -> int:
+    """The epochs of a run's journal (in `folder`, the run's JOURNAL_TAG) written to the store,
+    the journal removed: how many epochs it held. A line cut short by the kill is skipped (its
+    epoch never ended)."""
+    path = journal_path(run_id, folder)
     try:
         lines = path.read_text().splitlines()
     except FileNotFoundError:

@@ -26,17 +26,19 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def mark_dead_runs_killed(client: MlflowClient, experiment_id: str) -> list[str]:
+def mark_dead_runs_killed(client: MlflowClient, experiment_id: str | None = None) -> list[str]:
     """RUNNING runs started on this host by a process that no longer exists → KILLED, with the
-    epochs their journal holds written first."""
-    from digitlab.tracking.epochs import replay
+    epochs their journal holds written first; in one experiment, or (None) in every one."""
+    from digitlab.tracking.epochs import JOURNAL_TAG, replay
 
+    ids = [experiment_id] if experiment_id else [e.experiment_id
+                                                 for e in client.search_experiments()]
     killed = []
-    running = client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'",
-                                 max_results=5000)
+    running = client.search_runs(ids, filter_string="attributes.status = 'RUNNING'",
+                                 max_results=5000) if ids else []
     for run in running:
         if run_is_stale(run):
-            replay(client, run.info.run_id)
+            replay(client, run.info.run_id, run.data.tags.get(JOURNAL_TAG))
             client.set_tag(run.info.run_id, "error",
                            f"process {run.data.tags[PID_TAG]} died while the run was RUNNING (killed by a "
                            "signal, e.g. the out-of-memory killer, or its machine stopped)")

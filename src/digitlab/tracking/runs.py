@@ -31,7 +31,7 @@ from digitlab.data import Split
 from digitlab.runner import ModelBundle
 from digitlab.stopping import Terminated, deferred
 from digitlab.tracking.client import PARENT_TAG, client_for
-from digitlab.tracking.epochs import EpochMetrics
+from digitlab.tracking.epochs import JOURNAL_TAG, EpochMetrics, journal_folder
 from digitlab.tracking.model import MODEL_CODE, NetworkModel
 from digitlab.tracking.reaping import process_tags
 from digitlab.training import EpochRecord
@@ -233,7 +233,7 @@ def open_run(uri: str, experiment_id: str, parent_run_id: str | None, name: str,
              params: dict[str, str], tags: dict[str, str]) -> Iterator[MlflowRunLog]:
     """A new run, its params logged; it ends FINISHED, or FAILED / KILLED with the error."""
     client = client_for(uri)
-    tags = {**tags, **process_tags()}
+    tags = {**tags, **process_tags(), JOURNAL_TAG: str(journal_folder().resolve())}
     if parent_run_id:
         tags[PARENT_TAG] = parent_run_id
     run_id, run_log, error = None, None, None
