@@ -8,7 +8,8 @@ file): a file edited and given back its old size and modification time (`cp -p`,
 is parsed from the very bytes its key was computed from, read once: a file replaced between
 hashing and parsing cannot be cached under the other file's key. Writes
 go to a temporary name and are renamed into place, so parallel jobs never read a half-written
-cache.
+cache. A cache folder or file another user could write is neither read nor written
+(digitlab.cache_folder).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from digitlab.cache_folder import cache_root
+from digitlab.cache_folder import cache_root, private_file, private_folder
 
 
 def array_digest(*arrays: np.ndarray) -> str:
@@ -34,7 +35,6 @@ def array_digest(*arrays: np.ndarray) -> str:
 
 
 def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
     os.close(fd)
     try:
@@ -45,8 +45,14 @@ def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
             os.unlink(tmp)
 
 
-def _cache_files(source: Path, key: str, cache_dir: str | None) -> tuple[Path, Path]:
-    npy = cache_root(cache_dir) / "arrays" / f"{source.name}.{key}.npy"
+def _folder(kind: str, cache_dir: str | None) -> Path | None:
+    """The cache's folder for `kind`, or None where another user could write in it."""
+    root = cache_root(cache_dir)
+    return private_folder(root / kind, root)
+
+
+def _cache_files(folder: Path, source: Path, key: str) -> tuple[Path, Path]:
+    npy = folder / f"{source.name}.{key}.npy"
     return npy, npy.with_suffix(".sha256")
 
 
@@ -55,13 +61,17 @@ def cached_array(source: Path, parse: Callable[[Path, bytes], np.ndarray],
     """(array, sha256 of its content) of `source`, parsed once and memory-mapped afterwards.
     `parse(path, raw)` parses the file's bytes `raw` (the path only names it in errors)."""
     source = Path(source).resolve()
+    folder = _folder("arrays", cache_dir)
+    if folder is None:
+        array = parse(source, source.read_bytes())
+        return array, array_digest(array)
     with open(source, "rb") as f:  # streamed: a cached file is never held in memory
         key = hashlib.file_digest(f, "sha256").hexdigest()[:32]
-    npy, digest_file = _cache_files(source, key, cache_dir)
-    if npy.exists() and digest_file.exists():
+    npy, digest_file = _cache_files(folder, source, key)
+    if npy.exists() and digest_file.exists() and private_file(npy) and private_file(digest_file):
         return np.load(npy, mmap_mode="r"), digest_file.read_text().strip()
     raw = source.read_bytes()  # the file may have changed since: key and array from these bytes
-    npy, digest_file = _cache_files(source, hashlib.sha256(raw).hexdigest()[:32], cache_dir)
+    npy, digest_file = _cache_files(folder, source, hashlib.sha256(raw).hexdigest()[:32])
     array = parse(source, raw)
     digest = array_digest(array)
     try:
@@ -81,10 +91,14 @@ def cached_arrays(kind: str, key: str, compute: Callable[[], dict[str, np.ndarra
                   cache_dir: str | None = None) -> dict[str, np.ndarray]:
     """compute() once per `key`, which must name everything its arrays depend on; later calls
     read them back."""
-    npz = cache_root(cache_dir) / kind / f"{key}.npz"
+    folder = _folder(kind, cache_dir)
+    if folder is None:
+        return compute()
+    npz = folder / f"{key}.npz"
     try:
-        with np.load(npz) as found:
-            return {name: found[name] for name in found.files}
+        if private_file(npz):
+            with np.load(npz) as found:
+                return {name: found[name] for name in found.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile):  # none yet, or damaged
         pass
     arrays = compute()

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from digitlab.cache_folder import cache_root
+from digitlab.cache_folder import cache_root, private_folder
 from digitlab.config import DataConfig
 from digitlab.data.cache import array_digest, cached_array
 from digitlab.data.csv import read_kaggle_csv
@@ -112,13 +112,17 @@ def _load_idx_folder(name: str, root: Path, cfg: DataConfig) -> Dataset:
 
 
 def _download_openml(name: str, cfg: DataConfig) -> Dataset:
+    import tempfile
+
     from sklearn.datasets import fetch_openml
 
-    data_home = cache_root(cfg.cache_dir) / "openml"
-    log.info("fetching %s from OpenML into %s", OPENML_NAMES[name], data_home)
+    root = cache_root(cfg.cache_dir)
+    data_home = private_folder(root / "openml", root)
+    log.info("fetching %s from OpenML into %s", OPENML_NAMES[name], data_home or "a temporary folder")
     try:
-        x, y = fetch_openml(OPENML_NAMES[name], version=1, return_X_y=True, as_frame=False,
-                            data_home=str(data_home), parser="liac-arff")
+        with tempfile.TemporaryDirectory(prefix="digitlab-openml-") as scratch:
+            x, y = fetch_openml(OPENML_NAMES[name], version=1, return_X_y=True, as_frame=False,
+                                data_home=str(data_home or scratch), parser="liac-arff")
     except Exception as exc:  # offline: URLError, socket errors, HTTP errors
         raise DataError(f"{name}: the OpenML download failed ({type(exc).__name__}: {exc}). "
                         + _missing_message(name, Path(cfg.root) if cfg.root else None)) from None

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Iterable
 from mlflow.entities import Metric
 from mlflow.utils.validation import MAX_METRICS_PER_BATCH
 
-from digitlab.cache_folder import cache_root
+from digitlab.cache_folder import cache_root, private_file, private_folder
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -104,7 +104,8 @@ class EpochMetrics:
         line = json.dumps([[m.key, m.value, m.timestamp, m.step] for m in metrics]) + "\n"
         try:
             if self._journal is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                if private_folder(self.path.parent, cache_root()) is None:
+                    raise OSError(f"{self.path.parent} is not the user's own")
                 self._journal = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             os.write(self._journal, line.encode())
             sync_data(self._journal)  # on disk, as the store's own commits are
@@ -119,6 +120,8 @@ def replay(client: MlflowClient, run_id: str, folder: str | Path | None = None) 
     the journal removed: how many epochs it held. A line cut short by the kill is skipped (its
     epoch never ended)."""
     path = journal_path(run_id, folder)
+    if not private_file(path):  # none, or a file another user could have written
+        return 0
     try:
         lines = path.read_text().splitlines()
     except FileNotFoundError:

@@ -14,7 +14,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from digitlab.cache_folder import cache_root
+from digitlab.cache_folder import cache_root, private_file, private_folder
 
 _MLFLOW = Path(importlib.util.find_spec("mlflow").submodule_search_locations[0])
 _MIGRATIONS = _MLFLOW / "store" / "db_migrations"
@@ -36,16 +36,18 @@ def _read_head() -> str:
 @functools.cache
 def schema_head() -> str:
     """The Alembic head revision of this MLflow's store schema."""
-    remembered = cache_root() / "mlflow-schema" / f"{_key()}.txt"
+    folder = private_folder(cache_root() / "mlflow-schema", cache_root())
+    if folder is None:  # a folder others can write: its answer is not trusted
+        return _read_head()
+    remembered = folder / f"{_key()}.txt"
     try:
-        head = remembered.read_text().strip()
+        head = remembered.read_text().strip() if private_file(remembered) else ""
         if head:
             return head
     except OSError:
         pass
     head = _read_head()
     try:
-        remembered.parent.mkdir(parents=True, exist_ok=True)
         partial = remembered.with_suffix(f".{os.getpid()}.tmp")
         partial.write_text(head)
         os.replace(partial, remembered)  # whole or absent, for a process reading it meanwhile
