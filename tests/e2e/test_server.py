@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -126,7 +127,12 @@ def ray_cluster(tmp_path_factory):
     pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="pip install -e '.[dev]'")
     folder = tmp_path_factory.mktemp("ray-head")
     port = free_port()
-    env = {**os.environ, **RAY_ENV}
+    # the documented recipe: the cluster requires a token; a token file of the test's own, so a
+    # ~/.ray/auth_token left by an earlier Ray run changes nothing
+    token = folder / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    token.chmod(0o600)
+    env = {**os.environ, **RAY_ENV, **ray_token_env(token), "RAY_AUTH_MODE": "token"}
     ray = str(Path(sys.executable).parent / "ray")
     failures = []
     # Ray gives its raylet a fixed 30 s to register with the GCS; on a loaded 2-vCPU machine that
@@ -142,23 +148,42 @@ def ray_cluster(tmp_path_factory):
         subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
     assert started.returncode == 0, "\n---\n".join(failures)
     try:
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{port}", token
     finally:
         subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def ray_token_env(token) -> dict[str, str]:
+    return {"RAY_AUTH_TOKEN_PATH": str(token)}
 
 
 # no usage reports; a head on 127.0.0.1 binds only loopback with the second variable set
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
+def test_a_ray_sweep_without_a_token_is_refused_in_one_line(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="pip install -e '.[dev]'")
+    done = pipeline("train.py", "-m", "hydra/launcher=ray_cluster", "seed=0,1", cwd=tmp_path,
+                    env={**RAY_ENV, "HOME": str(tmp_path), "RAY_ADDRESS": "127.0.0.1:9"})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines() == [
+        "digitlab: error: hydra/launcher=ray_cluster: Ray's token authentication is on "
+        "(RAY_AUTH_MODE=token) and this machine has no token: copy the head's ~/.ray/auth_token "
+        "here (made there by `ray get-auth-token --generate`), or set RAY_AUTH_TOKEN_PATH or "
+        "RAY_AUTH_TOKEN; a cluster started without authentication takes RAY_AUTH_MODE=disabled."]
+    assert not (tmp_path / "outputs").exists()
+
+
 def test_an_eight_job_sweep_on_ray_logs_to_the_server(server, ray_cluster, tmp_path):
     from mlflow.tracking import MlflowClient
 
     url, _, _ = server
-    done = pipeline("train.py", "-m", "hydra/launcher=ray_cluster", "model.hidden=8,16",
-                    "seed=0,1,2,3", "trainer.epochs=3", f"tracking.uri={url}",
-                    "tracking.experiment=cluster", cwd=tmp_path,
-                    env={**RAY_ENV, "RAY_ADDRESS": ray_cluster})
+    address, token = ray_cluster
+    ray_args = ("-m", "hydra/launcher=ray_cluster", "model.hidden=8,16", "seed=0,1,2,3",
+                "trainer.epochs=3", f"tracking.uri={url}", "tracking.experiment=cluster")
+    # the driver sends the token without being told to (no RAY_AUTH_MODE here)
+    done = pipeline("train.py", *ray_args, cwd=tmp_path,
+                    env={**RAY_ENV, **ray_token_env(token), "RAY_ADDRESS": address})
     assert done.returncode == 0, done.stderr[-3000:]
     assert "8 finished, 0 skipped (already FINISHED), 0 failed" in done.stdout
     client = MlflowClient(url)

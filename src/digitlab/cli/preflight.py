@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from digitlab.cli.composition import CHECKED, check_known_keys, expand_sweep, without_hydra_node
 from digitlab.cli.errors import fail
 from digitlab.cli.project import CONF_DIR, PROJECT_ROOT
+from digitlab.cli.ray_auth import prepare_ray_auth
 from digitlab.config import ConfigError, RunConfig, check_given_keys_act
 
 
@@ -97,6 +98,7 @@ def preflight(argv: list[str], config_name: str) -> None:
     flags = [a for a in argv if a.startswith("-")]
     if any(f not in ("-m", "--multirun") for f in flags):
         return  # --help, --cfg, -cn …: Hydra's own business
+    prepare_ray_auth(argv)
     task = [a for a in argv if not a.startswith("-")
             and not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
     try:
