@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # disk_full | store_locked | server_gone
+    kind: str  # disk_full | store_locked | server_gone | store_gone
     line: str
 
 
@@ -23,6 +24,9 @@ MLFLOW_BUSY_SECONDS = 20.0
 # fragments of the messages each fault shows, from SQLite, SQLAlchemy, urllib3 and MLflow
 DISK_FULL = ("database or disk is full", "No space left on device")
 LOCKED = ("database is locked",)
+# SQLite on a store file deleted while it was open: its connections can only read the old inode,
+# and a new connection finds an empty file
+FILE_GONE = ("attempt to write a readonly database", "no such table")
 SERVER_GONE = ("Max retries exceeded", "Connection refused", "Failed to establish a new connection",
                "RemoteDisconnected", "Read timed out", "ConnectionError", "ConnectTimeout",
                "Connection broken", "IncompleteRead")  # the last two: killed mid-answer
@@ -36,11 +40,22 @@ def _chain(exc: BaseException):
         exc = exc.__cause__ or exc.__context__
 
 
+def _sqlite_file_gone(store: str | None) -> bool:
+    if not (store or "").startswith("sqlite:///"):
+        return False
+    path = Path(store.removeprefix("sqlite:///"))
+    return not path.exists() or path.stat().st_size == 0
+
+
 def describe(exc: BaseException, store: str | None = None) -> Fault | None:
     """The machine or store fault behind `exc`, or None when it is none of these."""
     where = f" ({store})" if store else ""
     for link in _chain(exc):
         text = str(link)
+        if any(f in text for f in FILE_GONE) and _sqlite_file_gone(store):
+            return Fault("store_gone", f"the store's file{where} was deleted or emptied while "
+                                       "the command ran; restore it from a backup, or start "
+                                       "again into a new store (tracking.uri=…)")
         if (isinstance(link, OSError) and link.errno == errno.ENOSPC) or any(
                 f in text for f in DISK_FULL):
             path = getattr(link, "filename", None)

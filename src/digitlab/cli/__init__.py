@@ -5,6 +5,8 @@ is a thin entry point over these modules, one job each.
     errors      bad input: one line, exit code 2
     composition a sweep's job configs composed once per config-group choice; unknown keys
     preflight   the command line and every job's config checked before anything runs
+    output_files a command's files written whole or not at all
+    ray_auth    Ray's token authentication for the cluster launcher
     processes   a sweep's workers: stopped through their pool, ended with their driver
     sweep       the sweep's parent run before the jobs, their outcomes and the summary after
     job         one job: typed config → runner → tracker → outcome
@@ -15,6 +17,7 @@ is a thin entry point over these modules, one job each.
 
 from digitlab.cli.errors import EXIT_BAD_INPUT, fail
 from digitlab.cli.exit import command, run_and_exit
+from digitlab.cli.output_files import refuse_folder, write_whole
 from digitlab.cli.preflight import (
                                     check_writable,
                                     checked_store,
@@ -27,5 +30,5 @@ from digitlab.cli.preflight import (
 from digitlab.cli.project import PROJECT_ROOT, git_state
 
 __all__ = ["EXIT_BAD_INPUT", "PROJECT_ROOT", "check_writable", "checked_store", "command",
-           "fail", "git_state", "one_line", "preflight", "prepare_store",
-           "refuse_unknown_keys", "run_and_exit", "to_run_config"]
+           "fail", "git_state", "one_line", "preflight", "prepare_store", "refuse_folder",
+           "refuse_unknown_keys", "run_and_exit", "to_run_config", "write_whole"]

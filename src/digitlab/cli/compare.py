@@ -99,15 +99,19 @@ def _write_files(uri: str, cfg: CompareConfig, runs, out: Path) -> str:
     from digitlab import comparison, tracking
 
     table = comparison.comparison_table(runs)
-    table.to_csv(out / "table.csv", index=False)
-    (out / "table.md").write_text(table.to_markdown(index=False, floatfmt=".4f"))
-    comparison.accuracy_by_hidden_figure(table).savefig(out / "accuracy_by_hidden.png", dpi=110)
+    cli.write_whole(out / "table.csv", lambda p: table.to_csv(p, index=False), "out")
+    cli.write_whole(out / "table.md", lambda p: p.write_text(
+        table.to_markdown(index=False, floatfmt=".4f")), "out")
+    figure = comparison.accuracy_by_hidden_figure(table)
+    cli.write_whole(out / "accuracy_by_hidden.png",
+                    lambda p: figure.savefig(p, dpi=110, format="png"), "out")
     best = table[table.status == "FINISHED"].head(cfg.top)
     histories = {row.run: {key: tracking.metric_history(uri, row.run_id, key)
                            for key in ("train_accuracy", "val_accuracy")}
                  for row in best.itertuples()}
-    comparison.learning_curves_of_best(histories).savefig(out / "learning_curves_best.png",
-                                                          dpi=110)
+    curves = comparison.learning_curves_of_best(histories)
+    cli.write_whole(out / "learning_curves_best.png",
+                    lambda p: curves.savefig(p, dpi=110, format="png"), "out")
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table.drop(columns=["run_id"]).to_string(index=False, float_format="{:.4f}".format))
     return f"table and figures in {out}/"
@@ -123,8 +127,9 @@ def _about(parent, runs) -> About:
     elif "digitlab.study" in tags:
         command = (f"python pipelines/search.py study={tags['digitlab.study']} "
                    f"n_trials={tags.get('digitlab.n_trials', '')}")
-    elif parent is not None:
-        command = f"python pipelines/train.py -m {tags.get('digitlab.overrides', '')}".strip()
+    elif parent is not None:  # digitlab.command has the launcher's settings too
+        command = tags.get("digitlab.command") or (
+            f"python pipelines/train.py -m {tags.get('digitlab.overrides', '')}".strip())
     else:
         command = "python pipelines/compare.py all_runs=true"
     commit = tags.get("git.commit", "unknown") + (" (dirty)" if tags.get("git.dirty") == "true"
@@ -168,8 +173,6 @@ def _write_html(uri: str, cfg: CompareConfig, parent, label: str, runs, out: Pat
         curves = {name.removeprefix("curve-").removesuffix(".png"): data
                   for name, data in sorted(files.items()) if name.startswith("curve-")}
     page = report.render(runs, histories, about, metric, best, published, curves, cfg.ui_url)
-    path = out / "report.html"
-    partial = path.with_name(".report.html.partial")
-    partial.write_text(page, encoding="utf-8")
-    partial.replace(path)  # a reader never sees half a report
+    path = out / "report.html"  # a reader never sees half a report
+    cli.write_whole(path, lambda p: p.write_text(page, encoding="utf-8"), "out")
     return f"{path} ({len(page) / 1e6:.1f} MB, opens offline)"

@@ -3,7 +3,6 @@ pipelines/export_kaggle_csv.py."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -35,6 +34,7 @@ def run(cfg: ExportConfig) -> None:
     if not 1 <= cfg.rows <= 60000:
         cli.fail(f"rows={cfg.rows}: MNIST's training file has 60,000 images; give 1–60000")
     out = Path(cfg.out)
+    cli.refuse_folder(out, "out")
     cli.check_writable(out.parent, "out")
     try:
         mnist = load_dataset(DataConfig(name="mnist", root=cfg.mnist_root))
@@ -43,9 +43,7 @@ def run(cfg: ExportConfig) -> None:
     cells = np.column_stack([mnist.y_train[:cfg.rows], mnist.x_train[:cfg.rows]])
     frame = pd.DataFrame(cells, columns=["label", *(f"pixel{i}" for i in range(784))])
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    frame.to_csv(partial, index=False)
-    os.replace(partial, out)
+    cli.write_whole(out, lambda partial: frame.to_csv(partial, index=False), "out")
     print(f"{len(frame)} images of {mnist.source} written to {out} "
           f"(labels {np.bincount(cells[:, 0], minlength=10).tolist()})")
 

@@ -111,7 +111,7 @@ def run_job(cfg: DictConfig) -> dict:
             log.exception("job failed")
         else:  # the machine's or the store's fault: one line, no traceback
             outcome["error"] = fault.line
-            if fault.kind == "server_gone" and multirun:
+            if fault.kind in ("server_gone", "store_gone") and multirun:
                 mark_store_lost(sweep_dir_of(hc), record.get("token"), fault.line)
     except BaseException:  # Ctrl-C / SIGTERM: the run is KILLED; stop everything
         outcome["status"] = "KILLED"

@@ -26,7 +26,14 @@ ConfigStore.instance().store(name="base_predict", node=PredictConfig)
 def run(cfg: PredictConfig) -> None:
     """The command's work, from its composed config."""
     cli.refuse_unknown_keys(cfg)
-    cli.check_writable(Path(cfg.output).parent, "output")
+    source, output = Path(cfg.input), Path(cfg.output)
+    if not source.is_file():  # a folder, a FIFO (reading it would wait forever), nothing
+        what = ("a folder" if source.is_dir() else "not a regular file" if source.exists()
+                else "does not exist")
+        cli.fail(f"input={cfg.input}: {what}; give the CSV of pixels to predict (Kaggle's "
+                 "test.csv layout: pixel0,pixel1,…).")
+    cli.refuse_folder(output, "output")
+    cli.check_writable(output.parent, "output")
     import numpy as np
     import pandas as pd
 
@@ -42,16 +49,18 @@ def run(cfg: PredictConfig) -> None:
                     f"({str(exc).splitlines()[0]}); register one with python "
                     "pipelines/register.py, or pass model_uri=runs:/<run id>/model.")
     try:
-        cells = read_kaggle_csv(Path(cfg.input), n_pixels)
+        cells = read_kaggle_csv(source, n_pixels)
     except DataError as exc:
-        cli.fail(f"{exc} (the model reads {n_pixels} pixels per image)")
+        cli.fail(f"input=: {exc} (the model reads {n_pixels} pixels per image)")
     labeled = cells.shape[1] == n_pixels + 1
     pixels = cells[:, 1:] if labeled else cells
-    labels = np.asarray(model.predict(pixels.astype(np.int64)))
+    try:
+        labels = np.asarray(model.predict(pixels.astype(np.int64)))
+    except ValueError as exc:  # the model's own check: pixels outside the range it was trained on
+        cli.fail(f"input={cfg.input}: {cli.one_line(exc)}; model {cfg.model_uri}")
     submission = pd.DataFrame({"ImageId": np.arange(1, len(labels) + 1), "Label": labels})
-    output = Path(cfg.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    submission.to_csv(output, index=False)
+    cli.write_whole(output, lambda partial: submission.to_csv(partial, index=False), "output")
     print(f"{len(labels)} predictions by {cfg.model_uri} written to {output}")
     if labeled:
         print(f"accuracy against the file's labels: {np.mean(labels == cells[:, 0]):.4f}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from digitlab.cli.composition import CHECKED, check_known_keys, expand_sweep, without_hydra_node
 from digitlab.cli.errors import fail
@@ -119,17 +119,32 @@ def preflight(argv: list[str], config_name: str) -> None:
     # the folder Hydra creates first; conf/train.yaml's default lies under outputs/
     check_writable(given[0].split("${")[0] if given else "outputs", key)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        for overrides in jobs:
+        for number, overrides in enumerate(jobs):
             where = f" (in the sweep job {' '.join(overrides)})" if len(jobs) > 1 else ""
             try:
-                checked = to_run_config(without_hydra_node(compose(
-                    config_name=config_name, overrides=overrides, return_hydra_config=True)))
+                composed = compose(config_name=config_name, overrides=overrides,
+                                   return_hydra_config=True)
+                as_the_job_sees_it(composed, number if flags else None)
+                checked = to_run_config(without_hydra_node(composed))
                 check_given_keys_act(checked, [o.split("=", 1)[0].lstrip("+~") for o in overrides])
                 CHECKED[tuple(overrides)] = checked
             except ConfigError as exc:
                 fail(f"{exc}{where}")
             except (HydraException, OmegaConfBaseException) as exc:
                 fail(one_line(exc) + where)
+
+
+def as_the_job_sees_it(composed: DictConfig, job_number: int | None) -> None:
+    """Hydra's node of the job set as the job will have it, so that ${hydra:job.num} and the
+    other ${hydra:…} values resolve as in the job (a sweep numbers its jobs from 0)."""
+    import copy
+
+    from hydra.core.hydra_config import HydraConfig
+
+    if job_number is not None:
+        with open_dict(composed):
+            composed.hydra.job.num = job_number
+    HydraConfig.instance().set_config(copy.deepcopy(composed))
 
 
 def check_command_line(argv: list[str], config_name: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -50,9 +51,20 @@ def best_run(uri: str, cfg: RegisterConfig) -> tuple[str, str, float]:
     return best.run_id, best["tags.mlflow.runName"], float(best[column])
 
 
+def check_names(cfg: RegisterConfig) -> None:
+    """The model's name and alias as MLflow's registry accepts them, checked before any write."""
+    if not cfg.name.strip() or any(c in cfg.name for c in "/:"):
+        cli.fail(f"name={cfg.name!r}: a registered model's name is not empty and has no '/' or "
+                 "':' (MLflow's rule); e.g. name=digits-mlp")
+    if not re.fullmatch(r"[\w-]+", cfg.alias) or re.fullmatch(r"latest|v\d+", cfg.alias.lower()):
+        cli.fail(f"alias={cfg.alias!r}: an alias is letters, digits, '_' and '-', and neither "
+                 "'latest' nor v<number> (MLflow reserves them); e.g. alias=champion")
+
+
 def run(cfg: RegisterConfig) -> None:
     """The command's work, from its composed config."""
     cli.refuse_unknown_keys(cfg)
+    check_names(cfg)
     from digitlab import tracking
 
     uri = cli.checked_store(cfg.tracking.uri)
@@ -88,6 +100,8 @@ def run(cfg: RegisterConfig) -> None:
     except LookupError as exc:
         cli.fail(f"{exc}: a run that failed or was logged without a model cannot be registered; "
                     "pick another with run_id=<id>.")
+    except tracking.MlflowException as exc:  # the registry's own refusal
+        cli.fail(f"name={cfg.name} alias={cfg.alias}: {exc.message.splitlines()[0]}")
     print(f"{cfg.name} version {version} ({'new' if created else 'existing'}) ← run {run_id} "
           f"({run_name}, {cfg.metric} {score if score is None else f'{score:.4f}'})")
     print(f"{cfg.name}@{cfg.alias} → version {version}")

@@ -106,6 +106,12 @@ def launch(cfg: ReproduceConfig, ids: list[str], extra: list[str], uri: str, par
 def run(cfg: ReproduceConfig) -> None:
     """The command's work, from its composed config."""
     cli.refuse_unknown_keys(cfg)
+    if cfg.seeds < 1:
+        cli.fail(f"seeds={cfg.seeds}: give the number of training runs per experiment, an "
+                 "integer ≥ 1 (seeds 0 … seeds−1 are trained)")
+    if cfg.n_jobs == 0:
+        cli.fail("n_jobs=0: give the number of parallel jobs, an integer ≥ 1, or a negative one "
+                 "as joblib counts (-1 every core, -2 all but one)")
     cli.check_writable(cfg.out, "out")
     import pandas as pd
 
@@ -175,9 +181,10 @@ def run(cfg: ReproduceConfig) -> None:
         markdown = (f"Reproduced {date.today()} on {machine()} in "
                     f"{time.monotonic() - started:.0f} s with `{command_line(cfg)}`\n\n"
                     + markdown_table(table))
-        (out / "reproduce.md").write_text(markdown + "\n")
+        cli.write_whole(out / "reproduce.md", lambda p: p.write_text(markdown + "\n"), "out")
         for exp_id, fig in figures.items():
-            fig.savefig(out / f"curve-{exp_id}.png", dpi=100)
+            cli.write_whole(out / f"curve-{exp_id}.png",
+                            lambda p, fig=fig: fig.savefig(p, dpi=100, format="png"), "out")
         with pd.option_context("display.width", 250, "display.max_colwidth", 70):
             print(table.to_string(index=False))
         tracking.log_files(uri, parent, out, "reproduce")

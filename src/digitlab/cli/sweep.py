@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hydra import compose
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from digitlab.cli.composition import (
     CHECKED,
@@ -28,7 +28,8 @@ from digitlab.cli.project import PROJECT_ROOT, git_state, log
 
 SWEEP_FILE = "digitlab_sweep.json"
 
-# in the sweep folder: the tracking server is gone (for the sweep whose token it holds)
+# in the sweep folder: the store is gone, its server down or its file deleted (for the sweep whose
+# token it holds)
 STORE_LOST_FILE = "digitlab_store_lost"
 
 
@@ -52,7 +53,8 @@ STARTED = False  # a job (or a sweep) began: errors after this are not the comma
 class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         global SWEEP, STARTED
-        task = list(config.hydra.overrides.task)
+        # as given: ${hydra:job.num} in an override is each job's, not resolved here
+        task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
         jobs, swept = expand_sweep(task)  # every job was checked by preflight()
         jobs = distinct_jobs(jobs)
         first = CHECKED.get(tuple(jobs[0])) or to_run_config(
@@ -76,11 +78,22 @@ class SweepCallback(Callback):
                 SWEEP.uri, experiment_id, name=f"sweep {sweep_dir.name}",
                 tags={"digitlab.sweep_dir": str(sweep_dir.resolve()),
                       "digitlab.overrides": " ".join(task), "digitlab.jobs": str(len(jobs)),
+                      "digitlab.command": sweep_command(
+                          task, OmegaConf.to_container(config.hydra.overrides.hydra,
+                                                       resolve=False)),
                       **git_state()})
             record.update(uri=SWEEP.uri, parent_run_id=SWEEP.parent_run_id,
                           experiment_id=experiment_id)
         (sweep_dir / SWEEP_FILE).write_text(json.dumps(record))
         log.info("sweep of %d jobs into %s", len(jobs), sweep_dir)
+
+
+def sweep_command(task: list[str], hydra_overrides: list[str]) -> str:
+    """The command that runs the sweep again, the launcher's and Hydra's settings included."""
+    import shlex
+
+    given = [o for o in hydra_overrides if not o.startswith("hydra.mode=")]  # Hydra's own
+    return shlex.join(["python", "pipelines/train.py", "-m", *task, *given])
 
 
 def _sweep_record_at(sweep_dir: Path) -> dict:
@@ -104,7 +117,7 @@ def sweep_outcomes(sweep_dir: Path, token: str) -> list[dict]:
 
 
 def mark_store_lost(sweep_dir: Path, token: str, line: str) -> None:
-    """Tell the sweep's later jobs that the tracking server stopped answering."""
+    """Tell the sweep's later jobs that the store is gone (the line says how)."""
     (sweep_dir / STORE_LOST_FILE).write_text(json.dumps({"sweep": token, "line": line}))
 
 
@@ -132,9 +145,11 @@ def _end_parent_run(status: str, skipped: list[dict]) -> None:
         tracking.end_run(SWEEP.uri, SWEEP.parent_run_id, status)
     except Exception as exc:
         fault = faults.describe(exc, store=SWEEP.uri)
+        later = "" if fault and fault.kind == "store_gone" else (
+            "; the next command on this store marks it KILLED")
         print(f"digitlab: error: could not mark the sweep's parent run {SWEEP.parent_run_id} "
-              f"{status}: {fault.line if fault else f'{type(exc).__name__}: {exc}'}; the next "
-              "command on this store marks it KILLED", file=sys.stderr)
+              f"{status}: {fault.line if fault else f'{type(exc).__name__}: {exc}'}{later}",
+              file=sys.stderr)
 
 
 def finish_sweep(interrupted: bool) -> int:

@@ -16,9 +16,21 @@ from digitlab.tracking.reaping import run_is_stale
 
 def find_sweep(uri: str, experiment: str, sweep: str | None = None):
     """The parent run of `sweep` (a run id), or the latest sweep of the experiment."""
+    from mlflow.exceptions import MlflowException
+
     client = client_for(uri)
     if sweep:
-        return client.get_run(sweep)
+        try:
+            parent = client.get_run(sweep)
+        except MlflowException:
+            raise LookupError(f"sweep={sweep}: no such run in {uri}; give a sweep's parent run "
+                              "id (the sweep's summary prints it), or leave sweep= out for the "
+                              "latest sweep") from None
+        if "digitlab.jobs" not in parent.data.tags:
+            raise LookupError(f"sweep={sweep}: run {parent.info.run_name!r} is not a sweep's "
+                              "parent run; give the id the sweep's summary prints as 'parent "
+                              "run', or run_id= for a single run") from None
+        return parent
     found = client.get_experiment_by_name(experiment)
     if found is None:
         raise LookupError(f"no experiment {experiment!r} in {uri}; run a sweep first "

@@ -215,7 +215,15 @@ def _create_sqlite_store(db: Path, uri: str) -> None:
         leftover.unlink(missing_ok=True)
     making = db.parent / f".{db.name}.{os.getpid()}.creating"
     making_uri = f"sqlite:///{making}"
-    SqlAlchemyStore(making_uri, artifact_root(uri)).engine.dispose()  # its file closed
+    try:
+        SqlAlchemyStore(making_uri, artifact_root(uri)).engine.dispose()  # its file closed
+    except Exception as exc:  # a full disk: SQLAlchemy's OperationalError, MLflow's, an OSError
+        making.unlink(missing_ok=True)
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        if "full" in reason or "space" in reason or isinstance(exc, OSError):
+            raise StoreError(f"{uri_key(uri)}={uri}: cannot create the store ({reason}); free "
+                             "some space on that disk or choose another place for it") from None
+        raise
     if db.exists():  # an empty file: replaced (a process that has it open reads no tables)
         os.replace(making, db)
         return
