@@ -1,0 +1,158 @@
+"""Bad input to every command: one line on stderr, exit 2, nothing written — and the machine's
+faults (a full disk, a store deleted under a sweep) told the same way."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, client, pipeline, runs_of, store, write_idx_set
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """A store holding one finished sweep of one run with its model."""
+    folder = tmp_path_factory.mktemp("swept")
+    uri = store(folder)
+    done = pipeline("train.py", "-m", "seed=0", "trainer.epochs=1", f"tracking.uri={uri}",
+                    cwd=folder)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = runs_of(uri)
+    parent = next(r for r in runs if "digitlab.jobs" in r.data.tags).info.run_id
+    child = next(r for r in runs if "mlflow.parentRunId" in r.data.tags).info.run_id
+    return uri, parent, child
+
+
+def _one_line(done, message):
+    assert done.returncode == 2, done.stderr[-3000:]
+    lines = [line for line in done.stderr.splitlines() if "INFO" not in line]
+    assert len(lines) == 1 and lines[0].startswith("digitlab: error: "), done.stderr[-3000:]
+    assert message in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["reproduce.py", "seeds=0"], "seeds=0: give the number of training runs per experiment"),
+    (["reproduce.py", "seeds=-2"], "seeds=-2: give the number of training runs"),
+    (["reproduce.py", "n_jobs=0"], "n_jobs=0: give the number of parallel jobs"),
+    (["compare.py", "sweep=deadbeef"], "sweep=deadbeef: no such run in"),
+    (["register.py", "sweep=deadbeef"], "sweep=deadbeef: no such run in"),
+    (["compare.py", "sweep={child}"], "is not a sweep's parent run"),
+    (["register.py", "name=a/b"], "name='a/b': a registered model's name"),
+    (["register.py", "alias=v2"], "alias='v2': an alias is letters"),
+    (["rerun.py", "run_id={parent}"], "is a parent run"),
+    (["predict.py", "input={tmp}", "model_uri=runs:/{child}/model"], "input={tmp}: a folder"),
+    (["predict.py", "input={tmp}/fifo", "model_uri=runs:/{child}/model"],
+     "input={tmp}/fifo: not a regular file"),
+    (["predict.py", "input={tmp}/wide.csv", "output={tmp}", "model_uri=runs:/{child}/model"],
+     "output={tmp}: a folder"),
+    (["predict.py", "input={tmp}/wide.csv", "model_uri=runs:/{child}/model"],
+     "pixels must be raw values in 0–16, as the model was trained on; found 0–255"),
+    (["export_kaggle_csv.py", "out={tmp}", "mnist_root={tmp}"], "out={tmp}: a folder"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(swept, tmp_path, args, message):
+    uri, parent, child = swept
+    os.mkfifo(tmp_path / "fifo")
+    pixels = ",".join(f"pixel{i}" for i in range(64))
+    (tmp_path / "wide.csv").write_text(pixels + "\n" + ",".join(["255"] + ["0"] * 63) + "\n")
+    before = {r.info.run_id for r in runs_of(uri)} | {
+        r.info.run_id for r in runs_of(uri, "reproduce")}
+    fill = {"parent": parent, "child": child, "tmp": tmp_path}
+    store_key = [] if args[0] == "export_kaggle_csv.py" else [f"tracking.uri={uri}"]
+    done = pipeline(args[0], *(a.format(**fill) for a in args[1:]), *store_key, cwd=tmp_path)
+    _one_line(done, message.format(**fill))
+    after = {r.info.run_id for r in runs_of(uri)} | {
+        r.info.run_id for r in runs_of(uri, "reproduce")}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "wide.csv"]
+
+
+@contextmanager
+def _full_disk(folder: Path):
+    """A tmpfs on `folder` with no space left (root only: CI and these machines run as root)."""
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        try:
+            (folder / "filler").write_bytes(b"\0" * 2_000_000)
+        except OSError:
+            pass  # full
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_a_full_disk_leaves_no_output_cut_short_and_no_store_half_made(swept, tmp_path):
+    uri, _, _ = swept
+    mnist = write_idx_set(tmp_path / "mnist")
+    with _full_disk(tmp_path / "full") as full:
+        done = pipeline("compare.py", f"out={full / 'reports'}", f"tracking.uri={uri}",
+                        cwd=tmp_path)
+        _one_line(done, "cannot write it (No space left on device)")
+        done = pipeline("export_kaggle_csv.py", f"mnist_root={mnist}", "rows=100",
+                        f"out={full / 'train.csv'}", cwd=tmp_path)
+        _one_line(done, f"out={full / 'train.csv'}: cannot write it (No space left on device)")
+        done = pipeline("train.py", "trainer.epochs=1",
+                        f"tracking.uri=sqlite:///{full / 'mlruns' / 'mlflow.db'}", cwd=tmp_path)
+        _one_line(done, "cannot create the store (database or disk is full)")
+        left = sorted(str(p.relative_to(full)) for p in full.rglob("*") if p.is_file())
+        assert left == ["filler", "mlruns/mlflow.db.lock"], left  # no table.csv, no partial
+        table = [p for p in full.rglob("table.csv")]
+        assert table == []
+
+
+def test_a_store_deleted_during_a_sweep_fails_its_jobs_in_one_line_each(tmp_path):
+    uri = store(tmp_path)
+    db = tmp_path / "mlruns" / "mlflow.db"
+    log = tmp_path / "sweep.err"
+    with open(log, "w") as err:
+        sweep = subprocess.Popen(
+            [sys.executable, str(ROOT / "pipelines" / "train.py"),
+             "-m", "seed=0,1,2,3", "trainer.epochs=40", "tracking.log_model=false",
+             f"tracking.uri={uri}"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=err, text=True,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and sweep.poll() is None and not list(tmp_path.glob(
+                "outputs/sweeps/*/*/0/digitlab_result.json")):
+            time.sleep(0.2)
+        db.unlink()  # the store's file deleted while the sweep runs
+        out, _ = sweep.communicate(timeout=600)
+    errors = log.read_text()
+    assert sweep.returncode == 1, errors[-3000:]
+    assert "Traceback" not in errors and "[SQL:" not in errors, errors[-3000:]
+    failed = [line for line in errors.splitlines() if line.startswith("FAILED job")]
+    assert len(failed) == 3 and all("was deleted or emptied while the command ran" in line
+                                    for line in failed), errors[-3000:]
+    assert sum("not run:" in line for line in failed) >= 2
+    assert not db.exists() or db.stat().st_size == 0 or runs_of(uri) == []
+
+
+def test_a_sweep_numbers_its_seeds_by_job_and_keeps_the_command_that_reruns_it(tmp_path):
+    uri = store(tmp_path)
+    done = pipeline("train.py", "-m", "seed=${hydra:job.num}", "model.hidden=8,16",
+                    "trainer.epochs=1", "tracking.log_model=false", "hydra/launcher=joblib",
+                    "hydra.launcher.n_jobs=2", f"tracking.uri={uri}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = runs_of(uri)
+    children = {r.data.params["model.hidden"]: r.data.params["seed"] for r in runs
+                if "mlflow.parentRunId" in r.data.tags}
+    assert children == {"8": "0", "16": "1"}
+    parent = next(r for r in runs if "digitlab.jobs" in r.data.tags)
+    assert parent.data.tags["digitlab.command"] == (
+        "python pipelines/train.py -m 'seed=${hydra:job.num}' model.hidden=8,16 "
+        f"trainer.epochs=1 tracking.log_model=false tracking.uri={uri} hydra/launcher=joblib "
+        "hydra.launcher.n_jobs=2")
+    report = pipeline("compare.py", "format=html", f"out={tmp_path / 'reports'}",
+                      f"tracking.uri={uri}", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-3000:]
+    page = next((tmp_path / "reports").rglob("report.html")).read_text()
+    assert "hydra/launcher=joblib hydra.launcher.n_jobs=2" in page
+    assert client(uri).get_run(parent.info.run_id).info.status == "FINISHED"
