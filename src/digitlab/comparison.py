@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from digitlab.directions import lower_is_better
+
 SWEPT = ["model.hidden", "optim.lr", "trainer.epochs", "seed"]  # the four quantities a sweep varies
 METRICS = ["best_val_accuracy", "val_accuracy", "test_accuracy", "train_accuracy",
            "train_loss", "best_epoch", "train_seconds"]
@@ -38,7 +40,8 @@ def comparison_table(runs: pd.DataFrame) -> pd.DataFrame:
     key = score_metric(table.columns)
     if key is None:
         return table.reset_index(drop=True)
-    return table.sort_values(key, ascending=False, na_position="last").reset_index(drop=True)
+    return table.sort_values(key, ascending=lower_is_better(key),
+                             na_position="last").reset_index(drop=True)
 
 
 def score_metric(names, preferred: str = "best_val_accuracy") -> str | None:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from digitlab.comparison import score_metric, varying_params
+from digitlab.directions import lower_is_better
 
 CURVES = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
 # run-level settings that differ between runs without making them another config
@@ -68,7 +69,8 @@ def seed_groups(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
             row[f"{m} sd"] = column.std(ddof=1) if len(group) > 1 else np.nan
         rows.append(row)
     table = pd.DataFrame(rows)
-    return table.sort_values(f"{present[0]} mean", ascending=False).reset_index(drop=True)
+    return table.sort_values(f"{present[0]} mean", ascending=lower_is_better(present[0])
+                             ).reset_index(drop=True)
 
 
 def _config_label(row: pd.Series, keys: Sequence[str]) -> str:
@@ -115,7 +117,8 @@ def learning_curves(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Seq
     metric = score_metric(done.columns)
     labels = done.apply(lambda row: _config_label(row, keys), axis=1)
     order = (pd.to_numeric(done[f"metrics.{metric}"], errors="coerce").groupby(labels).mean()
-             .sort_values(ascending=False).index[:top] if metric else labels.unique()[:top])
+             .sort_values(ascending=lower_is_better(metric)).index[:top]
+             if metric else labels.unique()[:top])
     figure = make_subplots(rows=2, cols=2, subplot_titles=[c.replace("_", " ") for c in CURVES],
                            shared_xaxes=True)
     colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
