@@ -36,6 +36,7 @@ DTYPES = ("float32", "float64")
 ENGINES = ("auto", "numpy", "reference")
 TRAIN_METRICS = ("running", "full")
 EARLY_STOPPING = ("none", "train_loss", "val_accuracy")
+DIAGNOSTICS = ("layers", "off")  # digitlab.nn.diagnostics
 
 
 class ConfigError(ValueError):
@@ -140,6 +141,11 @@ class TrainerConfig(LoopSettings):
     early_stopping: str = "none"  # none | train_loss (scikit-learn's rule) | val_accuracy
     patience: int = 10  # epochs without improvement (scikit-learn's n_iter_no_change)
     tol: float = 1e-4  # the improvement that counts (scikit-learn's tol)
+    # layers = per-layer gradient, weight, update and saturation metrics on ≤ 1,000 probe rows
+    # after every epoch and before the first (digitlab.nn.diagnostics; ≈ 1 % of an MNIST epoch,
+    # benchmarks/bench_diagnostics.py); off = none. Records more, trains the same: not part of
+    # a run's identity
+    diagnostics: str = "layers"
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, "trainer.epochs", self.epochs, "an integer ≥ 1")
@@ -155,6 +161,7 @@ class TrainerConfig(LoopSettings):
         _choice("trainer.engine", self.engine, ENGINES)
         _choice("trainer.train_metrics", self.train_metrics, TRAIN_METRICS)
         _choice("trainer.early_stopping", self.early_stopping, EARLY_STOPPING)
+        _choice("trainer.diagnostics", self.diagnostics, DIAGNOSTICS)
         _require(self.patience >= 1, "trainer.patience", self.patience, "an integer ≥ 1")
         _require(self.tol >= 0, "trainer.tol", self.tol, "a value ≥ 0")
 
@@ -276,7 +283,7 @@ def check_given_keys_act(cfg: RunConfig, given: list[str]) -> None:
 
 # keys added after runs had been logged, with the value that names what the code did before them:
 # a config logged without trainer.engine was trained by NumPy calls, at batch 1 too
-LATER_KEYS = {"trainer": {"engine": "numpy"}}
+LATER_KEYS = {"trainer": {"engine": "numpy", "diagnostics": "off"}}
 
 
 def run_config_from_dict(tree: dict) -> RunConfig:

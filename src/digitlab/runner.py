@@ -27,6 +27,8 @@ from digitlab.training import EpochRecord, output_loss_and_accuracy, train
 
 # the tag that holds a run's identity: its config and its data's digest (config_hash)
 IDENTITY_TAG = "digitlab.config_hash"
+# keys that change what a run records, not what it trains: not part of its identity
+RECORD_ONLY = (("trainer", "diagnostics"),)
 # the metrics a run ends with (best_val_accuracy only with a validation split; docs/mlflow.md)
 FINAL_METRICS = ("best_val_accuracy", "test_accuracy", "test_loss", "best_epoch", "epochs_run",
                  "train_seconds")
@@ -122,6 +124,8 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
 def config_hash(cfg: RunConfig, data_digest: str) -> str:
     """Identity of a run: the resolved recipe (tracking settings aside) and the data's digest."""
     recipe = {k: v for k, v in asdict(cfg).items() if k != "tracking"}
+    for group, key in RECORD_ONLY:  # they change what is recorded, not what is trained
+        recipe[group].pop(key, None)
     text = json.dumps(recipe, sort_keys=True, default=str) + data_digest
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

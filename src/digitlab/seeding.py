@@ -1,4 +1,5 @@
-"""One integer seed, three independent random streams: the split, the initial weights, the order."""
+"""One integer seed, independent random streams: the split, the initial weights, the order, and
+the probe rows of the per-layer diagnostics."""
 
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ class Streams:
     split: np.random.Generator
     init: np.random.Generator
     order: np.random.Generator
+    probe: np.random.Generator  # the diagnostics' probe rows: drawing them changes no other stream
 
 
 def seed_streams(seed: int) -> Streams:
     # spawn() gives statistically independent children: changing how many draws the split makes
     # never shifts the initial weights or the sample order
-    split, init, order = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
-    return Streams(split=split, init=init, order=order)
+    # (a child's stream depends on its index only, so a fourth child leaves the first three as
+    # they were)
+    split, init, order, probe = (np.random.default_rng(s)
+                                 for s in np.random.SeedSequence(seed).spawn(4))
+    return Streams(split=split, init=init, order=order, probe=probe)

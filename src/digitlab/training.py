@@ -5,14 +5,16 @@ the records it yields."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterator
 
 import numpy as np
 
 from digitlab.config import ConfigError
 from digitlab.data.split import Split
 from digitlab.nn.classifier import Classifier
+from digitlab.nn.diagnostics import probe_rows
+from digitlab.seeding import seed_streams
 
 
 class TrainingDiverged(RuntimeError):
@@ -36,6 +38,10 @@ class EpochRecord:
     improved: bool  # best so far by validation accuracy (training accuracy without validation)
     test_loss: float | None = None  # only with trainer.eval_test
     test_accuracy: float | None = None
+    # trainer.diagnostics: layer<l>.<quantity> after this epoch, and (first epoch only) before
+    # training, the run's step 0 (digitlab.nn.diagnostics)
+    layers: dict = field(default_factory=dict)
+    layers_before: dict = field(default_factory=dict)
 
     def metrics(self) -> dict[str, float]:
         """The per-epoch metric names of the MLflow contract (docs/mlflow.md);
@@ -45,8 +51,9 @@ class EpochRecord:
         values["epoch_seconds"] = values.pop("seconds")
         values["epoch_test_loss"] = values.pop("test_loss")
         values["epoch_test_accuracy"] = values.pop("test_accuracy")
-        del values["epoch"], values["improved"]
-        return {k: float(v) for k, v in values.items() if v is not None}
+        layers = values.pop("layers")
+        del values["epoch"], values["improved"], values["layers_before"]
+        return {k: float(v) for k, v in {**values, **layers}.items() if v is not None}
 
 
 def loss_and_accuracy(clf: Classifier, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -80,6 +87,13 @@ class _EarlyStop:
         return self.stale > self.patience
 
 
+def _diagnostics(clf: Classifier, split: Split) -> Callable[[], dict[str, float]]:
+    """The per-layer diagnostics on the split's probe rows, chosen by the run's seed."""
+    rows = probe_rows(len(split.y_train), seed_streams(clf.seed).probe)
+    x, y = split.x_train[rows], split.y_train[rows]
+    return lambda: clf.layer_diagnostics(x, y)
+
+
 def train(clf: Classifier, split: Split) -> Iterator[EpochRecord]:
     """Run `clf.trainer.epochs` passes over the training rows, yielding a record after each."""
     cfg = clf.trainer
@@ -88,8 +102,11 @@ def train(clf: Classifier, split: Split) -> Iterator[EpochRecord]:
                           "data.val_mode='none'; set data.val_mode=stratified or monitor train_loss.")
     stop = _EarlyStop(cfg.early_stopping, cfg.patience, cfg.tol)
     best = -math.inf
-    passes = clf.passes(split.x_train, split.y_train, split.classes)
-    for epoch, seconds in enumerate(passes, start=1):
+    clf.start(split.x_train, split.y_train, split.classes)
+    diagnose = _diagnostics(clf, split) if cfg.diagnostics == "layers" else dict
+    before = diagnose()  # the fresh weights: the run's step 0
+    for epoch, seconds in enumerate(clf.epochs(split.x_train, split.y_train, split.classes),
+                                    start=1):
         if cfg.train_metrics == "full":  # Nielsen's curves score the whole set after the pass
             train_loss, train_accuracy = loss_and_accuracy(clf, split.x_train, split.y_train)
             train_loss += clf.penalty(len(split.y_train))
@@ -105,7 +122,8 @@ def train(clf: Classifier, split: Split) -> Iterator[EpochRecord]:
                              val_loss if split.has_val else None,
                              val_accuracy if split.has_val else None,
                              clf.optimizer.lr, seconds, improved=score > best,
-                             test_loss=test[0], test_accuracy=test[1])
+                             test_loss=test[0], test_accuracy=test[1], layers=diagnose(),
+                             layers_before=before if epoch == 1 else {})
         best = max(best, score)
         yield record
         if stop.should_stop(record):

@@ -11,6 +11,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from digitlab.nn import fused
+from digitlab.nn.diagnostics import layer_diagnostics
 from digitlab.nn.network import Network
 from digitlab.nn.optimizers import SCHEDULES, make_optimizer, weight_decay
 from digitlab.nn.orders import ORDERS
@@ -45,6 +46,7 @@ class Classifier:
         self.epochs_done = 0
         self.pass_loss_ = float("nan")  # running cost and accuracy of the last pass
         self.pass_accuracy_ = float("nan")
+        self._diagnosed_weights: list[np.ndarray] | None = None  # at the last layer_diagnostics
 
     @property
     def dtype(self) -> str:
@@ -144,11 +146,22 @@ class Classifier:
         return 0.5 * decay * sum(float(np.sum(w.astype(np.float64) ** 2))
                                  for w in self.network.weights)
 
+    def start(self, x: np.ndarray, y: np.ndarray, classes: np.ndarray | None = None) -> None:
+        """Fresh weights for rows like `x` and labels `y` (or `classes`), before any pass."""
+        self._reset()
+        self._setup(np.shape(x)[1], np.unique(y) if classes is None else classes)
+
     def passes(self, x: np.ndarray, y: np.ndarray,
                classes: np.ndarray | None = None) -> Iterator[float]:
         """The epoch loop: fresh weights, then up to `trainer.epochs` partial_fit passes,
         yielding the seconds of each; the caller scores, logs or stops between them."""
-        self._reset()
+        self.start(x, y, classes)
+        yield from self.epochs(x, y, classes)
+
+    def epochs(self, x: np.ndarray, y: np.ndarray,
+               classes: np.ndarray | None = None) -> Iterator[float]:
+        """`trainer.epochs` partial_fit passes from the current weights (after `start`),
+        yielding the seconds of each."""
         for _ in range(self.trainer.epochs):
             start = time.perf_counter()
             self.partial_fit(x, y, classes)
@@ -159,6 +172,14 @@ class Classifier:
         for _ in self.passes(x, y):
             pass
         return self
+
+    def layer_diagnostics(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        """Per-layer backprop quantities on the rows (x, y), `layer<l>.<quantity>`
+        (digitlab.nn.diagnostics); update_ratio against the weights of the previous call."""
+        values = layer_diagnostics(self.network, x, self.targets(np.asarray(y)),
+                                   self._diagnosed_weights)
+        self._diagnosed_weights = [w.copy() for w in self.network.weights]
+        return values
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         return self.network.predict_proba(x, self.trainer.eval_batch_size)

@@ -140,8 +140,10 @@ class MlflowRunLog:
     @deferred()
     def log_epoch(self, record: EpochRecord) -> None:
         now = int(time.time() * 1000)
-        self.epochs.add([Metric(key, value, now, record.epoch)
-                         for key, value in record.metrics().items()])
+        before = [Metric(key, float(value), now, 0)  # the per-layer values before training
+                  for key, value in record.layers_before.items()]
+        self.epochs.add(before + [Metric(key, value, now, record.epoch)
+                                  for key, value in record.metrics().items()])
 
     @deferred()
     def log_metrics(self, metrics: dict[str, float]) -> None:
