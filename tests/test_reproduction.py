@@ -97,3 +97,47 @@ def test_shipped_curves_hold_the_published_numbers(curve, key, best, best_epoch,
 
 
 MNIST_ROWS = ["nielsen-*", "rashid-*", "lecun98-*", "simard03-*", "mnist-*"]
+
+
+def _speed_run(seed, initial, later=0.01, epochs=3):
+    history = {f"layer{layer}.grad_b_norm": [value] + [later] * epochs
+               for layer, value in enumerate(initial, start=1)}
+    return TrainingRun(seed, history, {})
+
+
+def test_the_speed_of_learning_is_judged_against_the_95_percent_prediction_band_of_the_seeds():
+    import numpy as np
+    from scipy import stats
+
+    from digitlab.reproduction import prediction_band, reproduce_speed
+
+    layer1 = [0.060, 0.065, 0.070, 0.058, 0.072]
+    runs = [_speed_run(seed, [v, 0.31]) for seed, v in enumerate(layer1)]
+    low, high = prediction_band(layer1)
+    n, sd = len(layer1), np.std(layer1, ddof=1)
+    half = stats.t.ppf(0.975, n - 1) * sd * np.sqrt(1 + 1 / n)
+    assert (low, high) == pytest.approx((np.mean(layer1) - half, np.mean(layer1) + half))
+    inside = reproduce_speed(PublishedConfig(speed=[0.07, 0.31], min_seeds=5), runs)
+    assert inside.verdict == "within the 95% band of 5 seeds, every layer"
+    assert inside.means[0] == pytest.approx(np.mean(layer1))
+    outside = reproduce_speed(PublishedConfig(speed=[0.2, 0.31], min_seeds=5), runs)
+    assert outside.verdict == "outside the 95% band of 5 seeds: layer 1"
+    few = reproduce_speed(PublishedConfig(speed=[0.07, 0.31], min_seeds=5), runs[:3])
+    assert few.verdict.startswith("needs ≥ 5 seeds, has 3") and few.means == []
+
+
+def test_the_speed_curves_gap_is_in_decades_and_the_shipped_curves_open_at_the_books_numbers():
+    import numpy as np
+
+    from digitlab.reproduction import load_speed_curve, reproduce_speed
+
+    runs = [_speed_run(seed, [0.1, 0.1], later=0.1) for seed in range(5)]
+    curve = np.full((4, 2), 0.01)  # one decade below at every epoch
+    rep = reproduce_speed(PublishedConfig(speed=[0.1, 0.1]), runs, curve)
+    assert rep.curve_gap == pytest.approx(1.0)
+    for layers, book in ((2, [0.07, 0.31]), (3, [0.012, 0.060, 0.283]),
+                         (4, [0.003, 0.017, 0.070, 0.285])):
+        shipped = load_speed_curve(PublishedConfig(
+            curve=f"nielsen/norms_during_training_{layers}_layers.json"))
+        assert shipped.shape == (500, layers)
+        assert np.round(shipped[0], 3) == pytest.approx(book, abs=0.006)

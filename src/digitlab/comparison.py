@@ -120,3 +120,32 @@ def published_curve_figure(title: str, curve: Sequence[float], runs, published) 
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return fig
+
+
+def speed_curve_figure(title: str, curve, runs, layers: int) -> Figure:
+    """Nielsen's "speed of learning" drawn as the book draws it: ‖∂C/∂bˡ‖ of each hidden layer
+    per epoch on a log scale; published dashed, the seeds' mean solid, their range shaded."""
+    from digitlab.reproduction import speed_series
+
+    fig = _figure(7)
+    ax = fig.add_subplot()
+    colours = ["#2A6EA6", "#FFA933", "#FF5555", "#55AA55", "#5555FF"]  # Nielsen's
+    series = np.array([speed_series(run, layers) for run in runs])  # runs × epochs × layers
+    length = series.shape[1]
+    for layer in range(layers):
+        colour = colours[layer % len(colours)]
+        epochs = np.arange(length)
+        ax.fill_between(epochs, series[:, :, layer].min(axis=0), series[:, :, layer].max(axis=0),
+                        color=colour, alpha=0.2, lw=0)
+        ax.plot(epochs, series[:, :, layer].mean(axis=0), color=colour,
+                label=f"hidden layer {layer + 1}, {len(runs)} seeds")
+        if curve is not None:
+            ax.plot(np.arange(len(curve)), np.asarray(curve)[:, layer], color=colour, ls="--",
+                    label=f"hidden layer {layer + 1}, published")
+    ax.set_yscale("log")
+    ax.set_xlabel("epochs of training")
+    ax.set_ylabel("‖∂C/∂b‖ over the 1,000 images")
+    ax.set_title(f"{title}: speed of learning")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="x-small", ncol=2)
+    return fig

@@ -9,7 +9,7 @@ neither Hydra nor MLflow.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from digitlab.nn import functions, init, optimizers, orders
 from digitlab.nn.settings import LoopSettings, NetworkSettings, OptimizerSettings
@@ -219,6 +219,11 @@ class PublishedConfig:
     curve_key: Optional[str] = None  # the series' key in a JSON object, if any
     curve_index: int = 1  # the series' index: Nielsen's files are [cost, correct, cost, correct]
     curve_total: int = 10000  # counts in the curve are out of this many images
+    # Nielsen ch.5's "speed of learning": ‖∂C/∂bˡ‖ of each hidden layer before training, as
+    # published; the row is then judged on the layer1…layerk.grad_b_norm diagnostics and `curve`
+    # holds their per-epoch values ([[‖δ¹‖, …], …], one entry per epoch from 0)
+    speed: Optional[List[float]] = None
+    min_seeds: int = 1  # the seeds a verdict needs: reproduce.py trains max(seeds, min_seeds)
 
     def __post_init__(self) -> None:
         _choice("published.metric", self.metric, ("accuracy", "error"))

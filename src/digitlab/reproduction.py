@@ -123,6 +123,74 @@ def load_curve(published: PublishedConfig, root: Path = CURVES) -> list[float] |
     return [100 * count / published.curve_total for count in data[published.curve_index]]
 
 
+# ---- Nielsen ch.5: the speed of learning of each hidden layer -----------------------------------
+
+BAND = 0.95  # the prediction interval the published single run is judged against
+
+
+@dataclass(frozen=True)
+class SpeedReproduction:
+    means: list[float]  # per hidden layer: ‖∂C/∂bˡ‖ before training, mean over the seeds
+    bands: list[tuple[float, float]]  # per hidden layer: the 95 % prediction interval of one run
+    runs: int
+    verdict: str
+    curve_gap: float | None = None  # mean |log10(reproduced mean / published)| over the epochs
+
+
+def speed_series(run: TrainingRun, layers: int) -> np.ndarray:
+    """A run's ‖∂C/∂bˡ‖ of hidden layers 1…`layers`, one row per epoch from 0."""
+    series = [run.history[f"layer{layer}.grad_b_norm"] for layer in range(1, layers + 1)]
+    length = min(len(s) for s in series)
+    return np.array([s[:length] for s in series], dtype=float).T
+
+
+def prediction_band(values: Sequence[float]) -> tuple[float, float]:
+    """Where one more run falls with 95 % probability, from `values` of independent runs (a
+    normal model: mean ± t·sd·√(1 + 1/n)). Nielsen published one run of an unknown seed, so the
+    question is whether it could be one more draw of ours, not whether it equals our mean."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    half = (stats.t.ppf(0.5 + BAND / 2, n - 1) * values.std(ddof=1) * math.sqrt(1 + 1 / n))
+    return float(values.mean() - half), float(values.mean() + half)
+
+
+def reproduce_speed(published: PublishedConfig, runs: Sequence[TrainingRun],
+                    curve: np.ndarray | None = None) -> SpeedReproduction:
+    """Each hidden layer's published ‖∂C/∂bˡ‖ before training against the 95 % prediction band
+    of the seeds' values; the published per-epoch curves against the seeds' mean."""
+    layers = len(published.speed)
+    series = [speed_series(run, layers) for run in runs]
+    if len(series) < max(2, published.min_seeds):
+        return SpeedReproduction([], [], len(series), f"needs ≥ {max(2, published.min_seeds)} "
+                                 f"seeds, has {len(series)} (seeds={published.min_seeds})")
+    initial = np.array([s[0] for s in series])  # runs × layers
+    bands = [prediction_band(initial[:, layer]) for layer in range(layers)]
+    outside = [layer + 1 for layer, (value, (low, high)) in enumerate(zip(published.speed, bands))
+               if not low <= value <= high]
+    verdict = (f"within the {BAND:.0%} band of {len(series)} seeds, every layer" if not outside
+               else f"outside the {BAND:.0%} band of {len(series)} seeds: layer "
+                    + ", ".join(map(str, outside)))
+    gap = None
+    if curve is not None:
+        length = min(len(curve), *(len(s) for s in series))
+        mine = np.mean([s[:length] for s in series], axis=0)
+        gap = float(np.mean(np.abs(np.log10(mine / np.asarray(curve)[:length]))))
+    return SpeedReproduction(initial.mean(axis=0).tolist(), bands, len(series), verdict, gap)
+
+
+def load_speed_curve(published: PublishedConfig, root: Path = CURVES) -> np.ndarray | None:
+    """Nielsen's per-epoch ‖∂C/∂bˡ‖ of each hidden layer (epochs × layers), or None."""
+    if not published.curve:
+        return None
+    return np.asarray(json.loads((root / published.curve).read_text()), dtype=float)
+
+
+def format_speed(values: Sequence[float]) -> str:
+    return " / ".join(f"{v:.3g}" for v in values)
+
+
 def format_value(rep: Reproduction) -> str:
     if rep.value is None:
         return "—"

@@ -93,14 +93,31 @@ def markdown_table(table) -> str:
 
 
 def launch(cfg: ReproduceConfig, ids: list[str], extra: list[str], uri: str, parent: str,
-           sweep_dir: Path) -> int:
+           sweep_dir: Path, seeds: int) -> int:
     command = [sys.executable, str(cli.PROJECT_ROOT / "pipelines" / "train.py"), "-m",
-               f"experiment={','.join(ids)}", f"seed={','.join(map(str, range(cfg.seeds)))}",
+               f"experiment={','.join(ids)}", f"seed={','.join(map(str, range(seeds)))}",
                "hydra/launcher=joblib", f"hydra.launcher.n_jobs={cfg.n_jobs}",
                f"hydra.sweep.dir={sweep_dir}", f"tracking.uri={uri}",
                f"tracking.experiment={cfg.tracking.experiment}", f"tracking.parent_run_id={parent}",
                "tracking.log_model=false", "tracking.skip_finished=false", *extra, *cfg.overrides]
     return subprocess.run(command).returncode
+
+
+def speed_row(row: dict, published, trained: list, figures: dict, exp_id: str) -> dict:
+    """A chapter-5 "speed of learning" row: ‖∂C/∂bˡ‖ per hidden layer before training."""
+    from digitlab.comparison import speed_curve_figure
+    from digitlab.reproduction import format_speed, load_speed_curve, reproduce_speed
+
+    curve = load_speed_curve(published)
+    rep = reproduce_speed(published, trained, curve)
+    bands = ", ".join(f"{low:.3g}–{high:.3g}" for low, high in rep.bands)
+    if rep.means and trained:
+        figures[exp_id] = speed_curve_figure(exp_id, curve, trained, len(published.speed))
+    return {**row, "published": f"{format_speed(published.speed)} ‖∂C/∂b‖ before training",
+            "reproduced": (f"{format_speed(rep.means)} (mean of {rep.runs}; 95 % band {bands})"
+                           if rep.means else "—"),
+            "Δ": "—", "verdict": rep.verdict, "curve max|Δ|": "",
+            "curve mean|Δ|": "" if rep.curve_gap is None else f"{rep.curve_gap:.2f} decades"}
 
 
 def run(cfg: ReproduceConfig) -> None:
@@ -138,14 +155,16 @@ def run(cfg: ReproduceConfig) -> None:
     out = Path(cfg.out)
     failed_sweeps = 0
     try:
-        groups: dict[tuple[str, ...], list[str]] = {}
-        for exp_id in runnable:  # one sweep per dataset, each with its own data.root / path
-            key = tuple(data_overrides(cfg, configs[exp_id].data.name))
+        groups: dict[tuple[tuple[str, ...], int], list[str]] = {}
+        for exp_id in runnable:  # one sweep per dataset (its data.root / path) and seed count
+            seeds = max(cfg.seeds, configs[exp_id].published.min_seeds)
+            key = (tuple(data_overrides(cfg, configs[exp_id].data.name)), seeds)
             groups.setdefault(key, []).append(exp_id)
-        for n, (extra, group) in enumerate(groups.items()):
+        for n, ((extra, seeds), group) in enumerate(groups.items()):
             # the sweeps' Hydra folders beside train.py's, not among the reports
             failed_sweeps += launch(cfg, group, list(extra), uri, parent,
-                                    Path("outputs/reproduce").resolve() / f"{parent}-{n}") != 0
+                                    Path("outputs/reproduce").resolve() / f"{parent}-{n}",
+                                    seeds) != 0
         runs = tracking.runs_frame(uri, [experiment_id], parent)
         rows, figures = [], {}
         for exp_id in ids:
@@ -160,12 +179,16 @@ def run(cfg: ReproduceConfig) -> None:
                 continue
             mine = runs[(runs.get("params.experiment_id") == exp_id)
                         & (runs.status == "FINISHED")] if len(runs) else runs
+            series = (("train_accuracy", "val_accuracy", "epoch_test_accuracy")
+                      if not published.speed else
+                      [f"layer{layer}.grad_b_norm" for layer in range(1, len(published.speed) + 1)])
             trained = [TrainingRun(int(r["params.seed"]),
-                                   {k: tracking.metric_history(uri, r.run_id, k)
-                                    for k in ("train_accuracy", "val_accuracy",
-                                              "epoch_test_accuracy")},
+                                   {k: tracking.metric_history(uri, r.run_id, k) for k in series},
                                    {"test_accuracy": r.get("metrics.test_accuracy")})
                        for _, r in mine.iterrows()]
+            if published.speed:
+                rows.append(speed_row(row, published, trained, figures, exp_id))
+                continue
             curve = load_curve(published)
             rep = reproduce(published, trained, curve)
             rows.append({**row, "reproduced": format_value(rep),
