@@ -45,3 +45,88 @@ def learning_curves_figure(history: Sequence[dict[str, float]], title: str = "")
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _mosaic(images: np.ndarray, shape: tuple[int, int], columns: int) -> np.ndarray:
+    """Images (n × pixels) as one array of tiles, `columns` to a row, NaN between them (drawn
+    blank): one imshow instead of a subplot per tile (64 subplots cost ≈ 0.5 s)."""
+    rows = -(-len(images) // columns)
+    h, w = shape
+    out = np.full((rows * (h + 1) - 1, columns * (w + 1) - 1), np.nan)
+    for i, image in enumerate(images):
+        r, c = divmod(i, columns)
+        out[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = image.reshape(shape)
+    return out
+
+
+def first_layer_weights_figure(weights: np.ndarray, shape: tuple[int, int],
+                               limit: int = 64) -> Figure:
+    """Each of the first `limit` hidden units' incoming weights as an image, on one shared
+    colour scale, as scikit-learn's "Visualization of MLP weights on MNIST" draws them."""
+    units = weights[:, :limit].T.astype(np.float64)  # one row per hidden unit
+    columns = min(8, len(units))
+    scale = 0.5 * float(np.abs(units).max()) or 1.0  # the example's vmin/vmax: half the extremes
+    fig = Figure(figsize=(1.1 * columns, 1.1 * -(-len(units) // columns) + 0.5))
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.9)
+    ax = fig.add_subplot()
+    ax.imshow(_mosaic(units, shape, columns), cmap="gray", vmin=-scale, vmax=scale)
+    ax.set_axis_off()
+    ax.set_title(f"first layer: the weights into {len(units)} of {weights.shape[1]} hidden "
+                 f"units (shared scale ±{scale:.2g})", fontsize="small")
+    return fig
+
+
+def misclassified_figure(images: np.ndarray, shape: tuple[int, int], true: np.ndarray,
+                         predicted: np.ndarray, confidence: np.ndarray, part: str,
+                         limit: int = 50) -> Figure:
+    """Up to `limit` misclassified images, the most confident mistakes first, each titled with
+    its true label, the predicted one and the network's confidence in it."""
+    wrong = np.flatnonzero(true != predicted)
+    wrong = wrong[np.argsort(-confidence[wrong], kind="stable")][:limit]
+    columns = 10
+    fig = Figure(figsize=(11, 1.25 * max(1, -(-len(wrong) // columns)) + 0.5))
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.92)
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.set_title(f"{part} images misclassified: {len(np.flatnonzero(true != predicted))} of "
+                 f"{len(true)}; {len(wrong)} shown, most confident first (true → predicted, "
+                 "confidence)", fontsize="small")
+    if not len(wrong):
+        return fig
+    ax.imshow(_mosaic(images[wrong].astype(np.float64), shape, columns), cmap="gray_r")
+    h, w = shape
+    for i, row in enumerate(wrong):
+        r, c = divmod(i, columns)
+        ax.text(c * (w + 1), r * (h + 1), f"{true[row]}→{predicted[row]} {confidence[row]:.2f}",
+                fontsize=6, color="#c0392b", va="top")
+    return fig
+
+
+def layer_curves_figure(history: Sequence[dict[str, float]],
+                        initial: dict[str, float]) -> Figure | None:
+    """Per layer, ‖∂C/∂bˡ‖ (log scale) and the saturated share per epoch, epoch 0 the untrained
+    network (digitlab.nn.diagnostics); None when the run logged no diagnostics."""
+    rows = [initial, *history]
+    layers = sorted({k.split(".")[0] for k in initial if k.startswith("layer")},
+                    key=lambda name: int(name.removeprefix("layer")))
+    if not layers:
+        return None
+    fig = Figure(figsize=(10, 4))
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.9, wspace=0.25)
+    speed, saturation = fig.subplots(1, 2)
+    epochs = np.arange(len(rows))
+    for layer in layers:
+        for ax, key in ((speed, "grad_b_norm"), (saturation, "saturated")):
+            values = [row.get(f"{layer}.{key}", np.nan) for row in rows]
+            if not np.all(np.isnan(values)):
+                ax.plot(epochs, values, label=layer.replace("layer", "layer "))
+    speed.set_yscale("log")
+    speed.set_title("‖∂C/∂bˡ‖ on the probe rows (speed of learning)", fontsize="small")
+    saturation.set_title("share of saturated units", fontsize="small")
+    for ax in (speed, saturation):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch (0: before training)")
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize="small")
+    return fig

@@ -22,6 +22,8 @@ CURVES = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
 # run-level settings that differ between runs without making them another config
 NOT_CONFIG = {"seed", "trainer.blas_threads"}
 TEMPLATE = Path(__file__).with_name("templates") / "report.html.j2"
+# the best run's report/<name>.png shown under it: what it learned, where it fails, its layers
+VIEWS = ("first_layer_weights", "misclassified", "layer_curves")
 
 
 @dataclass
@@ -31,6 +33,8 @@ class BestRun:
     name: str
     confusion_png: bytes | None = None
     per_class: dict = field(default_factory=dict)  # classification_report.json
+    # report/first_layer_weights.png, misclassified.png, layer_curves.png, where the run has them
+    views: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -217,6 +221,7 @@ def render(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Sequence[flo
         parallel=_figure_html(parallel_coordinates(runs, metric)),
         curves=_figure_html(learning_curves(runs, histories)),
         best=best, confusion=_png(best.confusion_png) if best else None, per_class=per_class,
+        views={name: _png(data) for name, data in (best.views if best else {}).items()},
         published_header=list(published.columns) if published is not None else [],
         published_rows=_rows(published) if published is not None else [],
         published_curves={k: _png(v) for k, v in (published_curves or {}).items()},

@@ -1,11 +1,12 @@
-"""A run's reports: scikit-learn's classification report (JSON and text) and the two figures
-(the confusion matrix, the learning curves), from the run's outputs on its test rows, written in
-the run's own process."""
+"""A run's reports: scikit-learn's classification report (JSON and text) and the figures (the
+confusion matrix, the learning curves, the first layer's weights as images, the misclassified
+images, the per-layer diagnostics), from the run's outputs on its test rows, written in the
+run's own process."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -13,7 +14,9 @@ import numpy as np
 
 DPI = 100
 REPORT_FILES = ("classification_report.json", "classification_report.txt",
-                "confusion_matrix.png", "learning_curves.png")
+                "confusion_matrix.png", "learning_curves.png", "first_layer_weights.png",
+                "misclassified.png")
+LAYER_FILE = "layer_curves.png"  # with trainer.diagnostics=layers
 
 
 @dataclass(frozen=True)
@@ -27,12 +30,17 @@ class ReportRequest:
     history: Sequence[dict[str, float]]  # the per-epoch metrics, for the learning curves
     title: str
     folder: Path
+    images: np.ndarray  # the scored rows as pixels, one image per row
+    image_shape: tuple[int, int]
+    first_weights: np.ndarray  # W¹, inputs × hidden units
+    initial_layers: dict = field(default_factory=dict)  # the diagnostics before training
 
 
 def write(request: ReportRequest) -> None:
     """Every one of REPORT_FILES, in request.folder."""
     _write_evaluation(request)
     _write_learning_curves(request)
+    _write_network_views(request)
 
 
 def _write_evaluation(request: ReportRequest) -> None:
@@ -53,3 +61,24 @@ def _write_learning_curves(request: ReportRequest) -> None:
 
     figures.learning_curves_figure(request.history, request.title).savefig(
         request.folder / "learning_curves.png", dpi=DPI)
+
+
+def _write_network_views(request: ReportRequest) -> None:
+    """What the network learned (its first layer) and where it fails; its layers per epoch."""
+    from digitlab import figures
+
+    folder, shape = request.folder, request.image_shape
+    images = request.images if request.images.shape[1] == shape[0] * shape[1] else None
+    weights = request.first_weights if request.first_weights.shape[0] == shape[0] * shape[1] \
+        else None
+    if weights is not None:
+        figures.first_layer_weights_figure(weights, shape).savefig(
+            folder / "first_layer_weights.png", dpi=DPI)
+    if images is not None:
+        predicted = request.classes[request.proba.argmax(axis=1)]
+        confidence = request.proba.max(axis=1)
+        figures.misclassified_figure(images, shape, request.y_true, predicted, confidence,
+                                     request.part).savefig(folder / "misclassified.png", dpi=DPI)
+    layers = figures.layer_curves_figure(request.history, request.initial_layers)
+    if layers is not None:
+        layers.savefig(folder / LAYER_FILE, dpi=DPI)

@@ -137,17 +137,19 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 def _write_reports(folder: Path, reports: Path, cfg: RunConfig, split: Split, clf: Classifier,
                    proba: np.ndarray | None, history: list[dict[str, float]],
-                   final: dict[str, np.ndarray],
-                   best: dict[str, np.ndarray]) -> None:
+                   final: dict[str, np.ndarray], best: dict[str, np.ndarray],
+                   initial_layers: dict[str, float]) -> None:
     """The run's files in `folder`, its reports in `reports` (digitlab.reporting)."""
     # the test set (its outputs `proba`); the training rows where a recipe keeps no test set
     if proba is not None:
-        y_true, part = split.y_test, "Test"
+        y_true, part, images = split.y_test, "Test", split.raw_test
     else:
         y_true, proba, part = split.y_train, clf.predict_proba(split.x_train), "Training"
+        images = split.x_train
     title = f"{split.name}: hidden {cfg.model.hidden}, lr {cfg.optim.lr}, seed {cfg.seed}"
     reporting.write(reporting.ReportRequest(
-        y_true, proba, split.classes, part, history, title, reports))
+        y_true, proba, split.classes, part, history, title, reports, images, split.image_shape,
+        final["W1"], initial_layers))
     (folder / "config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
     _save_npz(folder / "weights" / "final.npz", final)
     _save_npz(folder / "weights" / "best.npz", best)
@@ -209,11 +211,12 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
         log.log_datasets(split)
         clf = Classifier(cfg.model, cfg.optim, cfg.trainer, cfg.seed)
         history: list[dict[str, float]] = []
-        best_record, best_state = None, None
+        best_record, best_state, initial_layers = None, None, {}
         start = time.perf_counter()
         for record in train(clf, split):
             log.log_epoch(record)
             history.append(record.metrics())
+            initial_layers = initial_layers or record.layers_before
             if record.improved:
                 best_record, best_state = record, clf.network.state()
             if on_epoch:
@@ -231,7 +234,7 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
         with _artifact_folders(out_dir, keep=log.run_id is None) as (folder, reports):
             final_state = clf.network.state()
             _write_reports(folder, reports, cfg, split, clf, proba, history, final_state,
-                           best_state)
+                           best_state, initial_layers)
             for target, source in (extra_artifacts or {}).items():
                 _copy_tree(source, folder / target)
             # the metrics after the model (the tracker links them to it)

@@ -61,6 +61,9 @@ def test_the_report_renders_offline_in_chromium(browser, sweep_report):
     assert page.locator("#parallel .parcoords").count() == 1
     assert page.locator("#curves .scatterlayer .trace").count() >= 12  # 6 configs × mean, band
     assert page.locator("#confusion").count() == 1 and page.locator("#per-class tbody tr").count() >= 10
+    # what the best run learned, where it fails, and its layers, each an image that loaded
+    for view in ("#first-layer-weights", "#misclassified", "#layer-curves"):
+        assert page.locator(view).evaluate("image => image.naturalWidth") > 300, view
     link = page.locator("#runs tbody tr a").first.get_attribute("href")
     assert link.startswith("http://127.0.0.1:5000/#/experiments/")
     # a click on a header sorts the table by that column

@@ -162,8 +162,9 @@ def _write_html(uri: str, cfg: CompareConfig, parent, label: str, runs, out: Pat
         files = tracking.artifact_files(uri, top["run_id"], "report")
         per_class = json.loads(files["classification_report.json"]) if (
             "classification_report.json" in files) else {}
+        views = {name: files[f"{name}.png"] for name in report.VIEWS if f"{name}.png" in files}
         best = report.BestRun(top["run_id"], str(top.get("tags.mlflow.runName", top["run_id"])),
-                              files.get("confusion_matrix.png"), per_class)
+                              files.get("confusion_matrix.png"), per_class, views)
     published, curves = None, {}
     if parent is not None and "digitlab.only" in parent.data.tags:  # a reproduce run
         files = tracking.artifact_files(uri, parent.info.run_id, "reproduce")

@@ -165,7 +165,8 @@ class _progress:
     def update(self, record) -> None:
         if self.bar.disable:
             log.info("epoch %d/%d  %s", record.epoch, self.total, "  ".join(
-                f"{k}={v:.4g}" for k, v in record.metrics().items()))
+                f"{k}={v:.4g}" for k, v in record.metrics().items()
+                if k not in record.layers))  # the per-layer ones are in the store and report
         else:
             self.bar.set_postfix(loss=f"{record.train_loss:.4f}",
                                  val=f"{record.val_accuracy or float('nan'):.4f}")
