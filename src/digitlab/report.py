@@ -107,13 +107,9 @@ def parallel_coordinates(runs: pd.DataFrame, metric: str):
     return figure
 
 
-def learning_curves(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Sequence[float]]],
-                    top: int = 6):
-    """Per epoch, mean ± sd across each config's seeds, for the `top` configs by their mean
-    best validation accuracy (test accuracy where there is no validation set)."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
+def _top_configs(runs: pd.DataFrame, top: int):
+    """The FINISHED runs, each one's config label, and the `top` labels by their mean score
+    (best validation accuracy, else test accuracy), best first; None without finished runs."""
     done = runs[runs["status"] == "FINISHED"]
     if done.empty:
         return None
@@ -123,32 +119,90 @@ def learning_curves(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Seq
     order = (pd.to_numeric(done[f"metrics.{metric}"], errors="coerce").groupby(labels).mean()
              .sort_values(ascending=lower_is_better(metric)).index[:top]
              if metric else labels.unique()[:top])
+    return done, labels, order
+
+
+COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+
+
+def _mean_band(figure, series: list[list[float]], first_epoch: int, colour: str, name: str,
+               legend: bool, row: int, col: int) -> None:
+    """The seeds' mean as a line and ± sd as a band (runs cut to the shortest: early stopping)."""
+    import plotly.graph_objects as go
+
+    length = min(len(s) for s in series)
+    values = np.array([s[:length] for s in series], dtype=float)
+    mean, sd = values.mean(axis=0), values.std(axis=0, ddof=1) if len(values) > 1 else 0
+    epochs = np.arange(first_epoch, first_epoch + length)
+    figure.add_trace(go.Scatter(x=np.r_[epochs, epochs[::-1]],
+                                y=np.r_[mean + sd, (mean - sd)[::-1]], fill="toself",
+                                fillcolor=colour, opacity=0.15, line={"width": 0},
+                                hoverinfo="skip", showlegend=False), row=row, col=col)
+    figure.add_trace(go.Scatter(x=epochs, y=mean, mode="lines", line={"color": colour},
+                                name=f"{name} (n={len(values)})", legendgroup=name,
+                                showlegend=legend), row=row, col=col)
+
+
+def learning_curves(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Sequence[float]]],
+                    top: int = 6):
+    """Per epoch, mean ± sd across each config's seeds, for the `top` configs by their mean
+    best validation accuracy (test accuracy where there is no validation set)."""
+    from plotly.subplots import make_subplots
+
+    found = _top_configs(runs, top)
+    if found is None:
+        return None
+    done, labels, order = found
     figure = make_subplots(rows=2, cols=2, subplot_titles=[c.replace("_", " ") for c in CURVES],
                            shared_xaxes=True)
-    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
     for index, label in enumerate(order):
         ids = done.loc[labels == label, "run_id"]
         for panel, key in enumerate(CURVES):
-            series = [histories.get(r, {}).get(key) or [] for r in ids]
-            series = [s for s in series if s]
-            if not series:
-                continue
-            length = min(len(s) for s in series)  # early stopping ends some runs sooner
-            values = np.array([s[:length] for s in series], dtype=float)
-            mean, sd = values.mean(axis=0), values.std(axis=0, ddof=1) if len(values) > 1 else 0
-            epochs = np.arange(1, length + 1)
-            row, col = panel // 2 + 1, panel % 2 + 1
-            colour = colours[index % len(colours)]
-            figure.add_trace(go.Scatter(x=np.r_[epochs, epochs[::-1]],
-                                        y=np.r_[mean + sd, (mean - sd)[::-1]], fill="toself",
-                                        fillcolor=colour, opacity=0.15, line={"width": 0},
-                                        hoverinfo="skip", showlegend=False), row=row, col=col)
-            figure.add_trace(go.Scatter(x=epochs, y=mean, mode="lines", line={"color": colour},
-                                        name=f"{label} (n={len(values)})", legendgroup=label,
-                                        showlegend=panel == 0), row=row, col=col)
+            series = [s for s in (histories.get(r, {}).get(key) or [] for r in ids) if s]
+            if series:
+                _mean_band(figure, series, 1, COLOURS[index % len(COLOURS)], label, panel == 0,
+                           panel // 2 + 1, panel % 2 + 1)
     figure.update_layout(title="Learning curves, mean ± sd over seeds", height=620,
                          margin={"l": 60, "r": 30, "t": 90, "b": 40})
     figure.update_xaxes(title_text="epoch", row=2)
+    return figure
+
+
+def layer_keys(columns) -> list[str]:
+    """The runs' layer<l>.grad_b_norm metrics, by layer."""
+    keys = [c.removeprefix("metrics.") for c in columns
+            if c.startswith("metrics.layer") and c.endswith(".grad_b_norm")]
+    return sorted(keys, key=lambda k: int(k.split(".")[0].removeprefix("layer")))
+
+
+def layer_curves(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Sequence[float]]],
+                 top: int = 6):
+    """Each layer's ‖∂C/∂bˡ‖ per epoch from 0 (before training), mean ± sd across each config's
+    seeds, on a log scale: where backprop's signal fades; None without per-layer metrics."""
+    from plotly.subplots import make_subplots
+
+    found = _top_configs(runs, top)
+    keys = layer_keys(runs.columns)
+    if found is None or not keys:
+        return None
+    done, labels, order = found
+    columns = min(4, len(keys))
+    rows = -(-len(keys) // columns)
+    figure = make_subplots(rows=rows, cols=columns, shared_xaxes=True,
+                           subplot_titles=[k.split(".")[0].replace("layer", "layer ")
+                                           for k in keys])
+    for index, label in enumerate(order):
+        ids = done.loc[labels == label, "run_id"]
+        for panel, key in enumerate(keys):
+            series = [s for s in (histories.get(r, {}).get(key) or [] for r in ids) if s]
+            if series:
+                _mean_band(figure, series, 0, COLOURS[index % len(COLOURS)], label, panel == 0,
+                           panel // columns + 1, panel % columns + 1)
+    figure.update_yaxes(type="log")
+    figure.update_layout(title="Speed of learning per layer, ‖∂C/∂bˡ‖ on the probe rows, mean ± "
+                               "sd over seeds (epoch 0: before training)",
+                         height=320 * rows + 100, margin={"l": 60, "r": 30, "t": 90, "b": 40})
+    figure.update_xaxes(title_text="epoch", row=rows)
     return figure
 
 
@@ -220,6 +274,7 @@ def render(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Sequence[flo
         groups_header=list(groups.columns), groups_rows=_rows(groups),
         parallel=_figure_html(parallel_coordinates(runs, metric)),
         curves=_figure_html(learning_curves(runs, histories)),
+        layers=_figure_html(layer_curves(runs, histories)),
         best=best, confusion=_png(best.confusion_png) if best else None, per_class=per_class,
         views={name: _png(data) for name, data in (best.views if best else {}).items()},
         published_header=list(published.columns) if published is not None else [],

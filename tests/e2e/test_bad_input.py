@@ -42,7 +42,7 @@ def _one_line(done, message):
     (["reproduce.py", "n_jobs=0"], "n_jobs=0: give the number of parallel jobs"),
     (["compare.py", "sweep=deadbeef"], "sweep=deadbeef: no such run in"),
     (["register.py", "sweep=deadbeef"], "sweep=deadbeef: no such run in"),
-    (["compare.py", "sweep={child}"], "is not a sweep's parent run"),
+    (["compare.py", "sweep={child}"], "is not the parent run of a sweep, search or"),
     (["register.py", "name=a/b"], "name='a/b': a registered model's name"),
     (["register.py", "alias=v2"], "alias='v2': an alias is letters"),
     (["rerun.py", "run_id={parent}"], "is a parent run"),

@@ -61,6 +61,9 @@ def test_the_report_renders_offline_in_chromium(browser, sweep_report):
     assert page.locator("#parallel .parcoords").count() == 1
     assert page.locator("#curves .scatterlayer .trace").count() >= 12  # 6 configs × mean, band
     assert page.locator("#confusion").count() == 1 and page.locator("#per-class tbody tr").count() >= 10
+    # each layer's speed of learning, mean ± sd per config (2 layers: the hidden and the output)
+    assert page.locator("#layers .plot-container").count() == 1
+    assert page.locator("#layers .scatterlayer .trace").count() >= 2 * 6 * 2
     # what the best run learned, where it fails, and its layers, each an image that loaded
     for view in ("#first-layer-weights", "#misclassified", "#layer-curves"):
         assert page.locator(view).evaluate("image => image.naturalWidth") > 300, view

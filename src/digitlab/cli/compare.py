@@ -151,7 +151,8 @@ def _write_html(uri: str, cfg: CompareConfig, parent, label: str, runs, out: Pat
     if cfg.ui_url and parent is not None:
         about.ui_run_url = (f"{cfg.ui_url.rstrip('/')}/#/experiments/"
                             f"{parent.info.experiment_id}/runs/{parent.info.run_id}")
-    histories = {run_id: {key: tracking.metric_history(uri, run_id, key) for key in report.CURVES}
+    keys = [*report.CURVES, *report.layer_keys(runs.columns)]  # with step 0 for the layers
+    histories = {run_id: {key: tracking.metric_history(uri, run_id, key) for key in keys}
                  for run_id in runs.loc[runs["status"] == "FINISHED", "run_id"]}
     metric = comparison.score_metric(runs.columns, cfg.metric) or cfg.metric
     done = runs[runs["status"] == "FINISHED"]

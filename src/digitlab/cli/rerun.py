@@ -22,7 +22,6 @@ class RerunConfig:
 
 
 ConfigStore.instance().store(name="base_rerun", node=RerunConfig)
-PARENT_TAGS = ("digitlab.jobs", "digitlab.only", "digitlab.study")  # a sweep's, reproduction's, search's
 PER_EPOCH = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
              "epoch_test_loss", "epoch_test_accuracy")
 
@@ -30,8 +29,11 @@ PER_EPOCH = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
 def _refuse_unless_trained(run_id: str, logged) -> None:
     """One line and exit 2 for a run a rerun cannot compare against: a sweep's, search's or
     reproduction's parent, or a run that did not finish (it logged no final weights)."""
+    from digitlab import tracking
+
     tags = logged.data.tags
-    parent = any(key in tags for key in PARENT_TAGS) and "mlflow.parentRunId" not in tags
+    parent = (any(key in tags for key in tracking.PARENT_KINDS)
+              and "mlflow.parentRunId" not in tags)
     if parent:
         cli.fail(f"run_id={run_id}: {logged.info.run_name!r} is a parent run (a sweep, search "
                  "or reproduction), which trained nothing itself; give the id of one of its "

@@ -34,7 +34,7 @@ _EXPORTS = {
     "digitlab.tracking.client": ["PARENT_TAG", "client_for"],
     "digitlab.tracking.model": ["NetworkModel", "alias_target", "load_pyfunc",
                                 "register_run_model"],
-    "digitlab.tracking.queries": ["artifact_files", "download", "find_sweep", "get_run",
+    "digitlab.tracking.queries": ["PARENT_KINDS", "artifact_files", "download", "find_sweep", "get_run",
                                   "log_files", "log_table", "metric_history", "reused_runs",
                                   "runs_by_id", "runs_frame", "set_reused_runs", "set_run_tag",
                                   "store_status", "sweep_runs"],

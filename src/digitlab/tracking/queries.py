@@ -13,6 +13,9 @@ from digitlab.tracking.reaping import run_is_stale
 
 # ---- reading runs back (compare, rerun) -----------------------------------------------------
 
+# the tag each kind of parent run carries: a sweep's, a reproduction's, a search's
+PARENT_KINDS = ("digitlab.jobs", "digitlab.only", "digitlab.study")
+
 
 def find_sweep(uri: str, experiment: str, sweep: str | None = None):
     """The parent run of `sweep` (a run id), or the latest sweep of the experiment."""
@@ -26,10 +29,11 @@ def find_sweep(uri: str, experiment: str, sweep: str | None = None):
             raise LookupError(f"sweep={sweep}: no such run in {uri}; give a sweep's parent run "
                               "id (the sweep's summary prints it), or leave sweep= out for the "
                               "latest sweep") from None
-        if "digitlab.jobs" not in parent.data.tags:
-            raise LookupError(f"sweep={sweep}: run {parent.info.run_name!r} is not a sweep's "
-                              "parent run; give the id the sweep's summary prints as 'parent "
-                              "run', or run_id= for a single run") from None
+        if not any(tag in parent.data.tags for tag in PARENT_KINDS):
+            raise LookupError(f"sweep={sweep}: run {parent.info.run_name!r} is not the parent "
+                              "run of a sweep, search or reproduction; give the id the sweep's "
+                              "summary prints as 'parent run', or run_id= for a single run"
+                              ) from None
         return parent
     found = client.get_experiment_by_name(experiment)
     if found is None:
