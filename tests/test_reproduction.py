@@ -114,12 +114,15 @@ def test_the_speed_of_learning_is_judged_against_the_95_percent_prediction_band_
     layer1 = [0.060, 0.065, 0.070, 0.058, 0.072]
     runs = [_speed_run(seed, [v, 0.31]) for seed, v in enumerate(layer1)]
     low, high = prediction_band(layer1)
-    n, sd = len(layer1), np.std(layer1, ddof=1)
-    half = stats.t.ppf(0.975, n - 1) * sd * np.sqrt(1 + 1 / n)
-    assert (low, high) == pytest.approx((np.mean(layer1) - half, np.mean(layer1) + half))
+    logs = np.log(layer1)
+    n, sd = len(logs), np.std(logs, ddof=1)
+    half = stats.t.ppf(0.975, n - 1) * sd * np.sqrt(1 + 1 / n)  # on the log scale
+    assert (low, high) == pytest.approx((np.exp(logs.mean() - half), np.exp(logs.mean() + half)))
+    assert 0 < low < min(layer1) and high > max(layer1)
+    assert prediction_band([0.001, 0.004, 0.002, 0.0005, 0.006])[0] > 0  # never below 0
     inside = reproduce_speed(PublishedConfig(speed=[0.07, 0.31], min_seeds=5), runs)
     assert inside.verdict == "within the 95% band of 5 seeds, every layer"
-    assert inside.means[0] == pytest.approx(np.mean(layer1))
+    assert inside.means[0] == pytest.approx(np.exp(logs.mean()))
     outside = reproduce_speed(PublishedConfig(speed=[0.2, 0.31], min_seeds=5), runs)
     assert outside.verdict == "outside the 95% band of 5 seeds: layer 1"
     few = reproduce_speed(PublishedConfig(speed=[0.07, 0.31], min_seeds=5), runs[:3])

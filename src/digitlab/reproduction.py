@@ -130,7 +130,7 @@ BAND = 0.95  # the prediction interval the published single run is judged agains
 
 @dataclass(frozen=True)
 class SpeedReproduction:
-    means: list[float]  # per hidden layer: ‖∂C/∂bˡ‖ before training, mean over the seeds
+    means: list[float]  # per hidden layer: ‖∂C/∂bˡ‖ before training, geometric mean of the seeds
     bands: list[tuple[float, float]]  # per hidden layer: the 95 % prediction interval of one run
     runs: int
     verdict: str
@@ -145,15 +145,17 @@ def speed_series(run: TrainingRun, layers: int) -> np.ndarray:
 
 
 def prediction_band(values: Sequence[float]) -> tuple[float, float]:
-    """Where one more run falls with 95 % probability, from `values` of independent runs (a
-    normal model: mean ± t·sd·√(1 + 1/n)). Nielsen published one run of an unknown seed, so the
-    question is whether it could be one more draw of ours, not whether it equals our mean."""
+    """Where one more run falls with 95 % probability, from `values` of independent runs: the
+    Student-t prediction interval mean ± t·sd·√(1 + 1/n) of their logarithms, taken back (a
+    norm is positive and spreads by factors, so its band is a ratio band that never goes below
+    0). Nielsen published one run of an unknown seed, so the question is whether it could be one
+    more draw of ours, not whether it equals our mean."""
     from scipy import stats
 
-    values = np.asarray(values, dtype=float)
-    n = len(values)
-    half = (stats.t.ppf(0.5 + BAND / 2, n - 1) * values.std(ddof=1) * math.sqrt(1 + 1 / n))
-    return float(values.mean() - half), float(values.mean() + half)
+    logs = np.log(np.asarray(values, dtype=float))
+    n = len(logs)
+    half = stats.t.ppf(0.5 + BAND / 2, n - 1) * logs.std(ddof=1) * math.sqrt(1 + 1 / n)
+    return float(np.exp(logs.mean() - half)), float(np.exp(logs.mean() + half))
 
 
 def reproduce_speed(published: PublishedConfig, runs: Sequence[TrainingRun],
@@ -177,7 +179,8 @@ def reproduce_speed(published: PublishedConfig, runs: Sequence[TrainingRun],
         length = min(len(curve), *(len(s) for s in series))
         mine = np.mean([s[:length] for s in series], axis=0)
         gap = float(np.mean(np.abs(np.log10(mine / np.asarray(curve)[:length]))))
-    return SpeedReproduction(initial.mean(axis=0).tolist(), bands, len(series), verdict, gap)
+    means = np.exp(np.log(initial).mean(axis=0)).tolist()  # the centre of the log-scale band
+    return SpeedReproduction(means, bands, len(series), verdict, gap)
 
 
 def load_speed_curve(published: PublishedConfig, root: Path = CURVES) -> np.ndarray | None:

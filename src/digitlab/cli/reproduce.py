@@ -114,7 +114,8 @@ def speed_row(row: dict, published, trained: list, figures: dict, exp_id: str) -
     if rep.means and trained:
         figures[exp_id] = speed_curve_figure(exp_id, curve, trained, len(published.speed))
     return {**row, "published": f"{format_speed(published.speed)} ‖∂C/∂b‖ before training",
-            "reproduced": (f"{format_speed(rep.means)} (mean of {rep.runs}; 95 % band {bands})"
+            "reproduced": (f"{format_speed(rep.means)} (geometric mean of {rep.runs}; 95 % "
+                           f"band {bands})"
                            if rep.means else "—"),
             "Δ": "—", "verdict": rep.verdict, "curve max|Δ|": "",
             "curve mean|Δ|": "" if rep.curve_gap is None else f"{rep.curve_gap:.2f} decades"}
