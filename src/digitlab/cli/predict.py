@@ -29,7 +29,7 @@ def run(cfg: PredictConfig) -> None:
     source, output = Path(cfg.input), Path(cfg.output)
     if not source.is_file():  # a folder, a FIFO (reading it would wait forever), nothing
         what = ("a folder" if source.is_dir() else "not a regular file" if source.exists()
-                else "does not exist")
+                else "file not found")
         cli.fail(f"input={cfg.input}: {what}; give the CSV of pixels to predict (Kaggle's "
                  "test.csv layout: pixel0,pixel1,…).")
     cli.refuse_folder(output, "output")

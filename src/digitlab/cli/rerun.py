@@ -95,7 +95,9 @@ def run(cfg: RerunConfig) -> None:
     tracker = tracking.MlflowTracker(uri, experiment_id)
     result = runner.run(run_cfg, tracker, f"rerun of {logged.info.run_name}",
                         {"digitlab.rerun_of": cfg.run_id, **code})
-    history = {k: tracking.metric_history(uri, cfg.run_id, k) for k in PER_EPOCH}
+    # every per-epoch metric the run logged, its per-layer ones too (their step 0 aside)
+    keys = [*PER_EPOCH, *(k for k in logged.data.metrics if k.startswith("layer"))]
+    history = {k: tracking.metric_history(uri, cfg.run_id, k, first_step=1) for k in keys}
     final = {k: v for k, v in logged.data.metrics.items()
              if k in result.metrics or k in ("test_loss", "test_accuracy")}
     difference = first_difference({k: v for k, v in history.items() if v}, final, weights,

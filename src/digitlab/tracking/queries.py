@@ -117,9 +117,11 @@ def sweep_runs(uri: str, parent) -> pd.DataFrame:
     return runs
 
 
-def metric_history(uri: str, run_id: str, key: str) -> list[float]:
+def metric_history(uri: str, run_id: str, key: str, first_step: int = 0) -> list[float]:
+    """A metric's values in step order, from `first_step` (1: the epochs, without a per-layer
+    metric's step 0 before training)."""
     points = client_for(uri).get_metric_history(run_id, key)
-    return [p.value for p in sorted(points, key=lambda p: p.step)]
+    return [p.value for p in sorted(points, key=lambda p: p.step) if p.step >= first_step]
 
 
 @deferred()
