@@ -134,3 +134,14 @@ def test_make_ui_takes_its_port_from_ui_port():
     done = subprocess.run(["make", "-n", "ui", "UI_PORT=5123"], cwd=ROOT, capture_output=True,
                           text=True, check=True)
     assert "--host 127.0.0.1 --port 5123" in done.stdout
+
+
+def test_a_runs_page_lists_its_per_layer_metrics(browser, ui):
+    base, experiment, runs = ui
+    run = next(r for r in runs if r.info.run_name == "hidden=32 lr=0.5")
+    assert {"layer1.grad_b_norm", "layer2.grad_b_norm", "layer1.saturated"} <= set(run.data.metrics)
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(f"{base}/#/experiments/{experiment}/runs/{run.info.run_id}")
+    for name in ("layer1.grad_b_norm", "layer1.saturated", "layer2.grad_w_norm"):
+        expect_visible(page.get_by_text(name, exact=True).first)
+    screenshot(page, "run-layers.png")
