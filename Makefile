@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.run-stamp
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint bench ui server clean-store reproduce reproduce-mnist completion
+.PHONY: run test test-fast lint bench ui server clean-store reproduce reproduce-mnist reproduce-ch5 \
+	completion
 
 $(RUN_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +52,13 @@ reproduce-mnist: $(RUN_STAMP)
 	$(PY) pipelines/export_kaggle_csv.py mnist_root=$(MNIST_ROOT) out=$(KAGGLE_CSV)
 	$(PY) pipelines/reproduce.py "only=$(ONLY)" mnist_root=$(MNIST_ROOT) kaggle_csv=$(KAGGLE_CSV) \
 		seeds=3 n_jobs=2 out=docs/reproduce-mnist
+
+## reproduce-ch5: Nielsen's chapter-5 speed of learning alone (nielsen-ch5-speed-*, 5 seeds each:
+## the rows are judged on a band over seeds), into docs/reproduce-ch5/
+##   make reproduce-ch5 MNIST_ROOT=/folder/of/the/four/idx/files
+reproduce-ch5: $(RUN_STAMP)
+	$(PY) pipelines/reproduce.py "only=nielsen-ch5-speed-*" mnist_root=$(MNIST_ROOT) seeds=5 \
+		n_jobs=2 out=docs/reproduce-ch5
 
 ## bench: digitlab against scikit-learn, PyTorch, the blog network's loop and the BLAS floor; pipeline
 ## costs; every command against a by-hand Hydra + MLflow script
