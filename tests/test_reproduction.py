@@ -144,3 +144,24 @@ def test_the_speed_curves_gap_is_in_decades_and_the_shipped_curves_open_at_the_b
             curve=f"nielsen/norms_during_training_{layers}_layers.json"))
         assert shipped.shape == (500, layers)
         assert np.round(shipped[0], 3) == pytest.approx(book, abs=0.006)
+
+
+def test_the_reproduced_mean_carries_its_95_percent_interval_and_whether_the_published_is_in_it():
+    from scipy import stats
+
+    from digitlab.reproduction import format_interval, published_inside
+
+    accuracies = [0.95, 0.96, 0.94]
+    runs = [_run(seed=s, test=[a], final_test=a) for s, a in enumerate(accuracies)]
+    published = PublishedConfig(value=96.5, selection="final", aggregate="mean", tolerance=0.5)
+    rep = reproduce(published, runs)
+    low, high = stats.t.interval(0.95, 2, loc=95.0, scale=stats.sem([95.0, 96.0, 94.0]))
+    assert (rep.interval.low, rep.interval.high) == pytest.approx((low, high))
+    assert format_interval(rep.interval) == f"{low:.2f}–{high:.2f}"  # 92.52–97.48
+    assert published_inside(published, rep) == "yes"
+    far = PublishedConfig(value=99.0, selection="final", aggregate="mean")
+    assert published_inside(far, reproduce(far, runs)) == "no"
+    one = PublishedConfig(value=96.0, selection="best", aggregate="best", runs=3)
+    best = reproduce(one, runs)  # one best of 3: no interval
+    assert format_interval(best.interval) == "— (one value)"
+    assert published_inside(one, best) == "—"

@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from digitlab.config import PublishedConfig
+from digitlab.significance import MeanInterval, mean_interval
 
 CURVES = Path(__file__).resolve().parents[2] / "data" / "published_curves"
 # the per-epoch series that each published split is read from
@@ -38,6 +39,8 @@ class Reproduction:
     curve_max: float | None = None  # max and mean |Δ| per epoch against a published curve
     curve_mean: float | None = None
     how: str = ""  # how the runs were summarised: "best of 3", "mean of 3", "mean of 3 runs"
+    # the 95 % Student-t interval of the mean of the values averaged (seeds, or bests of groups)
+    interval: MeanInterval | None = None
 
 
 def _last_argmax(values: Sequence[float]) -> int:
@@ -74,11 +77,11 @@ def reproduce(published: PublishedConfig, runs: Sequence[TrainingRun],
     if not values:
         return Reproduction(None, None, 0, None, "no finished run")
     if published.aggregate == "best":
-        value, spread, how = _best_of(values, published.runs, published.metric)
+        averaged, how = _best_of(values, published.runs, published.metric)
     else:
-        value = float(np.mean(values))
-        spread = float(np.std(values, ddof=1)) if len(values) > 1 else None
-        how = f"mean of {len(values)}"
+        averaged, how = values, f"mean of {len(values)}"
+    interval = mean_interval(averaged)
+    value, spread = interval.mean, interval.sd
     curve_max = curve_mean = None
     if curve is not None:
         mine = np.nanmean([[100 * a for a in run.history[SERIES[published.split]]]
@@ -87,7 +90,7 @@ def reproduce(published: PublishedConfig, runs: Sequence[TrainingRun],
         curve_max, curve_mean = float(gap.max()), float(gap.mean())
     if published.value is None:
         return Reproduction(value, spread, len(values), None, "baseline (no published number)",
-                            curve_max, curve_mean, how)
+                            curve_max, curve_mean, how, interval)
     delta = value - published.value
     if published.rule == "at_most":
         verdict = ("≤ published (recipe reconstructed)" if value <= published.value
@@ -95,10 +98,11 @@ def reproduce(published: PublishedConfig, runs: Sequence[TrainingRun],
     else:
         verdict = ("within tolerance" if abs(delta) <= published.tolerance + 1e-9
                    else "outside tolerance")
-    return Reproduction(value, spread, len(values), delta, verdict, curve_max, curve_mean, how)
+    return Reproduction(value, spread, len(values), delta, verdict, curve_max, curve_mean, how,
+                        interval)
 
 
-def _best_of(values: list[float], runs: int, metric: str) -> tuple[float, float | None, str]:
+def _best_of(values: list[float], runs: int, metric: str) -> tuple[list[float], str]:
     """The publication's "best of `runs` runs", from seeds in groups of that many: the best of
     each group, averaged over the groups. A number from one run (runs=1) is thus compared with
     the mean of single runs, not with the luckiest of several seeds."""
@@ -107,10 +111,9 @@ def _best_of(values: list[float], runs: int, metric: str) -> tuple[float, float 
     groups = [values[i:i + size] for i in range(0, len(values) - size + 1, size)] or [values]
     bests = [better(group) for group in groups]
     if len(bests) == 1:
-        return bests[0], None, f"best of {len(groups[0])}"
-    spread = float(np.std(bests, ddof=1))
+        return bests, f"best of {len(groups[0])}"
     each = "single runs" if size == 1 else f"bests of {size}"
-    return float(np.mean(bests)), spread, f"mean of {len(bests)} {each}"
+    return bests, f"mean of {len(bests)} {each}"
 
 
 def load_curve(published: PublishedConfig, root: Path = CURVES) -> list[float] | None:
@@ -135,6 +138,8 @@ class SpeedReproduction:
     runs: int
     verdict: str
     curve_gap: float | None = None  # mean |log10(reproduced mean / published)| over the epochs
+    # per hidden layer: the 95 % interval of the geometric mean (Student t on the logarithms)
+    intervals: list[tuple[float, float]] = ()
 
 
 def speed_series(run: TrainingRun, layers: int) -> np.ndarray:
@@ -180,7 +185,9 @@ def reproduce_speed(published: PublishedConfig, runs: Sequence[TrainingRun],
         mine = np.mean([s[:length] for s in series], axis=0)
         gap = float(np.mean(np.abs(np.log10(mine / np.asarray(curve)[:length]))))
     means = np.exp(np.log(initial).mean(axis=0)).tolist()  # the centre of the log-scale band
-    return SpeedReproduction(means, bands, len(series), verdict, gap)
+    logs = [mean_interval(np.log(initial[:, layer])) for layer in range(layers)]
+    intervals = [(math.exp(i.low), math.exp(i.high)) for i in logs]
+    return SpeedReproduction(means, bands, len(series), verdict, gap, intervals)
 
 
 def load_speed_curve(published: PublishedConfig, root: Path = CURVES) -> np.ndarray | None:
@@ -192,6 +199,19 @@ def load_speed_curve(published: PublishedConfig, root: Path = CURVES) -> np.ndar
 
 def format_speed(values: Sequence[float]) -> str:
     return " / ".join(f"{v:.3g}" for v in values)
+
+
+def format_interval(interval: MeanInterval | None) -> str:
+    if interval is None or interval.low is None:
+        return "— (one value)"
+    return f"{interval.low:.2f}–{interval.high:.2f}"
+
+
+def published_inside(published: PublishedConfig, rep: Reproduction) -> str:
+    """Whether the published number lies in the 95 % interval of the reproduced mean."""
+    inside = None if rep.interval is None or published.value is None else \
+        rep.interval.contains(published.value)
+    return "—" if inside is None else "yes" if inside else "no"
 
 
 def format_value(rep: Reproduction) -> str:

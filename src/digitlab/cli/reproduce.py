@@ -111,13 +111,16 @@ def speed_row(row: dict, published, trained: list, figures: dict, exp_id: str) -
     curve = load_speed_curve(published)
     rep = reproduce_speed(published, trained, curve)
     bands = ", ".join(f"{low:.3g}–{high:.3g}" for low, high in rep.bands)
+    inside = " / ".join("yes" if low <= value <= high else "no"
+                        for value, (low, high) in zip(published.speed, rep.intervals))
     if rep.means and trained:
         figures[exp_id] = speed_curve_figure(exp_id, curve, trained, len(published.speed))
     return {**row, "published": f"{format_speed(published.speed)} ‖∂C/∂b‖ before training",
             "reproduced": (f"{format_speed(rep.means)} (geometric mean of {rep.runs}; 95 % "
                            f"band {bands})"
                            if rep.means else "—"),
-            "Δ": "—", "verdict": rep.verdict, "curve max|Δ|": "",
+            "95 % CI": " / ".join(f"{low:.3g}–{high:.3g}" for low, high in rep.intervals) or "—",
+            "published in CI": inside or "—", "Δ": "—", "verdict": rep.verdict, "curve max|Δ|": "",
             "curve mean|Δ|": "" if rep.curve_gap is None else f"{rep.curve_gap:.2f} decades"}
 
 
@@ -135,7 +138,14 @@ def run(cfg: ReproduceConfig) -> None:
 
     from digitlab import tracking
     from digitlab.comparison import published_curve_figure
-    from digitlab.reproduction import TrainingRun, format_value, load_curve, reproduce
+    from digitlab.reproduction import (
+        TrainingRun,
+        format_interval,
+        format_value,
+        load_curve,
+        published_inside,
+        reproduce,
+    )
 
     ids = select(cfg.only)
     configs, missing = {}, {}
@@ -175,7 +185,8 @@ def run(cfg: ReproduceConfig) -> None:
                    "published": "—" if published.value is None else
                    f"{published.value:g} % {published.split} {published.metric}"}
             if exp_id in missing:
-                rows.append({**row, "reproduced": "—", "Δ": "—",
+                rows.append({**row, "reproduced": "—", "95 % CI": "—", "published in CI": "—",
+                             "Δ": "—",
                              "verdict": f"data missing: {missing[exp_id]}"})
                 continue
             mine = runs[(runs.get("params.experiment_id") == exp_id)
@@ -193,6 +204,8 @@ def run(cfg: ReproduceConfig) -> None:
             curve = load_curve(published)
             rep = reproduce(published, trained, curve)
             rows.append({**row, "reproduced": format_value(rep),
+                         "95 % CI": format_interval(rep.interval),
+                         "published in CI": published_inside(published, rep),
                          "Δ": "—" if rep.delta is None else f"{rep.delta:+.2f}",
                          "verdict": rep.verdict,
                          "curve max|Δ|": "" if rep.curve_max is None else f"{rep.curve_max:.2f}",
