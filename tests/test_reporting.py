@@ -53,18 +53,3 @@ def test_the_same_request_gives_the_same_files(tmp_path):
     reporting.write(_request(tmp_path / "b"))
     for name in (*reporting.REPORT_FILES, reporting.LAYER_FILE):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
-
-
-def test_configs_rank_by_the_metrics_direction_lowest_loss_first():
-    import pandas as pd
-
-    from digitlab.report import seed_groups
-
-    runs = pd.DataFrame({"status": ["FINISHED"] * 4, "params.model.hidden": ["8", "8", "16", "16"],
-                         "params.seed": ["0", "1", "0", "1"],
-                         "metrics.test_loss": [0.9, 0.7, 0.2, 0.4],
-                         "metrics.test_accuracy": [0.5, 0.6, 0.9, 0.8]})
-    assert list(seed_groups(runs, ["test_loss"])["model.hidden"]) == ["16", "8"]
-    assert list(seed_groups(runs, ["test_accuracy"])["model.hidden"]) == ["16", "8"]
-    runs["metrics.test_loss"] = [0.1, 0.2, 0.8, 0.9]
-    assert list(seed_groups(runs, ["test_loss"])["model.hidden"]) == ["8", "16"]

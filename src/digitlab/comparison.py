@@ -23,12 +23,24 @@ def varying_params(runs: pd.DataFrame) -> list[str]:
     return [n for n in SWEPT if n in varying] + sorted(n for n in varying if n not in SWEPT)
 
 
+def dataset_labels(runs: pd.DataFrame) -> pd.Series:
+    """Each run's dataset: its data.name, with the data digest's start where one name covers
+    several files (two Kaggle CSVs), so that runs on different data are never pooled."""
+    names = runs.get("params.data.name", pd.Series("—", index=runs.index)).fillna("—")
+    digests = runs.get("tags.data.sha256", pd.Series("", index=runs.index)).fillna("")
+    several = digests.groupby(names).transform("nunique") > 1
+    return names.where(~several, names + " " + digests.str[:8])
+
+
 def comparison_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per run: name, status, swept params, final and best metrics, duration;
     best validation accuracy first."""
     table = pd.DataFrame(index=runs.index)
     table["run"] = runs.get("tags.mlflow.runName")
     table["status"] = runs["status"]
+    datasets = dataset_labels(runs)
+    if datasets.nunique() > 1:  # runs on different data: never one ranking without saying so
+        table["dataset"] = datasets
     for name in varying_params(runs):
         table[name] = runs[f"params.{name}"]
     for metric in METRICS:
@@ -72,10 +84,12 @@ def accuracy_by_hidden_figure(table: pd.DataFrame, metric: str = "best_val_accur
     metric = score_metric(done.columns, metric) or metric
     done["hidden"] = _numeric(done["model.hidden"]) if "model.hidden" in done else np.nan
     lrs = done["optim.lr"] if "optim.lr" in done else pd.Series("", index=done.index)
-    for lr, group in done.dropna(subset=["hidden"]).groupby(lrs):
+    datasets = done["dataset"] if "dataset" in done else pd.Series("", index=done.index)
+    for (dataset, lr), group in done.dropna(subset=["hidden"]).groupby([datasets, lrs]):
         stats = group.groupby("hidden")[metric].agg(["mean", "std"]).sort_index()
+        label = " ".join(x for x in (dataset, f"lr={lr}" if lr != "" else "") if x)
         ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker="o",
-                    capsize=3, label=f"lr={lr}" if lr != "" else None)
+                    capsize=3, label=label or None)
     ax.set_xscale("log", base=2)
     ax.set_title(f"{metric.replace('_', ' ')} by hidden size, mean ± sd over the other settings")
     ax.set_xlabel("hidden units")

@@ -15,12 +15,11 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from digitlab.comparison import score_metric, varying_params
+from digitlab import config_groups
+from digitlab.comparison import score_metric
 from digitlab.directions import lower_is_better
 
 CURVES = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
-# run-level settings that differ between runs without making them another config
-NOT_CONFIG = {"seed", "trainer.blas_threads"}
 TEMPLATE = Path(__file__).with_name("templates") / "report.html.j2"
 # the best run's report/<name>.png shown under it: what it learned, where it fails, its layers
 VIEWS = ("first_layer_weights", "misclassified", "layer_curves")
@@ -48,39 +47,6 @@ class About:
     ui_run_url: str | None = None  # the parent run in the MLflow UI, when a UI URL is given
 
 
-def config_key(runs: pd.DataFrame) -> list[str]:
-    """The params that make a config: every varying param but the seed (and thread counts)."""
-    return [p for p in varying_params(runs) if p not in NOT_CONFIG]
-
-
-def seed_groups(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    """One row per config of the FINISHED runs: its params, n, and mean ± sd of each metric
-    over the configs' seeds; best first by the first metric."""
-    done = runs[runs["status"] == "FINISHED"]
-    keys = [f"params.{p}" for p in config_key(runs)]
-    present = [m for m in metrics if f"metrics.{m}" in done]
-    if done.empty or not present:
-        return pd.DataFrame()
-    grouper = done[keys].fillna("—").astype(str) if keys else pd.Series("all", index=done.index)
-    rows = []
-    for values, group in done.groupby([grouper[k] for k in keys] if keys else grouper):
-        values = values if isinstance(values, tuple) else (values,)
-        row = dict(zip(config_key(runs), values)) if keys else {}
-        row["n"] = len(group)
-        for m in present:
-            column = pd.to_numeric(group[f"metrics.{m}"], errors="coerce")
-            row[f"{m} mean"] = column.mean()
-            row[f"{m} sd"] = column.std(ddof=1) if len(group) > 1 else np.nan
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    return table.sort_values(f"{present[0]} mean", ascending=lower_is_better(present[0])
-                             ).reset_index(drop=True)
-
-
-def _config_label(row: pd.Series, keys: Sequence[str]) -> str:
-    return " ".join(f"{k.split('.')[-1]}={row[f'params.{k}']}" for k in keys) or "all runs"
-
-
 def parallel_coordinates(runs: pd.DataFrame, metric: str):
     """One line per FINISHED run across the varying params to `metric` (its colour)."""
     import plotly.graph_objects as go
@@ -89,7 +55,7 @@ def parallel_coordinates(runs: pd.DataFrame, metric: str):
     if done.empty or f"metrics.{metric}" not in done:
         return None
     dimensions = []
-    for name in varying_params(runs):
+    for name in config_groups.config_params(runs):
         values = done[f"params.{name}"].astype(str)
         numbers = pd.to_numeric(values, errors="coerce")
         if numbers.notna().all():
@@ -113,9 +79,11 @@ def _top_configs(runs: pd.DataFrame, top: int):
     done = runs[runs["status"] == "FINISHED"]
     if done.empty:
         return None
-    keys = config_key(runs)
     metric = score_metric(done.columns)
-    labels = done.apply(lambda row: _config_label(row, keys), axis=1)
+    labels = config_groups.config_labels(done, config_groups.config_params(runs))
+    datasets = config_groups.dataset_labels(done)
+    if datasets.nunique() > 1:  # configs of different data are different lines
+        labels = datasets + " " + labels
     order = (pd.to_numeric(done[f"metrics.{metric}"], errors="coerce").groupby(labels).mean()
              .sort_values(ascending=lower_is_better(metric)).index[:top]
              if metric else labels.unique()[:top])
@@ -139,8 +107,22 @@ def _mean_band(figure, series: list[list[float]], first_epoch: int, colour: str,
                                 fillcolor=colour, opacity=0.15, line={"width": 0},
                                 hoverinfo="skip", showlegend=False), row=row, col=col)
     figure.add_trace(go.Scatter(x=epochs, y=mean, mode="lines", line={"color": colour},
-                                name=f"{name} (n={len(values)})", legendgroup=name,
+                                name=f"{_shorten(name)} (n={len(values)})", legendgroup=name,
+                                hovertemplate=f"{name}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>",
                                 showlegend=legend), row=row, col=col)
+
+
+LEGEND_CHARACTERS = 60  # a longer config label is cut in the legend; hovering shows it whole
+
+
+def _shorten(label: str) -> str:
+    return label if len(label) <= LEGEND_CHARACTERS else label[:LEGEND_CHARACTERS - 1] + "…"
+
+
+def _legend_below(figure, plot_height: int) -> None:
+    """The legend under the plots, as wide as the page, so that no label narrows them."""
+    figure.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.12,
+                                 "xanchor": "left", "x": 0}, height=plot_height + 160)
 
 
 def learning_curves(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Sequence[float]]],
@@ -153,18 +135,26 @@ def learning_curves(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Seq
     if found is None:
         return None
     done, labels, order = found
-    figure = make_subplots(rows=2, cols=2, subplot_titles=[c.replace("_", " ") for c in CURVES],
-                           shared_xaxes=True)
+    # a panel only for what the runs logged: no validation panels without a validation split
+    keys = [k for k in CURVES if any(histories.get(r, {}).get(k) for r in done["run_id"])]
+    if not keys:
+        return None
+    columns = min(2, len(keys))
+    rows = -(-len(keys) // columns)
+    figure = make_subplots(rows=rows, cols=columns, shared_xaxes=True, horizontal_spacing=0.1,
+                           vertical_spacing=0.14, subplot_titles=[k.replace("_", " ")
+                                                                  for k in keys])
     for index, label in enumerate(order):
         ids = done.loc[labels == label, "run_id"]
-        for panel, key in enumerate(CURVES):
+        for panel, key in enumerate(keys):
             series = [s for s in (histories.get(r, {}).get(key) or [] for r in ids) if s]
             if series:
                 _mean_band(figure, series, 1, COLOURS[index % len(COLOURS)], label, panel == 0,
-                           panel // 2 + 1, panel % 2 + 1)
-    figure.update_layout(title="Learning curves, mean ± sd over seeds", height=620,
+                           panel // columns + 1, panel % columns + 1)
+    figure.update_layout(title="Learning curves, mean ± sd over seeds",
                          margin={"l": 60, "r": 30, "t": 90, "b": 40})
-    figure.update_xaxes(title_text="epoch", row=2)
+    _legend_below(figure, 300 * rows)
+    figure.update_xaxes(title_text="epoch", row=rows)
     return figure
 
 
@@ -201,7 +191,8 @@ def layer_curves(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Sequen
     figure.update_yaxes(type="log")
     figure.update_layout(title="Speed of learning per layer, ‖∂C/∂bˡ‖ on the probe rows, mean ± "
                                "sd over seeds (epoch 0: before training)",
-                         height=320 * rows + 100, margin={"l": 60, "r": 30, "t": 90, "b": 40})
+                         margin={"l": 60, "r": 30, "t": 90, "b": 40})
+    _legend_below(figure, 300 * rows)
     figure.update_xaxes(title_text="epoch", row=rows)
     return figure
 
@@ -217,31 +208,30 @@ def _png(data: bytes | None) -> str | None:
     return None if not data else "data:image/png;base64," + base64.b64encode(data).decode()
 
 
-def _cell(value) -> str:
+# decimals per column of the runs table; other numbers are accuracies and losses: 4
+DECIMALS = {"best_epoch": 0, "train_seconds": 1, "duration_s": 1}
+
+
+def _cell(value, decimals: int = 4) -> str:
     if isinstance(value, (float, np.floating)):
-        return "—" if np.isnan(value) else f"{value:.4f}"
-    return str(value)
+        return "—" if np.isnan(value) else f"{value:.{decimals}f}"
+    text = str(value)
+    try:  # a param logged as text: 0.9373047827052342 (a search's draw) reads as 0.937305
+        return f"{float(text):.6g}" if len(text) > 8 and "." in text else text
+    except ValueError:
+        return text
 
 
 def _rows(table: pd.DataFrame) -> list[list[str]]:
-    return [[_cell(v) for v in row] for row in table.itertuples(index=False)]
-
-
-def _mean_sd(groups: pd.DataFrame) -> pd.DataFrame:
-    """Each metric's "mean" and "sd" columns as one "mean ± sd" column (— for one run)."""
-    shown = groups.copy()
-    for column in [c for c in groups.columns if c.endswith(" mean")]:
-        metric = column.removesuffix(" mean")
-        shown[metric] = [f"{m:.4f} ± {sd:.4f}" if not np.isnan(sd) else f"{m:.4f}"
-                         for m, sd in zip(groups[column], groups[f"{metric} sd"])]
-        shown = shown.drop(columns=[column, f"{metric} sd"])
-    return shown
+    decimals = [DECIMALS.get(column, 4) for column in table.columns]
+    return [[_cell(v, d) for v, d in zip(row, decimals)] for row in table.itertuples(index=False)]
 
 
 def render(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Sequence[float]]],
            about: About, metric: str = "best_val_accuracy", best: BestRun | None = None,
            published: pd.DataFrame | None = None,
-           published_curves: Mapping[str, bytes] | None = None, ui_url: str | None = None) -> str:
+           published_curves: Mapping[str, bytes] | None = None, ui_url: str | None = None,
+           alpha: float = config_groups.significance.ALPHA, study_figures: Sequence = ()) -> str:
     """The report as one HTML document (Jinja2 escapes every value it is given)."""
     import jinja2
     from plotly.offline import get_plotlyjs
@@ -256,7 +246,8 @@ def render(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Sequence[flo
         experiments = dict(zip(runs["run_id"], runs["experiment_id"]))
         links = {r: f"{ui_url.rstrip('/')}/#/experiments/{experiments[r]}/runs/{r}"
                  for r in table["run_id"]}
-    groups = _mean_sd(seed_groups(runs, [metric, "test_accuracy", "best_epoch", "train_seconds"]))
+    groups = config_groups.group(runs, metric, alpha)
+    readable = config_groups.readable(groups)
     per_class = []
     if best and best.per_class:
         per_class = [[str(label), *(f"{scores.get(k, np.nan):.4f}"
@@ -271,7 +262,9 @@ def render(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Sequence[flo
         runs_header=list(shown.columns),
         runs_rows=[(cells, run_id, links.get(run_id))
                    for cells, run_id in zip(_rows(shown), table["run_id"])],
-        groups_header=list(groups.columns), groups_rows=_rows(groups),
+        groups_header=list(readable.columns), groups_rows=_rows(readable),
+        groups_notes=config_groups.notes(groups),
+        study=[_figure_html(f) for f in study_figures],
         parallel=_figure_html(parallel_coordinates(runs, metric)),
         curves=_figure_html(learning_curves(runs, histories)),
         layers=_figure_html(layer_curves(runs, histories)),

@@ -17,6 +17,8 @@ REPORT_FILES = ("classification_report.json", "classification_report.txt",
                 "confusion_matrix.png", "learning_curves.png", "first_layer_weights.png",
                 "misclassified.png")
 LAYER_FILE = "layer_curves.png"  # with trainer.diagnostics=layers
+# where a run keeps a test set: its prediction per test image, for McNemar's test of two runs
+PREDICTIONS_FILE = "test_predictions.npz"
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,36 @@ def write(request: ReportRequest) -> None:
     _write_evaluation(request)
     _write_learning_curves(request)
     _write_network_views(request)
+    if request.part == "Test":
+        write_predictions(request)
+
+
+def images_digest(images: np.ndarray) -> str:
+    """The scored images' identity: their shape, dtype and bytes."""
+    import hashlib
+
+    array = np.ascontiguousarray(images)
+    header = f"{array.shape}{array.dtype.str}".encode()
+    return hashlib.sha256(header + array.tobytes()).hexdigest()
+
+
+def write_predictions(request: ReportRequest) -> None:
+    """true and predicted class per test image (integers, loadable without pickle) and the
+    images' digest, so that two runs are compared image by image only on the same images."""
+    predicted = request.classes[request.proba.argmax(axis=1)]
+    np.savez_compressed(request.folder / PREDICTIONS_FILE,
+                        true=np.asarray(request.y_true).astype(np.int64),
+                        predicted=np.asarray(predicted).astype(np.int64),
+                        images_sha256=np.array(images_digest(request.images)))
+
+
+def read_predictions(data: bytes) -> dict[str, np.ndarray | str]:
+    """A run's PREDICTIONS_FILE, from its bytes."""
+    import io
+
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        return {"true": arrays["true"], "predicted": arrays["predicted"],
+                "images_sha256": str(arrays["images_sha256"])}
 
 
 def _write_evaluation(request: ReportRequest) -> None:

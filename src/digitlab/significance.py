@@ -23,6 +23,13 @@ WORSE = "worse"
 UNTESTED = "untested (one seed)"
 
 
+def format_p(value: float) -> str:
+    """A p-value as a paper prints it: three decimals, or < 0.001; — when untested."""
+    if math.isnan(value):
+        return "—"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
 @dataclass(frozen=True)
 class MeanInterval:
     """A sample of per-seed values: n, mean, sd and the Student-t interval of the mean (None
@@ -140,8 +147,9 @@ def seed_budget(a: Sequence[float], b: Sequence[float], alpha: float = ALPHA,
     analysis = TTestIndPower()
     if d == 0 or analysis.power(d, MAX_SEEDS, alpha) < power:
         return SeedBudget(None, d, f"more than {MAX_SEEDS}: the difference is within noise")
-    seeds = max(2, math.ceil(analysis.solve_power(effect_size=d, nobs1=None, alpha=alpha,
-                                                  power=power, ratio=1.0)))
+    # the least whole number of seeds that reaches `power` (TTestIndPower.solve_power gives the
+    # same number rounded up, but finds no root below two seeds per config)
+    seeds = next(n for n in range(2, MAX_SEEDS + 1) if analysis.power(d, n, alpha) >= power)
     return SeedBudget(seeds, d, f"{seeds} seeds per config")
 
 

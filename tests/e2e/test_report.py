@@ -4,7 +4,6 @@ screenshot goes to test-output/report/ (or $DIGITLAB_TEST_OUTPUT/report/)."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -88,21 +87,6 @@ def test_an_unknown_format_is_refused(sweep_report):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "digitlab: error: format=pdf: expected one of files, html."]
-
-
-def test_group_means_are_those_of_the_seeds():
-    import pandas as pd
-
-    from digitlab.report import seed_groups
-
-    runs = pd.DataFrame({"status": ["FINISHED"] * 4, "params.model.hidden": ["8", "8", "16", "16"],
-                         "params.seed": ["0", "1", "0", "1"],
-                         "metrics.best_val_accuracy": [0.8, 0.9, 0.7, 0.7]})
-    groups = seed_groups(runs, ["best_val_accuracy"])
-    assert groups["model.hidden"].tolist() == ["8", "16"] and groups["n"].tolist() == [2, 2]
-    assert groups["best_val_accuracy mean"].tolist() == pytest.approx([0.85, 0.7])
-    assert groups["best_val_accuracy sd"].tolist() == pytest.approx([0.0707107, 0.0])
-    assert json.dumps(groups.columns.tolist())  # plain column names for the template
 
 
 def test_a_reproduce_run_reports_published_against_reproduced(browser, tmp_path):

@@ -28,9 +28,15 @@ class CompareConfig:
     tracking: ExperimentStoreConfig = field(default_factory=ExperimentStoreConfig)
     out: str = "reports"  # the files go to <out>/<sweep or experiment>/
     top: int = 3  # learning curves of the best N runs (format=files)
-    format: str = "files"  # files: table.csv, table.md, two figures; html: one report.html
-    metric: str = "best_val_accuracy"  # the report's parallel coordinates and best run
+    # files: table.csv and table.md (configs), runs.csv (runs), two figures; html: report.html
+    format: str = "files"
+    metric: str = "best_val_accuracy"  # what ranks the configs and picks the best run
+    alpha: float = 0.05  # the family-wise error rate of the verdicts against the best config
     ui_url: Optional[str] = None  # the MLflow UI's address: the report links each run to it
+    # head to head: a run id, a sweep's parent run id, or a config of the sweep as the table
+    # names it (a='hidden=64 lr=0.5'); both a= and b=, or neither
+    a: Optional[str] = None
+    b: Optional[str] = None
 
 
 ConfigStore.instance().store(name="base_compare", node=CompareConfig)
@@ -73,10 +79,23 @@ def run(cfg: CompareConfig) -> None:
     cli.refuse_unknown_keys(cfg)
     if cfg.format not in FORMATS:
         cli.fail(f"format={cfg.format}: expected one of {', '.join(FORMATS)}.")
+    if not 0 < cfg.alpha < 1:
+        cli.fail(f"alpha={cfg.alpha}: give the error rate of the verdicts, a number between 0 "
+                 "and 1 (alpha=0.05 by default)")
     cli.check_writable(cfg.out, "out")
     from digitlab import tracking
 
+    if (cfg.a is None) != (cfg.b is None):
+        given = "a" if cfg.a is not None else "b"
+        cli.fail(f"{given}= alone: a head-to-head comparison needs both a=<…> and b=<…> (a run "
+                 "id, a sweep's parent run id, or a config as the table names it)")
     uri = cli.checked_store(cfg.tracking.uri)
+    if cfg.a is not None:
+        from digitlab.cli import head_to_head
+
+        print(head_to_head.compare(uri, cfg.tracking.experiment, cfg.sweep, str(cfg.a),
+                                   str(cfg.b), cfg.metric, cfg.alpha))
+        return
     try:
         parent, label, runs = _runs(uri, cfg)
     except LookupError as exc:
@@ -96,12 +115,16 @@ def run(cfg: CompareConfig) -> None:
 def _write_files(uri: str, cfg: CompareConfig, runs, out: Path) -> str:
     import pandas as pd
 
-    from digitlab import comparison, tracking
+    from digitlab import comparison, config_groups, tracking
 
     table = comparison.comparison_table(runs)
-    cli.write_whole(out / "table.csv", lambda p: table.to_csv(p, index=False), "out")
+    groups = config_groups.group(runs, cfg.metric, cfg.alpha)
+    readable = config_groups.readable(groups)
+    notes = config_groups.notes(groups)
+    cli.write_whole(out / "table.csv", lambda p: groups.table.to_csv(p, index=False), "out")
     cli.write_whole(out / "table.md", lambda p: p.write_text(
-        table.to_markdown(index=False, floatfmt=".4f")), "out")
+        readable.to_markdown(index=False) + "\n\n" + "".join(f"{n}\n" for n in notes)), "out")
+    cli.write_whole(out / "runs.csv", lambda p: table.to_csv(p, index=False), "out")
     figure = comparison.accuracy_by_hidden_figure(table)
     cli.write_whole(out / "accuracy_by_hidden.png",
                     lambda p: figure.savefig(p, dpi=110, format="png"), "out")
@@ -112,9 +135,11 @@ def _write_files(uri: str, cfg: CompareConfig, runs, out: Path) -> str:
     curves = comparison.learning_curves_of_best(histories)
     cli.write_whole(out / "learning_curves_best.png",
                     lambda p: curves.savefig(p, dpi=110, format="png"), "out")
-    with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(table.drop(columns=["run_id"]).to_string(index=False, float_format="{:.4f}".format))
-    return f"table and figures in {out}/"
+    with pd.option_context("display.width", 200, "display.max_columns", 30,
+                           "display.max_colwidth", 60):
+        print(readable.to_string(index=False) if len(readable) else "no finished run")
+    print("".join(f"\n{n}" for n in notes))
+    return f"configs in {out}/table.csv and table.md, runs in runs.csv, figures beside them"
 
 
 def _about(parent, runs) -> About:
@@ -140,6 +165,26 @@ def _about(parent, runs) -> About:
     title = parent.info.run_name if parent is not None else "all runs"
     return report.About(title=f"digitlab: {title}", command=command, commit=commit,
                         created=f"{started:%Y-%m-%d %H:%M} UTC", digests=list(digests))
+
+
+def _study_figures(tags: dict) -> list:
+    """A search's own Optuna figures, its optimization history and its parameters'
+    importances (fANOVA), from the study's storage; none when it cannot be read."""
+    if "digitlab.study" not in tags or "digitlab.storage" not in tags:
+        return []
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name=tags["digitlab.study"],
+                                  storage=tags["digitlab.storage"])
+    except (KeyError, ValueError, RuntimeError) as exc:  # no such study, storage gone
+        print(f"the study's figures are left out: {str(exc).splitlines()[0]}")
+        return []
+    figures = [optuna.visualization.plot_optimization_history(study)]
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(finished) >= 2 and len({k for t in finished for k in t.params}) >= 1:
+        figures.append(optuna.visualization.plot_param_importances(study))
+    return figures
 
 
 def _write_html(uri: str, cfg: CompareConfig, parent, label: str, runs, out: Path) -> str:
@@ -174,7 +219,9 @@ def _write_html(uri: str, cfg: CompareConfig, parent, label: str, runs, out: Pat
             published = pd.DataFrame(logged["data"], columns=logged["columns"])
         curves = {name.removeprefix("curve-").removesuffix(".png"): data
                   for name, data in sorted(files.items()) if name.startswith("curve-")}
-    page = report.render(runs, histories, about, metric, best, published, curves, cfg.ui_url)
+    study = _study_figures(parent.data.tags) if parent is not None else []
+    page = report.render(runs, histories, about, metric, best, published, curves, cfg.ui_url,
+                         cfg.alpha, study)
     path = out / "report.html"  # a reader never sees half a report
     cli.write_whole(path, lambda p: p.write_text(page, encoding="utf-8"), "out")
     return f"{path} ({len(page) / 1e6:.1f} MB, opens offline)"

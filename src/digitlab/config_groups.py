@@ -1,0 +1,192 @@
+"""Runs → configs: the runs that differ only by their seed form a config, configs are compared
+within their dataset only, and each config gets n, mean, sd and the 95 % Student-t interval of
+its metrics, its verdict against the dataset's best config (Welch, Holm-adjusted), and the
+seeds that would separate the best from its closest rival. Takes MLflow's search_runs table as
+plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from digitlab import significance
+from digitlab.comparison import dataset_labels, score_metric, varying_params
+from digitlab.directions import lower_is_better
+
+# params that vary between runs of one config: its seed, the machine's thread count, what is
+# recorded rather than trained, where the data is cached; tracking.* says where a run is stored
+NOT_CONFIG = {"seed", "trainer.blas_threads", "trainer.diagnostics", "data.cache_dir"}
+NOT_CONFIG_PREFIXES = ("tracking.",)
+EXPERIMENT = "experiment_id"  # a reproduce run's row id: it implies its recipe and publication
+SECONDARY = "test_accuracy"  # reported beside the ranking metric when it is another one
+
+
+def _is_config(name: str) -> bool:
+    return name not in NOT_CONFIG and not name.startswith(NOT_CONFIG_PREFIXES)
+
+
+def config_params(runs: pd.DataFrame) -> list[str]:
+    """The params that make a config: those that vary, but the seed and run-level settings; where
+    runs name their experiment file, the params that file fixes are left to its name."""
+    names = [n for n in varying_params(runs) if _is_config(n)]
+    if EXPERIMENT not in names:
+        return names
+    column = runs[f"params.{EXPERIMENT}"].fillna("—")
+    implied = {n for n in names if n != EXPERIMENT and
+               runs[f"params.{n}"].fillna("—").groupby(column).nunique().max() <= 1}
+    return [n for n in names if n not in implied]
+
+
+def short_names(params: list[str]) -> dict[str, str]:
+    """model.hidden → hidden, unless two params would share a short name."""
+    last = [p.split(".")[-1] for p in params]
+    return {p: (s if last.count(s) == 1 else p) for p, s in zip(params, last)}
+
+
+def config_labels(runs: pd.DataFrame, params: list[str] | None = None) -> pd.Series:
+    """Each run's config in words: `hidden=64 lr=0.5`, or `all runs` when nothing varies."""
+    params = config_params(runs) if params is None else params
+    names = short_names(params)
+    if not params:
+        return pd.Series("all runs", index=runs.index)
+    return runs.apply(lambda row: " ".join(f"{names[p]}={row.get(f'params.{p}')}"
+                                           for p in params), axis=1)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The best config of a dataset, its closest rival and the seeds that would separate them."""
+
+    dataset: str
+    best: str
+    rival: str
+    budget: significance.SeedBudget
+
+    def sentence(self, metric: str, alpha: float) -> str:
+        return (f"{self.dataset}: to tell {self.best} from {self.rival} on {metric} at 80 % power "
+                f"(two-sided t-test, α = {alpha:g}): {self.budget.text}")
+
+
+@dataclass
+class ConfigGroups:
+    """One row per config of the FINISHED runs (CONFIG columns, then statistics), best first
+    within each dataset; the seed budget of each dataset with two configs of ≥ 2 seeds."""
+
+    metric: str
+    alpha: float
+    table: pd.DataFrame
+    params: list[str] = field(default_factory=list)
+    budgets: list[Budget] = field(default_factory=list)
+
+    def metrics(self) -> list[str]:
+        return [m for m in dict.fromkeys((self.metric, SECONDARY, "best_epoch", "train_seconds"))
+                if f"{m}_mean" in self.table]
+
+
+def _describe(values: np.ndarray, metric: str, interval: bool) -> dict:
+    summary = significance.mean_interval(values)
+    row = {f"{metric}_mean": summary.mean,
+           f"{metric}_sd": np.nan if summary.sd is None else summary.sd}
+    if interval:
+        row[f"{metric}_ci_low"] = np.nan if summary.low is None else summary.low
+        row[f"{metric}_ci_high"] = np.nan if summary.high is None else summary.high
+    return row
+
+
+def group(runs: pd.DataFrame, metric: str = "best_val_accuracy",
+          alpha: float = significance.ALPHA) -> ConfigGroups:
+    """The configs of `runs`, compared on `metric` (or the score metric the runs have)."""
+    done = runs[runs["status"] == "FINISHED"]
+    metric = score_metric(done.columns, metric) or metric
+    params = config_params(runs)
+    if done.empty or f"metrics.{metric}" not in done:
+        return ConfigGroups(metric, alpha, pd.DataFrame(), params)
+    datasets, labels = dataset_labels(done), config_labels(done, params)
+    shown = [m for m in dict.fromkeys((metric, SECONDARY, "best_epoch", "train_seconds"))
+             if f"metrics.{m}" in done]
+    rows, budgets = [], []
+    for dataset in sorted(datasets.unique()):
+        mine = done[datasets == dataset]
+        configs = list(dict.fromkeys(labels[mine.index]))
+        samples = [pd.to_numeric(mine.loc[labels[mine.index] == c, f"metrics.{metric}"],
+                                 errors="coerce").to_numpy() for c in configs]
+        verdicts = significance.against_best(samples, lower_is_better(metric), alpha)
+        for i, config in enumerate(configs):
+            members = mine[labels[mine.index] == config]
+            row = {"dataset": dataset, "config": config}
+            row.update({p: members[f"params.{p}"].iloc[0] for p in params})
+            row["n"] = len(members)
+            for m in shown:
+                values = pd.to_numeric(members[f"metrics.{m}"], errors="coerce").to_numpy()
+                row.update(_describe(values, m, interval=m in (metric, SECONDARY)))
+            row.update({"p_vs_best": verdicts.p[i], "p_vs_best_holm": verdicts.p_holm[i],
+                        "verdict": verdicts.verdicts[i]})
+            rows.append(row)
+        budget = _budget(dataset, configs, samples, verdicts.best, metric, alpha)
+        if budget is not None:
+            budgets.append(budget)
+    table = pd.DataFrame(rows).sort_values(["dataset", f"{metric}_mean"],
+                                           ascending=[True, lower_is_better(metric)], kind="stable")
+    return ConfigGroups(metric, alpha, table.reset_index(drop=True), params, budgets)
+
+
+def _budget(dataset: str, configs: list[str], samples: list[np.ndarray], best: int, metric: str,
+            alpha: float) -> Budget | None:
+    """The best config against the one whose mean is closest to it, of those with ≥ 2 seeds."""
+    if len(significance.finite(samples[best])) < 2:
+        return None
+    means = {i: significance.finite(s).mean() for i, s in enumerate(samples)
+             if i != best and len(significance.finite(s)) >= 2}
+    if not means:
+        return None
+    centre = significance.finite(samples[best]).mean()
+    rival = min(means, key=lambda i: abs(means[i] - centre))
+    return Budget(dataset, configs[best], configs[rival],
+                  significance.seed_budget(samples[best], samples[rival], alpha))
+
+
+def _number(value: float, digits: int) -> str:
+    return "—" if value is None or np.isnan(value) else f"{value:.{digits}f}"
+
+
+DIGITS = {"best_epoch": 1, "train_seconds": 1}  # others: accuracies and losses, 4 decimals
+
+
+def readable(groups: ConfigGroups) -> pd.DataFrame:
+    """The table as a reader wants it: one config column, mean ± sd, the interval as low–high
+    (— with one seed), p-values to three decimals."""
+    table = groups.table
+    if table.empty:
+        return table
+    shown = pd.DataFrame({"config": table["config"]})
+    if table["dataset"].nunique() > 1:
+        shown.insert(0, "dataset", table["dataset"])
+    shown["n"] = table["n"]
+    for m in groups.metrics():
+        digits = DIGITS.get(m, 4)
+        mean, sd = table[f"{m}_mean"], table[f"{m}_sd"]
+        shown[m] = [_number(a, digits) + ("" if np.isnan(b) else f" ± {_number(b, digits)}")
+                    for a, b in zip(mean, sd)]
+        if f"{m}_ci_low" in table:
+            shown[f"{m} 95 % CI"] = [
+                "— (one seed)" if np.isnan(lo) else f"{_number(lo, digits)}–{_number(hi, digits)}"
+                for lo, hi in zip(table[f"{m}_ci_low"], table[f"{m}_ci_high"])]
+    shown["p vs best (Holm)"] = [significance.format_p(p) for p in table["p_vs_best_holm"]]
+    shown["verdict"] = table["verdict"]
+    return shown
+
+
+def notes(groups: ConfigGroups) -> list[str]:
+    """What the table's statistics are, and each dataset's seed budget, as sentences."""
+    if groups.table.empty:
+        return []
+    lines = [f"95 % CI: Student-t interval of the mean over seeds; verdicts: Welch's t-test of "
+             f"{groups.metric} against the best config of the dataset, p-values Holm-adjusted "
+             f"across its configs, α = {groups.alpha:g}."]
+    if (groups.table["n"] < 2).any():
+        lines.append("Configs with one seed have no interval and no test: run more seeds "
+                     "(seed=0,1,2).")
+    lines += [b.sentence(groups.metric, groups.alpha) for b in groups.budgets]
+    return lines

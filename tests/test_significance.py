@@ -1,0 +1,166 @@
+"""digitlab.significance and digitlab.config_groups: every statistic against scipy.stats and
+statsmodels on fixed numbers, and against values known from the textbooks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from digitlab import config_groups, significance
+
+
+def test_the_interval_of_a_mean_is_students_t():
+    # 2 ± t(0.975, 2)·1/√3 = 2 ± 4.302653·0.577350
+    interval = significance.mean_interval([1.0, 2.0, 3.0])
+    assert (interval.n, interval.mean, interval.sd) == (3, 2.0, 1.0)
+    assert (interval.low, interval.high) == pytest.approx((-0.484138, 4.484138), abs=1e-6)
+    values = [0.9722, 0.9861, 0.9792, 0.9653]
+    low, high = stats.t.interval(0.95, 3, loc=np.mean(values), scale=stats.sem(values))
+    got = significance.mean_interval(values)
+    assert (got.low, got.high) == pytest.approx((low, high), rel=1e-12)
+    one = significance.mean_interval([0.9])
+    assert (one.n, one.mean, one.sd, one.low, one.high) == (1, 0.9, None, None, None)
+    same = significance.mean_interval([0.5, 0.5])
+    assert (same.low, same.high) == (0.5, 0.5)
+    assert significance.mean_interval([0.5, float("nan"), 0.7]).n == 2
+
+
+def test_welch_is_scipys_unequal_variance_test():
+    assert significance.welch_p([1, 2, 3], [4, 5, 6]) == pytest.approx(0.0213116, abs=1e-6)
+    a, b = [0.97, 0.98, 0.975, 0.99], [0.96, 0.965, 0.962]
+    assert significance.welch_p(a, b) == pytest.approx(
+        stats.ttest_ind(a, b, equal_var=False).pvalue, rel=1e-12)
+    assert math.isnan(significance.welch_p([0.9], [0.8, 0.85]))
+    assert significance.welch_p([0.9, 0.9], [0.9, 0.9]) == 1.0
+
+
+def test_holm_is_statsmodels_and_leaves_untested_configs_out():
+    from statsmodels.stats.multitest import multipletests
+
+    # by hand: 0.01·3 = 0.03; 0.03·2 = 0.06; 0.04·1 → 0.06 (step-down keeps it monotone)
+    assert significance.holm([0.01, 0.04, 0.03]).tolist() == pytest.approx([0.03, 0.06, 0.06])
+    p = [0.002, 0.2, float("nan"), 0.03]
+    adjusted = significance.holm(p)
+    assert math.isnan(adjusted[2])
+    expected = multipletests([0.002, 0.2, 0.03], method="holm")[1]
+    assert adjusted[[0, 1, 3]].tolist() == pytest.approx(expected.tolist())
+
+
+def test_verdicts_against_the_best_config():
+    samples = [[0.90, 0.91, 0.905], [0.97, 0.98, 0.975], [0.972, 0.968, 0.979], [0.95]]
+    verdicts = significance.against_best(samples)
+    assert verdicts.best == 1
+    raw = [stats.ttest_ind(samples[1], samples[i], equal_var=False).pvalue for i in (0, 2)]
+    from statsmodels.stats.multitest import multipletests
+
+    assert [verdicts.p_holm[0], verdicts.p_holm[2]] == pytest.approx(
+        multipletests(raw, method="holm")[1].tolist())
+    assert verdicts.verdicts == ["worse", "best", "not distinguishable from best",
+                                 "untested (one seed)"]
+    losses = significance.against_best([[0.3, 0.31], [0.1, 0.12]], lower_is_better=True)
+    assert losses.best == 1 and losses.verdicts[1] == "best"
+
+
+def test_the_seed_budget_is_statsmodels_power_analysis():
+    from statsmodels.stats.power import TTestIndPower
+
+    # d = 1 at α = 0.05 and 80 % power: 16.71 → 17 per group, the textbook figure
+    a = [1.0, 2.0, 3.0]
+    b = [2.0, 3.0, 4.0]  # Δ = 1, pooled sd = 1
+    budget = significance.seed_budget(a, b)
+    assert budget.effect_size == pytest.approx(1.0) and budget.seeds == 17
+    assert budget.text == "17 seeds per config"
+    a, b = [0.97, 0.98, 0.975], [0.95, 0.96, 0.958]
+    d = (np.mean(a) - np.mean(b)) / math.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2)
+    n = TTestIndPower().solve_power(effect_size=d, alpha=0.05, power=0.8)
+    assert significance.seed_budget(a, b).seeds == max(2, math.ceil(n))
+    noise = significance.seed_budget([0.90, 0.95, 0.92], [0.91, 0.94, 0.925])
+    assert noise.seeds is None and noise.text.startswith("more than 100")
+    assert significance.seed_budget([0.9], [0.8, 0.7]).seeds is None
+
+
+def test_mcnemars_exact_test_is_the_binomial_on_the_discordant_images():
+    correct_a = np.array([True] * 50 + [True] * 10 + [False] * 2 + [False] * 3)
+    correct_b = np.array([True] * 50 + [False] * 10 + [True] * 2 + [False] * 3)
+    result = significance.mcnemar_exact(correct_a, correct_b)
+    assert (result.both, result.only_a, result.only_b, result.neither) == (50, 10, 2, 3)
+    # 2·P(X ≤ 2 | n = 12, ½) = 2·(1 + 12 + 66)/4096
+    assert result.p == pytest.approx(158 / 4096)
+    assert result.p == pytest.approx(stats.binomtest(2, 12, 0.5).pvalue)
+    with pytest.raises(ValueError, match="same images"):
+        significance.mcnemar_exact([True], [True, False])
+
+
+def _runs(rows):
+    return pd.DataFrame([{"status": "FINISHED", "run_id": f"r{i}", **row}
+                         for i, row in enumerate(rows)])
+
+
+def test_config_groups_have_intervals_verdicts_and_a_budget():
+    values = {"8": [0.90, 0.91, 0.905], "16": [0.97, 0.98, 0.975], "32": [0.972, 0.968, 0.979]}
+    runs = _runs([{"params.model.hidden": h, "params.seed": str(s), "params.data.name": "digits",
+                   "metrics.best_val_accuracy": v, "metrics.test_accuracy": v - 0.01,
+                   "metrics.best_epoch": 14.0 + s}
+                  for h, vs in values.items() for s, v in enumerate(vs)])
+    groups = config_groups.group(runs)
+    table = groups.table
+    assert table["config"].tolist() == ["hidden=16", "hidden=32", "hidden=8"]
+    assert table["verdict"].tolist() == ["best", "not distinguishable from best", "worse"]
+    low, high = stats.t.interval(0.95, 2, loc=np.mean(values["16"]),
+                                 scale=stats.sem(values["16"]))
+    assert (table.loc[0, "best_val_accuracy_ci_low"], table.loc[0, "best_val_accuracy_ci_high"]
+            ) == pytest.approx((low, high))
+    assert {"best_val_accuracy_ci_low", "best_val_accuracy_ci_high", "p_vs_best",
+            "p_vs_best_holm", "verdict", "test_accuracy_ci_low", "n"} <= set(table.columns)
+    [budget] = groups.budgets
+    assert (budget.best, budget.rival) == ("hidden=16", "hidden=32")
+    shown = config_groups.readable(groups)
+    assert shown.loc[0, "best_epoch"] == "15.0 ± 1.0"  # epochs with one decimal, not 15.0000
+    assert any("Holm" in line for line in config_groups.notes(groups))
+
+
+def test_runs_of_different_datasets_are_never_pooled():
+    runs = _runs([{"params.model.hidden": "16", "params.seed": str(s), "params.data.name": d,
+                   "metrics.best_val_accuracy": v}
+                  for d, vs in (("digits", [0.97, 0.98]), ("mnist", [0.95, 0.96]))
+                  for s, v in enumerate(vs)])
+    table = config_groups.group(runs).table
+    assert table["dataset"].tolist() == ["digits", "mnist"]
+    assert table["n"].tolist() == [2, 2] and table["verdict"].tolist() == ["best", "best"]
+    assert "dataset" in config_groups.readable(config_groups.group(runs)).columns
+
+
+def test_one_seed_has_no_interval_and_the_table_says_so():
+    runs = _runs([{"params.model.hidden": h, "params.seed": "0", "metrics.test_accuracy": v}
+                  for h, v in (("8", 0.9), ("16", 0.95))])
+    groups = config_groups.group(runs, "test_accuracy")
+    shown = config_groups.readable(groups)
+    assert shown["test_accuracy 95 % CI"].tolist() == ["— (one seed)"] * 2
+    assert shown["verdict"].tolist() == ["best", "untested (one seed)"]
+    assert any("one seed" in line for line in config_groups.notes(groups))
+
+
+def test_a_reproduce_sweep_is_grouped_by_its_experiment_file():
+    runs = _runs([{"params.experiment_id": e, "params.published.recipe": r,
+                   "params.model.hidden": h, "params.seed": str(s),
+                   "metrics.test_accuracy": 0.9 + 0.01 * s}
+                  for e, r, h in (("a", "784-30-10 long recipe", "30"), ("b", "784-100", "100"))
+                  for s in range(2)])
+    assert config_groups.config_params(runs) == ["experiment_id"]
+    assert config_groups.config_labels(runs).tolist() == ["experiment_id=a"] * 2 + \
+        ["experiment_id=b"] * 2
+
+
+def test_configs_rank_by_the_metrics_direction_lowest_loss_first():
+    runs = _runs([{"params.model.hidden": h, "params.seed": s, "metrics.test_loss": loss,
+                   "metrics.test_accuracy": acc}
+                  for h, s, loss, acc in (("8", "0", 0.9, 0.5), ("8", "1", 0.7, 0.6),
+                                          ("16", "0", 0.2, 0.9), ("16", "1", 0.4, 0.8))])
+    assert config_groups.group(runs, "test_loss").table["model.hidden"].tolist() == ["16", "8"]
+    assert config_groups.group(runs, "test_accuracy").table["model.hidden"].tolist() == ["16", "8"]
+    runs["metrics.test_loss"] = [0.1, 0.2, 0.8, 0.9]
+    assert config_groups.group(runs, "test_loss").table["model.hidden"].tolist() == ["8", "16"]
