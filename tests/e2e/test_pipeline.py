@@ -156,15 +156,19 @@ def test_compare_prints_exports_and_logs_the_table(sweep):
     folder = tmp / "reports" / parent.info.run_id
     import pandas as pd
 
-    table = pd.read_csv(folder / "table.csv")
-    assert len(table) == 4 and {"model.hidden", "seed", "best_val_accuracy",
-                                "test_accuracy", "duration_s"} <= set(table.columns)
-    assert list(table.best_val_accuracy) == sorted(table.best_val_accuracy, reverse=True)
-    assert (folder / "table.md").read_text().startswith("| run")
+    runs = pd.read_csv(folder / "runs.csv")  # one row per run
+    assert len(runs) == 4 and {"model.hidden", "seed", "best_val_accuracy",
+                               "test_accuracy", "duration_s"} <= set(runs.columns)
+    assert list(runs.best_val_accuracy) == sorted(runs.best_val_accuracy, reverse=True)
+    table = pd.read_csv(folder / "table.csv")  # one row per config, its seeds grouped
+    assert len(table) == 2 and table["n"].tolist() == [2, 2]
+    assert list(table.best_val_accuracy_mean) == sorted(table.best_val_accuracy_mean,
+                                                        reverse=True)
+    assert (folder / "table.md").read_text().startswith("| config")
     assert "hidden=" in done.stdout
     logged = {a.path for a in client(uri).list_artifacts(parent.info.run_id, "compare")}
-    assert {"compare/table.csv", "compare/table.md", "compare/accuracy_by_hidden.png",
-            "compare/learning_curves_best.png"} <= logged
+    assert {"compare/table.csv", "compare/table.md", "compare/runs.csv",
+            "compare/accuracy_by_hidden.png", "compare/learning_curves_best.png"} <= logged
 
 
 def test_eight_parallel_joblib_jobs_on_a_fresh_store(tmp_path):

@@ -55,8 +55,19 @@ def test_the_report_renders_offline_in_chromium(browser, sweep_report):
     assert not errors and not requests, (errors, requests)
     assert page.locator("#runs tbody tr").count() == 12
     assert page.locator("#groups tbody tr").count() == 6  # the 6 configs, seeds grouped
-    assert page.locator("#groups thead th").first.inner_text() == "model.hidden"
-    assert "n" in page.locator("#groups thead th").all_inner_texts()
+    headers = page.locator("#groups thead th").all_inner_texts()
+    assert headers[0] == "config" and "n" in headers and "verdict" in headers
+    assert "best_val_accuracy 95 % CI" in headers and "p vs best (Holm)" in headers
+    verdicts = page.locator("#groups tbody tr td:last-child").all_inner_texts()
+    assert verdicts[0] == "best" and set(verdicts[1:]) <= {"worse",
+                                                           "not distinguishable from best"}
+    notes = page.locator("#groups-notes").inner_text()
+    assert "Holm" in notes and "80 % power" in notes  # the seed budget
+    # the swept params are the axes, not the seed; the plots keep their width beside the legend
+    axes = page.locator("#parallel .axis-title").all_text_contents()
+    assert "seed" not in axes and {"model.hidden", "optim.lr"} <= set(axes), axes
+    assert page.locator("#curves .nsewdrag").first.bounding_box()["width"] > 400
+    assert "run id" in page.locator("#runs thead th").all_inner_texts()
     assert page.locator("#parallel .parcoords").count() == 1
     assert page.locator("#curves .scatterlayer .trace").count() >= 12  # 6 configs × mean, band
     assert page.locator("#confusion").count() == 1 and page.locator("#per-class tbody tr").count() >= 10
