@@ -172,6 +172,9 @@ def test_a_search_study_reports_its_trials(tmp_path):
     text = (tmp_path / "reports" / parent.info.run_id / "report.html").read_text()
     assert "python pipelines/search.py study=s n_trials=3" in text
     assert text.count('<tr><td>trial ') == 3  # one row per trial in "Every run"
+    # Optuna's own figures of the study, inlined like the others
+    assert 'id="study"' in text and "Optimization History Plot" in text
+    assert "Hyperparameter Importances" in text
 
 
 def test_values_are_escaped_once():
