@@ -100,6 +100,7 @@ def test_two_runs_head_to_head_is_mcnemars_exact_test_on_the_same_test_images(sw
     (["a=0123456789abcdef0123456789abcdef", "b='hidden=4'"],
      "a=0123456789abcdef0123456789abcdef: no such run in"),
     (["alpha=1.5"], "alpha=1.5: give the error rate of the verdicts, a number between 0 and 1"),
+    (["metric=val_acc"], "metric=val_acc: no run of "),
 ])
 def test_bad_head_to_head_input_is_one_line(sweep, args, message):
     tmp, uri = sweep

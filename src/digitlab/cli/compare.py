@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from digitlab.report import About
 
 FORMATS = ("files", "html")
+DEFAULT_METRIC = "best_val_accuracy"
 
 
 @dataclass
@@ -30,7 +31,9 @@ class CompareConfig:
     top: int = 3  # learning curves of the best N runs (format=files)
     # files: table.csv and table.md (configs), runs.csv (runs), two figures; html: report.html
     format: str = "files"
-    metric: str = "best_val_accuracy"  # what ranks the configs and picks the best run
+    # what ranks the configs and picks the best run; the default falls back to test accuracy
+    # (then training accuracy) for runs without a validation set
+    metric: str = DEFAULT_METRIC
     alpha: float = 0.05  # the family-wise error rate of the verdicts against the best config
     ui_url: Optional[str] = None  # the MLflow UI's address: the report links each run to it
     # head to head: a run id, a sweep's parent run id, or a config of the sweep as the table
@@ -102,6 +105,11 @@ def run(cfg: CompareConfig) -> None:
         cli.fail(str(exc))
     if runs.empty:
         cli.fail(f"no runs found for {label}; did the sweep start any job?")
+    if cfg.metric != DEFAULT_METRIC and f"metrics.{cfg.metric}" not in runs:
+        known = sorted(c.removeprefix("metrics.") for c in runs if c.startswith("metrics.")
+                       and not c.startswith("metrics.layer"))
+        cli.fail(f"metric={cfg.metric}: no run of {label} logged it; rank by one they logged: "
+                 f"{', '.join(known)}")
     out = Path(cfg.out) / label
     out.mkdir(parents=True, exist_ok=True)
     written = (_write_html(uri, cfg, parent, label, runs, out) if cfg.format == "html"
