@@ -376,8 +376,8 @@ def test_a_single_run_ends_with_its_id_and_its_repeat_is_skipped_without_trainin
     (run,) = runs_of(uri)
     run_id = run.info.run_id
     assert f"\nrun {run_id}\n" in first.stdout
-    for command in ("rerun.py", "register.py"):
-        assert f"python pipelines/{command} run_id={run_id}" in first.stdout
+    for command in ("rerun.py", "register.py"):  # with the interpreter that ran it
+        assert f"{sys.executable} {ROOT / 'pipelines'}/{command} run_id={run_id}" in first.stdout
     # the repeat finds the run through MLflow and the digits in the cache: no split, no
     # scikit-learn, no reports
     again = pipeline("train.py", *args, cwd=tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
@@ -388,6 +388,12 @@ def test_a_single_run_ends_with_its_id_and_its_repeat_is_skipped_without_trainin
                 if line.startswith("import time:")}
     assert "mlflow" in imported and not imported & {"sklearn", "matplotlib"}
     assert [r.info.run_id for r in runs_of(uri)] == [run_id]
+    # the printed rerun line runs as pasted, with no virtual environment activated
+    [line] = [x for x in first.stdout.splitlines() if x.strip().startswith("rerun it:")]
+    pasted = subprocess.run(line.split(":", 1)[1].strip() + f" tracking.uri={uri}", shell=True,
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert pasted.returncode == 0 and "bit for bit" in pasted.stdout, pasted.stderr[-2000:]
 
 
 @pytest.mark.parametrize("args", [("trainer.epochs=2", "tracking=off"),

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import client, pipeline, runs_of, store, sweep_into
+from conftest import ROOT, client, pipeline, runs_of, store, sweep_into
 
 
 def _parents(uri):
@@ -72,6 +72,6 @@ def test_rerun_refuses_a_parent_and_a_run_that_did_not_finish_in_one_line(tmp_pa
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.strip().splitlines() == [
         f"digitlab: error: run_id={child.info.run_id}: the run is FAILED, so it has no final "
-        "weights to compare against; train its config again with python pipelines/train.py "
-        f"{child.data.tags['digitlab.overrides']}."]
+        f"weights to compare against; train its config again with {sys.executable} "
+        f"{ROOT / 'pipelines'}/train.py {child.data.tags['digitlab.overrides']}."]
     assert len(runs_of(uri)) == 2  # nothing was trained

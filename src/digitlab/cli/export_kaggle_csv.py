@@ -11,11 +11,17 @@ from hydra.core.config_store import ConfigStore
 
 from digitlab import cli
 
+DATASETS = ("mnist", "digits")
+KAGGLE_ROWS = 42000  # Kaggle's train.csv holds 42,000 labelled MNIST images
+
 
 @dataclass
 class ExportConfig:
+    dataset: str = "mnist"  # mnist (the IDX files in mnist_root) or digits (scikit-learn's 8×8)
     mnist_root: Optional[str] = None  # folder of the four official MNIST IDX files
-    rows: int = 42000  # Kaggle's train.csv holds 42,000 labelled images
+    rows: Optional[int] = None  # the first rows; null: 42,000 of MNIST, all 1,797 digits
+    # false: pixels only, Kaggle's test.csv layout, what `mlflow models predict` reads
+    labels: bool = True
     out: str = "train.csv"  # written under a temporary name, then renamed
 
 
@@ -31,19 +37,32 @@ def run(cfg: ExportConfig) -> None:
     from digitlab.config import DataConfig
     from digitlab.data import DataError, load_dataset
 
-    if not 1 <= cfg.rows <= 60000:
-        cli.fail(f"rows={cfg.rows}: MNIST's training file has 60,000 images; give 1–60000")
+    if cfg.dataset not in DATASETS:
+        cli.fail(f"dataset={cfg.dataset}: expected one of {', '.join(DATASETS)}")
+    if cfg.dataset == "digits" and cfg.mnist_root is not None:
+        cli.fail("mnist_root= with dataset=digits: the digits ship with scikit-learn; leave "
+                 "mnist_root out, or export MNIST with dataset=mnist")
     out = Path(cfg.out)
     cli.refuse_folder(out, "out")
     cli.check_writable(out.parent, "out")
     try:
-        mnist = load_dataset(DataConfig(name="mnist", root=cfg.mnist_root))
+        dataset = load_dataset(DataConfig(name=cfg.dataset, root=cfg.mnist_root))
     except DataError as exc:
         cli.fail(f"{exc} (export_kaggle_csv.py takes mnist_root=/folder)")
-    cells = np.column_stack([mnist.y_train[:cfg.rows], mnist.x_train[:cfg.rows]])
-    frame = pd.DataFrame(cells, columns=["label", *(f"pixel{i}" for i in range(784))])
+    available = len(dataset.y_train)
+    rows = cfg.rows if cfg.rows is not None else (
+        KAGGLE_ROWS if cfg.dataset == "mnist" else available)
+    if not 1 <= rows <= available:
+        cli.fail(f"rows={rows}: {dataset.source} has {available:,} training images; give "
+                 f"1–{available}")
+    pixels = [f"pixel{i}" for i in range(dataset.x_train.shape[1])]
+    labels = dataset.y_train[:rows].astype(np.uint8)
+    cells = dataset.x_train[:rows].astype(np.uint8)
+    frame = (pd.DataFrame(np.column_stack([labels, cells]), columns=["label", *pixels])
+             if cfg.labels else pd.DataFrame(cells, columns=pixels))
     out.parent.mkdir(parents=True, exist_ok=True)
     cli.write_whole(out, lambda partial: frame.to_csv(partial, index=False), "out")
-    print(f"{len(frame)} images of {mnist.source} written to {out} "
-          f"(labels {np.bincount(cells[:, 0], minlength=10).tolist()})")
+    print(f"{len(frame)} images of {dataset.source} ({len(pixels)} pixels each"
+          f"{', labels first' if cfg.labels else ''}) written to {out} "
+          f"(labels {np.bincount(labels, minlength=10).tolist()})")
 

@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from digitlab.cli import sweep
+from digitlab.cli import hints, sweep
 from digitlab.cli.composition import RESULT_FILE
 from digitlab.cli.errors import EXIT_BAD_INPUT, fail
 from digitlab.cli.preflight import prepare_store, to_run_config
@@ -137,12 +137,12 @@ def where_to_find(uri: str, experiment_id: str, run_id: str) -> str:
     if uri.startswith(("http://", "https://")):
         ui = f"{uri.rstrip('/')}/{page}"
     elif uri == tracking.default_uri(PROJECT_ROOT):
-        ui = f"make ui, then http://127.0.0.1:5000/{page}"
+        ui = f"make ui, then {hints.ui_url()}/{page}"
     else:
-        ui = f"mlflow ui --backend-store-uri {uri}, then its /{page}"
+        ui = f"{hints.mlflow()} ui --backend-store-uri {uri}, then its /{page}"
     return (f"run {run_id}\n  open it:  {ui}\n"
-            f"  rerun it: python pipelines/rerun.py run_id={run_id}\n"
-            f"  register: python pipelines/register.py run_id={run_id}")
+            f"  rerun it: {hints.pipeline(f'rerun.py run_id={run_id}')}\n"
+            f"  register: {hints.pipeline(f'register.py run_id={run_id}')}")
 
 
 def _summary(metrics: dict[str, float]) -> str:

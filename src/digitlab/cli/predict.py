@@ -8,6 +8,7 @@ from pathlib import Path
 from hydra.core.config_store import ConfigStore
 
 from digitlab import cli
+from digitlab.cli import hints
 from digitlab.config import StoreConfig
 
 
@@ -48,6 +49,13 @@ def run(cfg: PredictConfig) -> None:
         cli.fail(f"model_uri={cfg.model_uri}: cannot load it from {uri} "
                     f"({str(exc).splitlines()[0]}); register one with python "
                     "pipelines/register.py, or pass model_uri=runs:/<run id>/model.")
+    width = _pixels_in_header(source)
+    if width is not None and width != n_pixels:
+        cli.fail(f"input={cfg.input}: {width} pixels per image, but {_which_model(uri, cfg, model)} "
+                 f"reads {n_pixels}; give a CSV of {n_pixels}-pixel images "
+                 f"({hints.pipeline('export_kaggle_csv.py')} dataset=digits labels=false "
+                 "out=pixels.csv writes the digits'), or a model trained on images of this size "
+                 "(model_uri=runs:/<run id>/model, or register.py run_id=<run id>)")
     try:
         cells = read_kaggle_csv(source, n_pixels)
     except DataError as exc:
@@ -65,3 +73,27 @@ def run(cfg: PredictConfig) -> None:
     if labeled:
         print(f"accuracy against the file's labels: {np.mean(labels == cells[:, 0]):.4f}")
 
+
+
+def _pixels_in_header(source: Path) -> int | None:
+    """The pixel columns the CSV's header names (pixel0, pixel1, …), or None without such a
+    header (the reader then says what is wrong)."""
+    with source.open(encoding="utf-8", errors="replace") as file:
+        header = [cell.strip().strip('"') for cell in file.readline().split(",")]
+    pixels = [c for c in header if c.startswith("pixel")]
+    return len(pixels) if pixels and len(pixels) >= len(header) - 1 else None
+
+
+def _which_model(uri: str, cfg: PredictConfig, model) -> str:
+    """`model <uri> (run <name>, <id8>, trained on <dataset>)`, as far as the store tells."""
+    from digitlab import tracking
+
+    run_id = getattr(model.metadata, "run_id", None)
+    if not run_id:
+        return f"model {cfg.model_uri}"
+    try:
+        run = tracking.get_run(uri, run_id)
+    except tracking.MlflowException:
+        return f"model {cfg.model_uri} (run {run_id[:8]})"
+    dataset = run.data.params.get("data.name", "unknown data")
+    return f"model {cfg.model_uri} (run {run.info.run_name!r}, {run_id[:8]}, trained on {dataset})"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from digitlab.cli import hints
 from digitlab.cli.composition import CHECKED, check_known_keys, expand_sweep, without_hydra_node
 from digitlab.cli.errors import fail
 from digitlab.cli.project import CONF_DIR, PROJECT_ROOT
@@ -109,7 +110,7 @@ def preflight(argv: list[str], config_name: str) -> None:
         fail(one_line(exc) + _quoting_hint(exc))
     if swept and not flags:
         fail(f"{' '.join(swept)}: a list of values needs -m to sweep over them "
-             "(python pipelines/train.py -m …), or quote a single value.")
+             f"({hints.pipeline('train.py')} -m …), or quote a single value.")
     for value in [a.split("=", 1)[1] for a in argv if a.startswith("hydra.launcher.n_jobs=")]:
         if not value.lstrip("-").isdigit() or int(value) == 0:
             fail(f"hydra.launcher.n_jobs={value}: expected the number of parallel jobs, an "
@@ -193,7 +194,7 @@ def checked_store(configured_uri: str | None, reap: bool = True) -> str:
     if db is not None and (not db.is_file() or db.stat().st_size == 0):
         fail(f"{uri_key(uri)}={uri}: no MLflow store there ({db} "
              f"{'is empty' if db.is_file() else 'does not exist'}); check the path, or train "
-             "first (python pipelines/train.py), which creates it.")
+             f"first ({hints.pipeline('train.py')}), which creates it.")
     try:
         tracking.check_store(uri)
     except tracking.StoreError as exc:

@@ -9,6 +9,7 @@ from typing import Optional
 from hydra.core.config_store import ConfigStore
 
 from digitlab import cli
+from digitlab.cli import hints
 from digitlab.cli.compare import which_sweep
 from digitlab.config import ExperimentStoreConfig
 from digitlab.directions import best_label, better, lower_is_better
@@ -105,6 +106,8 @@ def run(cfg: RegisterConfig) -> None:
     print(f"{cfg.name} version {version} ({'new' if created else 'existing'}) ← run {run_id} "
           f"({run_name}, {cfg.metric} {score if score is None else f'{score:.4f}'})")
     print(f"{cfg.name}@{cfg.alias} → version {version}")
-    print(f"serve: MLFLOW_TRACKING_URI={uri} mlflow models predict "
-          f"-m models:/{cfg.name}@{cfg.alias} -i pixels.csv -t csv --env-manager local")
+    print(f"serve: MLFLOW_TRACKING_URI={uri} {hints.mlflow()} models predict "
+          f"-m models:/{cfg.name}@{cfg.alias} -i pixels.csv -t csv --env-manager local\n"
+          f"       (pixels.csv: {hints.pipeline('export_kaggle_csv.py')} dataset=digits "
+          "labels=false out=pixels.csv writes the digits' images)")
 

@@ -12,6 +12,7 @@ import yaml
 from hydra.core.config_store import ConfigStore
 
 from digitlab import cli
+from digitlab.cli import hints
 from digitlab.config import StoreConfig
 
 
@@ -41,8 +42,8 @@ def _refuse_unless_trained(run_id: str, logged) -> None:
     if logged.info.status != "FINISHED":
         again = tags.get("digitlab.overrides", "")
         cli.fail(f"run_id={run_id}: the run is {logged.info.status}, so it has no final weights "
-                 "to compare against; train its config again with python pipelines/train.py "
-                 f"{again}".rstrip() + ".")
+                 f"to compare against; train its config again with "
+                 f"{hints.pipeline('train.py')} {again}".rstrip() + ".")
 
 
 def run(cfg: RerunConfig) -> None:

@@ -1,0 +1,38 @@
+"""Commands and links printed for the user to paste: with the interpreter that ran this command
+(.venv/bin/python, not a `python` that may lack the project) and the UI port `make ui` uses."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from digitlab.cli.project import PROJECT_ROOT
+
+UI_PORT = "5000"  # make ui's default; UI_PORT=… in the environment moves both
+
+
+def _pasteable(path: Path) -> str:
+    """`path` relative to the working folder where it lies inside it, else whole."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def python() -> str:
+    return _pasteable(Path(sys.executable))
+
+
+def pipeline(command: str) -> str:
+    """`<python> pipelines/<command>`: 'rerun.py run_id=…' as it runs from here."""
+    return f"{python()} {_pasteable(PROJECT_ROOT / 'pipelines')}/{command}"
+
+
+def mlflow() -> str:
+    """The mlflow command installed beside the interpreter."""
+    return _pasteable(Path(sys.executable).parent / "mlflow")
+
+
+def ui_url() -> str:
+    return f"http://127.0.0.1:{os.environ.get('UI_PORT', UI_PORT)}"
