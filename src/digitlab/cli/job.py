@@ -4,6 +4,7 @@ runner, tracked, and its outcome left where the sweep's main process reads it.""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -91,14 +92,15 @@ def run_job(cfg: DictConfig) -> dict:
         (out_dir / RESULT_FILE).write_text(json.dumps(outcome))
         return outcome
     try:
-        with threadpool_limits(limits=_thread_limit(hc)), _progress(run_cfg) as on_epoch:
+        with threadpool_limits(limits=_thread_limit(hc)), _progress(run_cfg, multirun) as on_epoch:
             result = runner.run(run_cfg, tracker, name, tags, out_dir,
                                 {"hydra": hydra_files}, on_epoch)
         outcome.update(status="SKIPPED" if result.skipped else "FINISHED", run_id=result.run_id,
                        metrics=result.metrics)
         code = 0
-        log.info("%s: %s%s", name, "already FINISHED as run %s, skipped (tracking.skip_finished"
-                 "=false runs it again): " % result.run_id if result.skipped else "",
+        log.info("%s%s: %s%s", sweep.progress(record, sweep_dir_of(hc)) if multirun else "",
+                 name, "already FINISHED as run %s, skipped (tracking.skip_finished=false runs "
+                 "it again): " % result.run_id if result.skipped else "",
                  _summary(result.metrics))
     except (DataError, ConfigError) as exc:
         outcome["error"], code = str(exc), EXIT_BAD_INPUT
@@ -150,11 +152,15 @@ def _summary(metrics: dict[str, float]) -> str:
     return "  ".join(f"{k}={metrics[k]:.4g}" for k in keys if k in metrics)
 
 
+epochs = logging.getLogger("digitlab.epochs")
+
+
 class _progress:
     """A tqdm bar over epochs in a terminal, one log line per epoch otherwise."""
 
-    def __init__(self, cfg: RunConfig):
+    def __init__(self, cfg: RunConfig, multirun: bool):
         self.total = cfg.trainer.epochs
+        self.multirun = multirun
 
     def __enter__(self):
         from tqdm import tqdm
@@ -163,10 +169,13 @@ class _progress:
         return self.update
 
     def update(self, record) -> None:
+        line = "epoch %d/%d  %s" % (record.epoch, self.total, "  ".join(
+            f"{k}={v:.4g}" for k, v in record.metrics().items()
+            if k not in record.layers))  # the per-layer ones are in the store and report
+        epochs.info(line)  # the job's log file (conf/hydra/job_logging/digitlab.yaml)
         if self.bar.disable:
-            log.info("epoch %d/%d  %s", record.epoch, self.total, "  ".join(
-                f"{k}={v:.4g}" for k, v in record.metrics().items()
-                if k not in record.layers))  # the per-layer ones are in the store and report
+            if not self.multirun:  # a single run in a log: its epochs; a sweep: a line a run
+                print(line, flush=True)
         else:
             self.bar.set_postfix(loss=f"{record.train_loss:.4f}",
                                  val=f"{record.val_accuracy or float('nan'):.4f}")

@@ -54,6 +54,10 @@ def find_project_root(script: str | None, working_folder: Path,
          "train.py) or run the command from the checkout's folder.")
 
 
+# MLflow's INFO lines (creating a store's tables, validating each model's input example) say
+# nothing a user acts on; its own setting, MLFLOW_LOGGING_LEVEL, is honoured where given
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+
 # the command's script is argv[0]; a test runner or notebook is found by its working folder
 PROJECT_ROOT = find_project_root(sys.argv[0] if sys.argv and sys.argv[0].endswith(".py")
                                  else None, Path.cwd())

@@ -4,9 +4,9 @@ job starts (Hydra's callback), the jobs' outcomes read back, the parent ended an
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,7 @@ from hydra import compose
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from digitlab.cli import hints
 from digitlab.cli.composition import (
     CHECKED,
     RESULT_FILE,
@@ -24,7 +25,7 @@ from digitlab.cli.composition import (
 )
 from digitlab.cli.preflight import prepare_store, to_run_config
 from digitlab.cli.processes import DRIVER_PID_ENV, end_workers
-from digitlab.cli.project import PROJECT_ROOT, git_state, log
+from digitlab.cli.project import PROJECT_ROOT, git_state
 
 SWEEP_FILE = "digitlab_sweep.json"
 
@@ -67,15 +68,18 @@ class SweepCallback(Callback):
         launcher = str(config.hydra.launcher.get("_target_", ""))
         SWEEP = Sweep(sweep_dir, uuid.uuid4().hex,
                       in_joblib_workers=launcher.endswith(".JoblibLauncher"))
-        record = {"swept": swept, "token": SWEEP.token}
+        record = {"swept": swept, "token": SWEEP.token, "jobs": len(jobs),
+                  "started": time.time()}  # for each job's "[k/N] … ETA" line
         if first.tracking.enabled:
             from digitlab import tracking
 
             SWEEP.uri = tracking.resolve_uri(first.tracking.uri, PROJECT_ROOT)
+            print(f"{sweep_name(swept, len(jobs))} into {sweep_dir}, tracked in {SWEEP.uri}",
+                  flush=True)  # before the store is opened: that may take seconds
             experiment_id = prepare_store(SWEEP.uri, first.tracking.experiment)
             SWEEP.owns_parent = first.tracking.parent_run_id is None
             SWEEP.parent_run_id = first.tracking.parent_run_id or tracking.start_parent_run(
-                SWEEP.uri, experiment_id, name=f"sweep {sweep_dir.name}",
+                SWEEP.uri, experiment_id, name=sweep_name(swept, len(jobs)),
                 tags={"digitlab.sweep_dir": str(sweep_dir.resolve()),
                       "digitlab.overrides": " ".join(task), "digitlab.jobs": str(len(jobs)),
                       "digitlab.command": sweep_command(
@@ -84,8 +88,15 @@ class SweepCallback(Callback):
                       **git_state()})
             record.update(uri=SWEEP.uri, parent_run_id=SWEEP.parent_run_id,
                           experiment_id=experiment_id)
+        else:
+            print(f"{sweep_name(swept, len(jobs))} into {sweep_dir}, tracking off", flush=True)
         (sweep_dir / SWEEP_FILE).write_text(json.dumps(record))
-        log.info("sweep of %d jobs into %s", len(jobs), sweep_dir)
+
+
+def sweep_name(swept: list[str], jobs: int) -> str:
+    """What a sweep varies and how many runs it makes: `hidden×lr×seed, 12 runs`."""
+    keys = "×".join(k.lstrip("+~").split(".")[-1] for k in swept) or "sweep"
+    return f"{keys}, {jobs} run{'s' if jobs != 1 else ''}"
 
 
 def sweep_command(task: list[str], hydra_overrides: list[str]) -> str:
@@ -107,6 +118,20 @@ def sweep_dir_of(hc) -> Path:
 
 def sweep_record(hc) -> dict:
     return _sweep_record_at(sweep_dir_of(hc))
+
+
+def progress(record: dict, sweep_dir: Path) -> str:
+    """`[k/N]`, k counting the jobs of this sweep done with this one, and the time the rest
+    will take at the pace of those (jobs run one after another or n_jobs at a time)."""
+    total, token = record.get("jobs"), record.get("token")
+    if not total or not token:
+        return ""
+    done = len(sweep_outcomes(sweep_dir, token)) + 1
+    left = total - done
+    if left <= 0 or "started" not in record:
+        return f"[{done}/{total}] "
+    seconds = (time.time() - record["started"]) / done * left
+    return f"[{done}/{total}, ≈ {seconds // 60:.0f} min {seconds % 60:02.0f} s left] "
 
 
 def sweep_outcomes(sweep_dir: Path, token: str) -> list[dict]:
@@ -159,7 +184,6 @@ def finish_sweep(interrupted: bool) -> int:
     # a second Ctrl-C meanwhile is told to wait by digitlab.stopping's handler
     if SWEEP.in_joblib_workers:
         end_workers(kill=interrupted)
-    import pandas as pd
 
     outcomes = sweep_outcomes(SWEEP.dir, SWEEP.token)
     failed = [o for o in outcomes if o["status"] not in ("FINISHED", "SKIPPED")]
@@ -168,19 +192,15 @@ def finish_sweep(interrupted: bool) -> int:
     if SWEEP.parent_run_id and SWEEP.owns_parent:
         _end_parent_run(status, skipped)
     if outcomes:
-        rows = [{"job": o["job"], "run": o["name"], "status": o["status"],
-                 "val_acc": o.get("metrics", {}).get("best_val_accuracy", math.nan),
-                 "test_acc": o.get("metrics", {}).get("test_accuracy", math.nan),
-                 "run_id": o.get("run_id") or ""} for o in outcomes]
-        table = pd.DataFrame(rows).set_index("job")
         parent = f"  (parent run {SWEEP.parent_run_id})" if SWEEP.parent_run_id else ""
         print(f"\nsweep {SWEEP.dir}: {len(outcomes) - len(failed) - len(skipped)} finished, "
               f"{len(skipped)} skipped (already FINISHED), {len(failed)} failed{parent}")
-        print(table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="—"))  # no val set: —
-        done = table[table.status.isin(["FINISHED", "SKIPPED"])].dropna(subset=["val_acc"])
-        if len(done):
-            best = done.sort_values("val_acc", ascending=False).iloc[0]
-            print(f"best: {best.run}  val_acc={best.val_acc:.4f}  test_acc={best.test_acc:.4f}")
+        if SWEEP.parent_run_id and not interrupted:
+            from digitlab.tracking import default_uri
+
+            where = "" if SWEEP.uri == default_uri(PROJECT_ROOT) else f" tracking.uri={SWEEP.uri}"
+            print(f"compare its configs: {hints.pipeline('compare.py')} "
+                  f"sweep={SWEEP.parent_run_id}{where}")
     for o in failed:
         print(f"{o['status']} job {o['job']} ({o['name']}): {o.get('error')}",
               file=sys.stderr)
