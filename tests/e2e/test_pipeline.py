@@ -50,7 +50,22 @@ def test_sweep_logs_one_child_run_per_job_under_a_parent(sweep):
         contexts = {i.tags[0].value for i in c.inputs.dataset_inputs}
         assert contexts == {"training", "validation", "test"}
     assert "4 finished, 0 skipped (already FINISHED), 0 failed" in done.stdout
-    assert "best:" in done.stdout
+    assert parent.info.run_name == "hidden×seed, 4 runs"  # what it sweeps, not a timestamp
+
+
+def test_a_sweep_prints_a_line_a_run_and_keeps_its_epochs_in_the_job_logs(sweep):
+    tmp, uri, done = sweep
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("hidden×seed, 4 runs into ")  # before the store is opened
+    runs = [line for line in lines if line.startswith("[")]
+    assert [line.split("]")[0].split(",")[0] for line in runs] == ["[1/4", "[2/4", "[3/4",
+                                                                   "[4/4"]
+    assert all("left]" in line for line in runs[:3]) and "best_val_accuracy=" in runs[0]
+    assert not [line for line in lines if "epoch 1/4" in line or "INFO" in line
+                or "[HYDRA]" in line], lines
+    assert len(lines) <= 10 and "compare.py sweep=" in lines[-1]
+    logs = list((tmp / "outputs" / "sweeps").rglob("train.log"))
+    assert len(logs) == 4 and all("epoch 4/4" in log.read_text() for log in logs)
 
 
 def _jobs(uri: str) -> list:
