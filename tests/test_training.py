@@ -39,6 +39,23 @@ def test_digits_64_32_10_reaches_95_percent():
     assert best.improved
 
 
+@pytest.mark.parametrize("batch_size,hidden", [(10, [64]), (128, [256, 128])])
+def test_the_blas_thread_count_changes_no_bit_of_the_weights(batch_size, hidden):
+    """Why trainer.blas_threads is not part of a run's identity (runner.SPEED_ONLY): the same
+    config trained with 1 and 2 BLAS threads ends with the same weights, bit for bit."""
+    from threadpoolctl import threadpool_limits
+
+    split = _split()
+    states = []
+    for threads in (1, 2):
+        with threadpool_limits(threads):
+            clf = Classifier(ModelConfig(hidden=hidden), OptimConfig(lr=0.5),
+                             TrainerConfig(epochs=3, batch_size=batch_size), seed=0)
+            list(train(clf, split))
+        states.append(clf.network.state())
+    assert all(np.array_equal(states[0][k], states[1][k]) for k in states[0])
+
+
 @needs_fashion
 @pytest.mark.slow
 def test_fashion_mnist_784_100_10_adam_reaches_85_percent_in_5_epochs():

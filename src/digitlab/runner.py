@@ -29,6 +29,9 @@ from digitlab.training import EpochRecord, output_loss_and_accuracy, train
 IDENTITY_TAG = "digitlab.config_hash"
 # keys that change what a run records, not what it trains: not part of its identity
 RECORD_ONLY = (("trainer", "diagnostics"),)
+# keys that change how fast a run trains, not its numbers (OpenBLAS computes each GEMM output
+# element on one thread in one order, so 1 and 2 threads give the same bits; a test checks it)
+SPEED_ONLY = (("trainer", "blas_threads"),)
 # the metrics a run ends with (best_val_accuracy only with a validation split; docs/mlflow.md)
 FINAL_METRICS = ("best_val_accuracy", "test_accuracy", "test_loss", "best_epoch", "epochs_run",
                  "train_seconds")
@@ -124,7 +127,7 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
 def config_hash(cfg: RunConfig, data_digest: str) -> str:
     """Identity of a run: the resolved recipe (tracking settings aside) and the data's digest."""
     recipe = {k: v for k, v in asdict(cfg).items() if k != "tracking"}
-    for group, key in RECORD_ONLY:  # they change what is recorded, not what is trained
+    for group, key in RECORD_ONLY + SPEED_ONLY:  # they change what is recorded or how fast
         recipe[group].pop(key, None)
     text = json.dumps(recipe, sort_keys=True, default=str) + data_digest
     return hashlib.sha256(text.encode()).hexdigest()[:16]

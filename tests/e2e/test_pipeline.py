@@ -498,3 +498,18 @@ def test_register_takes_the_lowest_loss_and_the_highest_accuracy(tmp_path):
     worse = pipeline("register.py", f"tracking.uri={uri}", "metric=test_loss", "name=by-loss",
                      f"run_id={highest}", cwd=tmp_path)
     assert worse.returncode == 2 and "the alias stays" in worse.stderr
+
+
+def test_the_same_config_sequential_then_on_joblib_workers_is_stored_once(tmp_path):
+    """trainer.blas_threads (1 per joblib worker, every core sequentially) changes how fast, not
+    what: the second sweep finds both runs FINISHED and trains nothing."""
+    uri = store(tmp_path)
+    args = ("-m", "seed=0,1", "trainer.epochs=2", "tracking.log_model=false",
+            f"tracking.uri={uri}")
+    first = pipeline("train.py", *args, cwd=tmp_path)
+    assert first.returncode == 0 and "2 finished, 0 skipped" in first.stdout, first.stderr
+    second = pipeline("train.py", *args, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                      cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "0 finished, 2 skipped (already FINISHED)" in second.stdout, second.stdout
+    assert len([r for r in runs_of(uri) if "mlflow.parentRunId" in r.data.tags]) == 2
