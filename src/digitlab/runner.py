@@ -20,7 +20,7 @@ import yaml
 
 from digitlab import reporting
 from digitlab.config import RunConfig
-from digitlab.data import DataError, Dataset, Split, load_dataset, make_split
+from digitlab.data import Dataset, Split, load_dataset, make_split
 from digitlab.nn import Classifier
 from digitlab.seeding import seed_streams
 from digitlab.training import EpochRecord, output_loss_and_accuracy, train
@@ -194,22 +194,18 @@ def with_resolved_threads(cfg: RunConfig) -> RunConfig:
 def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None = None,
         out_dir: Path | None = None, extra_artifacts: dict[str, Path] | None = None,
         on_epoch: Callable[[EpochRecord], None] | None = None) -> RunResult:
-    """Train one network as `cfg` says and log it; a data error ends the run FAILED. With
+    """Train one network as `cfg` says and log it. Data that cannot be read or split raises
+    DataError before a run is created: bad input leaves no record. With
     tracking.skip_finished, a config whose identical run already FINISHED is not run again."""
     cfg = with_resolved_threads(cfg)
-    try:  # the identity needs the data's digest only: a run found FINISHED is not split
-        dataset, data_error = load_dataset(cfg.data), None
-    except DataError as exc:
-        dataset, data_error = None, exc
-    identity = config_hash(cfg, dataset.digest) if dataset else None
-    if identity and cfg.tracking.skip_finished:
+    dataset = load_dataset(cfg.data)  # the identity needs the data's digest only
+    identity = config_hash(cfg, dataset.digest)
+    if cfg.tracking.skip_finished:
         found = tracker.finished_run(identity)
-        if found:
+        if found:  # a run found FINISHED is not split
             return RunResult(found[0], found[1], skipped=True)
+    split = split_of(dataset, cfg)
     with tracker.run(name, flatten(asdict(cfg)), tags or {}) as log:
-        if data_error:
-            raise data_error  # recorded as the FAILED run's error
-        split = split_of(dataset, cfg)  # a DataError here, too
         log.set_tags({IDENTITY_TAG: identity, "data.sha256": split.digest})
         log.log_datasets(split)
         clf = Classifier(cfg.model, cfg.optim, cfg.trainer, cfg.seed)

@@ -372,15 +372,31 @@ done
 
 
 @pytest.mark.parametrize("script,override,message", [
-    ("status.py", "foo=1", "To append to your config use +foo=1 Key 'foo' not in 'StatusConfig'"),
-    ("compare.py", "top=abc", "Value 'abc' of type 'str' could not be converted to Integer"),
+    ("status.py", "foo=1", "foo=1: no such key, so it would change nothing"),
+    ("compare.py", "top=abc", "top=abc: expected a whole number; give top= such a value"),
+    ("compare.py", "metricc=x", "metricc=x: no such key, so it would change nothing (did you "
+                                "mean metric?)"),
+    ("train.py", "optim.lrr=0.1", "optim.lrr=0.1: no such key, so it would change nothing (did "
+                                  "you mean optim.lr?)"),
+    ("train.py", "optim.lr=abc", "optim.lr=abc: expected a number (0.1, 1e-3)"),
+    ("train.py", "tracking.log_model=maybe", "tracking.log_model=maybe: expected true or false"),
+    ("train.py", "data=base_data", "data=base_data: base_data is the schema the data options "
+                                   "build on, not an option; choose one of digits, "
+                                   "fashion_mnist, kaggle_csv, mnist"),
+    ("train.py", "data=mnits", "data=mnits: no such option (conf/data/ has digits, "
+                               "fashion_mnist, kaggle_csv, mnist); did you mean data=mnist?"),
+    ("train.py", "data=mnist", "data=mnist: data.root is not set, so digitlab does not know "
+                               "where its official IDX files are"),
     ("register.py", "tracking.uri=http://me:pw@host:1", "'http://…@host:1' is not allowed"),
     ("search.py", "+space.x=1", "space.x"),
 ])
 def test_every_pipeline_refuses_a_bad_override_in_one_line(script, override, message, tmp_path):
-    done = pipeline(script, override, cwd=tmp_path)
+    uri = store(tmp_path)
+    where = [f"tracking.uri={uri}"] if script == "train.py" else []
+    done = pipeline(script, override, *where, cwd=tmp_path)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and message in lines[0], done.stderr
+    assert runs_of(uri) == []  # bad input, a missing dataset included, leaves no run
 
 
 def test_a_single_run_ends_with_its_id_and_its_repeat_is_skipped_without_training(tmp_path):

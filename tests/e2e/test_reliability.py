@@ -292,11 +292,8 @@ def test_bad_input_gets_one_line_and_exit_code_2(bad_files, finished_run, overri
     assert "Traceback" not in done.stderr
     after = runs_of(uri)
     assert not [r for r in after if r.info.status == "RUNNING"]
-    for run in after:  # the finished run is untouched; a data error may add a FAILED run
-        if run.info.run_id in before:
-            assert (run.info.status, run.info.end_time) == before[run.info.run_id]
-        else:
-            assert run.info.status == "FAILED" and fragment in run.data.tags["error"]
+    # the finished run is untouched, and bad input (a data error too) adds no run
+    assert {r.info.run_id: (r.info.status, r.info.end_time) for r in after} == before
 
 
 def test_a_locked_store_is_reported_before_training(bad_files, finished_run, monkeypatch):

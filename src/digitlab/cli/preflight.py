@@ -4,6 +4,7 @@ composed and typed, the folders it writes and the store it opens; one line and e
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -78,6 +79,80 @@ def one_line(exc: BaseException) -> str:
     return " ".join(parts)
 
 
+# Hydra's and OmegaConf's messages for the commonest slips, read so that the line says key,
+# value, what is allowed and the fix
+UNKNOWN_KEY = re.compile(r"Could not override '([^']+)'")
+BAD_VALUE = re.compile(r"Error merging override ([^=\s]+)=(\S*)")
+TYPE_NAMES = {"Float": "a number (0.1, 1e-3)", "Integer": "a whole number",
+              "Boolean": "true or false", "bool": "true or false"}
+WANTED_TYPE = re.compile(r"could not be converted to (\w+)|is not a valid (bool)")
+MISSING_OPTION = re.compile(r"Could not find '([^/']+)/([^']+)'")
+
+
+def group_options(group: str) -> list[str]:
+    """What `group=` may be: the files of conf/<group>/ (the base_<group> schemas they build on
+    are not options)."""
+    return sorted(f.stem for f in (CONF_DIR / group).glob("*.yaml"))
+
+
+def _flat_keys(node, prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in node.items():
+        if isinstance(value, DictConfig):
+            keys += _flat_keys(value, f"{prefix}{key}.")
+        else:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+def explain(exc: BaseException, argv: list[str], config_name: str) -> str:
+    """The one line for a Hydra error: a key the config lacks (with the closest one), a value
+    of the wrong type, an option a group lacks; Hydra's own words otherwise."""
+    import difflib
+
+    text = one_line(exc)
+    given = dict(a.lstrip("+~").split("=", 1) for a in argv if "=" in a)
+    unknown = UNKNOWN_KEY.search(text)
+    if unknown:
+        from hydra import compose, initialize_config_dir
+        from hydra.core.global_hydra import GlobalHydra
+
+        key = unknown.group(1)
+        if GlobalHydra.instance().is_initialized():  # within a composition of the jobs
+            known = _flat_keys(compose(config_name=config_name))
+        else:
+            with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+                known = _flat_keys(compose(config_name=config_name))
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]}?" if close else "`--cfg job` lists every key"
+        return (f"{key}={given.get(key, '…')}: no such key, so it would change nothing "
+                f"({hint})")
+    bad, wanted = BAD_VALUE.search(text), WANTED_TYPE.search(text)
+    if bad and wanted:
+        key, value = bad.groups()
+        kind = TYPE_NAMES.get(wanted.group(1) or wanted.group(2), "another type")
+        return f"{key}={value}: expected {kind}; give {key}= such a value"
+    missing = MISSING_OPTION.search(text)
+    if missing:
+        group, option = missing.groups()
+        options = group_options(group)
+        close = difflib.get_close_matches(option, options, n=1)
+        return (f"{group}={option}: no such option (conf/{group}/ has {', '.join(options)})"
+                + (f"; did you mean {group}={close[0]}?" if close else ""))
+    return text + _quoting_hint(exc)
+
+
+def refuse_schema_options(argv: list[str]) -> None:
+    """`data=base_data` would compose the bare schema, whose defaults are another dataset's:
+    refused, naming the options."""
+    for arg in argv:
+        key, _, value = arg.lstrip("+~").partition("=")
+        if key and (CONF_DIR / key).is_dir() and any(
+                v.startswith("base_") for v in value.split(",")):
+            fail(f"{key}={value}: base_{key} is the schema the {key} options build on, not an "
+                 f"option; choose one of {', '.join(group_options(key))}")
+
+
 def _quoting_hint(exc: BaseException) -> str:
     """Hydra's grammar reads a bare value of plain ASCII only: a space splits the override in
     two for the shell, a non-ASCII character stops the lexer."""
@@ -96,6 +171,7 @@ def preflight(argv: list[str], config_name: str) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     refuse_renamed_keys(argv)
+    refuse_schema_options(argv)
     flags = [a for a in argv if a.startswith("-")]
     if any(f not in ("-m", "--multirun") for f in flags):
         return  # --help, --cfg, -cn …: Hydra's own business
@@ -107,7 +183,7 @@ def preflight(argv: list[str], config_name: str) -> None:
     except ConfigError as exc:
         fail(str(exc))
     except HydraException as exc:
-        fail(one_line(exc) + _quoting_hint(exc))
+        fail(explain(exc, task, config_name))
     if swept and not flags:
         fail(f"{' '.join(swept)}: a list of values needs -m to sweep over them "
              f"({hints.pipeline('train.py')} -m …), or quote a single value.")
@@ -132,7 +208,7 @@ def preflight(argv: list[str], config_name: str) -> None:
             except ConfigError as exc:
                 fail(f"{exc}{where}")
             except (HydraException, OmegaConfBaseException) as exc:
-                fail(one_line(exc) + where)
+                fail(explain(exc, overrides, config_name) + where)
 
 
 def as_the_job_sees_it(composed: DictConfig, job_number: int | None) -> None:
@@ -156,6 +232,7 @@ def check_command_line(argv: list[str], config_name: str) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     refuse_renamed_keys(argv)
+    refuse_schema_options(argv)
     if any(a.startswith("-") for a in argv):
         return  # --help, --cfg, -sc …: Hydra's own business
     overrides = [a for a in argv if not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
@@ -168,7 +245,7 @@ def check_command_line(argv: list[str], config_name: str) -> None:
     except ConfigError as exc:
         fail(str(exc))
     except (HydraException, OmegaConfBaseException) as exc:
-        fail(one_line(exc) + _quoting_hint(exc))
+        fail(explain(exc, overrides, config_name))
 
 
 def prepare_store(uri: str, experiment: str) -> str:

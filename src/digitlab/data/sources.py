@@ -74,10 +74,11 @@ def _find_idx(root: Path, name: str) -> Path | None:
 
 def _missing_message(name: str, root: Path | None) -> str:
     files = ", ".join(IDX_FILES.values())
-    where = f"in {root}" if root else "(data.root is not set)"
+    where = (f"the official IDX files are not in {root}" if root else
+             "data.root is not set, so digitlab does not know where its official IDX files are")
     hint = ("install them with `apt-get install dataset-fashion-mnist` (files land in "
             f"{FASHION_DEBIAN_ROOT}) or " if name == "fashion_mnist" else "")
-    return (f"{name}: the official IDX files are not {where}: expected {files} (gzipped or not). "
+    return (f"data={name}: {where}: expected {files} (gzipped or not). "
             f"Fix: {hint}put the four files in one folder and pass data.root=/that/folder, "
             "or set data.download=true to fetch them from OpenML (needs internet).")
 
