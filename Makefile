@@ -22,7 +22,7 @@ $(STAMP): $(RUN_STAMP)
 run: $(RUN_STAMP)
 	$(PY) pipelines/train.py -m model.hidden=16,32,64 optim.lr=0.1,0.5 seed=0,1 trainer.epochs=20
 	$(PY) pipelines/compare.py
-	@echo "Open the MLflow UI with: make ui  (then http://127.0.0.1:$(UI_PORT))"
+	@echo "The runs in the MLflow UI: make ui, then the 'see its runs' link above"
 
 ## test: the whole suite (Fashion-MNIST tests run where dataset-fashion-mnist is installed)
 test: $(STAMP)

@@ -190,9 +190,10 @@ def finished_run(bad_files):
 
 
 BAD_INPUTS = [  # (overrides, fragment of the one-line message); {t} = the fixture's folder
-    ("optim.lrr=0.1", "Could not override 'optim.lrr'"),
-    ("trainer.epochs=ten", "Value 'ten' of type 'str' could not be converted to Integer"),
-    ("optim=rmsprop", "Could not find 'optim/rmsprop'"),
+    ("optim.lrr=0.1", "optim.lrr=0.1: no such key, so it would change nothing (did you mean "
+                      "optim.lr?)"),
+    ("trainer.epochs=ten", "trainer.epochs=ten: expected a whole number"),
+    ("optim=rmsprop", "optim=rmsprop: no such option (conf/optim/ has adam, sgd)"),
     ("optim.lr=-0.5", "optim.lr=-0.5 is not allowed: expected a learning rate > 0"),
     ("model.hidden=0", "model.hidden=0 is not allowed"),
     ("model.activation=swish", "model.activation='swish' is not allowed: expected one of"),

@@ -22,7 +22,9 @@ pytestmark = pytest.mark.timeout(600)
 def ui(tmp_path_factory):
     """A 2×2 sweep (hidden × lr) in a fresh store, and `mlflow ui` serving it."""
     tmp = tmp_path_factory.mktemp("ui")
-    uri, _ = sweep_into(tmp, "model.hidden=8,32", "optim.lr=0.1,0.5", "trainer.epochs=3")
+    uri, done = sweep_into(tmp, "model.hidden=8,32", "optim.lr=0.1,0.5", "trainer.epochs=3")
+    [printed] = [line.rsplit(" /", 1)[1] for line in done.stdout.splitlines()
+                 if line.startswith("see its runs:")]
     port = free_port()
     log = open(tmp / "ui.log", "w")
     # its own session: mlflow ui forks workers, and only killing the group stops them all
@@ -35,7 +37,7 @@ def ui(tmp_path_factory):
     try:
         wait_healthy(base, server, tmp / "ui.log", timeout=120)
         experiment = client(uri).get_experiment_by_name("digitlab").experiment_id
-        yield base, experiment, runs_of(uri)
+        yield base, experiment, runs_of(uri), printed, uri
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -46,7 +48,7 @@ def runs_page(browser, base: str, experiment: str):
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     # /#/experiments/<id> opens a GenAI overview; the runs table is under /runs
     page.goto(f"{base}/#/experiments/{experiment}/runs?workflowType=machine_learning")
-    page.get_by_role("link", name="sweep", exact=False).first.wait_for(timeout=60000)
+    page.get_by_role("link", name="hidden×lr, 4 runs").first.wait_for(timeout=60000)
     close = page.get_by_role("button", name="Close")  # the assistant panel covers a third
     if close.count():
         close.first.click()
@@ -63,7 +65,7 @@ def show_columns(page, names: list[str]) -> None:
 
 
 def test_the_sweep_shows_its_runs_grouped_with_params_and_metrics(browser, ui):
-    base, experiment, runs = ui
+    base, experiment, runs, *_ = ui
     page = runs_page(browser, base, experiment)
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
@@ -85,7 +87,7 @@ def test_the_sweep_shows_its_runs_grouped_with_params_and_metrics(browser, ui):
 
 
 def test_two_runs_open_in_the_compare_view(browser, ui):
-    base, experiment, runs = ui
+    base, experiment, runs, *_ = ui
     page = runs_page(browser, base, experiment)
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     page.get_by_role("row").filter(has=page.get_by_role("link", name=parent.info.run_name)).locator(
@@ -137,7 +139,7 @@ def test_make_ui_takes_its_port_from_ui_port():
 
 
 def test_a_runs_page_lists_its_per_layer_metrics(browser, ui):
-    base, experiment, runs = ui
+    base, experiment, runs, *_ = ui
     run = next(r for r in runs if r.info.run_name == "hidden=32 lr=0.5")
     assert {"layer1.grad_b_norm", "layer2.grad_b_norm", "layer1.saturated"} <= set(run.data.metrics)
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
@@ -145,3 +147,20 @@ def test_a_runs_page_lists_its_per_layer_metrics(browser, ui):
     for name in ("layer1.grad_b_norm", "layer1.saturated", "layer2.grad_w_norm"):
         expect_visible(page.get_by_text(name, exact=True).first)
     screenshot(page, "run-layers.png")
+
+
+def test_the_printed_link_opens_on_the_sweeps_runs(browser, ui):
+    """The experiment is a model-training one as MLflow's UI reads it, and the link the sweep
+    printed opens on its runs: the parent named by what it sweeps, not a GenAI overview."""
+    base, experiment, runs, printed, uri = ui
+    tags = client(uri).get_experiment(experiment).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
+    assert printed == f"#/experiments/{experiment}/runs?workflowType=machine_learning"
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(f"{base}/{printed}")
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    assert parent.info.run_name == "hidden×lr, 4 runs"
+    expect_visible(page.get_by_role("link", name=parent.info.run_name))
+    assert page.get_by_text("Token usage").count() == 0
+    screenshot(page, "first-screen.png")
+    page.close()

@@ -36,3 +36,20 @@ def mlflow() -> str:
 
 def ui_url() -> str:
     return f"http://127.0.0.1:{os.environ.get('UI_PORT', UI_PORT)}"
+
+
+def ui_page(uri: str, page: str) -> str:
+    """How to open `page` (#/experiments/…) of the store `uri` in the MLflow UI: the server's
+    own address, `make ui` for the project's store, `mlflow ui` for another file."""
+    from digitlab import tracking
+
+    if uri.startswith(("http://", "https://")):
+        return f"{uri.rstrip('/')}/{page}"
+    if uri == tracking.default_uri(PROJECT_ROOT):
+        return f"make ui, then {ui_url()}/{page}"
+    return f"{mlflow()} ui --backend-store-uri {uri}, then its /{page}"
+
+
+def runs_page(experiment_id: str) -> str:
+    """The experiment's runs table, as a model-training experiment (not the GenAI overview)."""
+    return f"#/experiments/{experiment_id}/runs?workflowType=machine_learning"

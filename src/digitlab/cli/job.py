@@ -133,15 +133,7 @@ def run_job(cfg: DictConfig) -> dict:
 
 def where_to_find(uri: str, experiment_id: str, run_id: str) -> str:
     """How to open a single run, and the commands that take its id."""
-    from digitlab import tracking
-
-    page = f"#/experiments/{experiment_id}/runs/{run_id}"
-    if uri.startswith(("http://", "https://")):
-        ui = f"{uri.rstrip('/')}/{page}"
-    elif uri == tracking.default_uri(PROJECT_ROOT):
-        ui = f"make ui, then {hints.ui_url()}/{page}"
-    else:
-        ui = f"{hints.mlflow()} ui --backend-store-uri {uri}, then its /{page}"
+    ui = hints.ui_page(uri, f"#/experiments/{experiment_id}/runs/{run_id}")
     return (f"run {run_id}\n  open it:  {ui}\n"
             f"  rerun it: {hints.pipeline(f'rerun.py run_id={run_id}')}\n"
             f"  register: {hints.pipeline(f'register.py run_id={run_id}')}")

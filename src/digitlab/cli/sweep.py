@@ -201,6 +201,9 @@ def finish_sweep(interrupted: bool) -> int:
             where = "" if SWEEP.uri == default_uri(PROJECT_ROOT) else f" tracking.uri={SWEEP.uri}"
             print(f"compare its configs: {hints.pipeline('compare.py')} "
                   f"sweep={SWEEP.parent_run_id}{where}")
+            experiment_id = _sweep_record_at(SWEEP.dir).get("experiment_id")
+            if experiment_id:
+                print(f"see its runs: {hints.ui_page(SWEEP.uri, hints.runs_page(experiment_id))}")
     for o in failed:
         print(f"{o['status']} job {o['job']} ({o['name']}): {o.get('error')}",
               file=sys.stderr)

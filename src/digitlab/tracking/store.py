@@ -29,6 +29,12 @@ class _StoreErrorsReportedOnce(logging.Filter):
 logging.getLogger("mlflow.store.db.utils").addFilter(_StoreErrorsReportedOnce())
 
 
+
+# how MLflow 3's UI tells a model-training experiment from a GenAI one: it opens the former on
+# its runs, the latter on traces and token usage
+EXPERIMENT_KIND = "mlflow.experimentKind"
+MODEL_TRAINING = {EXPERIMENT_KIND: "custom_model_development"}
+
 def default_uri(project_root: Path) -> str:
     return f"sqlite:///{(project_root / 'mlruns' / 'mlflow.db').resolve()}"
 
@@ -269,10 +275,13 @@ def _prepare(uri: str, experiment: str) -> str:
     if found is None:
         try:
             experiment_id = client.create_experiment(experiment,
-                                                      artifact_location=artifact_root(uri))
+                                                      artifact_location=artifact_root(uri),
+                                                      tags=MODEL_TRAINING)
         except MlflowException:  # created meanwhile by another process (server stores)
             experiment_id = client.get_experiment_by_name(experiment).experiment_id
     else:
         experiment_id = found.experiment_id
+        if not found.tags.get(EXPERIMENT_KIND):  # an experiment made before the tag was set
+            client.set_experiment_tag(experiment_id, EXPERIMENT_KIND, MODEL_TRAINING[EXPERIMENT_KIND])
     mark_dead_runs_killed(client, experiment_id)
     return experiment_id
