@@ -299,6 +299,9 @@ def test_a_stopped_sweep_ends_its_runs_killed(tmp_path, sig, code):
     assert proc.returncode == code, (tmp_path / "sweep.log").read_text()[-2000:]
     statuses = sorted(r.info.status for r in runs_of(uri))
     assert statuses == ["KILLED", "KILLED"]  # the parent and the job in flight; nothing RUNNING
+    said = (tmp_path / "sweep.log").read_text()
+    assert "stopped: 0 finished run(s) kept in the store, the run(s) in progress and the " \
+           "sweep's parent marked KILLED; the same command resumes it" in said, said[-2000:]
 
 
 def test_runs_of_dead_processes_are_marked_killed_when_the_store_opens(tmp_path):

@@ -177,9 +177,21 @@ def _end_parent_run(status: str, skipped: list[dict]) -> None:
               file=sys.stderr)
 
 
+def stopped_line(kept: int | None = None) -> str:
+    """What a Ctrl-C or SIGTERM left: the runs kept, the one marked KILLED, how to go on."""
+    if kept is None:
+        return ("stopped: the run was marked KILLED in the store; the same command trains it "
+                "again from the start")
+    return (f"stopped: {kept} finished run(s) kept in the store, the run(s) in progress and the "
+            "sweep's parent marked KILLED; the same command resumes it, skipping the finished "
+            "runs")
+
+
 def finish_sweep(interrupted: bool) -> int:
-    """End the parent run, print the sweep's table; the exit code (0 = every job finished)."""
+    """End the parent run, print the sweep's counts; the exit code (0 = every job finished)."""
     if SWEEP is None:
+        if interrupted and STARTED:
+            print(stopped_line(), file=sys.stderr)
         return 0
     # a second Ctrl-C meanwhile is told to wait by digitlab.stopping's handler
     if SWEEP.in_joblib_workers:
@@ -204,6 +216,10 @@ def finish_sweep(interrupted: bool) -> int:
             experiment_id = _sweep_record_at(SWEEP.dir).get("experiment_id")
             if experiment_id:
                 print(f"see its runs: {hints.ui_page(SWEEP.uri, hints.runs_page(experiment_id))}")
+    if interrupted:
+        kept = sum(o["status"] in ("FINISHED", "SKIPPED") for o in outcomes)
+        print(stopped_line(kept), file=sys.stderr)
+        failed = [o for o in failed if o["status"] != "KILLED"]  # said by that line
     for o in failed:
         print(f"{o['status']} job {o['job']} ({o['name']}): {o.get('error')}",
               file=sys.stderr)
