@@ -195,3 +195,15 @@ def test_a_parallel_jobs_blas_threads_read_n_jobs_as_joblib_does(n_jobs):
     jobs = n_jobs if n_jobs > 0 else max(cores + 1 + n_jobs, 1)  # joblib's documented rule
     expected = None if n_jobs == 1 else max(1, cores // jobs)
     assert _thread_limit(hc) == expected
+
+
+def test_every_key_has_its_one_line_description_for_help():
+    from digitlab.cli.key_help import key_lines
+    from digitlab.config import RunConfig
+
+    lines = key_lines(RunConfig, leave_out=("published", "experiment_id"))
+    keys = [line.split(":", 1)[0].strip() for line in lines]
+    assert {"optim.lr", "model.hidden", "trainer.blas_threads", "tracking.uri", "seed"} <= set(keys)
+    assert not [line for line in lines if line.endswith(": —")], "a key without a comment"
+    assert all(len(line.split(": ", 1)[1]) <= 100 for line in lines)  # one line each
+    assert "optim.lr: η, on the mini-batch's mean gradient" in "\n".join(lines)

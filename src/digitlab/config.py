@@ -54,7 +54,7 @@ def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
 
 @dataclass
 class DataConfig:
-    name: str = "digits"
+    name: str = "digits"  # which dataset; set by data=<digits|mnist|fashion_mnist|kaggle_csv>
     root: Optional[str] = None  # folder of the four IDX files (mnist, fashion_mnist)
     path: Optional[str] = None  # a Kaggle-format CSV (kaggle_csv)
     download: bool = False  # opt-in OpenML download when root holds no files
@@ -185,7 +185,7 @@ class StoreConfig:
 @dataclass
 class ExperimentStoreConfig(StoreConfig):
     """A store and one MLflow experiment in it (`tracking.experiment=`)."""
-    experiment: str = "digitlab"
+    experiment: str = "digitlab"  # the MLflow experiment the runs go to
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -195,7 +195,7 @@ class ExperimentStoreConfig(StoreConfig):
 
 @dataclass
 class TrackingConfig(ExperimentStoreConfig):
-    enabled: bool = True
+    enabled: bool = True  # false (tracking=off) = nothing is recorded in MLflow
     log_model: bool = True  # the pyfunc model: ≈ 0.1 s of a run; off for big sweeps
     parent_run_id: Optional[str] = None  # join this parent run instead of starting one (reproduce)
     skip_finished: bool = True  # a config (and data) that already FINISHED is not trained again

@@ -532,3 +532,11 @@ def test_the_same_config_sequential_then_on_joblib_workers_is_stored_once(tmp_pa
     assert second.returncode == 0, second.stderr[-2000:]
     assert "0 finished, 2 skipped (already FINISHED)" in second.stdout, second.stdout
     assert len([r for r in runs_of(uri) if "mlflow.parentRunId" in r.data.tags]) == 2
+
+
+def test_help_says_what_each_key_does(tmp_path):
+    done = pipeline("train.py", "--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "  optim.lr: η, on the mini-batch's mean gradient" in done.stdout
+    assert "  data.cache_dir: parsed arrays; None = $DIGITLAB_CACHE" in done.stdout
+    assert "data: digits, fashion_mnist, kaggle_csv, mnist" in done.stdout  # no base_data

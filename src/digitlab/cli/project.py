@@ -92,6 +92,18 @@ OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True, replace=True)
 OmegaConf.register_new_resolver("digitlab_choices", config_choices, replace=True)
 
 
+def key_descriptions() -> str:
+    """Every key train.py takes and what it does, from the schemas' comments."""
+    from digitlab.cli.key_help import key_lines
+
+    text = "\n".join(key_lines(RunConfig, leave_out=("published", "experiment_id"))) + "\n"
+    return text.replace("$", "$$")  # Hydra fills its help template with string.Template
+
+
+# ${digitlab_keys:} in conf/train.yaml's help
+OmegaConf.register_new_resolver("digitlab_keys", key_descriptions, replace=True)
+
+
 @functools.cache  # once per process: the code a process runs is the code it imported
 def git_state() -> dict[str, str]:
     def git(*args: str) -> str:

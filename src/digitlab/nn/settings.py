@@ -12,30 +12,30 @@ from typing import Any
 class NetworkSettings:
     hidden: Any = field(default_factory=lambda: [32])  # int or list of widths; [] = no hidden layer
     activation: str = "sigmoid"  # the textbook unit (Nielsen, the blog network)
-    output: str = "softmax"
+    output: str = "softmax"  # the output units: softmax | sigmoid (Nielsen ch.1) | tanh | identity
     loss: str = "cross_entropy"  # with softmax its output delta is simply a − y
     init: str = "normal_fan_in"  # N(0, 1/n_in) keeps sigmoid units out of saturation (Nielsen ch.3)
     init_scale: float = 0.25  # r of the uniform(−r, r) init (rolisz)
     output_init: str = "same"  # zero = output weights start at 0 (Nielsen ch.6)
-    bias: bool = True
+    bias: bool = True  # false = layers without bias vectors
     derivative_quirk: bool = False  # the blog network's σ'(a) on a = σ(z); docs/configuration.md
     target_low: float = 0.0  # one-hot targets; Rashid uses 0.01 / 0.99
-    target_high: float = 1.0
+    target_high: float = 1.0  # the one-hot target of the true class
 
 
 @dataclass
 class OptimizerSettings:
-    name: str = "sgd"
+    name: str = "sgd"  # sgd | adam
     lr: float = 0.5  # η, on the mini-batch's mean gradient; Nielsen's CE networks: 0.5 at batch 10
-    momentum: float = 0.0
-    nesterov: bool = False
+    momentum: float = 0.0  # classical momentum μ; 0 = plain SGD
+    nesterov: bool = False  # Nesterov's momentum (scikit-learn's default with momentum)
     l2: float = 0.0  # λ (nielsen) or α (sklearn); 0 = no weight decay
     l2_style: str = "nielsen"  # nielsen: w ← (1 − ηλ/n)w, n = training rows; sklearn: + α/m · w
     schedule: str = "constant"  # halving: the blog network's η/2 per pass; exponential: η·γ^epoch
     gamma: float = 0.95  # the exponential schedule's factor per pass
     beta1: float = 0.9  # Adam's moment decays and ε, at scikit-learn's defaults
-    beta2: float = 0.999
-    epsilon: float = 1e-8
+    beta2: float = 0.999  # Adam's second-moment decay
+    epsilon: float = 1e-8  # Adam's ε, added to the root of the second moment
 
 
 @dataclass
