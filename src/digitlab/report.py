@@ -94,16 +94,18 @@ COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 
 
 def _mean_band(figure, series: list[list[float]], first_epoch: int, colour: str, name: str,
-               legend: bool, row: int, col: int) -> None:
+               legend: bool, row: int, col: int, log: bool = False) -> None:
     """The seeds' mean as a line and ± sd as a band (runs cut to the shortest: early stopping)."""
     import plotly.graph_objects as go
 
     length = min(len(s) for s in series)
     values = np.array([s[:length] for s in series], dtype=float)
     mean, sd = values.mean(axis=0), values.std(axis=0, ddof=1) if len(values) > 1 else 0
+    # on a log axis mean − sd may fall to or below 0: the band stops at the lowest seed there
+    low = np.maximum(mean - sd, values.min(axis=0)) if log else mean - sd
     epochs = np.arange(first_epoch, first_epoch + length)
     figure.add_trace(go.Scatter(x=np.r_[epochs, epochs[::-1]],
-                                y=np.r_[mean + sd, (mean - sd)[::-1]], fill="toself",
+                                y=np.r_[mean + sd, low[::-1]], fill="toself",
                                 fillcolor=colour, opacity=0.15, line={"width": 0},
                                 hoverinfo="skip", showlegend=False), row=row, col=col)
     figure.add_trace(go.Scatter(x=epochs, y=mean, mode="lines", line={"color": colour},
@@ -187,7 +189,7 @@ def layer_curves(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Sequen
             series = [s for s in (histories.get(r, {}).get(key) or [] for r in ids) if s]
             if series:
                 _mean_band(figure, series, 0, COLOURS[index % len(COLOURS)], label, panel == 0,
-                           panel // columns + 1, panel % columns + 1)
+                           panel // columns + 1, panel % columns + 1, log=True)
     figure.update_yaxes(type="log")
     figure.update_layout(title="Speed of learning per layer, ‖∂C/∂bˡ‖ on the probe rows, mean ± "
                                "sd over seeds (epoch 0: before training)",
