@@ -31,7 +31,10 @@ def test_the_readmes_register_predict_flow_runs_as_written(tmp_path):
     for name in ("pipelines", "conf"):  # a checkout of its own, so its own mlruns/
         shutil.copytree(ROOT / name, tmp_path / name)
     (tmp_path / ".venv").symlink_to(ROOT / ".venv")
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    # as on a fresh shell: no store named by the environment, no project found by another
+    # command of this test session (DIGITLAB_PROJECT)
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith("MLFLOW_") and k != "DIGITLAB_PROJECT"}
     sweep = subprocess.run([".venv/bin/python", "pipelines/train.py", "-m", "model.hidden=16,32",
                             "seed=0,1", "trainer.epochs=5"], cwd=tmp_path, env=environment,
                            capture_output=True, text=True, timeout=600)
