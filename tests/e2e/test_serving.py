@@ -142,8 +142,8 @@ def test_kaggle_test_csv_becomes_a_submission(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["input={tmp}/kaggle.csv", "model_uri=runs:/{run}/model"],
-     "expected a header of 64 columns (pixel0,pixel1,pixel2,…,pixel63), found 784 columns"),
+    (["input={tmp}/kaggle.csv", "model_uri=runs:/{run}/model"],  # MNIST's width, a digits model
+     "kaggle.csv: 784 pixels per image, but model runs:/"),
     (["input={tmp}/missing.csv", "model_uri=runs:/{run}/model"], "missing.csv: file not found"),
     (["input={tmp}/kaggle.csv", "model_uri=models:/nobody@champion"],
      "model_uri=models:/nobody@champion: cannot load it"),
@@ -157,6 +157,10 @@ def test_predict_rejects_bad_input_in_one_line(digits_sweep, tmp_path, args, mes
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "submission.csv").exists()
+    if "pixels per image" in message:  # which model, and the two ways out
+        assert "trained on digits) reads 64; give a CSV of 64-pixel images" in done.stderr
+        assert "export_kaggle_csv.py dataset=digits labels=false" in done.stderr
+        assert "or a model trained on images of this size" in done.stderr
 
 
 @pytest.mark.parametrize("args, message", [
