@@ -13,6 +13,7 @@ from hydra.core.config_store import ConfigStore
 from digitlab import cli
 from digitlab.config import ExperimentStoreConfig
 from digitlab.directions import best_label
+from digitlab.significance import ALPHA
 
 if TYPE_CHECKING:
     from digitlab.report import About
@@ -34,7 +35,7 @@ class CompareConfig:
     # what ranks the configs and picks the best run; the default falls back to test accuracy
     # (then training accuracy) for runs without a validation set
     metric: str = DEFAULT_METRIC
-    alpha: float = 0.05  # the family-wise error rate of the verdicts against the best config
+    alpha: float = ALPHA  # the family-wise error rate of the verdicts against the best config
     ui_url: Optional[str] = None  # the MLflow UI's address: the report links each run to it
     # head to head: a run id, a sweep's parent run id, or a config of the sweep as the table
     # names it (a='hidden=64 lr=0.5'); both a= and b=, or neither
@@ -190,7 +191,7 @@ def _study_figures(tags: dict) -> list:
         return []
     figures = [optuna.visualization.plot_optimization_history(study)]
     finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if len(finished) >= 2 and len({k for t in finished for k in t.params}) >= 1:
+    if len(finished) >= 2 and any(t.params for t in finished):
         figures.append(optuna.visualization.plot_param_importances(study))
     return figures
 
