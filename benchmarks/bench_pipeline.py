@@ -74,7 +74,7 @@ def two_process_ratio(env: dict, cwd: Path) -> tuple[float, float, float]:
     return together / alone, together, alone
 
 
-def train_seconds(uri: str, experiment: str = "digitlab") -> list[float]:
+def train_seconds(uri: str, experiment: str = "digitlab-digits") -> list[float]:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)

@@ -148,12 +148,17 @@ def client(uri: str):
     return MlflowClient(uri)
 
 
-def runs_of(uri: str, experiment: str = "digitlab"):
+def runs_of(uri: str, experiment: str | None = None):
+    """The runs of `experiment`, or of every experiment (each dataset has its own)."""
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
         return []  # a client here would make the store that the command under test is making
     c = client(uri)
-    found = c.get_experiment_by_name(experiment)
-    return [] if found is None else c.search_runs([found.experiment_id], max_results=1000)
+    if experiment is None:
+        ids = [e.experiment_id for e in c.search_experiments()]
+    else:
+        found = c.get_experiment_by_name(experiment)
+        ids = [] if found is None else [found.experiment_id]
+    return c.search_runs(ids, max_results=1000) if ids else []
 
 
 # Debian's chromium driven by Playwright (no browser download), for the UI and report tests

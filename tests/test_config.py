@@ -91,7 +91,16 @@ def test_defaults_are_the_digits_run():
     cfg = _compose()
     assert (cfg.data.name, cfg.model.hidden, cfg.optim.name, cfg.trainer.dtype, cfg.seed) == (
         "digits", [32], "sgd", "float32", 0)
-    assert cfg.tracking.enabled and cfg.tracking.experiment == "digitlab"
+    assert cfg.tracking.enabled and cfg.tracking.experiment == "digitlab-digits"
+
+
+@pytest.mark.parametrize("data", ["digits", "mnist", "fashion_mnist", "kaggle_csv"])
+def test_each_dataset_has_its_own_experiment_unless_one_is_named(data):
+    extra = {"mnist": ["data.root=/nowhere"], "fashion_mnist": ["data.root=/nowhere"],
+             "kaggle_csv": ["data.path=/nowhere.csv"]}.get(data, [])
+    assert _compose(f"data={data}", *extra).tracking.experiment == f"digitlab-{data}"
+    assert _compose(f"data={data}", *extra, "tracking.experiment=mine").tracking.experiment == (
+        "mine")
 
 
 @pytest.mark.parametrize("override,hidden", [("model.hidden=100", [100]),

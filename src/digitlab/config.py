@@ -194,7 +194,28 @@ class ExperimentStoreConfig(StoreConfig):
 
 
 @dataclass
-class TrackingConfig(ExperimentStoreConfig):
+class ExperimentFilterConfig(StoreConfig):
+    """A store, and the MLflow experiment a command reads (`tracking.experiment=`)."""
+    experiment: Optional[str] = None  # null = every experiment of the store
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(self.experiment is None or str(self.experiment).strip() != "",
+                 "tracking.experiment", self.experiment,
+                 "a non-empty MLflow experiment name, or null for the default")
+
+
+def dataset_experiment(data_name: str) -> str:
+    """The MLflow experiment a run on this dataset goes to by default: one per dataset, so the
+    UI's run table never mixes the digits with MNIST."""
+    return f"digitlab-{data_name}"
+
+
+@dataclass
+class TrackingConfig(ExperimentFilterConfig):
+    """Where and whether a training run is recorded."""
+    # the MLflow experiment the runs go to; null = digitlab-<data.name>, one per dataset
+    experiment: Optional[str] = None
     enabled: bool = True  # false (tracking=off) = nothing is recorded in MLflow
     log_model: bool = True  # the pyfunc model: ≈ 0.1 s of a run; off for big sweeps
     parent_run_id: Optional[str] = None  # join this parent run instead of starting one (reproduce)
@@ -247,6 +268,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         _require(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed,
                  "a whole number ≥ 0 (numpy's SeedSequence takes no negative seeds)")
+        if self.tracking.experiment is None:
+            self.tracking.experiment = dataset_experiment(self.data.name)
 
 
 IDX_DATASETS = ("mnist", "fashion_mnist")  # the datasets read from IDX files, with a test set

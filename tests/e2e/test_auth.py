@@ -77,7 +77,7 @@ def test_an_authenticated_server_refuses_strangers_and_logs_a_sweep_with_a_login
             from mlflow.tracking import MlflowClient
 
             client = MlflowClient(url)
-            experiment = client.get_experiment_by_name("digitlab")
+            experiment = client.get_experiment_by_name("digitlab-digits")
             runs = client.search_runs([experiment.experiment_id])
         finally:
             for key in login:

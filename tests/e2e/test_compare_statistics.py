@@ -119,6 +119,6 @@ def test_all_runs_never_pools_two_datasets(tmp_path):
         assert done.returncode == 0, done.stderr[-2000:]
     done = pipeline("compare.py", f"tracking.uri={uri}", "all_runs=true", "out=r", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    table = pd.read_csv(tmp_path / "r" / "digitlab" / "table.csv")
+    table = pd.read_csv(tmp_path / "r" / "all-runs" / "table.csv")
     assert sorted(table["dataset"]) == ["digits", "kaggle_csv"]  # one row each, never pooled
     assert table["n"].tolist() == [2, 2] and table["verdict"].tolist() == ["best", "best"]

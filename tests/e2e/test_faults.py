@@ -21,7 +21,7 @@ from conftest import ROOT, pipeline, runs_of, store
 pytestmark = pytest.mark.timeout(600)
 
 
-def children(uri, experiment="digitlab"):
+def children(uri, experiment=None):
     if not Path(uri.removeprefix("sqlite:///")).exists():  # opening it would create it
         return []
     return [r for r in runs_of(uri, experiment) if "mlflow.parentRunId" in r.data.tags]

@@ -540,3 +540,33 @@ def test_help_says_what_each_key_does(tmp_path):
     assert "  optim.lr: η, on the mini-batch's mean gradient" in done.stdout
     assert "  data.cache_dir: parsed arrays; None = $DIGITLAB_CACHE" in done.stdout
     assert "data: digits, fashion_mnist, kaggle_csv, mnist" in done.stdout  # no base_data
+
+
+def test_each_dataset_is_its_own_experiment_and_compare_takes_the_latest_sweep(tmp_path):
+    uri = store(tmp_path)
+    csv = write_kaggle_csv(tmp_path / "train.csv", n=120)
+    for data in (["data=digits"], ["data=kaggle_csv", f"data.path={csv}"]):
+        done = pipeline("train.py", "-m", *data, "seed=0,1", "trainer.epochs=1",
+                        "tracking.log_model=false", f"tracking.uri={uri}", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+    for name, dataset in (("digitlab-digits", "digits"), ("digitlab-kaggle_csv", "kaggle_csv")):
+        runs = runs_of(uri, name)
+        assert len(runs) == 3  # the parent and its two runs, nothing of the other dataset
+        assert {r.data.params["data.name"] for r in runs if "data.name" in r.data.params} == {
+            dataset}
+    done = pipeline("compare.py", f"tracking.uri={uri}", "out=r", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "the latest sweep of the store" in done.stdout
+    kaggle_sweep = next(r.info.run_id for r in runs_of(uri, "digitlab-kaggle_csv")
+                        if "mlflow.parentRunId" not in r.data.tags)
+    assert [p.name for p in (tmp_path / "r").iterdir()] == [kaggle_sweep]
+    done = pipeline("compare.py", f"tracking.uri={uri}", "tracking.experiment=digitlab-digits",
+                    "out=r2", cwd=tmp_path)
+    assert "the latest sweep of experiment 'digitlab-digits'" in done.stdout
+    # one sweep, one experiment: two datasets need a name for all, before anything runs
+    before = len(runs_of(uri))
+    done = pipeline("train.py", "-m", "data=digits,fashion_mnist", f"tracking.uri={uri}",
+                    cwd=tmp_path)
+    assert done.returncode == 2 and len(runs_of(uri)) == before
+    assert "would go to 2 MLflow experiments (digitlab-digits, digitlab-fashion_mnist" in (
+        done.stderr)

@@ -47,7 +47,7 @@ def test_every_command_that_opens_a_store_marks_dead_runs_killed(tmp_path, comma
     from digitlab import tracking
 
     uri, _ = sweep_into(tmp_path, "seed=0", "trainer.epochs=1", "tracking.log_model=false")
-    experiment_id = client(uri).get_experiment_by_name("digitlab").experiment_id
+    experiment_id = client(uri).get_experiment_by_name("digitlab-digits").experiment_id
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True).stdout.strip()
     stale = client(uri).create_run(experiment_id, tags={

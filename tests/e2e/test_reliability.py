@@ -29,7 +29,7 @@ from conftest import (
 PER_EPOCH = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds")
 
 
-def children(uri, experiment="digitlab"):
+def children(uri, experiment=None):
     return [r for r in runs_of(uri, experiment) if "mlflow.parentRunId" in r.data.tags]
 
 

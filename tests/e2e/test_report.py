@@ -24,7 +24,7 @@ def sweep_report(tmp_path_factory):
     done = pipeline("compare.py", f"tracking.uri={uri}", "format=html",
                     "ui_url=http://127.0.0.1:5000", cwd=tmp)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "the latest sweep of experiment 'digitlab'" in done.stdout  # says which, and why
+    assert "the latest sweep of the store" in done.stdout  # says which, and why
     [path] = (tmp / "reports").glob("*/report.html")
     return tmp, uri, path
 

@@ -49,7 +49,7 @@ def test_register_picks_the_best_run_by_validation_and_moves_the_alias(digits_sw
     done = pipeline("register.py", f"tracking.uri={uri}", cwd=tmp)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "digitlab@champion → version 1" in done.stdout
-    assert "the latest sweep of experiment 'digitlab'" in done.stdout  # says which, and why
+    assert "the latest sweep of the store" in done.stdout  # says which, and why
     version = champion(uri)
     assert version.run_id == best.info.run_id and str(version.version) == "1"
     assert version.tags["digitlab.best_val_accuracy"] == str(best.data.metrics["best_val_accuracy"])

@@ -36,7 +36,7 @@ def ui(tmp_path_factory):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, server, tmp / "ui.log", timeout=120)
-        experiment = client(uri).get_experiment_by_name("digitlab").experiment_id
+        experiment = client(uri).get_experiment_by_name("digitlab-digits").experiment_id
         yield base, experiment, runs_of(uri), printed, uri
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Optional
 from hydra.core.config_store import ConfigStore
 
 from digitlab import cli
-from digitlab.config import ExperimentStoreConfig
+from digitlab.config import ExperimentFilterConfig
 from digitlab.directions import best_label
 from digitlab.significance import ALPHA
 
@@ -26,8 +26,8 @@ DEFAULT_METRIC = "best_val_accuracy"
 class CompareConfig:
     # a parent run id (a sweep, a reproduce run, a search study); null = the latest sweep
     sweep: Optional[str] = None
-    all_runs: bool = False  # true = every run of the experiment, not one sweep
-    tracking: ExperimentStoreConfig = field(default_factory=ExperimentStoreConfig)
+    all_runs: bool = False  # true = every run of tracking.experiment (of the store), not one sweep
+    tracking: ExperimentFilterConfig = field(default_factory=ExperimentFilterConfig)
     out: str = "reports"  # the files go to <out>/<sweep or experiment>/
     top: int = 3  # learning curves of the best N runs (format=files)
     # files: table.csv and table.md (configs), runs.csv (runs), two figures; html: report.html
@@ -53,27 +53,24 @@ def _runs(uri: str, cfg: CompareConfig):
     from digitlab import tracking
 
     if cfg.all_runs:
-        experiment = tracking.client_for(uri).get_experiment_by_name(cfg.tracking.experiment)
-        if experiment is None:
-            raise LookupError(f"no experiment {cfg.tracking.experiment!r} in {uri}")
-        runs = tracking.runs_frame(uri, [experiment.experiment_id])
+        runs = tracking.runs_frame(uri, tracking.experiment_ids(uri, cfg.tracking.experiment))
         runs = runs[runs.get("tags.digitlab.jobs", pd.Series(index=runs.index)).isna()]
         epochs = runs.get("params.trainer.epochs", pd.Series(dtype=str)).dropna().unique()
         if len(epochs) > 1:
             print(f"all_runs=true pools runs of {len(epochs)} different epoch counts "
                   f"({', '.join(sorted(epochs, key=float))}); each epoch count is its own "
                   "config in the tables")
-        return None, cfg.tracking.experiment, runs
+        return None, cfg.tracking.experiment or "all-runs", runs
     parent = tracking.find_sweep(uri, cfg.tracking.experiment, cfg.sweep)
     print(f"comparing {which_sweep(parent, cfg.sweep, cfg.tracking.experiment)}")
     return parent, parent.info.run_id, tracking.sweep_runs(uri, parent)
 
 
-def which_sweep(parent, given: str | None, experiment: str) -> str:
+def which_sweep(parent, given: str | None, experiment: str | None) -> str:
     """Which parent run a command took, and why: a user must never guess which sweep it was."""
     started = datetime.fromtimestamp(parent.info.start_time / 1000, timezone.utc)
-    why = ("as given by sweep=" if given else
-           f"the latest sweep of experiment {experiment!r}; another: sweep=<id>")
+    where = f"experiment {experiment!r}" if experiment else "the store"
+    why = "as given by sweep=" if given else f"the latest sweep of {where}; another: sweep=<id>"
     return (f"{parent.info.run_name!r} ({parent.info.run_id}, started "
             f"{started:%Y-%m-%d %H:%M} UTC): {why}")
 

@@ -20,7 +20,7 @@ class Side:
     runs: pd.DataFrame  # its FINISHED runs
 
 
-def _side(uri: str, experiment: str, sweep: str | None, given: str, key: str) -> Side:
+def _side(uri: str, experiment: str | None, sweep: str | None, given: str, key: str) -> Side:
     from digitlab import config_groups, tracking
 
     if RUN_ID.match(given):
@@ -63,7 +63,7 @@ def _predictions(uri: str, side: Side, key: str) -> dict:
     return reporting.read_predictions(files[reporting.PREDICTIONS_FILE])
 
 
-def compare(uri: str, experiment: str, sweep: str | None, a: str, b: str, metric: str,
+def compare(uri: str, experiment: str | None, sweep: str | None, a: str, b: str, metric: str,
             alpha: float) -> str:
     """The paragraph comparing a with b: image by image for two single runs, seeds otherwise."""
     from digitlab import head_to_head

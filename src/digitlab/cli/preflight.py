@@ -209,6 +209,18 @@ def preflight(argv: list[str], config_name: str) -> None:
                 fail(f"{exc}{where}")
             except (HydraException, OmegaConfBaseException) as exc:
                 fail(explain(exc, overrides, config_name) + where)
+    refuse_mixed_experiments([CHECKED[tuple(job)] for job in jobs])
+
+
+def refuse_mixed_experiments(configs: list[RunConfig]) -> None:
+    """A sweep's runs and its parent run share one MLflow experiment: a sweep whose datasets
+    would go to experiments of their own (digitlab-<data.name>) names one for all, or is split."""
+    names = sorted({c.tracking.experiment for c in configs if c.tracking.enabled})
+    if len(names) > 1:
+        fail(f"this sweep's runs would go to {len(names)} MLflow experiments "
+             f"({', '.join(names)}: by default each dataset has its own); a sweep is recorded "
+             "in one: add tracking.experiment=<name> to put them all there, or run one sweep "
+             "per dataset.")
 
 
 def as_the_job_sees_it(composed: DictConfig, job_number: int | None) -> None:

@@ -11,21 +11,21 @@ from hydra.core.config_store import ConfigStore
 from digitlab import cli
 from digitlab.cli import hints
 from digitlab.cli.compare import which_sweep
-from digitlab.config import ExperimentStoreConfig
+from digitlab.config import ExperimentFilterConfig
 from digitlab.directions import best_label, better, lower_is_better
 
 
 @dataclass
 class RegisterConfig:
     run_id: Optional[str] = None  # register this run; null = the best run of a sweep
-    # a sweep's parent run id; null = the latest sweep of the experiment
+    # a sweep's parent run id; null = the latest sweep of tracking.experiment (of the store)
     sweep: Optional[str] = None
     # the best run has the best value: the highest accuracy, the lowest loss (digitlab.directions);
     # validation, not test
     metric: str = "best_val_accuracy"
     name: str = "digitlab"  # the registered model
     alias: str = "champion"  # moved to the new version
-    tracking: ExperimentStoreConfig = field(default_factory=ExperimentStoreConfig)
+    tracking: ExperimentFilterConfig = field(default_factory=ExperimentFilterConfig)
     force: bool = False  # true: move the alias even to a model with a lower `metric`
 
 

@@ -17,8 +17,9 @@ from digitlab.tracking.reaping import run_is_stale
 PARENT_KINDS = ("digitlab.jobs", "digitlab.only", "digitlab.study")
 
 
-def find_sweep(uri: str, experiment: str, sweep: str | None = None):
-    """The parent run of `sweep` (a run id), or the latest sweep of the experiment."""
+def find_sweep(uri: str, experiment: str | None, sweep: str | None = None):
+    """The parent run of `sweep` (a run id), or the latest sweep of the experiment (of the
+    store, when `experiment` is None)."""
     from mlflow.exceptions import MlflowException
 
     client = client_for(uri)
@@ -35,16 +36,27 @@ def find_sweep(uri: str, experiment: str, sweep: str | None = None):
                               "summary prints as 'parent run', or run_id= for a single run"
                               ) from None
         return parent
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        raise LookupError(f"no experiment {experiment!r} in {uri}; run a sweep first "
-                          "(python pipelines/train.py -m ...) or name it with "
-                          "tracking.experiment=<name>")
-    parents = client.search_runs([found.experiment_id], "tags.`digitlab.jobs` != ''",
+    parents = client.search_runs(experiment_ids(uri, experiment), "tags.`digitlab.jobs` != ''",
                                  order_by=["attributes.start_time DESC"], max_results=1)
     if not parents:
-        raise LookupError(f"experiment {experiment!r} has no sweep yet; run one with -m")
+        where = f"experiment {experiment!r}" if experiment else f"the store {uri}"
+        raise LookupError(f"{where} has no sweep yet; run one with -m "
+                          "(python pipelines/train.py -m ...)")
     return parents[0]
+
+
+def experiment_ids(uri: str, experiment: str | None) -> list[str]:
+    """The id of the experiment named `experiment`, or of every experiment when it is None."""
+    client = client_for(uri)
+    if experiment is None:
+        return [e.experiment_id for e in client.search_experiments()]
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        names = sorted(e.name for e in client.search_experiments())
+        raise LookupError(f"tracking.experiment={experiment}: no such experiment in {uri}; "
+                          f"there are {', '.join(names) or 'none yet'} (or leave the key out "
+                          "for every experiment)")
+    return [found.experiment_id]
 
 
 def _all_runs(uri: str, experiment_ids: list[str], where: str) -> list:
