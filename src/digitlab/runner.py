@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator, Protocol
+from typing import ContextManager, Iterator, Protocol
 
 import numpy as np
 import yaml
@@ -86,6 +86,19 @@ class _NoRunLog:
 
     def log_model(self, bundle: ModelBundle) -> None:
         pass
+
+
+class Progress(Protocol):
+    """What a run tells its command's display as it goes; every call is cheap."""
+
+    def step(self, what: str) -> None:
+        """A step that may take seconds begins (reading the data, training, logging)."""
+
+    def rows(self, done: int, total: int) -> None:
+        """Rows done in the current pass, of `total`."""
+
+    def epoch(self, record: EpochRecord) -> None:
+        """A pass has ended and been scored."""
 
 
 class NullTracker:
@@ -193,11 +206,13 @@ def with_resolved_threads(cfg: RunConfig) -> RunConfig:
 
 def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None = None,
         out_dir: Path | None = None, extra_artifacts: dict[str, Path] | None = None,
-        on_epoch: Callable[[EpochRecord], None] | None = None) -> RunResult:
+        progress: Progress | None = None) -> RunResult:
     """Train one network as `cfg` says and log it. Data that cannot be read or split raises
     DataError before a run is created: bad input leaves no record. With
     tracking.skip_finished, a config whose identical run already FINISHED is not run again."""
     cfg = with_resolved_threads(cfg)
+    if progress:
+        progress.step(f"reading {cfg.data.name}")
     dataset = load_dataset(cfg.data)  # the identity needs the data's digest only
     identity = config_hash(cfg, dataset.digest)
     if cfg.tracking.skip_finished:
@@ -209,6 +224,10 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
         log.set_tags({IDENTITY_TAG: identity, "data.sha256": split.digest})
         log.log_datasets(split)
         clf = Classifier(cfg.model, cfg.optim, cfg.trainer, cfg.seed)
+        if progress:
+            progress.step(f"training on {len(split.y_train)} rows, {cfg.trainer.epochs} "
+                          f"epoch(s) at most")
+            clf.on_rows = progress.rows
         history: list[dict[str, float]] = []
         best_record, best_state, initial_layers = None, None, {}
         start = time.perf_counter()
@@ -218,9 +237,11 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
             initial_layers = initial_layers or record.layers_before
             if record.improved:
                 best_record, best_state = record, clf.network.state()
-            if on_epoch:
-                on_epoch(record)
+            if progress:
+                progress.epoch(record)
         train_seconds = time.perf_counter() - start
+        if progress:
+            progress.step("evaluating and recording the run")
         proba = clf.predict_proba(split.x_test) if len(split.y_test) else None
         test_loss, test_accuracy = (output_loss_and_accuracy(clf, proba, split.y_test)
                                     if proba is not None else (math.nan, math.nan))

@@ -570,3 +570,23 @@ def test_each_dataset_is_its_own_experiment_and_compare_takes_the_latest_sweep(t
     assert done.returncode == 2 and len(runs_of(uri)) == before
     assert "would go to 2 MLflow experiments (digitlab-digits, digitlab-fashion_mnist" in (
         done.stderr)
+
+
+def test_a_run_says_each_slow_step_before_it_and_a_sweep_keeps_them_in_its_logs(tmp_path):
+    uri = store(tmp_path)
+    done = pipeline("train.py", "trainer.epochs=1", "tracking.log_model=false",
+                    f"tracking.uri={uri}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    steps = ["recorded in", "creating the MLflow store", "reading digits …",
+             "training on 1293 rows, 1 epoch(s) at most …", "epoch 1/1  train_loss=",
+             "evaluating and recording the run …"]
+    found = [next(i for i, line in enumerate(lines) if step in line) for step in steps]
+    assert found == sorted(found), done.stdout  # each step said before it starts, in order
+    done = pipeline("train.py", "-m", "seed=1,2", "trainer.epochs=1", "tracking.log_model=false",
+                    f"tracking.uri={uri}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "creating the MLflow store" not in done.stdout  # made by the first command
+    assert "reading digits" not in done.stdout and len(done.stdout.splitlines()) <= 8
+    logs = list((tmp_path / "outputs" / "sweeps").glob("*/*/*/train.log"))
+    assert len(logs) == 2 and all("reading digits …" in log.read_text() for log in logs)

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -75,6 +76,9 @@ def run_job(cfg: DictConfig) -> dict:
         from digitlab import tracking
 
         uri = record.get("uri") or tracking.resolve_uri(run_cfg.tracking.uri, PROJECT_ROOT)
+        if not multirun:  # MLflow's import and the store's check take seconds
+            print(f"{name}: recorded in {uri}, experiment {run_cfg.tracking.experiment}",
+                  flush=True)
         experiment_id = record.get("experiment_id") or prepare_store(
             uri, run_cfg.tracking.experiment)
         parent = record.get("parent_run_id") or run_cfg.tracking.parent_run_id
@@ -92,9 +96,9 @@ def run_job(cfg: DictConfig) -> dict:
         (out_dir / RESULT_FILE).write_text(json.dumps(outcome))
         return outcome
     try:
-        with threadpool_limits(limits=_thread_limit(hc)), _progress(run_cfg, multirun) as on_epoch:
+        with threadpool_limits(limits=_thread_limit(hc)), _progress(run_cfg, multirun) as shown:
             result = runner.run(run_cfg, tracker, name, tags, out_dir,
-                                {"hydra": hydra_files}, on_epoch)
+                                {"hydra": hydra_files}, shown)
         outcome.update(status="SKIPPED" if result.skipped else "FINISHED", run_id=result.run_id,
                        metrics=result.metrics)
         code = 0
@@ -146,32 +150,70 @@ def _summary(metrics: dict[str, float]) -> str:
 
 epochs = logging.getLogger("digitlab.epochs")
 
+ROWS_EVERY = 10.0  # seconds between plain "rows done" lines of a long pass (not a terminal)
+
 
 class _progress:
-    """A tqdm bar over epochs in a terminal, one log line per epoch otherwise."""
+    """What a run shows as it goes. In a terminal: tqdm bars over epochs and, for a pass that
+    takes more than 2 s, over its rows. Otherwise plain lines: a single run prints its steps,
+    epochs and, every 10 s of a long pass, its rows; a sweep keeps them in each job's log file
+    and prints one line per run."""
 
     def __init__(self, cfg: RunConfig, multirun: bool):
         self.total = cfg.trainer.epochs
         self.multirun = multirun
+        self.epoch_started = self.last_line = 0.0
 
     def __enter__(self):
         from tqdm import tqdm
 
         self.bar = tqdm(total=self.total, unit="epoch", leave=False, disable=None)
-        return self.update
+        self.rows_bar = None
+        return self
 
-    def update(self, record) -> None:
+    def _say(self, line: str) -> None:
+        epochs.info(line)  # the job's log file (conf/hydra/job_logging/digitlab.yaml)
+        if not self.bar.disable:
+            self.bar.write(line)
+        elif not self.multirun:  # a single run in a log: its lines; a sweep: a line a run
+            print(line, flush=True)
+
+    def step(self, what: str) -> None:
+        self._say(f"{what} …")
+        self.epoch_started = self.last_line = time.monotonic()
+
+    def rows(self, done: int, total: int) -> None:
+        if not self.bar.disable:
+            if self.rows_bar is None:
+                from tqdm import tqdm
+
+                self.rows_bar = tqdm(total=total, unit="row", leave=False, delay=2,
+                                     desc=f"epoch {self.bar.n + 1}")
+            self.rows_bar.update(done - self.rows_bar.n)
+            return
+        now = time.monotonic()
+        if now - self.last_line >= ROWS_EVERY and done < total:
+            self.last_line = now
+            self._say(f"epoch {self.bar.n + 1}/{self.total}: {done:,} of {total:,} rows "
+                      f"({done / total:.0%}), {now - self.epoch_started:.0f} s")
+
+    def epoch(self, record) -> None:
+        if self.rows_bar is not None:
+            self.rows_bar.close()
+            self.rows_bar = None
         line = "epoch %d/%d  %s" % (record.epoch, self.total, "  ".join(
             f"{k}={v:.4g}" for k, v in record.metrics().items()
             if k not in record.layers))  # the per-layer ones are in the store and report
-        epochs.info(line)  # the job's log file (conf/hydra/job_logging/digitlab.yaml)
         if self.bar.disable:
-            if not self.multirun:  # a single run in a log: its epochs; a sweep: a line a run
-                print(line, flush=True)
+            self._say(line)
         else:
+            epochs.info(line)
             self.bar.set_postfix(loss=f"{record.train_loss:.4f}",
                                  val=f"{record.val_accuracy or float('nan'):.4f}")
             self.bar.update()
+        self.epoch_started = self.last_line = time.monotonic()
 
     def __exit__(self, *exc) -> None:
+        if self.rows_bar is not None:
+            self.rows_bar.close()
         self.bar.close()

@@ -264,8 +264,11 @@ def prepare_store(uri: str, experiment: str) -> str:
     """The store checked and ready, or one line and exit code 2 before anything trains."""
     from digitlab import tracking
 
+    def creating() -> None:  # MLflow's tables and migrations: the longest silent step
+        print(f"creating the MLflow store {uri} (a few seconds, once)", flush=True)
+
     try:
-        return tracking.prepare_store(uri, experiment)
+        return tracking.prepare_store(uri, experiment, on_create=creating)
     except tracking.StoreError as exc:
         fail(str(exc))
 

@@ -74,7 +74,8 @@ class SweepCallback(Callback):
             from digitlab import tracking
 
             SWEEP.uri = tracking.resolve_uri(first.tracking.uri, PROJECT_ROOT)
-            print(f"{sweep_name(swept, len(jobs))} into {sweep_dir}, tracked in {SWEEP.uri}",
+            print(f"{sweep_name(swept, len(jobs))} into {sweep_dir}, tracked in {SWEEP.uri}, "
+                  f"experiment {first.tracking.experiment}",
                   flush=True)  # before the store is opened: that may take seconds
             experiment_id = prepare_store(SWEEP.uri, first.tracking.experiment)
             SWEEP.owns_parent = first.tracking.parent_run_id is None
@@ -91,6 +92,10 @@ class SweepCallback(Callback):
         else:
             print(f"{sweep_name(swept, len(jobs))} into {sweep_dir}, tracking off", flush=True)
         (sweep_dir / SWEEP_FILE).write_text(json.dumps(record))
+        if SWEEP.in_joblib_workers:
+            workers = config.hydra.launcher.get("n_jobs")
+            print(f"starting {workers} joblib workers (each imports the project and MLflow "
+                  "first: a few seconds)", flush=True)
 
 
 def sweep_name(swept: list[str], jobs: int) -> str:

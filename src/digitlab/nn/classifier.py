@@ -5,7 +5,7 @@ reference path or a fast one; `passes` is the one epoch loop (fit and digitlab.t
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -28,7 +28,14 @@ def network_for(cfg: NetworkSettings, n_in: int, n_out: int, rng: np.random.Gene
                               output=cfg.output, loss=cfg.loss, quirk=cfg.derivative_quirk)
 
 
+# a pass reports its progress about this many times (trainer's progress bar, long epochs)
+REPORTS_PER_PASS = 100
+
+
 class Classifier:
+    # called with (rows done, rows in the pass) during a pass, when set: a progress display
+    on_rows: Callable[[int, int], None] | None = None
+
     def __init__(self, model: NetworkSettings | None = None,
                  optim: OptimizerSettings | None = None, trainer: LoopSettings | None = None,
                  seed: int = 0):
@@ -108,11 +115,12 @@ class Classifier:
             shrink = 1.0 - self.optimizer.lr * weight_decay(self.optim, n, 1)
             compiled = per_sample.one_pass(
                 network, x, np.arange(n) if order is None else order, targets, labels,
-                self.optimizer.lr, shrink)
+                self.optimizer.lr, shrink, self.on_rows, -(-n // REPORTS_PER_PASS))
             if compiled is not None:
                 return self._end_pass(n, *compiled)
         # each row's output as the update it took part in saw it, scored once the pass is over
         outputs = np.empty((n, weights[-1].shape[1]), dtype=self.dtype)
+        report_at = every = max(size, -(-n // REPORTS_PER_PASS))
         for start in range(0, n, size):
             rows = slice(start, start + size) if order is None else order[start:start + size]
             xb, yb = x[rows], targets[rows]
@@ -127,6 +135,9 @@ class Classifier:
                 self.optimizer.update(params, grads)
                 output = activations[-1]
             outputs[start:start + size] = output
+            if self.on_rows is not None and start + size >= min(report_at, n):
+                self.on_rows(min(start + size, n), n)
+                report_at = start + size + every
         visited = slice(None) if order is None else order
         total_cost = float(network.cost(outputs, targets[visited]).sum(dtype=np.float64))
         correct = int(np.count_nonzero(outputs.argmax(axis=1) == labels[visited]))

@@ -12,6 +12,8 @@ b ← b − η·δ (BP3, BP4). Two exact savings the BLAS path cannot make:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numba import njit
 from numba.typed import List
@@ -145,8 +147,10 @@ def _forward_z(w, b, a, z, has_bias):
 
 @njit(cache=True)
 def sgd_pass(x, order, targets, labels, weights, biases, has_bias, lr, shrink,
-             hidden, output, loss, fused, quirk, eps, tiny):
-    """One pass of per-sample SGD over x[order]; returns (Σ cost, correct predictions)."""
+             hidden, output, loss, fused, quirk, eps, tiny, cost_so_far):
+    """One pass of per-sample SGD over x[order]; returns (cost_so_far + Σ cost, correct
+    predictions). A pass cut into pieces gives the same bits: the cost goes on from the
+    previous piece's sum, and z¹ of a piece's first sample is computed as the sweep would."""
     depth = len(weights)
     acts = List()  # acts[l] holds aˡ⁺¹ (a⁰ is the sample itself), z computed in place
     deltas = List()
@@ -155,7 +159,7 @@ def sgd_pass(x, order, targets, labels, weights, biases, has_bias, lr, shrink,
         deltas.append(np.zeros(w.shape[1], dtype=x.dtype))
     z_next = np.zeros(weights[0].shape[1], dtype=x.dtype)
     blank = np.zeros(x.shape[1], dtype=x.dtype)  # the "next sample" after the last
-    total_cost, correct = 0.0, 0
+    total_cost, correct = cost_so_far, 0
     n = order.size
     if n:
         _forward_z(weights[0], biases[0], x[order[0]], z_next, has_bias)
@@ -191,9 +195,13 @@ def sgd_pass(x, order, targets, labels, weights, biases, has_bias, lr, shrink,
 
 
 def one_pass(network, x: np.ndarray, order: np.ndarray, targets: np.ndarray,
-             labels: np.ndarray, lr: float, shrink: float) -> tuple[float, int] | None:
+             labels: np.ndarray, lr: float, shrink: float,
+             on_rows: Callable[[int, int], None] | None = None,
+             rows_per_call: int = 0) -> tuple[float, int] | None:
     """Run `sgd_pass` on the network's own arrays (updated in place): the pass's total cost and
-    correct count, or None for a unit or loss the kernel has no code for."""
+    correct count, or None for a unit or loss the kernel has no code for. With `on_rows`, the
+    pass runs `rows_per_call` rows at a time and reports (rows done, rows) after each piece:
+    the same bits as one call."""
     names = (network.activation_name, network.output_name)
     if not set(names) <= UNITS.keys() or network.loss_name not in LOSS_CODES:
         return None
@@ -203,8 +211,19 @@ def one_pass(network, x: np.ndarray, order: np.ndarray, targets: np.ndarray,
     biases = List(network.biases if network.biases is not None
                   else [np.zeros(0, dtype) for _ in network.weights])
     finfo = np.finfo(dtype)
-    return sgd_pass(np.ascontiguousarray(x), order, targets, labels, weights, biases, network.biases is not None,
-                    dtype.type(lr), dtype.type(shrink), UNITS[network.activation_name],
-                    UNITS[network.output_name], LOSS_CODES[network.loss_name],
-                    LOSSES[network.loss_name].fused_output == network.output_name,
-                    network.quirk, dtype.type(finfo.eps), dtype.type(finfo.tiny))
+    x = np.ascontiguousarray(x)
+    n = len(order)
+    step = rows_per_call if on_rows is not None and rows_per_call > 0 else max(n, 1)
+    total_cost, correct = 0.0, 0
+    for start in range(0, n, step):
+        total_cost, hits = sgd_pass(
+            x, order[start:start + step], targets, labels, weights, biases,
+            network.biases is not None, dtype.type(lr), dtype.type(shrink),
+            UNITS[network.activation_name], UNITS[network.output_name],
+            LOSS_CODES[network.loss_name],
+            LOSSES[network.loss_name].fused_output == network.output_name,
+            network.quirk, dtype.type(finfo.eps), dtype.type(finfo.tiny), total_cost)
+        correct += hits
+        if on_rows is not None:
+            on_rows(min(start + step, n), n)
+    return total_cost, correct

@@ -240,9 +240,11 @@ def _create_sqlite_store(db: Path, uri: str) -> None:
     making.unlink()
 
 
-def prepare_store(uri: str, experiment: str) -> str:
+def prepare_store(uri: str, experiment: str,
+                  on_create: Callable[[], None] | None = None) -> str:
     """Check the store, create (or migrate) it and the experiment once, under a file lock, before
-    any job starts; mark runs of dead processes KILLED. Returns the experiment id."""
+    any job starts; mark runs of dead processes KILLED. Returns the experiment id. `on_create` is
+    called before a SQLite store is created (its tables take seconds)."""
     check_store(uri)
     db = sqlite_path(uri)
     if db is None:
@@ -250,6 +252,8 @@ def prepare_store(uri: str, experiment: str) -> str:
     with FileLock(str(db) + ".lock", timeout=120):
         # asked again under the lock: another process may have made it meanwhile
         if _store_is_new(db):
+            if on_create:
+                on_create()
             _through_mlflow(uri, lambda: _create_sqlite_store(db, uri))
         return _through_mlflow(uri, lambda: _prepare(uri, experiment))
 
