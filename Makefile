@@ -81,11 +81,13 @@ server: $(STAMP)
 		--host $(SERVER_HOST) --port $(SERVER_PORT) --auth $(AUTH) --auth-db $(AUTH_DB)
 
 ## completion: bash completion of the pipelines' keys and groups, for `python pipelines/….py` and
-## `.venv/bin/python pipelines/….py` alike:  eval "$$(make -s completion)"
+## `.venv/bin/python pipelines/….py` alike, without the base_<group> schemas:
+##   eval "$$(make -s completion)"
 completion: $(RUN_STAMP)
 	@$(PY) pipelines/train.py -sc install=bash | sed \
 		-e 's|"$${words\[0\]}" == "python"|"$${words[0]\#\#*/}" == "python"|' \
-		-e 's|COMP_POINT=$$COMP_POINT COMP_LINE=$$COMP_LINE $$helper|COMP_POINT=$$((COMP_POINT - $${\#words[0]} + 6)) COMP_LINE="python $${COMP_LINE\#"$${words[0]}"}" $$helper|'
+		-e 's|COMP_POINT=$$COMP_POINT COMP_LINE=$$COMP_LINE $$helper|COMP_POINT=$$((COMP_POINT - $${\#words[0]} + 6)) COMP_LINE="python $${COMP_LINE\#"$${words[0]}"}" $$helper|' \
+		-e 's|-sc query=bash)|-sc query=bash \| tr " " "\\n" \| grep -v "=base_")|'
 
 ## ui: the MLflow UI on 127.0.0.1 against the project's store (make ui UI_PORT=5002)
 UI_PORT ?= 5000

@@ -362,7 +362,8 @@ def test_make_completion_completes_keys_and_groups(python, tmp_path):
 eval "$(make -s -C {ROOT} completion)"
 cd {ROOT}
 for line in "{python} pipelines/train.py optim.l" \\
-            "{python} pipelines/train.py experiment=nielsen-ch1-"; do
+            "{python} pipelines/train.py experiment=nielsen-ch1-" \\
+            "{python} pipelines/train.py data="; do
   COMP_LINE="$line"; COMP_POINT=${{#COMP_LINE}}; COMP_WORDS=($COMP_LINE); COMP_CWORD=2
   hydra_bash_completion; printf '%s\\n' "${{COMPREPLY[@]}}"
 done
@@ -372,6 +373,8 @@ done
     assert "optim.lr=" in done.stdout.split() and "optim.l2_style=" in done.stdout.split(), (
         done.stdout, done.stderr[-2000:])
     assert "experiment=nielsen-ch1-30" in done.stdout.split()
+    assert "data=digits" in done.stdout.split() and "data=mnist" in done.stdout.split()
+    assert "base_" not in done.stdout  # the schemas the options build on are no options
 
 
 @pytest.mark.parametrize("script,override,message", [
