@@ -173,10 +173,12 @@ class _progress:
 
     def _say(self, line: str) -> None:
         epochs.info(line)  # the job's log file (conf/hydra/job_logging/digitlab.yaml)
-        if not self.bar.disable:
-            self.bar.write(line)
-        elif not self.multirun:  # a single run in a log: its lines; a sweep: a line a run
+        if self.multirun:  # a sweep prints a line a run
+            return
+        if self.bar.disable:
             print(line, flush=True)
+        else:
+            self.bar.write(line)
 
     def step(self, what: str) -> None:
         self._say(f"{what} …")
