@@ -166,7 +166,7 @@ def test_predict_rejects_bad_input_in_one_line(digits_sweep, tmp_path, args, mes
 @pytest.mark.parametrize("args, message", [
     (["metric=nope"], "metric=nope: no run of sweep"),
     (["run_id=0123456789abcdef0123456789abcdef"], "no such run"),
-    (["tracking.experiment=nowhere"], "no experiment 'nowhere'"),
+    (["tracking.experiment=nowhere"], "tracking.experiment=nowhere: no such experiment"),
 ])
 def test_register_rejects_bad_input_in_one_line(digits_sweep, args, message):
     tmp, uri = digits_sweep
