@@ -9,13 +9,18 @@ STAMP := $(VENV)/.installed-stamp
 .PHONY: run test test-fast lint bench ui server clean-store reproduce reproduce-mnist reproduce-ch5 \
 	completion
 
+# uv installs what pyproject.toml pins, as pip would, in a tenth of pip's time (≈ 20 s, not
+# ≈ 150 s, for a fresh venv here); pip installs uv itself
+UV := $(VENV)/bin/uv pip install --quiet --python $(PY)
+
 $(RUN_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	test -x $(VENV)/bin/uv || $(PY) -m pip install --quiet --disable-pip-version-check 'uv>=0.9,<1'
+	$(UV) -e .
 	touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(UV) -e '.[dev]'
 	touch $(STAMP)
 
 ## run: a small sweep on the embedded digits (hidden × lr × seed), then the comparison table
