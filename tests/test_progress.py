@@ -3,6 +3,9 @@ the command's plain lines when its output is not a terminal."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -82,3 +85,13 @@ def test_a_sweep_job_prints_none_of_it(capsys):
         shown.rows(10, 20)
         shown.epoch(EpochRecord(1, 0.5, 0.9, None, None, 0.1, 1.0, improved=True))
     assert capsys.readouterr().out == ""  # the job's log file has them; the sweep, a line a run
+
+
+def test_the_libraries_info_lines_are_not_shown():
+    """Alembic's INFO lines (MLflow's schema migrator: "setup plugin alembic.autogenerate.…"
+    when a command first checks a store) say nothing a user acts on; the commands log INFO."""
+    code = ("import logging; logging.basicConfig(level=logging.INFO); "
+            "import digitlab.cli.project; import alembic.autogenerate")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "setup plugin" not in done.stderr + done.stdout

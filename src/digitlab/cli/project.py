@@ -57,6 +57,9 @@ def find_project_root(script: str | None, working_folder: Path,
 # MLflow's INFO lines (creating a store's tables, validating each model's input example) say
 # nothing a user acts on; its own setting, MLFLOW_LOGGING_LEVEL, is honoured where given
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+# nor do the INFO lines of Alembic, MLflow's schema migrator ("setup plugin …" when a command
+# first checks a store's schema): the commands' logging (conf/hydra/job_logging) shows INFO
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 # the command's script is argv[0]; a test runner or notebook is found by its working folder
 PROJECT_ROOT = find_project_root(sys.argv[0] if sys.argv and sys.argv[0].endswith(".py")
