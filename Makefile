@@ -15,13 +15,14 @@ UV := $(VENV)/bin/uv pip install --quiet --python $(PY)
 
 $(RUN_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	test -x $(VENV)/bin/uv || $(PY) -m pip install --quiet --disable-pip-version-check 'uv>=0.9,<1'
+	@# -qq: not even the warnings of a pip configuration that names missing folders
+	test -x $(VENV)/bin/uv || $(PY) -m pip install -qq --disable-pip-version-check 'uv>=0.9,<1'
 	$(UV) -e .
-	touch $(RUN_STAMP)
+	@touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP)
 	$(UV) -e '.[dev]'
-	touch $(STAMP)
+	@touch $(STAMP)
 
 ## run: a small sweep on the embedded digits (hidden × lr × seed), then the comparison table
 run: $(RUN_STAMP)

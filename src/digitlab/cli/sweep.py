@@ -68,8 +68,7 @@ class SweepCallback(Callback):
         launcher = str(config.hydra.launcher.get("_target_", ""))
         SWEEP = Sweep(sweep_dir, uuid.uuid4().hex,
                       in_joblib_workers=launcher.endswith(".JoblibLauncher"))
-        record = {"swept": swept, "token": SWEEP.token, "jobs": len(jobs),
-                  "started": time.time()}  # for each job's "[k/N] … ETA" line
+        record = {"swept": swept, "token": SWEEP.token, "jobs": len(jobs)}
         if first.tracking.enabled:
             from digitlab import tracking
 
@@ -91,6 +90,7 @@ class SweepCallback(Callback):
                           experiment_id=experiment_id)
         else:
             print(f"{sweep_name(swept, len(jobs))} into {sweep_dir}, tracking off", flush=True)
+        record["started"] = time.time()  # for each job's "[k/N, ≈ … left]": the store is ready
         (sweep_dir / SWEEP_FILE).write_text(json.dumps(record))
         if SWEEP.in_joblib_workers:
             workers = config.hydra.launcher.get("n_jobs")
