@@ -45,6 +45,7 @@ def test_a_search_logs_each_trial_as_a_child_run_and_tags_the_best(tmp_path):
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert parent.info.status == "FINISHED" and len(children) == 4
     assert all(c.info.status == "FINISHED" for c in children)
+    assert {c.data.params["tracking.experiment"] for c in children} == {"search"}  # as it is
     by_trial = {int(c.data.tags["digitlab.trial"]): c for c in children}
     for trial in study.trials:
         run = by_trial[trial.number]

@@ -121,6 +121,8 @@ def trial_config(cfg: SearchConfig, values: dict[str, Any]) -> RunConfig:
     overrides = [f"{name}={value}" for name, value in values.items()] + list(cfg.overrides)
     run_cfg = cli.to_run_config(compose(config_name="train", overrides=overrides))
     run_cfg.tracking.skip_finished = False  # every trial is its own child run
+    # the trial's logged params say where it is: the search's store and experiment
+    run_cfg.tracking.uri, run_cfg.tracking.experiment = cfg.tracking.uri, cfg.tracking.experiment
     return run_cfg
 
 
