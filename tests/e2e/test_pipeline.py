@@ -226,6 +226,8 @@ def test_a_failing_job_fails_alone_and_the_sweep_exits_non_zero(tmp_path):
     assert {r.data.params["data.path"] for r in children} == {str(good)}
     assert "2 finished, 0 skipped (already FINISHED), 2 failed" in done.stdout
     assert "FAILED job" in done.stderr and "pixel 300" in done.stderr
+    counted = [line.split("]")[0] for line in done.stdout.splitlines() if line.startswith("[")]
+    assert counted[0].startswith("[1/4, ≈") and counted[-1] == "[4/4, 2 failed", counted
 
 
 @pytest.mark.parametrize("override,message", [
@@ -534,6 +536,9 @@ def test_the_same_config_sequential_then_on_joblib_workers_is_stored_once(tmp_pa
                       cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-2000:]
     assert "0 finished, 2 skipped (already FINISHED)" in second.stdout, second.stdout
+    assert "starting 2 joblib workers" in second.stdout
+    counted = [line for line in second.stdout.splitlines() if line.startswith("[")]
+    assert len(counted) == 2 and all(" skipped" in line.split("]")[0] for line in counted)
     assert len([r for r in runs_of(uri) if "mlflow.parentRunId" in r.data.tags]) == 2
 
 

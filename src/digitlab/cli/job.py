@@ -102,10 +102,10 @@ def run_job(cfg: DictConfig) -> dict:
         outcome.update(status="SKIPPED" if result.skipped else "FINISHED", run_id=result.run_id,
                        metrics=result.metrics)
         code = 0
-        log.info("%s%s: %s%s", sweep.progress(record, sweep_dir_of(hc)) if multirun else "",
-                 name, "already FINISHED as run %s, skipped (tracking.skip_finished=false runs "
-                 "it again): " % result.run_id if result.skipped else "",
-                 _summary(result.metrics))
+        counted = sweep.progress(record, sweep_dir_of(hc), outcome["status"]) if multirun else ""
+        log.info("%s%s: %s%s", counted, name, "already FINISHED as run %s, skipped "
+                 "(tracking.skip_finished=false runs it again): " % result.run_id
+                 if result.skipped else "", _summary(result.metrics))
     except (DataError, ConfigError) as exc:
         outcome["error"], code = str(exc), EXIT_BAD_INPUT
     except TrainingDiverged as exc:
@@ -124,7 +124,8 @@ def run_job(cfg: DictConfig) -> dict:
         (out_dir / RESULT_FILE).write_text(json.dumps(outcome))
         raise
     if multirun and outcome.get("error"):  # a single run says it once, on exit
-        log.error("%s: %s", name, outcome["error"])
+        log.error("%s%s: %s", sweep.progress(record, sweep_dir_of(hc), outcome["status"]), name,
+                  outcome["error"])
     if not multirun and not code and uri:
         print(where_to_find(uri, tracker.experiment_id, outcome["run_id"]))
     out_dir.mkdir(parents=True, exist_ok=True)

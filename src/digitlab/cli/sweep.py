@@ -125,18 +125,23 @@ def sweep_record(hc) -> dict:
     return _sweep_record_at(sweep_dir_of(hc))
 
 
-def progress(record: dict, sweep_dir: Path) -> str:
-    """`[k/N]`, k counting the jobs of this sweep done with this one, and the time the rest
-    will take at the pace of those (jobs run one after another or n_jobs at a time)."""
+def progress(record: dict, sweep_dir: Path, status: str) -> str:
+    """`[k/N, …]`: k counts the jobs of this sweep done with this one (whose `status` is
+    given), then how many of them failed or were skipped, and the time the rest will take at
+    the pace of those (jobs run one after another or n_jobs at a time)."""
     total, token = record.get("jobs"), record.get("token")
     if not total or not token:
         return ""
-    done = len(sweep_outcomes(sweep_dir, token)) + 1
-    left = total - done
-    if left <= 0 or "started" not in record:
-        return f"[{done}/{total}] "
-    seconds = (time.time() - record["started"]) / done * left
-    return f"[{done}/{total}, ≈ {seconds // 60:.0f} min {seconds % 60:02.0f} s left] "
+    statuses = [o["status"] for o in sweep_outcomes(sweep_dir, token)] + [status]
+    done, left = len(statuses), total - len(statuses)
+    parts = [f"{done}/{total}"]
+    failed = sum(s not in ("FINISHED", "SKIPPED") for s in statuses)
+    skipped = statuses.count("SKIPPED")
+    parts += [f"{n} {what}" for n, what in ((failed, "failed"), (skipped, "skipped")) if n]
+    if left > 0 and "started" in record:
+        seconds = (time.time() - record["started"]) / done * left
+        parts.append(f"≈ {seconds // 60:.0f} min {seconds % 60:02.0f} s left")
+    return f"[{', '.join(parts)}] "
 
 
 def sweep_outcomes(sweep_dir: Path, token: str) -> list[dict]:
