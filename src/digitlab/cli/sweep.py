@@ -32,6 +32,8 @@ SWEEP_FILE = "digitlab_sweep.json"
 # in the sweep folder: the store is gone, its server down or its file deleted (for the sweep whose
 # token it holds)
 STORE_LOST_FILE = "digitlab_store_lost"
+# in the sweep folder: how many of its jobs are done, by status, for each job's "[k/N, …]" line
+PROGRESS_FILE = "digitlab_progress.json"
 
 
 @dataclass
@@ -132,16 +134,37 @@ def progress(record: dict, sweep_dir: Path, status: str) -> str:
     total, token = record.get("jobs"), record.get("token")
     if not total or not token:
         return ""
-    statuses = [o["status"] for o in sweep_outcomes(sweep_dir, token)] + [status]
-    done, left = len(statuses), total - len(statuses)
+    counts = _count_done(sweep_dir, token, status)
+    done = sum(n for s, n in counts.items() if s != "sweep")
+    left = total - done
     parts = [f"{done}/{total}"]
-    failed = sum(s not in ("FINISHED", "SKIPPED") for s in statuses)
-    skipped = statuses.count("SKIPPED")
-    parts += [f"{n} {what}" for n, what in ((failed, "failed"), (skipped, "skipped")) if n]
+    failed = done - counts.get("FINISHED", 0) - counts.get("SKIPPED", 0)
+    parts += [f"{n} {what}" for n, what in ((failed, "failed"),
+                                            (counts.get("SKIPPED", 0), "skipped")) if n]
     if left > 0 and "started" in record:
         seconds = (time.time() - record["started"]) / done * left
         parts.append(f"≈ {seconds // 60:.0f} min {seconds % 60:02.0f} s left")
     return f"[{', '.join(parts)}] "
+
+
+def _count_done(sweep_dir: Path, token: str, status: str) -> dict:
+    """This job counted among the sweep's done jobs, by status: one small file read and written
+    under a lock whatever the sweep's size, parallel jobs included ({"sweep": token, status: n})."""
+    from filelock import FileLock
+
+    path = sweep_dir / PROGRESS_FILE
+    with FileLock(f"{path}.lock", timeout=60):
+        try:
+            counts = json.loads(path.read_text())
+        except (OSError, ValueError):
+            counts = {}
+        if not isinstance(counts, dict) or counts.get("sweep") != token:
+            counts = {"sweep": token}  # none yet, or an earlier sweep's in a reused folder
+        counts[status] = counts.get(status, 0) + 1
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(counts))
+        os.replace(partial, path)
+    return counts
 
 
 def sweep_outcomes(sweep_dir: Path, token: str) -> list[dict]:
