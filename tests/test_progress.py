@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -95,3 +96,15 @@ def test_the_libraries_info_lines_are_not_shown():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "setup plugin" not in done.stderr + done.stdout
+
+
+def test_a_sweeps_count_is_its_own_and_says_failures_and_skips(tmp_path):
+    from digitlab.cli import sweep
+
+    old = {"jobs": 3, "token": "old", "started": 0.0}
+    assert sweep.progress(old, tmp_path, "FINISHED").startswith("[1/3, ≈")
+    record = {"jobs": 3, "token": "new", "started": time.time()}
+    lines = [sweep.progress(record, tmp_path, s) for s in ("SKIPPED", "FAILED", "FINISHED")]
+    assert lines[0].startswith("[1/3, 1 skipped, ≈")  # the earlier sweep's job is not counted
+    assert lines[1].startswith("[2/3, 1 failed, 1 skipped, ≈")
+    assert lines[2] == "[3/3, 1 failed, 1 skipped] "
