@@ -52,6 +52,8 @@ def test_missing_mnist_is_reported_with_the_files_to_fetch(tmp_path):
     table = (tmp_path / "report" / "reproduce.md").read_text()
     assert "data missing" in table and "train-images-idx3-ubyte.gz" in table
     assert "mnist_root=" in table
+    # what it will do, before composing the rows and opening the store (seconds)
+    assert done.stdout.startswith("reproducing 1 row(s) (nielsen-ch1-30), 3 seed(s) each")
 
 
 def test_rerun_reproduces_a_digits_run_exactly_and_catches_altered_weights(tmp_path):

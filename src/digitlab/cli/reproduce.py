@@ -148,6 +148,8 @@ def run(cfg: ReproduceConfig) -> None:
     )
 
     ids = select(cfg.only)
+    print(f"reproducing {len(ids)} row(s) ({', '.join(ids)}), {cfg.seeds} seed(s) each, "
+          f"{cfg.n_jobs} at a time", flush=True)  # composing and the store take seconds
     configs, missing = {}, {}
     for exp_id in ids:
         run_cfg = compose_experiment(cfg, exp_id)
@@ -176,6 +178,7 @@ def run(cfg: ReproduceConfig) -> None:
             failed_sweeps += launch(cfg, group, list(extra), uri, parent,
                                     Path("outputs/reproduce").resolve() / f"{parent}-{n}",
                                     seeds) != 0
+        print("reading the runs back for the table …", flush=True)
         runs = tracking.runs_frame(uri, [experiment_id], parent)
         rows, figures = [], {}
         for exp_id in ids:
