@@ -108,3 +108,11 @@ def test_a_sweeps_count_is_its_own_and_says_failures_and_skips(tmp_path):
     assert lines[0].startswith("[1/3, 1 skipped, ≈")  # the earlier sweep's job is not counted
     assert lines[1].startswith("[2/3, 1 failed, 1 skipped, ≈")
     assert lines[2] == "[3/3, 1 failed, 1 skipped] "
+
+
+def test_a_count_that_cannot_be_written_costs_the_count_not_the_job(tmp_path):
+    from digitlab.cli import sweep
+
+    record = {"jobs": 3, "token": "t", "started": time.time()}
+    gone = tmp_path / "removed"  # as a full disk or a deleted sweep folder would fail it
+    assert sweep.progress(record, gone, "FAILED").startswith("[1/3, 1 failed, ≈")

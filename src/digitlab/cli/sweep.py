@@ -150,20 +150,22 @@ def progress(record: dict, sweep_dir: Path, status: str) -> str:
 def _count_done(sweep_dir: Path, token: str, status: str) -> dict:
     """This job counted among the sweep's done jobs, by status: one small file read and written
     under a lock whatever the sweep's size, parallel jobs included ({"sweep": token, status: n})."""
-    from filelock import FileLock
+    from filelock import FileLock, Timeout
 
-    path = sweep_dir / PROGRESS_FILE
-    with FileLock(f"{path}.lock", timeout=60):
-        try:
-            counts = json.loads(path.read_text())
-        except (OSError, ValueError):
-            counts = {}
-        if not isinstance(counts, dict) or counts.get("sweep") != token:
-            counts = {"sweep": token}  # none yet, or an earlier sweep's in a reused folder
-        counts[status] = counts.get(status, 0) + 1
-        partial = path.with_suffix(".partial")
-        partial.write_text(json.dumps(counts))
-        os.replace(partial, path)
+    path, counts = sweep_dir / PROGRESS_FILE, {"sweep": token, status: 1}
+    try:
+        with FileLock(f"{path}.lock", timeout=60):
+            try:
+                found = json.loads(path.read_text())
+            except (OSError, ValueError):
+                found = {}
+            if isinstance(found, dict) and found.get("sweep") == token:  # not an earlier sweep's
+                counts = {**found, status: found.get(status, 0) + 1}
+            partial = path.with_suffix(".partial")
+            partial.write_text(json.dumps(counts))
+            os.replace(partial, path)
+    except (OSError, Timeout):  # a full disk or a stuck lock costs the count, never the job
+        pass
     return counts
 
 
