@@ -142,6 +142,18 @@ def sweep_into(tmp: Path, *overrides: str) -> tuple[str, subprocess.CompletedPro
     return uri, done
 
 
+def sweep_digits_and_a_kaggle_csv(tmp: Path, epochs: int) -> str:
+    """Two sweeps of two seeds into a fresh store under `tmp`: the digits, then a Kaggle CSV
+    (each dataset its own MLflow experiment); the store's URI."""
+    uri = store(tmp)
+    csv = write_kaggle_csv(tmp / "train.csv", n=120)
+    for data in (["data=digits"], ["data=kaggle_csv", f"data.path={csv}"]):
+        done = pipeline("train.py", "-m", *data, "seed=0,1", f"trainer.epochs={epochs}",
+                        "tracking.log_model=false", f"tracking.uri={uri}", cwd=tmp)
+        assert done.returncode == 0, done.stderr[-2000:]
+    return uri
+
+
 def client(uri: str):
     from mlflow.tracking import MlflowClient
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from conftest import client, pipeline, runs_of, store, sweep_into, write_kaggle_csv
+from conftest import client, pipeline, runs_of, sweep_digits_and_a_kaggle_csv, sweep_into
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -111,12 +111,7 @@ def test_bad_head_to_head_input_is_one_line(sweep, args, message):
 
 
 def test_all_runs_never_pools_two_datasets(tmp_path):
-    uri = store(tmp_path)
-    csv = write_kaggle_csv(tmp_path / "train.csv", n=120)
-    for data in (["data=digits"], ["data=kaggle_csv", f"data.path={csv}"]):
-        done = pipeline("train.py", "-m", *data, "seed=0,1", "trainer.epochs=2",
-                        "tracking.log_model=false", f"tracking.uri={uri}", cwd=tmp_path)
-        assert done.returncode == 0, done.stderr[-2000:]
+    uri = sweep_digits_and_a_kaggle_csv(tmp_path, epochs=2)
     done = pipeline("compare.py", f"tracking.uri={uri}", "all_runs=true", "out=r", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     table = pd.read_csv(tmp_path / "r" / "all-runs" / "table.csv")

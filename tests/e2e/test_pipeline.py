@@ -13,7 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, client, pipeline, runs_of, store, sweep_into, write_kaggle_csv
+from conftest import (
+    ROOT,
+    client,
+    pipeline,
+    runs_of,
+    store,
+    sweep_digits_and_a_kaggle_csv,
+    sweep_into,
+    write_kaggle_csv,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -551,12 +560,7 @@ def test_help_says_what_each_key_does(tmp_path):
 
 
 def test_each_dataset_is_its_own_experiment_and_compare_takes_the_latest_sweep(tmp_path):
-    uri = store(tmp_path)
-    csv = write_kaggle_csv(tmp_path / "train.csv", n=120)
-    for data in (["data=digits"], ["data=kaggle_csv", f"data.path={csv}"]):
-        done = pipeline("train.py", "-m", *data, "seed=0,1", "trainer.epochs=1",
-                        "tracking.log_model=false", f"tracking.uri={uri}", cwd=tmp_path)
-        assert done.returncode == 0, done.stderr[-2000:]
+    uri = sweep_digits_and_a_kaggle_csv(tmp_path, epochs=1)
     for name, dataset in (("digitlab-digits", "digits"), ("digitlab-kaggle_csv", "kaggle_csv")):
         runs = runs_of(uri, name)
         assert len(runs) == 3  # the parent and its two runs, nothing of the other dataset

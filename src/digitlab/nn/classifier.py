@@ -109,18 +109,19 @@ class Classifier:
         self.optimizer.lr = SCHEDULES[self.optim.schedule](self.optim, self.epochs_done)
         network, params = self.network, self.network.params
         weights = network.weights
+        rows_per_report = -(-n // REPORTS_PER_PASS)  # ⌈n / 100⌉
         if self.trainer.engine == "auto" and size == 1 and self._fast:
             from digitlab.nn import per_sample  # Numba's import (≈ 0.4 s) only where it runs
 
             shrink = 1.0 - self.optimizer.lr * weight_decay(self.optim, n, 1)
             compiled = per_sample.one_pass(
                 network, x, np.arange(n) if order is None else order, targets, labels,
-                self.optimizer.lr, shrink, self.on_rows, -(-n // REPORTS_PER_PASS))
+                self.optimizer.lr, shrink, self.on_rows, rows_per_report)
             if compiled is not None:
                 return self._end_pass(n, *compiled)
         # each row's output as the update it took part in saw it, scored once the pass is over
         outputs = np.empty((n, weights[-1].shape[1]), dtype=self.dtype)
-        report_at = every = max(size, -(-n // REPORTS_PER_PASS))
+        report_at = every = max(size, rows_per_report)
         for start in range(0, n, size):
             rows = slice(start, start + size) if order is None else order[start:start + size]
             xb, yb = x[rows], targets[rows]
