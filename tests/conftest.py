@@ -60,6 +60,13 @@ def gone(pid: int, within: float = 10.0) -> bool:
     return False
 
 
+def dead_pid() -> str:
+    """The pid of a process that has ended (a run's recorded process that died)."""
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    return str(ended.pid)
+
+
 def idx_bytes(array: np.ndarray, magic: int) -> bytes:
     header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
     return header + array.astype(np.uint8).tobytes()
@@ -121,13 +128,26 @@ def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float)
         time.sleep(0.5)
 
 
-# the pipelines as a user runs them: a subprocess per command, and the store they write
-def pipeline(script: str, *args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+# the pipelines as a user runs them: a subprocess per command where the process is what is
+# tested (exit code of the interpreter, signals, workers, imports), in this process otherwise
+def pipeline_process(script: str, *args: str, cwd: Path,
+                     env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python pipelines/<script> <args>` in `cwd`, a process of its own."""
     environment = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
     environment.pop("MLFLOW_TRACKING_URI", None)
     environment.pop("PYTEST_CURRENT_TEST", None)  # MLflow changes behaviour under pytest
     return subprocess.run([sys.executable, str(ROOT / "pipelines" / script), *args], cwd=cwd,
                           capture_output=True, text=True, env=environment, timeout=900)
+
+
+def pipeline(script: str, *args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python pipelines/<script> <args>` in `cwd`, run in this process (no interpreter to start,
+    no imports to pay again): the script runs as __main__ with that command line, working folder
+    and environment, and what it wrote to file descriptors 1 and 2 (its joblib workers' lines
+    among them) and its exit code come back as a subprocess would give them."""
+    from in_process import run_script
+
+    return run_script(ROOT / "pipelines" / script, list(args), cwd=cwd, env=env)
 
 
 def store(tmp: Path) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, client, pipeline, runs_of, store, write_idx_set
+from conftest import ROOT, client, pipeline, pipeline_process, runs_of, store, write_idx_set
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def _one_line(done, message):
     assert message in lines[0], lines[0]
 
 
-@pytest.mark.parametrize("args, message", [
+BAD_INPUTS = [
     (["reproduce.py", "seeds=0"], "seeds=0: give the number of training runs per experiment"),
     (["reproduce.py", "seeds=-2"], "seeds=-2: give the number of training runs"),
     (["reproduce.py", "n_jobs=0"], "n_jobs=0: give the number of parallel jobs"),
@@ -54,8 +54,20 @@ def _one_line(done, message):
     (["predict.py", "input={tmp}/wide.csv", "model_uri=runs:/{child}/model"],
      "pixels must be raw values in 0–16, as the model was trained on; found 0–255"),
     (["export_kaggle_csv.py", "out={tmp}", "mnist_root={tmp}"], "out={tmp}: a folder"),
-])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(swept, tmp_path, args, message):
+    (["status.py", "reap=maybe"], "reap=maybe: expected true or false; give reap= such a value"),
+    (["search.py", "sampler=cmaes", "storage=sqlite:///{tmp}/optuna.db"],
+     "sampler='cmaes': use one of tpe, random, grid"),
+]
+# the first case of each command runs as a user runs it, an interpreter of its own: the exit code
+# and the one line are the process's; the others are the same code path, run in this process
+AS_A_PROCESS = {next(i for i, (args, _) in enumerate(BAD_INPUTS) if args[0] == script)
+                for script in {args[0] for args, _ in BAD_INPUTS}}
+
+
+@pytest.mark.parametrize("case", range(len(BAD_INPUTS)),
+                         ids=[" ".join(args) for args, _ in BAD_INPUTS])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(swept, tmp_path, case):
+    args, message = BAD_INPUTS[case]
     uri, parent, child = swept
     os.mkfifo(tmp_path / "fifo")
     pixels = ",".join(f"pixel{i}" for i in range(64))
@@ -64,7 +76,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(swept, tmp_path, args, 
         r.info.run_id for r in runs_of(uri, "reproduce")}
     fill = {"parent": parent, "child": child, "tmp": tmp_path}
     store_key = [] if args[0] == "export_kaggle_csv.py" else [f"tracking.uri={uri}"]
-    done = pipeline(args[0], *(a.format(**fill) for a in args[1:]), *store_key, cwd=tmp_path)
+    run = pipeline_process if case in AS_A_PROCESS else pipeline
+    done = run(args[0], *(a.format(**fill) for a in args[1:]), *store_key, cwd=tmp_path)
     _one_line(done, message.format(**fill))
     after = {r.info.run_id for r in runs_of(uri)} | {
         r.info.run_id for r in runs_of(uri, "reproduce")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import ROOT, client, runs_of
+from conftest import ROOT, client, pipeline, runs_of
 from test_benchmarks import _bench
 
 
@@ -24,10 +24,8 @@ def test_the_by_hand_script_logs_params_metrics_and_weights(tmp_path):
 
 def test_the_sweep_floor_sums_the_runs_epoch_loops(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    done = subprocess.run([sys.executable, str(ROOT / "pipelines" / "train.py"), "-m", "seed=0,1",
-                           "trainer.epochs=2", "tracking.log_model=false", f"tracking.uri={uri}",
-                           "tracking.experiment=floor"], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=300)
+    done = pipeline("train.py", "-m", "seed=0,1", "trainer.epochs=2", "tracking.log_model=false",
+                    f"tracking.uri={uri}", "tracking.experiment=floor", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     seconds = [r.data.metrics["train_seconds"] for r in runs_of(uri, "floor")
                if "train_seconds" in r.data.metrics]

@@ -16,7 +16,9 @@ import pytest
 from conftest import (
     ROOT,
     client,
+    dead_pid,
     pipeline,
+    pipeline_process,
     runs_of,
     store,
     sweep_digits_and_a_kaggle_csv,
@@ -320,8 +322,7 @@ def test_runs_of_dead_processes_are_marked_killed_when_the_store_opens(tmp_path)
 
     uri = store(tmp_path)
     experiment_id = tracking.prepare_store(uri, "digitlab")
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
+    dead = dead_pid()
     c = client(uri)
     orphan = c.create_run(experiment_id, tags={tracking.HOST_TAG: __import__("socket").gethostname(),
                                                tracking.PID_TAG: dead})
@@ -427,8 +428,9 @@ def test_a_single_run_ends_with_its_id_and_its_repeat_is_skipped_without_trainin
     for command in ("rerun.py", "register.py"):  # with the interpreter that ran it
         assert f"{sys.executable} {ROOT / 'pipelines'}/{command} run_id={run_id}" in first.stdout
     # the repeat finds the run through MLflow and the digits in the cache: no split, no
-    # scikit-learn, no reports
-    again = pipeline("train.py", *args, cwd=tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    # scikit-learn, no reports (a process of its own: what it imports is what is tested)
+    again = pipeline_process("train.py", *args, cwd=tmp_path,
+                             env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert again.returncode == 0, again.stderr[-2000:]
     said = [line for line in again.stdout.splitlines() if "already FINISHED" in line]
     assert len(said) == 1 and f"as run {run_id}, skipped" in said[0]
@@ -480,14 +482,11 @@ def test_a_sweep_and_compare_log_to_the_store_mlflow_tracking_uri_names(tmp_path
     """No tracking.uri: every job, the parent and compare.py's files go to MLFLOW_TRACKING_URI,
     and nothing to the project's own store."""
     uri = store(tmp_path)
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "MLFLOW_TRACKING_URI": uri}
-    env.pop("PYTEST_CURRENT_TEST", None)
     project_store = ROOT / "mlruns" / "mlflow.db"
     before = project_store.stat().st_mtime_ns if project_store.exists() else None
     for args in (["train.py", "-m", "seed=0,1", "trainer.epochs=2"],
                  ["compare.py", f"out={tmp_path / 'reports'}"]):
-        done = subprocess.run([sys.executable, str(ROOT / "pipelines" / args[0]), *args[1:]],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        done = pipeline(*args, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
         assert done.returncode == 0, done.stderr[-3000:]
     runs = runs_of(uri)
     assert len(runs) == 3 and {r.info.status for r in runs} == {"FINISHED"}

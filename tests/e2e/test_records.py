@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, client, pipeline, runs_of, store, sweep_into
+from conftest import ROOT, client, dead_pid, pipeline, runs_of, store, sweep_into
 
 
 def _parents(uri):
@@ -48,8 +47,7 @@ def test_every_command_that_opens_a_store_marks_dead_runs_killed(tmp_path, comma
 
     uri, _ = sweep_into(tmp_path, "seed=0", "trainer.epochs=1", "tracking.log_model=false")
     experiment_id = client(uri).get_experiment_by_name("digitlab-digits").experiment_id
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
+    dead = dead_pid()
     stale = client(uri).create_run(experiment_id, tags={
         tracking.HOST_TAG: socket.gethostname(), tracking.PID_TAG: dead}).info.run_id
     done = pipeline(command[0], f"tracking.uri={uri}",

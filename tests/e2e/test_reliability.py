@@ -18,8 +18,10 @@ import pytest
 from conftest import (
     ROOT,
     client,
+    dead_pid,
     idx_bytes,
     pipeline,
+    pipeline_process,
     runs_of,
     store,
     write_idx_set,
@@ -94,7 +96,7 @@ def test_a_sigkilled_sweep_resumes_without_rerunning_finished_jobs(tmp_path):
     finished_before = {i for i, s in before.items() if s == "FINISHED"}
     assert "RUNNING" in before.values()
 
-    again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True)
+    again = pipeline("train.py", *args[2:], cwd=tmp_path)  # the same command, once more
     assert again.returncode == 0, again.stderr[-3000:]
     runs = runs_of(uri)
     assert not [r for r in runs if r.info.status == "RUNNING"]
@@ -286,7 +288,8 @@ def test_bad_input_gets_one_line_and_exit_code_2(bad_files, finished_run, overri
     args = [a.format(t=tmp) for a in overrides.split()]
     if not any(a.startswith("tracking.uri") for a in args):
         args.append(f"tracking.uri={uri}")
-    done = pipeline("train.py", "trainer.epochs=1", "tracking.log_model=false", *args, cwd=tmp)
+    done = pipeline_process("train.py", "trainer.epochs=1", "tracking.log_model=false", *args,
+                            cwd=tmp)
     assert done.returncode == 2, done.stderr[-2000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("digitlab: error:")]
     assert len(errors) == 1 and fragment in errors[0], done.stderr[-2000:]
@@ -360,8 +363,7 @@ def test_status_shows_runs_by_status_and_reaps_stale_ones(tmp_path):
     experiment_id = tracking.prepare_store(uri, "digitlab")
     c = client(uri)
     c.set_terminated(c.create_run(experiment_id).info.run_id, "FINISHED")
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
+    dead = dead_pid()
     stale = c.create_run(experiment_id, tags={tracking.HOST_TAG: socket.gethostname(),
                                               tracking.PID_TAG: dead})
     done = pipeline("status.py", f"tracking.uri={uri}", "reap=false", cwd=tmp_path)
