@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -160,6 +161,26 @@ def sweep_into(tmp: Path, *overrides: str) -> tuple[str, subprocess.CompletedPro
     done = pipeline("train.py", "-m", *overrides, f"tracking.uri={uri}", cwd=tmp)
     assert done.returncode == 0, done.stderr[-3000:]
     return uri, done
+
+
+DIGITS_SWEEP = ("model.hidden=8,16,32", "optim.lr=0.1,0.5", "seed=0,1", "trainer.epochs=4")
+
+
+@pytest.fixture(scope="session")
+def digits_sweep(tmp_path_factory) -> SimpleNamespace:
+    """The store most tests read, built once a test session: `make run`'s sweep made smaller,
+    3 hidden sizes × 2 learning rates × 2 seeds (12 runs: 6 configs of 2 seeds, so every table,
+    verdict, figure and report has configs to rank and seeds to group, and the best run by
+    validation accuracy is a real choice), 4 epochs (curves with a best epoch to find), each run
+    with its pyfunc model (registering, serving, predicting). Tests read it; what they add to it
+    (a registered model, compare's files under the parent run) no other test reads. Their own
+    files go to their own tmp_path."""
+    folder = tmp_path_factory.mktemp("digits-sweep")
+    uri, done = sweep_into(folder, *DIGITS_SWEEP)
+    runs = runs_of(uri)
+    return SimpleNamespace(folder=folder, uri=uri, done=done, runs=runs,
+                           parent=next(r for r in runs if "digitlab.jobs" in r.data.tags),
+                           children=[r for r in runs if "mlflow.parentRunId" in r.data.tags])
 
 
 def sweep_digits_and_a_kaggle_csv(tmp: Path, epochs: int) -> str:

@@ -15,18 +15,10 @@ import pytest
 from conftest import ROOT, client, pipeline, pipeline_process, runs_of, store, write_idx_set
 
 
-@pytest.fixture(scope="module")
-def swept(tmp_path_factory):
-    """A store holding one finished sweep of one run with its model."""
-    folder = tmp_path_factory.mktemp("swept")
-    uri = store(folder)
-    done = pipeline("train.py", "-m", "seed=0", "trainer.epochs=1", f"tracking.uri={uri}",
-                    cwd=folder)
-    assert done.returncode == 0, done.stderr[-3000:]
-    runs = runs_of(uri)
-    parent = next(r for r in runs if "digitlab.jobs" in r.data.tags).info.run_id
-    child = next(r for r in runs if "mlflow.parentRunId" in r.data.tags).info.run_id
-    return uri, parent, child
+@pytest.fixture
+def swept(digits_sweep):
+    """The session's digits sweep: its store, its parent run and a run of it with its model."""
+    return digits_sweep.uri, digits_sweep.parent.info.run_id, digits_sweep.children[0].info.run_id
 
 
 def _one_line(done, message):

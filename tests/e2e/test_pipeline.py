@@ -29,12 +29,13 @@ from conftest import (
 pytestmark = pytest.mark.timeout(600)
 
 
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
-    """One real multirun: 2 hidden sizes × 2 seeds, 4 epochs, with the pyfunc model."""
-    tmp = tmp_path_factory.mktemp("sweep")
-    uri, done = sweep_into(tmp, "model.hidden=8,16", "seed=0,1", "trainer.epochs=4")
-    return tmp, uri, done
+@pytest.fixture
+def sweep(digits_sweep):
+    """The session's 12-run digits sweep (conftest.DIGITS_SWEEP), with the pyfunc models."""
+    return digits_sweep.folder, digits_sweep.uri, digits_sweep.done
+
+
+CONFIGS = [(h, lr) for h in ("8", "16", "32") for lr in ("0.1", "0.5")]
 
 
 def test_sweep_logs_one_child_run_per_job_under_a_parent(sweep):
@@ -42,14 +43,14 @@ def test_sweep_logs_one_child_run_per_job_under_a_parent(sweep):
     runs = runs_of(uri)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(parents) == 1 and len(children) == 4
+    assert len(parents) == 1 and len(children) == 12
     parent = parents[0]
-    assert parent.info.status == "FINISHED" and parent.data.tags["digitlab.jobs"] == "4"
+    assert parent.info.status == "FINISHED" and parent.data.tags["digitlab.jobs"] == "12"
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
-    assert {(c.data.params["model.hidden"], c.data.params["seed"]) for c in children} == {
-        ("8", "0"), ("8", "1"), ("16", "0"), ("16", "1")}
-    assert {c.info.run_name for c in children} == {"hidden=8 seed=0", "hidden=8 seed=1",
-                                                  "hidden=16 seed=0", "hidden=16 seed=1"}
+    assert {(c.data.params["model.hidden"], c.data.params["optim.lr"], c.data.params["seed"])
+            for c in children} == {(h, lr, s) for h, lr in CONFIGS for s in ("0", "1")}
+    assert {c.info.run_name for c in children} == {
+        f"hidden={h} lr={lr} seed={s}" for h, lr in CONFIGS for s in ("0", "1")}
     for c in children:
         assert c.info.status == "FINISHED"
         assert c.data.params["trainer.epochs"] == "4" and c.data.params["data.name"] == "digits"
@@ -60,24 +61,24 @@ def test_sweep_logs_one_child_run_per_job_under_a_parent(sweep):
         assert tags["digitlab.sweep_id"] == parent.info.run_id
         contexts = {i.tags[0].value for i in c.inputs.dataset_inputs}
         assert contexts == {"training", "validation", "test"}
-    assert "4 finished, 0 skipped (already FINISHED), 0 failed" in done.stdout
-    assert parent.info.run_name == "hidden×seed, 4 runs"  # what it sweeps, not a timestamp
+    assert "12 finished, 0 skipped (already FINISHED), 0 failed" in done.stdout
+    assert parent.info.run_name == "hidden×lr×seed, 12 runs"  # what it sweeps, not a timestamp
 
 
 def test_a_sweep_prints_a_line_a_run_and_keeps_its_epochs_in_the_job_logs(sweep):
     tmp, uri, done = sweep
     lines = done.stdout.strip().splitlines()
-    assert lines[0].startswith("hidden×seed, 4 runs into ")  # before the store is opened
+    assert lines[0].startswith("hidden×lr×seed, 12 runs into ")  # before the store is opened
     runs = [line for line in lines if line.startswith("[")]
-    assert [line.split("]")[0].split(",")[0] for line in runs] == ["[1/4", "[2/4", "[3/4",
-                                                                   "[4/4"]
-    assert all("left]" in line for line in runs[:3]) and "best_val_accuracy=" in runs[0]
+    assert [line.split("]")[0].split(",")[0] for line in runs] == [f"[{k}/12" for k in
+                                                                   range(1, 13)]
+    assert all("left]" in line for line in runs[:11]) and "best_val_accuracy=" in runs[0]
     assert not [line for line in lines if "epoch 1/4" in line or "INFO" in line
                 or "[HYDRA]" in line], lines
-    assert len(lines) <= 10 and "compare.py sweep=" in lines[-2]
+    assert len(lines) <= 12 + 6 and "compare.py sweep=" in lines[-2]  # a line a run, and a few
     assert lines[-1].startswith("see its runs: ") and "runs?workflowType=machine_learning" in lines[-1]
     logs = list((tmp / "outputs" / "sweeps").rglob("train.log"))
-    assert len(logs) == 4 and all("epoch 4/4" in log.read_text() for log in logs)
+    assert len(logs) == 12 and all("epoch 4/4" in log.read_text() for log in logs)
 
 
 def _jobs(uri: str) -> list:
@@ -175,20 +176,20 @@ def test_pyfunc_model_predicts_like_the_library(sweep, tmp_path):
     assert json.loads(out.read_text())["predictions"] == ours[:25].tolist()
 
 
-def test_compare_prints_exports_and_logs_the_table(sweep):
-    tmp, uri, _ = sweep
-    done = pipeline("compare.py", f"tracking.uri={uri}", "out=reports", cwd=tmp)
+def test_compare_prints_exports_and_logs_the_table(sweep, tmp_path):
+    _, uri, _ = sweep
+    done = pipeline("compare.py", f"tracking.uri={uri}", "out=reports", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     parent = next(r for r in runs_of(uri) if "mlflow.parentRunId" not in r.data.tags)
-    folder = tmp / "reports" / parent.info.run_id
+    folder = tmp_path / "reports" / parent.info.run_id
     import pandas as pd
 
     runs = pd.read_csv(folder / "runs.csv")  # one row per run
-    assert len(runs) == 4 and {"model.hidden", "seed", "best_val_accuracy",
-                               "test_accuracy", "duration_s"} <= set(runs.columns)
+    assert len(runs) == 12 and {"model.hidden", "seed", "best_val_accuracy",
+                                "test_accuracy", "duration_s"} <= set(runs.columns)
     assert list(runs.best_val_accuracy) == sorted(runs.best_val_accuracy, reverse=True)
     table = pd.read_csv(folder / "table.csv")  # one row per config, its seeds grouped
-    assert len(table) == 2 and table["n"].tolist() == [2, 2]
+    assert len(table) == 6 and table["n"].tolist() == [2] * 6
     assert list(table.best_val_accuracy_mean) == sorted(table.best_val_accuracy_mean,
                                                         reverse=True)
     assert (folder / "table.md").read_text().startswith("| config")
@@ -352,10 +353,10 @@ def test_a_renamed_recipe_names_its_new_name(tmp_path):
         "digitlab: error: experiment=seed-blog is now experiment=blog-network"], done.stderr
 
 
-def test_output_piped_into_head_ends_quietly(sweep):
-    tmp, uri, _ = sweep
+def test_output_piped_into_head_ends_quietly(sweep, tmp_path):
+    _, uri, _ = sweep
     done = subprocess.run(f"{sys.executable} {ROOT / 'pipelines' / 'status.py'} "
-                          f"tracking.uri={uri} | head -1", shell=True, cwd=tmp,
+                          f"tracking.uri={uri} | head -1", shell=True, cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert done.stdout.startswith("store:") and "Traceback" not in done.stderr, done.stderr
 
@@ -516,8 +517,8 @@ def test_a_read_command_never_creates_a_store(tmp_path):
         assert not typo.parent.exists(), command
 
 
-def test_register_takes_the_lowest_loss_and_the_highest_accuracy(tmp_path):
-    uri, _ = sweep_into(tmp_path, "seed=0,1,2", "trainer.epochs=2")
+def test_register_takes_the_lowest_loss_and_the_highest_accuracy(sweep, tmp_path):
+    _, uri, _ = sweep
     runs = [r for r in runs_of(uri) if "mlflow.parentRunId" in r.data.tags]
     lowest = min(runs, key=lambda r: r.data.metrics["test_loss"]).info.run_id
     highest = max(runs, key=lambda r: r.data.metrics["test_loss"]).info.run_id

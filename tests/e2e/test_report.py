@@ -9,40 +9,43 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, client, pipeline, runs_of, store, sweep_into
+from conftest import ROOT, client, pipeline, runs_of, store
 
 SHOTS = Path(os.environ.get("DIGITLAB_TEST_OUTPUT", ROOT / "test-output")) / "report"
 pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture(scope="module")
-def sweep_report(tmp_path_factory):
-    """A 12-run digits sweep (3 hidden × 2 lr × 2 seeds) and its report."""
+def sweep_report(digits_sweep, tmp_path_factory):
+    """The session's 12-run digits sweep (3 hidden × 2 lr × 2 seeds) and its report; the files
+    the report logged to the sweep's parent run (compare's other formats log there too)."""
     tmp = tmp_path_factory.mktemp("report")
-    uri, _ = sweep_into(tmp, "model.hidden=8,16,32", "optim.lr=0.1,0.5", "seed=0,1",
-                        "trainer.epochs=4")
+    uri = digits_sweep.uri
+    parent = digits_sweep.parent.info.run_id
+    before = {f.path for f in client(uri).list_artifacts(parent, "compare")}
     done = pipeline("compare.py", f"tracking.uri={uri}", "format=html",
                     "ui_url=http://127.0.0.1:5000", cwd=tmp)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "the latest sweep of the store" in done.stdout  # says which, and why
     [path] = (tmp / "reports").glob("*/report.html")
-    return tmp, uri, path
+    logged = {f.path for f in client(uri).list_artifacts(parent, "compare")} - before
+    return tmp, uri, path, logged
 
 
 def test_the_report_is_one_file_logged_to_the_sweeps_parent(sweep_report):
-    tmp, uri, path = sweep_report
+    tmp, uri, path, logged = sweep_report
     text = path.read_text(encoding="utf-8")
     from plotly.offline import get_plotlyjs
 
     assert get_plotlyjs()[-2000:] in text  # plotly.js itself is in the file, not fetched
     parent = next(r for r in runs_of(uri) if r.data.tags.get("digitlab.jobs"))
-    names = [f.path for f in client(uri).list_artifacts(parent.info.run_id, "compare")]
-    assert names == ["compare/report.html"]
+    assert [p.name for p in path.parent.iterdir()] == ["report.html"]
+    assert logged == {"compare/report.html"}  # the one file, nothing beside it
     assert parent.data.tags["git.commit"] in text and "python pipelines/train.py -m" in text
 
 
 def test_the_report_renders_offline_in_chromium(browser, sweep_report):
-    _, uri, path = sweep_report
+    _, uri, path, _ = sweep_report
     page = browser.new_page(viewport={"width": 1300, "height": 1000})
     requests, errors = [], []
     page.route("**/*", lambda route: (requests.append(route.request.url), route.abort())
@@ -93,7 +96,7 @@ def test_the_report_renders_offline_in_chromium(browser, sweep_report):
 
 
 def test_an_unknown_format_is_refused(sweep_report):
-    tmp, uri, _ = sweep_report
+    tmp, uri, _, _ = sweep_report
     done = pipeline("compare.py", f"tracking.uri={uri}", "format=pdf", cwd=tmp)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [

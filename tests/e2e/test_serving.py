@@ -13,18 +13,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import client, pipeline, runs_of, store, sweep_into, write_kaggle_csv
+from conftest import client, pipeline, runs_of, store, write_kaggle_csv
 
 pytestmark = pytest.mark.timeout(900)
 MLFLOW = str(Path(sys.executable).parent / "mlflow")
 
 
-@pytest.fixture(scope="module")
-def digits_sweep(tmp_path_factory):
-    """Three hidden sizes, so that the best run by validation accuracy is a real choice."""
-    tmp = tmp_path_factory.mktemp("serve")
-    uri, _ = sweep_into(tmp, "model.hidden=4,16,32", "trainer.epochs=4")
-    return tmp, uri
+@pytest.fixture
+def served(digits_sweep, tmp_path):
+    """The session's digits sweep (three hidden sizes: the best run by validation accuracy is a
+    real choice), and a working folder of the test's own."""
+    return tmp_path, digits_sweep.uri
 
 
 def children(uri: str):
@@ -42,8 +41,8 @@ def digits_csv(path: Path, rows: np.ndarray, labels: np.ndarray | None = None) -
     return path
 
 
-def test_register_picks_the_best_run_by_validation_and_moves_the_alias(digits_sweep):
-    tmp, uri = digits_sweep
+def test_register_picks_the_best_run_by_validation_and_moves_the_alias(served):
+    tmp, uri = served
     runs = children(uri)
     best = max(runs, key=lambda r: r.data.metrics["best_val_accuracy"])
     done = pipeline("register.py", f"tracking.uri={uri}", cwd=tmp)
@@ -72,14 +71,14 @@ def test_register_picks_the_best_run_by_validation_and_moves_the_alias(digits_sw
     assert len(client(uri).search_model_versions("name = 'digitlab'")) == 2
 
 
-def test_mlflow_models_predict_serves_the_champion_on_a_csv_of_pixels(digits_sweep, tmp_path):
+def test_mlflow_models_predict_serves_the_champion_on_a_csv_of_pixels(served, tmp_path):
     import mlflow
 
     from digitlab.config import DataConfig
     from digitlab.data import load_dataset, make_split
     from digitlab.seeding import seed_streams
 
-    tmp, uri = digits_sweep
+    tmp, uri = served
     if pipeline("register.py", f"tracking.uri={uri}", cwd=tmp).returncode:
         pytest.fail("register failed")
     cfg = DataConfig()
@@ -98,10 +97,10 @@ def test_mlflow_models_predict_serves_the_champion_on_a_csv_of_pixels(digits_swe
     assert np.mean(expected == split.y_test[:40]) > 0.6  # a trained model, not noise
 
 
-def test_predict_on_the_digits_reports_accuracy_for_a_labeled_csv(digits_sweep, tmp_path):
+def test_predict_on_the_digits_reports_accuracy_for_a_labeled_csv(served, tmp_path):
     from sklearn.datasets import load_digits
 
-    tmp, uri = digits_sweep
+    tmp, uri = served
     run_id = children(uri)[0].info.run_id
     digits = load_digits()
     csv = digits_csv(tmp_path / "labeled.csv", digits.data[:200], digits.target[:200])
@@ -148,8 +147,8 @@ def test_kaggle_test_csv_becomes_a_submission(tmp_path):
     (["input={tmp}/kaggle.csv", "model_uri=models:/nobody@champion"],
      "model_uri=models:/nobody@champion: cannot load it"),
 ])
-def test_predict_rejects_bad_input_in_one_line(digits_sweep, tmp_path, args, message):
-    tmp, uri = digits_sweep
+def test_predict_rejects_bad_input_in_one_line(served, tmp_path, args, message):
+    tmp, uri = served
     write_kaggle_csv(tmp_path / "kaggle.csv", n=5, labeled=False)
     run_id = children(uri)[0].info.run_id
     done = pipeline("predict.py", f"tracking.uri={uri}",
@@ -168,8 +167,8 @@ def test_predict_rejects_bad_input_in_one_line(digits_sweep, tmp_path, args, mes
     (["run_id=0123456789abcdef0123456789abcdef"], "no such run"),
     (["tracking.experiment=nowhere"], "tracking.experiment=nowhere: no such experiment"),
 ])
-def test_register_rejects_bad_input_in_one_line(digits_sweep, args, message):
-    tmp, uri = digits_sweep
+def test_register_rejects_bad_input_in_one_line(served, args, message):
+    tmp, uri = served
     done = pipeline("register.py", f"tracking.uri={uri}", *args, cwd=tmp)
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
@@ -186,11 +185,11 @@ def test_register_refuses_a_failed_run(tmp_path):
     assert refused.returncode == 2 and "the run is FAILED" in refused.stderr
 
 
-def test_the_model_takes_float_pixels_and_refuses_ones_out_of_range(digits_sweep, tmp_path):
+def test_the_model_takes_float_pixels_and_refuses_ones_out_of_range(served, tmp_path):
     import mlflow
     from sklearn.datasets import load_digits
 
-    tmp, uri = digits_sweep
+    tmp, uri = served
     run = max(children(uri), key=lambda r: r.data.metrics["best_val_accuracy"])
     mlflow.set_tracking_uri(uri)
     model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")

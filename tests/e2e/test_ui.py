@@ -12,18 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, client, free_port, runs_of, sweep_into, wait_healthy
+from conftest import ROOT, client, free_port, runs_of, wait_healthy
 
 SHOTS = Path(os.environ.get("DIGITLAB_TEST_OUTPUT", ROOT / "test-output")) / "ui"
 pytestmark = pytest.mark.timeout(600)
+SWEEP_NAME = "hidden×lr×seed, 12 runs"  # the parent run of conftest.DIGITS_SWEEP
 
 
 @pytest.fixture(scope="module")
-def ui(tmp_path_factory):
-    """A 2×2 sweep (hidden × lr) in a fresh store, and `mlflow ui` serving it."""
+def ui(digits_sweep, tmp_path_factory):
+    """The session's 12-run digits sweep (hidden × lr × seed), and `mlflow ui` serving it."""
     tmp = tmp_path_factory.mktemp("ui")
-    uri, done = sweep_into(tmp, "model.hidden=8,32", "optim.lr=0.1,0.5", "trainer.epochs=3")
-    [printed] = [line.rsplit(" /", 1)[1] for line in done.stdout.splitlines()
+    uri = digits_sweep.uri
+    [printed] = [line.rsplit(" /", 1)[1] for line in digits_sweep.done.stdout.splitlines()
                  if line.startswith("see its runs:")]
     port = free_port()
     log = open(tmp / "ui.log", "w")
@@ -48,7 +49,7 @@ def runs_page(browser, base: str, experiment: str):
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     # /#/experiments/<id> opens a GenAI overview; the runs table is under /runs
     page.goto(f"{base}/#/experiments/{experiment}/runs?workflowType=machine_learning")
-    page.get_by_role("link", name="hidden×lr, 4 runs").first.wait_for(timeout=60000)
+    page.get_by_role("link", name=SWEEP_NAME).first.wait_for(timeout=60000)
     close = page.get_by_role("button", name="Close")  # the assistant panel covers a third
     if close.count():
         close.first.click()
@@ -79,7 +80,7 @@ def test_the_sweep_shows_its_runs_grouped_with_params_and_metrics(browser, ui):
     show_columns(page, ["model.hidden", "optim.lr", "test_accuracy"])
     for header in ("model.hidden", "optim.lr", "test_accuracy"):
         expect_visible(page.get_by_role("columnheader", name=header).first)
-    run = next(c for c in children if c.info.run_name == "hidden=32 lr=0.5")
+    run = next(c for c in children if c.info.run_name == "hidden=32 lr=0.5 seed=0")
     shown = row_text(page, run.info.run_name)
     accuracy = f"{run.data.metrics['test_accuracy']:.4f}"[:5]  # the UI truncates long numbers
     assert accuracy in shown and "32" in shown and "0.5" in shown, shown
@@ -92,7 +93,7 @@ def test_two_runs_open_in_the_compare_view(browser, ui):
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     page.get_by_role("row").filter(has=page.get_by_role("link", name=parent.info.run_name)).locator(
         "button[data-component-id*=runnamecellrenderer]").click()
-    picked = ["hidden=8 lr=0.1", "hidden=32 lr=0.5"]
+    picked = ["hidden=8 lr=0.1 seed=0", "hidden=32 lr=0.5 seed=1"]
     for name in picked:
         link = page.get_by_role("link", name=name, exact=True)
         link.wait_for()
@@ -140,7 +141,7 @@ def test_make_ui_takes_its_port_from_ui_port():
 
 def test_a_runs_page_lists_its_per_layer_metrics(browser, ui):
     base, experiment, runs, *_ = ui
-    run = next(r for r in runs if r.info.run_name == "hidden=32 lr=0.5")
+    run = next(r for r in runs if r.info.run_name == "hidden=32 lr=0.5 seed=0")
     assert {"layer1.grad_b_norm", "layer2.grad_b_norm", "layer1.saturated"} <= set(run.data.metrics)
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.goto(f"{base}/#/experiments/{experiment}/runs/{run.info.run_id}")
@@ -159,7 +160,7 @@ def test_the_printed_link_opens_on_the_sweeps_runs(browser, ui):
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.goto(f"{base}/{printed}")
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
-    assert parent.info.run_name == "hidden×lr, 4 runs"
+    assert parent.info.run_name == SWEEP_NAME
     expect_visible(page.get_by_role("link", name=parent.info.run_name))
     assert page.get_by_text("Token usage").count() == 0
     screenshot(page, "first-screen.png")
