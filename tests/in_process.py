@@ -109,6 +109,10 @@ def run_script(script: Path, argv: list[str], cwd: Path,
         sys.argv = [str(script), *argv]
         with _logging_restored(), warnings.catch_warnings(), _captured_output() as output:
             warnings.simplefilter("ignore")  # as PYTHONWARNINGS=ignore
+            # MLflow sets its loggers' level once, when it is imported, from
+            # MLFLOW_LOGGING_LEVEL, which a pipeline sets first; here a test may have imported it
+            logging.getLogger("mlflow").setLevel(
+                (os.environ.get("MLFLOW_LOGGING_LEVEL") or "INFO").upper())
             try:
                 runpy.run_path(str(script), run_name="__main__")
             except SystemExit as exc:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, free_port, pipeline, wait_healthy
+from conftest import ROOT, free_port, pipeline, pipeline_process, wait_healthy
 
 pytestmark = pytest.mark.timeout(600)
 INITDB = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -181,9 +181,11 @@ def test_an_eight_job_sweep_on_ray_logs_to_the_server(server, ray_cluster, tmp_p
     address, token = ray_cluster
     ray_args = ("-m", "hydra/launcher=ray_cluster", "model.hidden=8,16", "seed=0,1,2,3",
                 "trainer.epochs=3", f"tracking.uri={url}", "tracking.experiment=cluster")
-    # the driver sends the token without being told to (no RAY_AUTH_MODE here)
-    done = pipeline("train.py", *ray_args, cwd=tmp_path,
-                    env={**RAY_ENV, **ray_token_env(token), "RAY_ADDRESS": address})
+    # the driver sends the token without being told to (no RAY_AUTH_MODE here); a process of its
+    # own: a Ray driver stays attached to its process until that exits, and is ended with it
+    # once the cluster stops
+    done = pipeline_process("train.py", *ray_args, cwd=tmp_path,
+                            env={**RAY_ENV, **ray_token_env(token), "RAY_ADDRESS": address})
     assert done.returncode == 0, done.stderr[-3000:]
     assert "8 finished, 0 skipped (already FINISHED), 0 failed" in done.stdout
     client = MlflowClient(url)
