@@ -30,9 +30,10 @@ run: $(RUN_STAMP)
 	$(PY) pipelines/compare.py
 	@echo "The runs in the MLflow UI: make ui, then the 'see its runs' link above"
 
-## test: the whole suite (Fashion-MNIST tests run where dataset-fashion-mnist is installed)
+## test: the whole suite on every core, a test file to a worker (Fashion-MNIST tests run where
+## dataset-fashion-mnist is installed)
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 ## lint: ruff with the rule set of pyproject.toml
 lint: $(STAMP)
@@ -40,7 +41,7 @@ lint: $(STAMP)
 
 ## test-fast: the in-process tests of every module, without the end-to-end and full-size ones
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow and not e2e"
+	$(PY) -m pytest -n auto -m "not slow and not e2e"
 
 ## reproduce: the rows whose data ships with a package (Fashion-MNIST, scikit-learn's digits),
 ## 3 seeds, 2 at a time, into docs/reproduce/

@@ -56,6 +56,8 @@ def test_the_blas_thread_count_changes_no_bit_of_the_weights(batch_size, hidden)
     assert all(np.array_equal(states[0][k], states[1][k]) for k in states[0])
 
 
+# slow: the full 60,000 Fashion-MNIST images; the one check that the benchmark's recipe learns the
+# full-size data as published, which no subset can show
 @needs_fashion
 @pytest.mark.slow
 def test_fashion_mnist_784_100_10_adam_reaches_85_percent_in_5_epochs():

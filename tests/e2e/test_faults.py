@@ -182,6 +182,9 @@ def _mlflow_server(backend: str, artifacts: Path, port: int, log: Path) -> subpr
                             start_new_session=True)
 
 
+# slow (≈ 60 s): a real `mlflow server` started twice, and the bound it proves is the time the
+# sweep's jobs take to give up on a server that is gone (MLflow's retries, tens of seconds)
+@pytest.mark.slow
 def test_a_tracking_server_that_dies_ends_the_sweep_in_bounded_time(tmp_path):
     from conftest import free_port, wait_healthy
 

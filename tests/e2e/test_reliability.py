@@ -108,6 +108,9 @@ def test_a_sigkilled_sweep_resumes_without_rerunning_finished_jobs(tmp_path):
     assert f"{len(finished_before)} skipped (already FINISHED)" in again.stdout
 
 
+# slow (≈ 45 s alone on 2 cores, over a minute beside another test): 64 runs from two workers
+# whose store writes race each other for the whole sweep; a few runs would race for seconds
+@pytest.mark.slow
 def test_sixty_four_run_sweep_with_two_workers_keeps_every_run(tmp_path):
     uri = store(tmp_path)
     done = pipeline("train.py", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
