@@ -178,7 +178,7 @@ def digits_sweep(tmp_path_factory) -> SimpleNamespace:
     folder = tmp_path_factory.mktemp("digits-sweep")
     uri, done = sweep_into(folder, *DIGITS_SWEEP)
     runs = runs_of(uri)
-    return SimpleNamespace(folder=folder, uri=uri, done=done, runs=runs,
+    return SimpleNamespace(folder=folder, uri=uri, done=done,
                            parent=next(r for r in runs if "digitlab.jobs" in r.data.tags),
                            children=[r for r in runs if "mlflow.parentRunId" in r.data.tags])
 
