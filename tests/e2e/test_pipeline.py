@@ -199,6 +199,10 @@ def test_compare_prints_exports_and_logs_the_table(sweep, tmp_path):
             "compare/accuracy_by_hidden.png", "compare/learning_curves_best.png"} <= logged
 
 
+# slow (≈ 35 s alone on 2 cores, over a minute beside another test): eight joblib workers, each
+# importing the project and MLflow at once, are what shows that a fresh store loses no run and the
+# workers leave nothing behind at the fast exit
+@pytest.mark.slow
 def test_eight_parallel_joblib_jobs_on_a_fresh_store(tmp_path):
     uri = store(tmp_path)
     done = pipeline("train.py", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=8",
