@@ -11,6 +11,10 @@ Written to diagnostics_results.md.
 
 from __future__ import annotations
 
+import digitlab
+
+digitlab.prepare_blas()  # before NumPy is imported: OpenBLAS reads its settings as it loads
+
 import argparse
 import os
 import platform
@@ -19,9 +23,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-import digitlab  # noqa: F401  first: it sets OPENBLAS_THREAD_TIMEOUT before NumPy loads OpenBLAS
 from digitlab.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainerConfig
-from digitlab.nn import Classifier
+from digitlab.nn.classifier import Classifier
 from digitlab.nn.diagnostics import probe_rows
 from digitlab.runner import load_split
 from digitlab.seeding import seed_streams

@@ -52,7 +52,7 @@ def peak_rss_mb(args: list[str], env: dict, cwd: Path) -> float:
 PASS = """
 import time, numpy as np
 from digitlab.config import ModelConfig, OptimConfig, TrainerConfig
-from digitlab.nn import Classifier
+from digitlab.nn.classifier import Classifier
 rng = np.random.default_rng(0)
 x, y = rng.random((20000, 784), dtype=np.float32), rng.integers(0, 10, 20000)
 clf = Classifier(ModelConfig(hidden=[100], activation="relu"), OptimConfig(lr=0.1),

@@ -15,6 +15,10 @@ batch" times those same products issued batch by batch, the floor of any mini-ba
 
 from __future__ import annotations
 
+import digitlab
+
+digitlab.prepare_blas()  # before NumPy is imported: OpenBLAS reads its settings as it loads
+
 import argparse
 import os
 import platform
@@ -25,10 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-import digitlab  # noqa: F401  first: it sets OPENBLAS_THREAD_TIMEOUT before NumPy loads OpenBLAS
 from digitlab.config import DataConfig, ModelConfig, OptimConfig, TrainerConfig
 from digitlab.data import load_dataset, make_split
-from digitlab.nn import Classifier
+from digitlab.nn.classifier import Classifier
 from digitlab.seeding import seed_streams
 from digitlab.training import train
 

@@ -12,8 +12,11 @@ runs); format=html writes one self-contained report.html (digitlab.report). Eith
 the parent run under compare/.
 """
 
-from digitlab import cli
-from digitlab.cli import compare
+import digitlab
 
 if __name__ == "__main__":
+    digitlab.prepare_blas()  # before NumPy is imported: OpenBLAS reads its settings as it loads
+    from digitlab import cli
+    from digitlab.cli import compare
+
     cli.command("compare", compare.run)

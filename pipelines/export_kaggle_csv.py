@@ -9,8 +9,11 @@ The rows are the first `rows` images of MNIST's training file, in its order (whi
 Kaggle took is not published); the file is written under a temporary name and renamed.
 """
 
-from digitlab import cli
-from digitlab.cli import export_kaggle_csv
+import digitlab
 
 if __name__ == "__main__":
+    digitlab.prepare_blas()  # before NumPy is imported: OpenBLAS reads its settings as it loads
+    from digitlab import cli
+    from digitlab.cli import export_kaggle_csv
+
     cli.command("export_kaggle_csv", export_kaggle_csv.run)

@@ -8,8 +8,11 @@
 the accuracy is printed too). A model trained on the 8×8 digits reads pixel0,…,pixel63.
 """
 
-from digitlab import cli
-from digitlab.cli import predict
+import digitlab
 
 if __name__ == "__main__":
+    digitlab.prepare_blas()  # before NumPy is imported: OpenBLAS reads its settings as it loads
+    from digitlab import cli
+    from digitlab.cli import predict
+
     cli.command("predict", predict.run)

@@ -10,8 +10,11 @@ score stays an honest estimate) among the sweep's FINISHED runs. Serve it with
     mlflow models predict -m models:/<name>@champion -i pixels.csv -t csv --env-manager local
 """
 
-from digitlab import cli
-from digitlab.cli import register
+import digitlab
 
 if __name__ == "__main__":
+    digitlab.prepare_blas()  # before NumPy is imported: OpenBLAS reads its settings as it loads
+    from digitlab import cli
+    from digitlab.cli import register
+
     cli.command("register", register.run)

@@ -11,8 +11,11 @@ reproduced, Δ, verdict, curve |Δ|) is printed, written to <out>/reproduce.md a
 parent as Markdown and as an MLflow table, with a figure per published curve.
 """
 
-from digitlab import cli
-from digitlab.cli import reproduce
+import digitlab
 
 if __name__ == "__main__":
+    digitlab.prepare_blas()  # before NumPy is imported: OpenBLAS reads its settings as it loads
+    from digitlab import cli
+    from digitlab.cli import reproduce
+
     cli.command("reproduce", reproduce.run)

@@ -8,8 +8,11 @@ Prints "reproduced exactly" (weights bit for bit, every metric but timings; exit
 metric and epoch that differ (exit 1).
 """
 
-from digitlab import cli
-from digitlab.cli import rerun
+import digitlab
 
 if __name__ == "__main__":
+    digitlab.prepare_blas()  # before NumPy is imported: OpenBLAS reads its settings as it loads
+    from digitlab import cli
+    from digitlab.cli import rerun
+
     cli.command("rerun", rerun.run)

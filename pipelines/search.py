@@ -12,8 +12,11 @@ child of the study's parent run; a failing or divergent trial is recorded (trial
 FAILED with its error) and the search goes on. The best trial is printed and tagged.
 """
 
-from digitlab import cli
-from digitlab.cli import search
+import digitlab
 
 if __name__ == "__main__":
+    digitlab.prepare_blas()  # before NumPy is imported: OpenBLAS reads its settings as it loads
+    from digitlab import cli
+    from digitlab.cli import search
+
     cli.command("search", search.run)

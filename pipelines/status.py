@@ -6,8 +6,11 @@ does.
     python pipelines/status.py reap=false    # only show the stale runs
 """
 
-from digitlab import cli
-from digitlab.cli import status
+import digitlab
 
 if __name__ == "__main__":
+    digitlab.prepare_blas()  # before NumPy is imported: OpenBLAS reads its settings as it loads
+    from digitlab import cli
+    from digitlab.cli import status
+
     cli.command("status", status.run)

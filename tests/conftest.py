@@ -37,9 +37,14 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory):
     # every test and every fixture of the whole run parses into a cache of this test run, never
-    # the user's ~/.cache
+    # the user's ~/.cache; and the test process has a command's settings (MLflow's telemetry off)
+    from digitlab.cli.project import PROCESS_DEFAULTS
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DIGITLAB_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        for name, value in PROCESS_DEFAULTS.items():
+            if name not in os.environ:
+                patch.setenv(name, value)
         yield
 
 

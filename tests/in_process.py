@@ -77,25 +77,18 @@ def _logging_restored() -> Iterator[None]:
 
 
 def _new_command_state() -> None:
-    """What a process starts with and one command leaves behind: the sweep of the command, the
-    jobs its preflight checked, the stop signals it has seen, Hydra's global instance."""
+    """What a process starts with and one command leaves behind: the stop signals it has seen
+    (digitlab.stopping), Hydra's global instance."""
     from hydra.core.global_hydra import GlobalHydra
 
     from digitlab import stopping
-    from digitlab.cli import composition, processes, sweep
 
-    sweep.SWEEP, sweep.STARTED = None, False
-    composition.CHECKED.clear()
-    processes._WATCHING_DRIVER = False
     stopping._depth, stopping._pending, stopping._stopping = 0, None, False
     GlobalHydra.instance().clear()
 
 
 def run_script(script: Path, argv: list[str], cwd: Path,
                env: dict | None = None) -> subprocess.CompletedProcess:
-    import digitlab.cli  # noqa: F401  (what importing it sets in the environment stays set)
-    import digitlab.tracking  # noqa: F401
-
     saved_env, saved_cwd, saved_argv = dict(os.environ), os.getcwd(), sys.argv
     signals = (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE)
     saved_handlers = {signum: signal.getsignal(signum) for signum in signals}

@@ -130,7 +130,8 @@ def test_diagnostics_are_not_part_of_a_runs_identity():
     on = RunConfig(trainer=TrainerConfig(diagnostics="layers"))
     off = RunConfig(trainer=TrainerConfig(diagnostics="off"))
     # the identity of the default config, pinned: neither the diagnostics nor the BLAS thread
-    # count (runner.SPEED_ONLY) is part of it
-    assert config_hash(on, "abc") == config_hash(off, "abc") == "9a19be736beddc42"
+    # count (config.NOT_TRAINED_BY) is part of it
+    assert config_hash(on, "abc") == config_hash(off, "abc") == "212b66ecdc7cc678"
     threads = RunConfig(trainer=TrainerConfig(blas_threads=2))
-    assert config_hash(threads, "abc") == config_hash(on, "abc")
+    cached = RunConfig(data=DataConfig(cache_dir="/elsewhere"))
+    assert config_hash(threads, "abc") == config_hash(cached, "abc") == config_hash(on, "abc")

@@ -7,8 +7,9 @@ import pytest
 from mlflow.entities import Metric
 
 from conftest import client, store
-from digitlab import tracking
 from digitlab.tracking import epochs
+from digitlab.tracking.store import prepare_store
+from digitlab.tracking.tracker import MlflowTracker
 from digitlab.training import EpochRecord
 
 
@@ -34,8 +35,8 @@ def _open(tmp_path):
     """The module's one store (made once: MLflow migrates a new store in seconds), an
     experiment of this test's own."""
     uri = SHARED["uri"]
-    experiment_id = tracking.prepare_store(uri, f"journal-{tmp_path.name}")
-    return uri, tracking.MlflowTracker(uri, experiment_id)
+    experiment_id = prepare_store(uri, f"journal-{tmp_path.name}")
+    return uri, MlflowTracker(uri, experiment_id)
 
 
 def test_epochs_after_the_first_wait_for_the_final_metrics_and_lose_nothing(tmp_path):

@@ -8,10 +8,10 @@ import pytest
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 
 from digitlab.config import ModelConfig, OptimConfig, TrainerConfig
-from digitlab.nn import Classifier, Network
-from digitlab.nn.classifier import network_for
+from digitlab.nn.classifier import Classifier, network_for
 from digitlab.nn.functions import sigmoid
 from digitlab.nn.fused import sgd_step
+from digitlab.nn.network import Network
 from digitlab.nn.optimizers import SGD, Adam
 
 

@@ -8,7 +8,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from digitlab.config import ConfigError, ModelConfig, OptimConfig, TrainerConfig
-from digitlab.nn import Classifier
+from digitlab.nn.classifier import Classifier
 
 TOLERANCE = {"float64": 1e-9, "float32": 2e-4}
 

@@ -92,7 +92,7 @@ def test_the_libraries_info_lines_are_not_shown():
     """Alembic's INFO lines (MLflow's schema migrator: "setup plugin alembic.autogenerate.…"
     when a command first checks a store) say nothing a user acts on; the commands log INFO."""
     code = ("import logging; logging.basicConfig(level=logging.INFO); "
-            "import digitlab.cli.project; import alembic.autogenerate")
+            "import digitlab.cli.project as p; p.prepare_process(); import alembic.autogenerate")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "setup plugin" not in done.stderr + done.stdout
@@ -101,10 +101,10 @@ def test_the_libraries_info_lines_are_not_shown():
 def test_a_sweeps_count_is_its_own_and_says_failures_and_skips(tmp_path):
     from digitlab.cli import sweep
 
-    old = {"jobs": 3, "token": "old", "started": 0.0}
-    assert sweep.progress(old, tmp_path, "FINISHED").startswith("[1/3, ≈")
-    record = {"jobs": 3, "token": "new", "started": time.time()}
-    lines = [sweep.progress(record, tmp_path, s) for s in ("SKIPPED", "FAILED", "FINISHED")]
+    old = sweep.Sweep(tmp_path, ["seed"], 3, token="old", started=0.0)
+    assert sweep.progress(old, "FINISHED").startswith("[1/3, ≈")
+    new = sweep.Sweep(tmp_path, ["seed"], 3, token="new", started=time.time())
+    lines = [sweep.progress(new, s) for s in ("SKIPPED", "FAILED", "FINISHED")]
     assert lines[0].startswith("[1/3, 1 skipped, ≈")  # the earlier sweep's job is not counted
     assert lines[1].startswith("[2/3, 1 failed, 1 skipped, ≈")
     assert lines[2] == "[3/3, 1 failed, 1 skipped] "
@@ -113,6 +113,6 @@ def test_a_sweeps_count_is_its_own_and_says_failures_and_skips(tmp_path):
 def test_a_count_that_cannot_be_written_costs_the_count_not_the_job(tmp_path):
     from digitlab.cli import sweep
 
-    record = {"jobs": 3, "token": "t", "started": time.time()}
-    gone = tmp_path / "removed"  # as a full disk or a deleted sweep folder would fail it
-    assert sweep.progress(record, gone, "FAILED").startswith("[1/3, 1 failed, ≈")
+    # as a full disk or a deleted sweep folder would fail it
+    gone = sweep.Sweep(tmp_path / "removed", ["seed"], 3, started=time.time())
+    assert sweep.progress(gone, "FAILED").startswith("[1/3, 1 failed, ≈")

@@ -9,7 +9,9 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from digitlab import stopping, tracking
+from digitlab import stopping
+from digitlab.tracking.store import prepare_store
+from digitlab.tracking.tracker import MlflowTracker
 from digitlab.training import EpochRecord
 
 
@@ -55,7 +57,7 @@ def test_sigterm_during_an_epoch_write_ends_the_run_killed_with_the_epoch_kept(
         tmp_path, handlers, monkeypatch):
     # the signal lands in the middle of MLflow's write (the race that once locked the store)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    experiment_id = tracking.prepare_store(uri, "digitlab")
+    experiment_id = prepare_store(uri, "digitlab")
     real_log_batch = MlflowClient.log_batch
 
     def log_batch_hit_by_sigterm(self, run_id, metrics=(), *args, **kwargs):
@@ -64,7 +66,7 @@ def test_sigterm_during_an_epoch_write_ends_the_run_killed_with_the_epoch_kept(
         return real_log_batch(self, run_id, metrics, *args, **kwargs)
 
     monkeypatch.setattr(MlflowClient, "log_batch", log_batch_hit_by_sigterm)
-    tracker = tracking.MlflowTracker(uri, experiment_id)
+    tracker = MlflowTracker(uri, experiment_id)
     after_write = []
     with pytest.raises(stopping.Terminated):
         with tracker.run("stopped", {"seed": "0"}, {}) as log:

@@ -9,21 +9,22 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from digitlab import server, tracking
+from digitlab import server
+from digitlab.tracking.store import StoreError, check_store, resolve_uri
 
 
 def test_a_login_in_the_environments_uri_is_handed_to_mlflow_and_never_printed(monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://me:s3cret@127.0.0.1:9")
     monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
-    uri = tracking.resolve_uri(None, ROOT)
+    uri = resolve_uri(None, ROOT)
     assert uri == "http://127.0.0.1:9"
     import os
 
     assert os.environ["MLFLOW_TRACKING_USERNAME"] == "me"
     assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "s3cret"
-    with pytest.raises(tracking.StoreError) as refused:
-        tracking.check_store(uri)
+    with pytest.raises(StoreError) as refused:
+        check_store(uri)
     message = str(refused.value)
     assert "s3cret" not in message and "me:" not in message
     assert message.startswith("MLFLOW_TRACKING_URI=http://127.0.0.1:9: the tracking server")

@@ -8,33 +8,37 @@ import os
 import numpy as np
 
 from conftest import ROOT, client, store
-from digitlab import runner, tracking
+from digitlab import runner
 from digitlab.config import RunConfig, TrainerConfig
+from digitlab.tracking.model import alias_target, load_pyfunc, register_run_model
+from digitlab.tracking.queries import runs_frame
+from digitlab.tracking.store import prepare_store, resolve_uri
+from digitlab.tracking.tracker import MlflowTracker
 
 
 def test_the_users_tracking_uri_is_honoured_after_every_mlflow_call(tmp_path, monkeypatch):
     uri = store(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    assert tracking.resolve_uri(None, ROOT) == uri
+    assert resolve_uri(None, ROOT) == uri
 
     def still_there(after: str) -> None:
         assert os.environ.get("MLFLOW_TRACKING_URI") == uri, f"changed by {after}"
-        assert tracking.resolve_uri(None, ROOT) == uri, f"resolved elsewhere after {after}"
+        assert resolve_uri(None, ROOT) == uri, f"resolved elsewhere after {after}"
 
-    experiment_id = tracking.prepare_store(tracking.resolve_uri(None, ROOT), "digitlab")
+    experiment_id = prepare_store(resolve_uri(None, ROOT), "digitlab")
     still_there("prepare_store")
     result = runner.run(RunConfig(trainer=TrainerConfig(epochs=2)),
-                        tracking.MlflowTracker(uri, experiment_id), "a run",
+                        MlflowTracker(uri, experiment_id), "a run",
                         out_dir=tmp_path / "out")
     still_there("a tracked run with its model")
-    table = tracking.runs_frame(uri, [experiment_id])
+    table = runs_frame(uri, [experiment_id])
     assert list(table["run_id"]) == [result.run_id]
     assert table.loc[0, "status"] == "FINISHED" and table.loc[0, "params.seed"] == "0"
     still_there("runs_frame")
-    version, created = tracking.register_run_model(uri, result.run_id, "digits", "champion", {})
-    assert created and tracking.alias_target(uri, "digits", "champion") == result.run_id
+    version, created = register_run_model(uri, result.run_id, "digits", "champion", {})
+    assert created and alias_target(uri, "digits", "champion") == result.run_id
     still_there("register_run_model")
-    model, width = tracking.load_pyfunc(uri, "models:/digits@champion")
+    model, width = load_pyfunc(uri, "models:/digits@champion")
     assert width == 64
     labels = model.predict(np.zeros((2, 64), dtype=np.int64))
     assert labels.shape == (2,)
@@ -51,15 +55,15 @@ def test_models_load_from_the_store_named_whatever_the_process_wide_uri_says(tmp
     decoy = f"sqlite:///{tmp_path / 'decoy' / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", decoy)
     uri = store(tmp_path / "real")
-    experiment_id = tracking.prepare_store(uri, "digitlab")
+    experiment_id = prepare_store(uri, "digitlab")
     result = runner.run(RunConfig(trainer=TrainerConfig(epochs=2)),
-                        tracking.MlflowTracker(uri, experiment_id), "a run",
+                        MlflowTracker(uri, experiment_id), "a run",
                         out_dir=tmp_path / "out")
-    tracking.register_run_model(uri, result.run_id, "digits", "champion", {})
+    register_run_model(uri, result.run_id, "digits", "champion", {})
     pixels = np.zeros((3, 64), dtype=np.int64)
     for model_uri in (f"runs:/{result.run_id}/model", "models:/digits@champion",
                       "models:/digits/1"):
-        model, width = tracking.load_pyfunc(uri, model_uri)
+        model, width = load_pyfunc(uri, model_uri)
         assert width == 64 and model.predict(pixels).shape == (3,), model_uri
     assert not (tmp_path / "decoy").exists() and not (tmp_path / "mlflow.db").exists()
     assert os.environ["MLFLOW_TRACKING_URI"] == decoy

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from digitlab.directions import lower_is_better
+from digitlab.directions import DEFAULT_METRIC, lower_is_better
 
 SWEPT = ["model.hidden", "optim.lr", "trainer.epochs", "seed"]  # the four quantities a sweep varies
 METRICS = ["best_val_accuracy", "val_accuracy", "test_accuracy", "train_accuracy",
@@ -56,11 +56,11 @@ def comparison_table(runs: pd.DataFrame) -> pd.DataFrame:
                              na_position="last").reset_index(drop=True)
 
 
-def score_metric(names, preferred: str = "best_val_accuracy") -> str | None:
+def score_metric(names, preferred: str = DEFAULT_METRIC) -> str | None:
     """The metric that ranks runs: `preferred`, else validation, test, then training accuracy
     (runs without a validation or test set, such as scikit-learn's digits examples)."""
     names = {n.removeprefix("metrics.") for n in names}
-    return next((m for m in (preferred, "best_val_accuracy", "test_accuracy", "train_accuracy")
+    return next((m for m in (preferred, DEFAULT_METRIC, "test_accuracy", "train_accuracy")
                  if m in names), None)
 
 
@@ -75,7 +75,7 @@ def _figure(width: float) -> Figure:
     return fig
 
 
-def accuracy_by_hidden_figure(table: pd.DataFrame, metric: str = "best_val_accuracy") -> Figure:
+def accuracy_by_hidden_figure(table: pd.DataFrame, metric: str = DEFAULT_METRIC) -> Figure:
     """Accuracy against hidden size (one layer), one line per learning rate, mean ± sd over the
     other swept settings (seeds)."""
     fig = _figure(6.5)

@@ -272,6 +272,14 @@ class RunConfig:
             self.tracking.experiment = dataset_experiment(self.data.name)
 
 
+# keys that change how a run is recorded, kept or how fast it trains, never the numbers it trains
+# to: left out of a run's identity (a run that differs only in them is skipped as FINISHED) and
+# of its config (runs that differ only in them are one config). diagnostics: what is recorded;
+# blas_threads: OpenBLAS computes each GEMM output element on one thread in one order, so 1 and 2
+# threads give the same bits (tests/test_training.py checks it); cache_dir: where parsed arrays
+# are kept, whose bytes the data's digest covers
+NOT_TRAINED_BY = ("trainer.diagnostics", "trainer.blas_threads", "data.cache_dir")
+
 IDX_DATASETS = ("mnist", "fashion_mnist")  # the datasets read from IDX files, with a test set
 # keys that act only under another key's value: (whether they act in this config, where they do)
 ACTS_ONLY = {

@@ -13,11 +13,12 @@ import pandas as pd
 
 from digitlab import significance
 from digitlab.comparison import dataset_labels, score_metric, varying_params
-from digitlab.directions import lower_is_better
+from digitlab.config import NOT_TRAINED_BY
+from digitlab.directions import DEFAULT_METRIC, lower_is_better
 
-# params that vary between runs of one config: its seed, the machine's thread count, what is
-# recorded rather than trained, where the data is cached; tracking.* says where a run is stored
-NOT_CONFIG = {"seed", "trainer.blas_threads", "trainer.diagnostics", "data.cache_dir"}
+# params that vary between runs of one config: its seed and the keys that do not change what a
+# run trains; tracking.* says where a run is stored
+NOT_CONFIG = {"seed", *NOT_TRAINED_BY}
 NOT_CONFIG_PREFIXES = ("tracking.",)
 EXPERIMENT = "experiment_id"  # a reproduce run's row id: it implies its recipe and publication
 SECONDARY = "test_accuracy"  # reported beside the ranking metric when it is another one
@@ -95,7 +96,7 @@ def _describe(values: np.ndarray, metric: str, interval: bool) -> dict:
     return row
 
 
-def group(runs: pd.DataFrame, metric: str = "best_val_accuracy",
+def group(runs: pd.DataFrame, metric: str = DEFAULT_METRIC,
           alpha: float = significance.ALPHA) -> ConfigGroups:
     """The configs of `runs`, compared on `metric` (or the score metric the runs have)."""
     done = runs[runs["status"] == "FINISHED"]

@@ -1,8 +1,11 @@
-"""Which way a metric is better: losses, errors and durations lower, accuracies higher. Register
-and compare choose the best run by it."""
+"""The metric runs are ranked by, and which way a metric is better: losses, errors and durations
+lower, accuracies higher. Register and compare choose the best run by it."""
 
 from __future__ import annotations
 
+# what compare, register and search rank runs by unless told otherwise: the validation accuracy
+# at the run's best epoch (the test set stays out of the choice)
+DEFAULT_METRIC = "best_val_accuracy"
 # a metric whose name holds one of these is better lower (val_loss, test_error, train_seconds)
 LOWER_IS_BETTER = ("loss", "error", "seconds")
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
-from pathlib import Path
+
+from digitlab.uris import sqlite_path
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,8 @@ def _chain(exc: BaseException):
 
 
 def _sqlite_file_gone(store: str | None) -> bool:
-    if not (store or "").startswith("sqlite:///"):
-        return False
-    path = Path(store.removeprefix("sqlite:///"))
-    return not path.exists() or path.stat().st_size == 0
+    path = sqlite_path(store)
+    return path is not None and (not path.exists() or path.stat().st_size == 0)
 
 
 def describe(exc: BaseException, store: str | None = None) -> Fault | None:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from digitlab import config_groups
 from digitlab.comparison import score_metric
-from digitlab.directions import lower_is_better
+from digitlab.directions import DEFAULT_METRIC, lower_is_better
 
 CURVES = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
 TEMPLATE = Path(__file__).with_name("templates") / "report.html.j2"
@@ -230,7 +230,7 @@ def _rows(table: pd.DataFrame) -> list[list[str]]:
 
 
 def render(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Sequence[float]]],
-           about: About, metric: str = "best_val_accuracy", best: BestRun | None = None,
+           about: About, metric: str = DEFAULT_METRIC, best: BestRun | None = None,
            published: pd.DataFrame | None = None,
            published_curves: Mapping[str, bytes] | None = None, ui_url: str | None = None,
            alpha: float = config_groups.significance.ALPHA, study_figures: Sequence = ()) -> str:

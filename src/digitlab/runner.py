@@ -19,19 +19,14 @@ import numpy as np
 import yaml
 
 from digitlab import reporting
-from digitlab.config import RunConfig
+from digitlab.config import NOT_TRAINED_BY, RunConfig
 from digitlab.data import Dataset, Split, load_dataset, make_split
-from digitlab.nn import Classifier
+from digitlab.nn.classifier import Classifier
 from digitlab.seeding import seed_streams
 from digitlab.training import EpochRecord, output_loss_and_accuracy, train
 
 # the tag that holds a run's identity: its config and its data's digest (config_hash)
 IDENTITY_TAG = "digitlab.config_hash"
-# keys that change what a run records, not what it trains: not part of its identity
-RECORD_ONLY = (("trainer", "diagnostics"),)
-# keys that change how fast a run trains, not its numbers (OpenBLAS computes each GEMM output
-# element on one thread in one order, so 1 and 2 threads give the same bits; a test checks it)
-SPEED_ONLY = (("trainer", "blas_threads"),)
 # the metrics a run ends with (best_val_accuracy only with a validation split; docs/mlflow.md)
 FINAL_METRICS = ("best_val_accuracy", "test_accuracy", "test_loss", "best_epoch", "epochs_run",
                  "train_seconds")
@@ -140,7 +135,8 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
 def config_hash(cfg: RunConfig, data_digest: str) -> str:
     """Identity of a run: the resolved recipe (tracking settings aside) and the data's digest."""
     recipe = {k: v for k, v in asdict(cfg).items() if k != "tracking"}
-    for group, key in RECORD_ONLY + SPEED_ONLY:  # they change what is recorded or how fast
+    for name in NOT_TRAINED_BY:
+        group, key = name.split(".")
         recipe[group].pop(key, None)
     text = json.dumps(recipe, sort_keys=True, default=str) + data_digest
     return hashlib.sha256(text.encode()).hexdigest()[:16]

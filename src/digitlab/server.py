@@ -20,6 +20,8 @@ import os
 import sys
 from pathlib import Path
 
+from digitlab.uris import sqlite_path, sqlite_uri
+
 # what an authenticated user may do with experiments and models of others: EDIT lets a team log
 # into shared experiments; deleting them and managing permissions stays with their owners
 DEFAULT_PERMISSION = "EDIT"
@@ -60,17 +62,17 @@ def _keep_private(database_uri: str) -> None:
     """A SQLite user database (password hashes) readable by its owner alone: made empty with
     mode 600 before MLflow creates its tables in it (SQLite keeps the mode, and gives its
     journal the same), or narrowed to 600 when it exists."""
-    if not database_uri.startswith("sqlite:///"):
+    path = sqlite_path(database_uri)
+    if path is None:
         return
-    path = Path(database_uri.removeprefix("sqlite:///"))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
     path.chmod(0o600)
 
 
 def _user_db_exists(database_uri: str) -> bool:
-    if database_uri.startswith("sqlite:///"):
-        path = Path(database_uri.removeprefix("sqlite:///"))
+    path = sqlite_path(database_uri)
+    if path is not None:
         return path.exists() and path.stat().st_size > 0
     return True  # a database server: MLflow itself says if the admin is missing
 
@@ -110,12 +112,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5001)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--backend", default=f"sqlite:///{mlruns / 'mlflow.db'}",
+    parser.add_argument("--backend", default=sqlite_uri(mlruns / "mlflow.db"),
                         help="the runs' database (SQLite file or postgresql://…)")
     parser.add_argument("--artifacts", default=str(mlruns / "server-artifacts"))
     parser.add_argument("--auth", choices=("auto", "on", "off"), default="auto",
                         help="auto: on unless the server listens on loopback only")
-    parser.add_argument("--auth-db", default=f"sqlite:///{mlruns / 'basic_auth.db'}",
+    parser.add_argument("--auth-db", default=sqlite_uri(mlruns / "basic_auth.db"),
                         help="where the users and their permissions are kept")
     parser.add_argument("--default-permission", default=DEFAULT_PERMISSION,
                         choices=("READ", "EDIT", "MANAGE", "NO_PERMISSIONS"))

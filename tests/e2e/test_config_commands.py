@@ -15,7 +15,8 @@ def test_auto_threads_follow_what_openblas_was_loaded_with(imports, preset, time
     import subprocess
     import sys
 
-    code = (f"{imports}, os; from digitlab.config import TrainerConfig; "
+    # as an entry point starts: OpenBLAS's settings, then the rest
+    code = (f"{imports}, os; digitlab.prepare_blas(); from digitlab.config import TrainerConfig; "
             "print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'), "
             "TrainerConfig(batch_size=10).loop_threads())")
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}

@@ -226,7 +226,7 @@ CREATE_STORE = """
 import sys
 from digitlab import stopping, tracking
 stopping.install()  # as the pipelines do: Ctrl-C raises even where SIGINT came in ignored
-tracking.prepare_store(sys.argv[1], "digitlab")
+prepare_store(sys.argv[1], "digitlab")
 print("whole", flush=True)
 """
 

@@ -25,6 +25,7 @@ from conftest import (
     sweep_into,
     write_kaggle_csv,
 )
+from digitlab.config import NOT_TRAINED_BY
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -323,17 +324,18 @@ def test_a_stopped_sweep_ends_its_runs_killed(tmp_path, sig, code):
 
 
 def test_runs_of_dead_processes_are_marked_killed_when_the_store_opens(tmp_path):
-    from digitlab import tracking
+    from digitlab.tracking.reaping import HOST_TAG, PID_TAG
+    from digitlab.tracking.store import prepare_store
 
     uri = store(tmp_path)
-    experiment_id = tracking.prepare_store(uri, "digitlab")
+    experiment_id = prepare_store(uri, "digitlab")
     dead = dead_pid()
     c = client(uri)
-    orphan = c.create_run(experiment_id, tags={tracking.HOST_TAG: __import__("socket").gethostname(),
-                                               tracking.PID_TAG: dead})
-    alive = c.create_run(experiment_id, tags={tracking.HOST_TAG: __import__("socket").gethostname(),
-                                              tracking.PID_TAG: str(os.getpid())})
-    tracking.prepare_store(uri, "digitlab")
+    orphan = c.create_run(experiment_id, tags={HOST_TAG: __import__("socket").gethostname(),
+                                               PID_TAG: dead})
+    alive = c.create_run(experiment_id, tags={HOST_TAG: __import__("socket").gethostname(),
+                                              PID_TAG: str(os.getpid())})
+    prepare_store(uri, "digitlab")
     assert c.get_run(orphan.info.run_id).info.status == "KILLED"
     assert "died" in c.get_run(orphan.info.run_id).data.tags["error"]
     assert c.get_run(alive.info.run_id).info.status == "RUNNING"
@@ -537,6 +539,22 @@ def test_register_takes_the_lowest_loss_and_the_highest_accuracy(sweep, tmp_path
     worse = pipeline("register.py", f"tracking.uri={uri}", "metric=test_loss", "name=by-loss",
                      f"run_id={highest}", cwd=tmp_path)
     assert worse.returncode == 2 and "the alias stays" in worse.stderr
+
+
+@pytest.mark.parametrize("key", NOT_TRAINED_BY)
+def test_a_run_that_differs_only_in_what_it_does_not_train_by_is_skipped(tmp_path, key):
+    """Each key of config.NOT_TRAINED_BY, changed alone: the run is found FINISHED, and no
+    second run is made (the identity and the config grouping leave out the same keys)."""
+    uri = store(tmp_path)
+    args = ("trainer.epochs=1", "tracking.log_model=false", f"tracking.uri={uri}")
+    first = pipeline("train.py", *args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    other = {"data.cache_dir": f"data.cache_dir={tmp_path / 'elsewhere'}",
+             "trainer.diagnostics": "trainer.diagnostics=off",
+             "trainer.blas_threads": "trainer.blas_threads=1"}[key]
+    again = pipeline("train.py", *args, other, cwd=tmp_path)
+    assert again.returncode == 0 and "already FINISHED" in again.stdout, again.stdout
+    assert len(runs_of(uri)) == 1
 
 
 def test_the_same_config_sequential_then_on_joblib_workers_is_stored_once(tmp_path):

@@ -184,6 +184,11 @@ def bad_files(tmp_path_factory):
         half.execute("CREATE TABLE alembic_version (version_num TEXT)")
         half.execute("INSERT INTO alembic_version VALUES ('0a8213491aaa')")
         half.execute("CREATE TABLE _alembic_tmp_runs (run_uuid TEXT)")
+    # a whole MLflow store, made in a process of its own (MLflow keeps a store once opened)
+    subprocess.run([sys.executable, "-c", "import mlflow, sys; mlflow.MlflowClient(sys.argv[1])"
+                    ".search_experiments()", f"sqlite:///{tmp / 'old.db'}"], check=True)
+    with sqlite3.connect(tmp / "old.db") as old:  # of a schema this MLflow does not write
+        old.execute("UPDATE alembic_version SET version_num = '0a8213491aaa'")
     return tmp, store(tmp), root
 
 
@@ -240,6 +245,8 @@ BAD_INPUTS = [  # (overrides, fragment of the one-line message); {t} = the fixtu
     ("hydra.run.dir=/proc/digitlab-outputs", "hydra.run.dir=/proc/digitlab-outputs: cannot write"),
     ("tracking.uri=sqlite:///{t}/foreign.db", "an SQLite database of another application"),
     ("tracking.uri=sqlite:///{t}/half.db", "a half-made MLflow store (table _alembic_tmp_runs"),
+    ("tracking.uri=sqlite:///{t}/old.db", "an MLflow store of another schema version (found "
+                                          "version 0a8213491aaa"),
     ("tracking.uri=http://me:secret@127.0.0.1:9", "expected a URI without a login"),
 ]
 
@@ -253,24 +260,22 @@ END_TO_END = {"optim.lrr=0.1", "optim.lr=-0.5", "data=mnist data.root={t}/mnist-
 def _first_error(argv: list[str], capsys) -> str | None:
     """What train.py would say of this command line, found in-process in its order: the command
     line and each job's config (preflight), the data (the run's split), the store."""
-    from digitlab import cli, tracking
-    from digitlab.cli.composition import CHECKED
+    from digitlab import cli
     from digitlab.config import ConfigError
     from digitlab.data import DataError
     from digitlab.runner import load_split
+    from digitlab.tracking.store import StoreError, prepare_store, resolve_uri
 
-    CHECKED.clear()
     capsys.readouterr()
     try:
-        cli.preflight(argv, "train")
+        [cfg] = cli.preflight(argv, "train").values()
     except SystemExit:
         return capsys.readouterr().err.strip()
-    [cfg] = CHECKED.values()
     try:
         load_split(cfg)
-        tracking.prepare_store(tracking.resolve_uri(cfg.tracking.uri, cli.PROJECT_ROOT),
+        prepare_store(resolve_uri(cfg.tracking.uri, cli.project_root()),
                                cfg.tracking.experiment)
-    except (ConfigError, DataError, tracking.StoreError) as exc:
+    except (ConfigError, DataError, StoreError) as exc:
         return f"digitlab: error: {exc}"
     return None
 
@@ -334,7 +339,8 @@ def test_a_bad_busy_timeout_in_the_environment_is_one_line(bad_files, finished_r
 def test_a_half_made_or_foreign_store_is_one_line_for_every_command(bad_files, script):
     tmp, _, _ = bad_files
     for db, fragment in (("half.db", "a half-made MLflow store"),
-                         ("foreign.db", "an SQLite database of another application")):
+                         ("foreign.db", "an SQLite database of another application"),
+                         ("old.db", "an MLflow store of another schema version")):
         done = pipeline(script, f"tracking.uri=sqlite:///{tmp / db}", cwd=tmp)
         assert done.returncode == 2, done.stderr[-2000:]
         assert fragment in done.stderr and len(done.stderr.strip().splitlines()) == 1
@@ -363,15 +369,16 @@ def test_sigterm_ends_parallel_workers_runs_killed(tmp_path):
 def test_status_shows_runs_by_status_and_reaps_stale_ones(tmp_path):
     import socket
 
-    from digitlab import tracking
+    from digitlab.tracking.reaping import HOST_TAG, PID_TAG
+    from digitlab.tracking.store import prepare_store
 
     uri = store(tmp_path)
-    experiment_id = tracking.prepare_store(uri, "digitlab")
+    experiment_id = prepare_store(uri, "digitlab")
     c = client(uri)
     c.set_terminated(c.create_run(experiment_id).info.run_id, "FINISHED")
     dead = dead_pid()
-    stale = c.create_run(experiment_id, tags={tracking.HOST_TAG: socket.gethostname(),
-                                              tracking.PID_TAG: dead})
+    stale = c.create_run(experiment_id, tags={HOST_TAG: socket.gethostname(),
+                                              PID_TAG: dead})
     done = pipeline("status.py", f"tracking.uri={uri}", "reap=false", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "1 stale run(s)" in done.stdout and stale.info.run_id in done.stdout

@@ -16,7 +16,7 @@ is a thin entry point over these modules, one job each.
 """
 
 from digitlab.cli.errors import EXIT_BAD_INPUT, fail
-from digitlab.cli.exit import command, run_and_exit
+from digitlab.cli.exit import command
 from digitlab.cli.output_files import refuse_folder, write_whole
 from digitlab.cli.preflight import (
                                     check_writable,
@@ -27,8 +27,8 @@ from digitlab.cli.preflight import (
                                     refuse_unknown_keys,
                                     to_run_config,
 )
-from digitlab.cli.project import PROJECT_ROOT, git_state
+from digitlab.cli.project import git_state, prepare_process, project_root
 
-__all__ = ["EXIT_BAD_INPUT", "PROJECT_ROOT", "check_writable", "checked_store", "command",
+__all__ = ["EXIT_BAD_INPUT", "project_root", "prepare_process", "check_writable", "checked_store", "command",
            "fail", "git_state", "one_line", "preflight", "prepare_store", "refuse_folder",
-           "refuse_unknown_keys", "run_and_exit", "to_run_config", "write_whole"]
+           "refuse_unknown_keys", "to_run_config", "write_whole"]

@@ -12,14 +12,13 @@ from hydra.core.config_store import ConfigStore
 
 from digitlab import cli
 from digitlab.config import ExperimentFilterConfig
-from digitlab.directions import best_label
+from digitlab.directions import DEFAULT_METRIC, best_label
 from digitlab.significance import ALPHA
 
 if TYPE_CHECKING:
     from digitlab.report import About
 
 FORMATS = ("files", "html")
-DEFAULT_METRIC = "best_val_accuracy"
 
 
 @dataclass
@@ -50,10 +49,10 @@ def _runs(uri: str, cfg: CompareConfig):
     """(parent run or None, label, runs), saying which sweep was taken and why."""
     import pandas as pd
 
-    from digitlab import tracking
+    from digitlab.tracking.queries import experiment_ids, find_sweep, runs_frame, sweep_runs
 
     if cfg.all_runs:
-        runs = tracking.runs_frame(uri, tracking.experiment_ids(uri, cfg.tracking.experiment))
+        runs = runs_frame(uri, experiment_ids(uri, cfg.tracking.experiment))
         runs = runs[runs.get("tags.digitlab.jobs", pd.Series(index=runs.index)).isna()]
         epochs = runs.get("params.trainer.epochs", pd.Series(dtype=str)).dropna().unique()
         if len(epochs) > 1:
@@ -61,9 +60,9 @@ def _runs(uri: str, cfg: CompareConfig):
                   f"({', '.join(sorted(epochs, key=float))}); each epoch count is its own "
                   "config in the tables")
         return None, cfg.tracking.experiment or "all-runs", runs
-    parent = tracking.find_sweep(uri, cfg.tracking.experiment, cfg.sweep)
+    parent = find_sweep(uri, cfg.tracking.experiment, cfg.sweep)
     print(f"comparing {which_sweep(parent, cfg.sweep, cfg.tracking.experiment)}")
-    return parent, parent.info.run_id, tracking.sweep_runs(uri, parent)
+    return parent, parent.info.run_id, sweep_runs(uri, parent)
 
 
 def which_sweep(parent, given: str | None, experiment: str | None) -> str:
@@ -84,7 +83,7 @@ def run(cfg: CompareConfig) -> None:
         cli.fail(f"alpha={cfg.alpha}: give the error rate of the verdicts, a number between 0 "
                  "and 1 (alpha=0.05 by default)")
     cli.check_writable(cfg.out, "out")
-    from digitlab import tracking
+    from digitlab.tracking.queries import log_files
 
     if (cfg.a is None) != (cfg.b is None):
         given = "a" if cfg.a is not None else "b"
@@ -114,14 +113,15 @@ def run(cfg: CompareConfig) -> None:
                else _write_files(uri, cfg, runs, out))
     print(f"{len(runs)} runs of {label}: {written}")
     if parent is not None:
-        tracking.log_files(uri, parent.info.run_id, out, "compare")
+        log_files(uri, parent.info.run_id, out, "compare")
         print(f"logged to the parent run {parent.info.run_id} under compare/")
 
 
 def _write_files(uri: str, cfg: CompareConfig, runs, out: Path) -> str:
     import pandas as pd
 
-    from digitlab import comparison, config_groups, tracking
+    from digitlab import comparison, config_groups
+    from digitlab.tracking.queries import metric_history
 
     table = comparison.comparison_table(runs)
     groups = config_groups.group(runs, cfg.metric, cfg.alpha)
@@ -135,7 +135,7 @@ def _write_files(uri: str, cfg: CompareConfig, runs, out: Path) -> str:
     cli.write_whole(out / "accuracy_by_hidden.png",
                     lambda p: figure.savefig(p, dpi=110, format="png"), "out")
     best = table[table.status == "FINISHED"].head(cfg.top)
-    histories = {row.run: {key: tracking.metric_history(uri, row.run_id, key)
+    histories = {row.run: {key: metric_history(uri, row.run_id, key)
                            for key in ("train_accuracy", "val_accuracy")}
                  for row in best.itertuples()}
     curves = comparison.learning_curves_of_best(histories)
@@ -196,14 +196,15 @@ def _study_figures(tags: dict) -> list:
 def _write_html(uri: str, cfg: CompareConfig, parent, label: str, runs, out: Path) -> str:
     import pandas as pd
 
-    from digitlab import comparison, report, tracking
+    from digitlab import comparison, report
+    from digitlab.tracking.queries import artifact_files, metric_history
 
     about = _about(parent, runs)
     if cfg.ui_url and parent is not None:
         about.ui_run_url = (f"{cfg.ui_url.rstrip('/')}/#/experiments/"
                             f"{parent.info.experiment_id}/runs/{parent.info.run_id}")
     keys = [*report.CURVES, *report.layer_keys(runs.columns)]  # with step 0 for the layers
-    histories = {run_id: {key: tracking.metric_history(uri, run_id, key) for key in keys}
+    histories = {run_id: {key: metric_history(uri, run_id, key) for key in keys}
                  for run_id in runs.loc[runs["status"] == "FINISHED", "run_id"]}
     metric = comparison.score_metric(runs.columns, cfg.metric) or cfg.metric
     done = runs[runs["status"] == "FINISHED"]
@@ -211,7 +212,7 @@ def _write_html(uri: str, cfg: CompareConfig, parent, label: str, runs, out: Pat
     if len(done) and f"metrics.{metric}" in done:
         top = done.loc[best_label(pd.to_numeric(done[f"metrics.{metric}"], errors="coerce"),
                                   metric)]
-        files = tracking.artifact_files(uri, top["run_id"], "report")
+        files = artifact_files(uri, top["run_id"], "report")
         per_class = json.loads(files["classification_report.json"]) if (
             "classification_report.json" in files) else {}
         views = {name: files[f"{name}.png"] for name in report.VIEWS if f"{name}.png" in files}
@@ -219,7 +220,7 @@ def _write_html(uri: str, cfg: CompareConfig, parent, label: str, runs, out: Pat
                               files.get("confusion_matrix.png"), per_class, views)
     published, curves = None, {}
     if parent is not None and "digitlab.only" in parent.data.tags:  # a reproduce run
-        files = tracking.artifact_files(uri, parent.info.run_id, "reproduce")
+        files = artifact_files(uri, parent.info.run_id, "reproduce")
         if "reproduce_table.json" in files:
             logged = json.loads(files["reproduce_table.json"])
             published = pd.DataFrame(logged["data"], columns=logged["columns"])

@@ -1,6 +1,5 @@
-"""A sweep's jobs as Hydra's basic sweeper expands them, the jobs preflight checked (so the
-sweeper does not compose them once more), and the check for keys a schema does not know. Used by
-the pipelines only: it imports Hydra."""
+"""A sweep's jobs as Hydra's basic sweeper expands them, each config once, and the check for keys
+a schema does not know. Used by the pipelines only: it imports Hydra."""
 
 from __future__ import annotations
 
@@ -11,16 +10,6 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from digitlab.config import ConfigError, RunConfig
-
-# where a sweep's job leaves its outcome: <sweep folder>/<job number>/RESULT_FILE
-RESULT_FILE = "digitlab_result.json"
-# the sweep folder as the driver resolved it: a job on a Ray worker re-resolves ${now:} and
-# ${pid:} (and a relative path) differently, so the driver hands its folder down in the
-# environment (conf/hydra/launcher/ray_cluster.yaml forwards it to the workers)
-SWEEP_DIR_ENV = "DIGITLAB_SWEEP_DIR"
-# the jobs the pipeline's preflight composed and checked, by their override lists as Hydra's basic
-# sweeper splits them; here, not in the plugin, because Hydra re-executes plugin modules
-CHECKED: dict[tuple[str, ...], RunConfig] = {}
 
 
 def expand_sweep(task_overrides: list[str]) -> tuple[list[list[str]], list[str]]:
@@ -44,15 +33,17 @@ def expand_sweep(task_overrides: list[str]) -> tuple[list[list[str]], list[str]]
     return [list(job) for job in itertools.product(*values.values())], swept
 
 
-def distinct_jobs(jobs: list[list[str]]) -> list[list[str]]:
+def distinct_jobs(jobs: list[list[str]],
+                  checked: dict[tuple[str, ...], RunConfig]) -> list[list[str]]:
     """The jobs with each config once: a job whose overrides repeat an earlier job's
     (`seed=1,1`), or whose checked config equals an earlier job's (`model.hidden=32,[32]`, two
-    spellings of one config), is dropped, so one config is one run per sweep."""
+    spellings of one config, as `checked` holds them), is dropped, so one config is one run per
+    sweep."""
     kept: list[list[str]] = []
     seen: set[tuple[str, ...]] = set()
     configs: list[RunConfig] = []
     for job in jobs:
-        config = CHECKED.get(tuple(job))
+        config = checked.get(tuple(job))
         if tuple(job) in seen or (config is not None and config in configs):
             continue
         seen.add(tuple(job))

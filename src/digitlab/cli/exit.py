@@ -1,4 +1,5 @@
-"""How a command's process ends: its exit code through sys.exit, after Hydra has run it."""
+"""How a command's process starts and ends: its settings applied, its command line checked,
+Hydra run on its config, and its exit code through sys.exit."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import signal
 import sys
 from typing import NoReturn
 
-from digitlab.cli.preflight import refuse_renamed_keys
+from digitlab.cli.preflight import check_command_line
+from digitlab.cli.project import conf_dir, prepare_process
 
 
 def command(name: str, work) -> NoReturn:
@@ -15,19 +17,9 @@ def command(name: str, work) -> NoReturn:
     exit code."""
     import hydra
 
-    from digitlab.cli.preflight import check_command_line
-    from digitlab.cli.project import CONF_DIR
-
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    check_command_line(sys.argv[1:], name)
-    run_and_exit(hydra.main(version_base="1.3", config_path=str(CONF_DIR),
-                            config_name=name)(work))
-
-
-def run_and_exit(main) -> NoReturn:
-    """Runs a pipeline's Hydra main and exits with its code."""
     # output piped into `head` ends the command quietly, as it ends any Unix tool
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    refuse_renamed_keys(sys.argv[1:])
-    main()
+    prepare_process()
+    check_command_line(sys.argv[1:], name)
+    hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=name)(work)()
     sys.exit(0)

@@ -21,27 +21,30 @@ class Side:
 
 
 def _side(uri: str, experiment: str | None, sweep: str | None, given: str, key: str) -> Side:
-    from digitlab import config_groups, tracking
+    from mlflow.exceptions import MlflowException
+
+    from digitlab import config_groups
+    from digitlab.tracking.queries import PARENT_KINDS, find_sweep, get_run, runs_by_id, sweep_runs
 
     if RUN_ID.match(given):
         try:
-            run = tracking.get_run(uri, given)
-        except tracking.MlflowException:
+            run = get_run(uri, given)
+        except MlflowException:
             cli.fail(f"{key}={given}: no such run in {uri}; give a run id, a sweep's parent run "
                      "id, or a config as compare.py's table names it")
-        if any(tag in run.data.tags for tag in tracking.PARENT_KINDS):
-            runs = tracking.sweep_runs(uri, run)
+        if any(tag in run.data.tags for tag in PARENT_KINDS):
+            runs = sweep_runs(uri, run)
             return Side(f"sweep {run.info.run_name!r}", runs[runs["status"] == "FINISHED"])
         if run.info.status != "FINISHED":
             cli.fail(f"{key}={given}: run {run.info.run_name!r} is {run.info.status}; compare "
                      "finished runs")
-        runs = tracking.runs_by_id(uri, [run.info.experiment_id], [given])
+        runs = runs_by_id(uri, [run.info.experiment_id], [given])
         return Side(f"run {run.info.run_name!r} ({given[:8]})", runs)
     try:
-        parent = tracking.find_sweep(uri, experiment, sweep)
+        parent = find_sweep(uri, experiment, sweep)
     except LookupError as exc:
         cli.fail(f"{key}={given}: {exc}")
-    runs = tracking.sweep_runs(uri, parent)
+    runs = sweep_runs(uri, parent)
     done = runs[runs["status"] == "FINISHED"]
     labels = config_groups.config_labels(done, config_groups.config_params(runs))
     wanted = " ".join(given.split())
@@ -52,10 +55,11 @@ def _side(uri: str, experiment: str | None, sweep: str | None, given: str, key: 
 
 
 def _predictions(uri: str, side: Side, key: str) -> dict:
-    from digitlab import reporting, tracking
+    from digitlab import reporting
+    from digitlab.tracking.queries import artifact_files
 
     run_id = side.runs["run_id"].iloc[0]
-    files = tracking.artifact_files(uri, run_id, "report")
+    files = artifact_files(uri, run_id, "report")
     if reporting.PREDICTIONS_FILE not in files:
         cli.fail(f"{key}: {side.name} keeps no report/{reporting.PREDICTIONS_FILE}: it had no "
                  "test set, or was trained by a digitlab that did not keep it; train it again "

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from digitlab.cli.project import PROJECT_ROOT
+from digitlab.cli.project import project_root
 
 UI_PORT = "5000"  # make ui's default; UI_PORT=… in the environment moves both
 
@@ -26,7 +26,7 @@ def python() -> str:
 
 def pipeline(command: str) -> str:
     """`<python> pipelines/<command>`: 'rerun.py run_id=…' as it runs from here."""
-    return f"{python()} {_pasteable(PROJECT_ROOT / 'pipelines')}/{command}"
+    return f"{python()} {_pasteable(project_root() / 'pipelines')}/{command}"
 
 
 def mlflow() -> str:
@@ -41,11 +41,11 @@ def ui_url() -> str:
 def ui_page(uri: str, page: str) -> str:
     """How to open `page` (#/experiments/…) of the store `uri` in the MLflow UI: the server's
     own address, `make ui` for the project's store, `mlflow ui` for another file."""
-    from digitlab import tracking
+    from digitlab.tracking.store import default_uri
 
     if uri.startswith(("http://", "https://")):
         return f"{uri.rstrip('/')}/{page}"
-    if uri == tracking.default_uri(PROJECT_ROOT):
+    if uri == default_uri(project_root()):
         return f"make ui, then {ui_url()}/{page}"
     return f"{mlflow()} ui --backend-store-uri {uri}, then its /{page}"
 

@@ -3,25 +3,31 @@ runner, tracked, and its outcome left where the sweep's main process reads it.""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from digitlab.cli import hints, sweep
-from digitlab.cli.composition import RESULT_FILE
+from digitlab.cli import hints
 from digitlab.cli.errors import EXIT_BAD_INPUT, fail
 from digitlab.cli.preflight import prepare_store, to_run_config
 from digitlab.cli.processes import end_with_driver
-from digitlab.cli.project import PROJECT_ROOT, git_state, log
-from digitlab.cli.sweep import mark_store_lost, store_lost, sweep_dir_of, sweep_record
+from digitlab.cli.project import git_state, log, project_root
+from digitlab.cli.sweep import (
+    Sweep,
+    job_folder,
+    mark_store_lost,
+    progress,
+    store_lost,
+    write_outcome,
+)
 from digitlab.config import ConfigError, RunConfig
 
 
@@ -45,64 +51,75 @@ def _thread_limit(hc) -> int | None:
     return max(1, (os.cpu_count() or 1) // max(1, jobs))
 
 
-def run_job(cfg: DictConfig) -> dict:
-    """One job: validate, train, log; writes the job's outcome next to its Hydra files."""
+@dataclass
+class TrainCommand:
+    """train.py's task function, as Hydra calls it for each job: it carries the configs preflight
+    checked and, once a sweep began, the sweep its jobs belong to (Hydra pickles it to joblib
+    and Ray workers with that sweep)."""
+
+    checked: dict[tuple[str, ...], RunConfig] = field(default_factory=dict)
+    sweep: Sweep | None = None
+    started: bool = False  # a job or the sweep began: an error after this is not the command line's
+
+    def __call__(self, cfg: DictConfig) -> dict:
+        self.started = True
+        return run_job(cfg, self.sweep)
+
+
+def run_job(cfg: DictConfig, sweep: Sweep | None) -> dict:
+    """One job, alone or of `sweep`: validate, train, log; leaves the job's outcome where the
+    sweep's main process reads it."""
     from threadpoolctl import threadpool_limits
 
     from digitlab import faults, runner, stopping
     from digitlab.data import DataError
     from digitlab.training import TrainingDiverged
 
-    sweep.STARTED = True
     hc = HydraConfig.get()
-    multirun = hc.mode == RunMode.MULTIRUN
-    hydra_files = Path(hc.runtime.output_dir) / ".hydra"
-    # a job's outcome goes where the driver reads it back: the driver's sweep folder
-    out_dir = sweep_dir_of(hc) / str(hc.sweep.subdir) if multirun else Path(hc.runtime.output_dir)
+    out_dir = job_folder(sweep, hc.job.num) if sweep else Path(hc.runtime.output_dir)
     overrides = list(hc.overrides.task)
     try:
         run_cfg = to_run_config(cfg)
     except ConfigError as exc:
         fail(str(exc))
     stopping.install(signal.SIGTERM)  # also inside joblib workers
-    if multirun:
-        end_with_driver()
-    record = sweep_record(hc) if multirun else {}
-    name = _run_name(overrides, record.get("swept"))
+    if sweep:
+        end_with_driver(sweep.driver_pid)
+    name = _run_name(overrides, sweep.swept if sweep else None)
     tags = {"digitlab.overrides": " ".join(overrides), **git_state()}
     tracker: runner.Tracker = runner.NullTracker()
     uri = None
     if run_cfg.tracking.enabled:
-        from digitlab import tracking
+        from digitlab.tracking.store import resolve_uri
+        from digitlab.tracking.tracker import MlflowTracker
 
-        uri = record.get("uri") or tracking.resolve_uri(run_cfg.tracking.uri, PROJECT_ROOT)
-        if not multirun:  # MLflow's import and the store's check take seconds
+        uri = (sweep and sweep.uri) or resolve_uri(run_cfg.tracking.uri, project_root())
+        if not sweep:  # MLflow's import and the store's check take seconds
             print(f"{name}: recorded in {uri}, experiment {run_cfg.tracking.experiment}",
                   flush=True)
-        experiment_id = record.get("experiment_id") or prepare_store(
+        experiment_id = (sweep and sweep.experiment_id) or prepare_store(
             uri, run_cfg.tracking.experiment)
-        parent = record.get("parent_run_id") or run_cfg.tracking.parent_run_id
-        tracker = tracking.MlflowTracker(uri, experiment_id, parent)
-        if multirun:
-            tags.update({"digitlab.sweep_id": record.get("parent_run_id", ""),
+        parent = (sweep and sweep.parent_run_id) or run_cfg.tracking.parent_run_id
+        tracker = MlflowTracker(uri, experiment_id, parent)
+        if sweep:
+            tags.update({"digitlab.sweep_id": sweep.parent_run_id or "",
                          "digitlab.job": str(hc.job.num)})
-    outcome = {"job": hc.job.num if multirun else 0, "overrides": overrides, "name": name,
-               "status": "FAILED", "sweep": record.get("token")}
+    outcome = {"job": hc.job.num if sweep else 0, "overrides": overrides, "name": name,
+               "status": "FAILED", "sweep": sweep.token if sweep else None}
     code = 1
-    lost = store_lost(sweep_dir_of(hc), record.get("token")) if multirun else None
+    lost = store_lost(sweep) if sweep else None
     if lost:  # an earlier job of this sweep found the tracking server gone
         outcome["error"] = f"not run: {lost}"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / RESULT_FILE).write_text(json.dumps(outcome))
+        write_outcome(out_dir, outcome)
         return outcome
     try:
-        with threadpool_limits(limits=_thread_limit(hc)), _progress(run_cfg, multirun) as shown:
+        with threadpool_limits(limits=_thread_limit(hc)), _progress(run_cfg, bool(sweep)) as shown:
             result = runner.run(run_cfg, tracker, name, tags, out_dir,
-                                {"hydra": hydra_files}, shown)
+                                {"hydra": Path(hc.runtime.output_dir) / ".hydra"}, shown)
         outcome.update(status="SKIPPED" if result.skipped else "FINISHED", run_id=result.run_id,
                        metrics=result.metrics)
         code = 0
-        counted = sweep.progress(record, sweep_dir_of(hc), outcome["status"]) if multirun else ""
+        counted = progress(sweep, outcome["status"]) if sweep else ""
         log.info("%s%s: %s%s", counted, name, "already FINISHED as run %s, skipped "
                  "(tracking.skip_finished=false runs it again): " % result.run_id
                  if result.skipped else "", _summary(result.metrics))
@@ -117,20 +134,18 @@ def run_job(cfg: DictConfig) -> dict:
             log.exception("job failed")
         else:  # the machine's or the store's fault: one line, no traceback
             outcome["error"] = fault.line
-            if fault.kind in ("server_gone", "store_gone") and multirun:
-                mark_store_lost(sweep_dir_of(hc), record.get("token"), fault.line)
+            if fault.kind in ("server_gone", "store_gone") and sweep:
+                mark_store_lost(sweep, fault.line)
     except BaseException:  # Ctrl-C / SIGTERM: the run is KILLED; stop everything
         outcome["status"] = "KILLED"
-        (out_dir / RESULT_FILE).write_text(json.dumps(outcome))
+        write_outcome(out_dir, outcome)
         raise
-    if multirun and outcome.get("error"):  # a single run says it once, on exit
-        log.error("%s%s: %s", sweep.progress(record, sweep_dir_of(hc), outcome["status"]), name,
-                  outcome["error"])
-    if not multirun and not code and uri:
+    if sweep and outcome.get("error"):  # a single run says it once, on exit
+        log.error("%s%s: %s", progress(sweep, outcome["status"]), name, outcome["error"])
+    if not sweep and not code and uri:
         print(where_to_find(uri, tracker.experiment_id, outcome["run_id"]))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / RESULT_FILE).write_text(json.dumps(outcome, default=str))
-    if code and not multirun:
+    write_outcome(out_dir, outcome)
+    if code and not sweep:
         print(f"digitlab: error: {outcome['error']}", file=sys.stderr)
         sys.exit(code)
     return outcome

@@ -4,11 +4,11 @@ and one line with exit 2 — never a file cut short."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable
 
 from digitlab.cli.errors import fail
+from digitlab.files import write_atomic
 
 
 def refuse_folder(path: str | Path, key: str) -> None:
@@ -23,11 +23,8 @@ def write_whole(path: str | Path, write: Callable[[Path], None], key: str) -> No
     is left and the command ends in one line naming `key`."""
     path = Path(path)
     refuse_folder(path, key)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        write(partial)
-        os.replace(partial, path)
+        write_atomic(path, write)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         fail(f"{key}={path}: cannot write it ({exc.strerror or exc}); free some space on that "
              f"disk or give {key}= another place.")

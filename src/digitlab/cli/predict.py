@@ -37,15 +37,16 @@ def run(cfg: PredictConfig) -> None:
     cli.check_writable(output.parent, "output")
     import numpy as np
     import pandas as pd
+    from mlflow.exceptions import MlflowException
 
-    from digitlab import tracking
     from digitlab.data import DataError
     from digitlab.data.csv import read_kaggle_csv
+    from digitlab.tracking.model import load_pyfunc
 
     uri = cli.checked_store(cfg.tracking.uri)
     try:
-        model, n_pixels = tracking.load_pyfunc(uri, cfg.model_uri)
-    except (tracking.MlflowException, OSError) as exc:
+        model, n_pixels = load_pyfunc(uri, cfg.model_uri)
+    except (MlflowException, OSError) as exc:
         cli.fail(f"model_uri={cfg.model_uri}: cannot load it from {uri} "
                     f"({str(exc).splitlines()[0]}); register one with python "
                     "pipelines/register.py, or pass model_uri=runs:/<run id>/model.")
@@ -86,14 +87,16 @@ def _pixels_in_header(source: Path) -> int | None:
 
 def _which_model(uri: str, cfg: PredictConfig, model) -> str:
     """`model <uri> (run <name>, <id8>, trained on <dataset>)`, as far as the store tells."""
-    from digitlab import tracking
+    from mlflow.exceptions import MlflowException
+
+    from digitlab.tracking.queries import get_run
 
     run_id = getattr(model.metadata, "run_id", None)
     if not run_id:
         return f"model {cfg.model_uri}"
     try:
-        run = tracking.get_run(uri, run_id)
-    except tracking.MlflowException:
+        run = get_run(uri, run_id)
+    except MlflowException:
         return f"model {cfg.model_uri} (run {run_id[:8]})"
     dataset = run.data.params.get("data.name", "unknown data")
     return f"model {cfg.model_uri} (run {run.info.run_name!r}, {run_id[:8]}, trained on {dataset})"

@@ -10,9 +10,9 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from digitlab.cli import hints
-from digitlab.cli.composition import CHECKED, check_known_keys, expand_sweep, without_hydra_node
+from digitlab.cli.composition import check_known_keys, expand_sweep, without_hydra_node
 from digitlab.cli.errors import fail
-from digitlab.cli.project import CONF_DIR, PROJECT_ROOT
+from digitlab.cli.project import conf_dir, project_root
 from digitlab.cli.ray_auth import prepare_ray_auth
 from digitlab.config import ConfigError, RunConfig, check_given_keys_act
 
@@ -92,7 +92,7 @@ MISSING_OPTION = re.compile(r"Could not find '([^/']+)/([^']+)'")
 def group_options(group: str) -> list[str]:
     """What `group=` may be: the files of conf/<group>/ (the base_<group> schemas they build on
     are not options)."""
-    return sorted(f.stem for f in (CONF_DIR / group).glob("*.yaml"))
+    return sorted(f.stem for f in (conf_dir() / group).glob("*.yaml"))
 
 
 def _flat_keys(node, prefix: str = "") -> list[str]:
@@ -121,7 +121,7 @@ def explain(exc: BaseException, argv: list[str], config_name: str) -> str:
         if GlobalHydra.instance().is_initialized():  # within a composition of the jobs
             known = _flat_keys(compose(config_name=config_name))
         else:
-            with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
                 known = _flat_keys(compose(config_name=config_name))
         close = difflib.get_close_matches(key, known, n=1)
         hint = f"did you mean {close[0]}?" if close else "`--cfg job` lists every key"
@@ -147,7 +147,7 @@ def refuse_schema_options(argv: list[str]) -> None:
     refused, naming the options."""
     for arg in argv:
         key, _, value = arg.lstrip("+~").partition("=")
-        if key and (CONF_DIR / key).is_dir() and any(
+        if key and (conf_dir() / key).is_dir() and any(
                 v.startswith("base_") for v in value.split(",")):
             fail(f"{key}={value}: base_{key} is the schema the {key} options build on, not an "
                  f"option; choose one of {', '.join(group_options(key))}")
@@ -163,9 +163,10 @@ def _quoting_hint(exc: BaseException) -> str:
     return ""
 
 
-def preflight(argv: list[str], config_name: str) -> None:
+def preflight(argv: list[str], config_name: str) -> dict[tuple[str, ...], RunConfig]:
     """Compose and check the config of every job the command line asks for, before Hydra starts
-    anything: a typo, a wrong type, an unknown option or a bad value gets one line and exit 2."""
+    anything: a typo, a wrong type, an unknown option or a bad value gets one line and exit 2.
+    Returns the checked configs by their jobs' override lists (none for --help, --cfg …)."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
@@ -174,7 +175,7 @@ def preflight(argv: list[str], config_name: str) -> None:
     refuse_schema_options(argv)
     flags = [a for a in argv if a.startswith("-")]
     if any(f not in ("-m", "--multirun") for f in flags):
-        return  # --help, --cfg, -cn …: Hydra's own business
+        return {}  # --help, --cfg, -cn …: Hydra's own business
     prepare_ray_auth(argv)
     task = [a for a in argv if not a.startswith("-")
             and not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
@@ -195,21 +196,23 @@ def preflight(argv: list[str], config_name: str) -> None:
     given = [a.split("=", 1)[1] for a in argv if a.lstrip("+").startswith(f"{key}=")]
     # the folder Hydra creates first; conf/train.yaml's default lies under outputs/
     check_writable(given[0].split("${")[0] if given else "outputs", key)
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    checked: dict[tuple[str, ...], RunConfig] = {}
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         for number, overrides in enumerate(jobs):
             where = f" (in the sweep job {' '.join(overrides)})" if len(jobs) > 1 else ""
             try:
                 composed = compose(config_name=config_name, overrides=overrides,
                                    return_hydra_config=True)
                 as_the_job_sees_it(composed, number if flags else None)
-                checked = to_run_config(without_hydra_node(composed))
-                check_given_keys_act(checked, [o.split("=", 1)[0].lstrip("+~") for o in overrides])
-                CHECKED[tuple(overrides)] = checked
+                config = to_run_config(without_hydra_node(composed))
+                check_given_keys_act(config, [o.split("=", 1)[0].lstrip("+~") for o in overrides])
+                checked[tuple(overrides)] = config
             except ConfigError as exc:
                 fail(f"{exc}{where}")
             except (HydraException, OmegaConfBaseException) as exc:
                 fail(explain(exc, overrides, config_name) + where)
-    refuse_mixed_experiments([CHECKED[tuple(job)] for job in jobs])
+    refuse_mixed_experiments(list(checked.values()))
+    return checked
 
 
 def refuse_mixed_experiments(configs: list[RunConfig]) -> None:
@@ -249,7 +252,7 @@ def check_command_line(argv: list[str], config_name: str) -> None:
         return  # --help, --cfg, -sc …: Hydra's own business
     overrides = [a for a in argv if not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
     try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
             composed = without_hydra_node(compose(config_name=config_name, overrides=overrides,
                                                   return_hydra_config=True))
         check_known_keys(composed)
@@ -262,14 +265,14 @@ def check_command_line(argv: list[str], config_name: str) -> None:
 
 def prepare_store(uri: str, experiment: str) -> str:
     """The store checked and ready, or one line and exit code 2 before anything trains."""
-    from digitlab import tracking
+    from digitlab.tracking.store import StoreError, prepare_store
 
     def creating() -> None:  # MLflow's tables and migrations: the longest silent step
         print(f"creating the MLflow store {uri} (a few seconds, once)", flush=True)
 
     try:
-        return tracking.prepare_store(uri, experiment, on_create=creating)
-    except tracking.StoreError as exc:
+        return prepare_store(uri, experiment, on_create=creating)
+    except StoreError as exc:
         fail(str(exc))
 
 
@@ -278,19 +281,21 @@ def checked_store(configured_uri: str | None, reap: bool = True) -> str:
     that reads runs never creates a store (a typo in tracking.uri would make an empty one).
     The runs of dead processes are marked KILLED first (`reap`), as every command that opens a
     store does, so no command shows or joins a dead run as RUNNING."""
-    from digitlab import tracking
-    from digitlab.tracking.store import sqlite_path, uri_key
+    from digitlab.tracking.reaping import mark_dead_runs_killed
+    from digitlab.tracking.store import StoreError, check_store, open_store, resolve_uri, uri_key
+    from digitlab.uris import sqlite_path
 
-    uri = tracking.resolve_uri(configured_uri, PROJECT_ROOT)
+    uri = resolve_uri(configured_uri, project_root())
     db = sqlite_path(uri)
     if db is not None and (not db.is_file() or db.stat().st_size == 0):
         fail(f"{uri_key(uri)}={uri}: no MLflow store there ({db} "
              f"{'is empty' if db.is_file() else 'does not exist'}); check the path, or train "
              f"first ({hints.pipeline('train.py')}), which creates it.")
     try:
-        tracking.check_store(uri)
-    except tracking.StoreError as exc:
+        check_store(uri)
+        client = open_store(uri)
+    except StoreError as exc:
         fail(str(exc))
     if reap:
-        tracking.mark_dead_runs_killed(tracking.client_for(uri))
+        mark_dead_runs_killed(client)
     return uri

@@ -23,22 +23,17 @@ def end_workers(kill: bool) -> None:
     get_reusable_executor(reuse=True).shutdown(wait=True, kill_workers=kill)
 
 
-DRIVER_PID_ENV = "DIGITLAB_DRIVER_PID"  # the sweep's main process, as its workers see it
-
-_WATCHING_DRIVER = False
+WATCHER = "digitlab-end-with-driver"  # the thread's name: a worker runs many jobs, one watcher
 
 
-def end_with_driver() -> None:
+def end_with_driver(driver: int) -> None:
     """In a joblib worker: a daemon thread that stops this process when the sweep's main process
-    is gone (killed outright, it could not stop its workers): the run in flight ends KILLED, and
-    the process is killed if the job does not end within the grace time."""
+    (`driver`) is gone (killed outright, it could not stop its workers): the run in flight ends
+    KILLED, and the process is killed if the job does not end within the grace time."""
     import threading
 
-    global _WATCHING_DRIVER
-    driver = int(os.environ.get(DRIVER_PID_ENV) or 0)
-    if not driver or driver == os.getpid() or os.getppid() != driver or _WATCHING_DRIVER:
-        return
-    _WATCHING_DRIVER = True
+    if os.getppid() != driver or any(t.name == WATCHER for t in threading.enumerate()):
+        return  # not a worker of the sweep's own pool (the main process, a Ray worker)
 
     def watch() -> None:
         while os.getppid() == driver:
@@ -47,4 +42,4 @@ def end_with_driver() -> None:
         time.sleep(WORKER_GRACE_SECONDS * 4)
         os.kill(os.getpid(), signal.SIGKILL)  # a job stuck past its grace: its run is reaped
 
-    threading.Thread(target=watch, name="digitlab-end-with-driver", daemon=True).start()
+    threading.Thread(target=watch, name=WATCHER, daemon=True).start()

@@ -1,5 +1,6 @@
-"""Where the project is, what the code is, and what every command registers with Hydra and
-OmegaConf before it composes a config: the bottom of the pipelines' glue."""
+"""Where the project is, what the code is, what every command registers with Hydra and OmegaConf
+before it composes a config, and the settings a command's process starts with: the bottom of
+the pipelines' glue. Importing it changes nothing outside it (the registrations aside)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def is_project(folder: Path) -> bool:
     return (folder / "conf" / "train.yaml").is_file()
 
 
-PROJECT_ENV = "DIGITLAB_PROJECT"  # the checkout, as a command hands it to its workers
+PROJECT_ENV = "DIGITLAB_PROJECT"  # the checkout, where a worker cannot find it (a Ray cluster's)
 
 
 # an editable install (pip install -e .): src/digitlab/cli/project.py → the checkout
@@ -36,16 +37,16 @@ INSTALLED_CHECKOUT = Path(__file__).resolve().parents[3]
 
 def find_project_root(script: str | None, working_folder: Path,
                       installed: Path = INSTALLED_CHECKOUT) -> Path:
-    """The checkout a command belongs to: the one its main process found ($DIGITLAB_PROJECT),
-    the folder above the command's script (<project>/pipelines/train.py), the working folder,
-    else the checkout of an editable install; one line and exit 2 where none is a project."""
+    """The checkout a command belongs to: $DIGITLAB_PROJECT (a Ray worker's, from
+    conf/hydra/launcher/ray_cluster.yaml), the folder above the command's script
+    (<project>/pipelines/train.py), the working folder, else the checkout of an editable
+    install; one line and exit 2 where none is a project."""
     candidates = [Path(os.environ[PROJECT_ENV])] if os.environ.get(PROJECT_ENV) else []
     if script:
         candidates.append(Path(script).resolve().parent.parent)
     candidates += [working_folder.resolve(), installed]
     for folder in candidates:
         if is_project(folder):
-            os.environ[PROJECT_ENV] = str(folder)  # a joblib or Ray worker finds the same one
             return folder
     from digitlab.cli.errors import fail
 
@@ -54,17 +55,40 @@ def find_project_root(script: str | None, working_folder: Path,
          "train.py) or run the command from the checkout's folder.")
 
 
-# MLflow's INFO lines (creating a store's tables, validating each model's input example) say
-# nothing a user acts on; its own setting, MLFLOW_LOGGING_LEVEL, is honoured where given
-os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-# nor do the INFO lines of Alembic, MLflow's schema migrator ("setup plugin …" when a command
-# first checks a store's schema): the commands' logging (conf/hydra/job_logging) shows INFO
-logging.getLogger("alembic").setLevel(logging.WARNING)
+# what a command's process starts with, where the user has not set it: MLflow's INFO lines
+# (creating a store's tables, validating each model's input example) say nothing a user acts on;
+# an offline machine must not wait on telemetry; no progress bars in job logs; a tracking server
+# that is down: MLflow's defaults (7 retries, backoff factor 2, 120 s timeout) retry one request
+# for ≈ 4 minutes, a sweep for hours; these give up after ≈ 10 s per request to a server that
+# refuses connections (3 retries, 1 + 2 + 4 s), 4 × 30 s to one that hangs
+PROCESS_DEFAULTS = {"MLFLOW_LOGGING_LEVEL": "WARNING", "MLFLOW_DISABLE_TELEMETRY": "true",
+                    "DO_NOT_TRACK": "true", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+                    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+                    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 
-# the command's script is argv[0]; a test runner or notebook is found by its working folder
-PROJECT_ROOT = find_project_root(sys.argv[0] if sys.argv and sys.argv[0].endswith(".py")
-                                 else None, Path.cwd())
-CONF_DIR = PROJECT_ROOT / "conf"
+
+def prepare_process() -> None:
+    """A command's settings, applied by its entry point before MLflow is imported (and by each
+    job, which may run in a worker that did not inherit them); a value the user set is kept."""
+    for name, value in PROCESS_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    # nor do the INFO lines of Alembic, MLflow's schema migrator ("setup plugin …" when a store
+    # is created): the commands' logging (conf/hydra/job_logging) shows INFO
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+@functools.cache  # a process belongs to one checkout
+def project_root() -> Path:
+    """The command's checkout: its script is argv[0]; a test runner or notebook is found by its
+    working folder."""
+    return find_project_root(sys.argv[0] if sys.argv and sys.argv[0].endswith(".py") else None,
+                             Path.cwd())
+
+
+def conf_dir() -> Path:
+    return project_root() / "conf"
+
+
 log = logging.getLogger("digitlab")
 
 
@@ -81,7 +105,7 @@ def config_choices() -> str:
     """The config groups of conf/ and their options, as `--help` lists them: without the
     schemas registered as base_<group> and without the recipe families experiments build on."""
     lines = []
-    for group in sorted(p for p in CONF_DIR.iterdir() if p.is_dir()
+    for group in sorted(p for p in conf_dir().iterdir() if p.is_dir()
                         and p.name not in ("hydra", "recipe")):
         options = sorted(f.stem for f in group.glob("*.yaml"))
         lines.append(f"{group.name}: {', '.join(options)}")
@@ -93,6 +117,8 @@ register_configs()
 OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True, replace=True)
 # ${digitlab_choices:} in conf/train.yaml's help
 OmegaConf.register_new_resolver("digitlab_choices", config_choices, replace=True)
+# ${digitlab_project:} in conf/hydra/launcher/ray_cluster.yaml: the checkout, for Ray's workers
+OmegaConf.register_new_resolver("digitlab_project", lambda: str(project_root()), replace=True)
 
 
 def key_descriptions() -> str:
@@ -111,7 +137,7 @@ OmegaConf.register_new_resolver("digitlab_keys", key_descriptions, replace=True)
 def git_state() -> dict[str, str]:
     def git(*args: str) -> str:
         try:
-            out = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+            out = subprocess.run(["git", *args], cwd=project_root(), capture_output=True, text=True)
         except OSError:  # no git on this machine: the run is logged as commit "unknown"
             return ""
         return out.stdout.strip() if out.returncode == 0 else ""

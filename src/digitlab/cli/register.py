@@ -12,7 +12,7 @@ from digitlab import cli
 from digitlab.cli import hints
 from digitlab.cli.compare import which_sweep
 from digitlab.config import ExperimentFilterConfig
-from digitlab.directions import best_label, better, lower_is_better
+from digitlab.directions import DEFAULT_METRIC, best_label, better, lower_is_better
 
 
 @dataclass
@@ -22,7 +22,7 @@ class RegisterConfig:
     sweep: Optional[str] = None
     # the best run has the best value: the highest accuracy, the lowest loss (digitlab.directions);
     # validation, not test
-    metric: str = "best_val_accuracy"
+    metric: str = DEFAULT_METRIC
     name: str = "digitlab"  # the registered model
     alias: str = "champion"  # moved to the new version
     tracking: ExperimentFilterConfig = field(default_factory=ExperimentFilterConfig)
@@ -34,12 +34,12 @@ ConfigStore.instance().store(name="base_register", node=RegisterConfig)
 
 def best_run(uri: str, cfg: RegisterConfig) -> tuple[str, str, float]:
     """(run id, run name, metric value) of the sweep's best FINISHED run."""
-    from digitlab import tracking
+    from digitlab.tracking.queries import find_sweep, sweep_runs
 
-    parent = tracking.find_sweep(uri, cfg.tracking.experiment, cfg.sweep)
+    parent = find_sweep(uri, cfg.tracking.experiment, cfg.sweep)
     print(f"registering from {which_sweep(parent, cfg.sweep, cfg.tracking.experiment)}: the run "
           f"with the {'lowest' if lower_is_better(cfg.metric) else 'highest'} {cfg.metric}")
-    runs = tracking.sweep_runs(uri, parent)
+    runs = sweep_runs(uri, parent)
     column = f"metrics.{cfg.metric}"
     finished = runs[runs.status == "FINISHED"] if len(runs) else runs
     if finished.empty:
@@ -66,13 +66,16 @@ def run(cfg: RegisterConfig) -> None:
     """The command's work, from its composed config."""
     cli.refuse_unknown_keys(cfg)
     check_names(cfg)
-    from digitlab import tracking
+    from mlflow.exceptions import MlflowException
+
+    from digitlab.tracking.model import alias_target, register_run_model
+    from digitlab.tracking.queries import get_run
 
     uri = cli.checked_store(cfg.tracking.uri)
     if cfg.run_id:
         try:
-            run = tracking.get_run(uri, cfg.run_id)
-        except tracking.MlflowException:
+            run = get_run(uri, cfg.run_id)
+        except MlflowException:
             cli.fail(f"run_id={cfg.run_id}: no such run in {uri}; copy the id from the "
                         "MLflow UI or the sweep summary.")
         if run.info.status != "FINISHED":
@@ -84,11 +87,11 @@ def run(cfg: RegisterConfig) -> None:
             run_id, run_name, score = best_run(uri, cfg)
         except LookupError as exc:
             cli.fail(str(exc))
-    holder = tracking.alias_target(uri, cfg.name, cfg.alias)
+    holder = alias_target(uri, cfg.name, cfg.alias)
     if holder == run_id:
         print(f"{cfg.name}@{cfg.alias} is already run {run_id} ({run_name}); nothing to do")
         return
-    held = tracking.get_run(uri, holder).data.metrics.get(cfg.metric) if holder else None
+    held = get_run(uri, holder).data.metrics.get(cfg.metric) if holder else None
     if held is not None and (score is None or better(cfg.metric, held, score)) and not cfg.force:
         cli.fail(f"{cfg.name}@{cfg.alias} is run {holder} with {cfg.metric} {held:.4f}; run "
                  f"{run_id} ({run_name}) has {'none' if score is None else f'{score:.4f}'}, so "
@@ -97,11 +100,11 @@ def run(cfg: RegisterConfig) -> None:
     if score is not None:
         tags[f"digitlab.{cfg.metric}"] = str(score)
     try:
-        version, created = tracking.register_run_model(uri, run_id, cfg.name, cfg.alias, tags)
+        version, created = register_run_model(uri, run_id, cfg.name, cfg.alias, tags)
     except LookupError as exc:
         cli.fail(f"{exc}: a run that failed or was logged without a model cannot be registered; "
                     "pick another with run_id=<id>.")
-    except tracking.MlflowException as exc:  # the registry's own refusal
+    except MlflowException as exc:  # the registry's own refusal
         cli.fail(f"name={cfg.name} alias={cfg.alias}: {exc.message.splitlines()[0]}")
     print(f"{cfg.name} version {version} ({'new' if created else 'existing'}) ← run {run_id} "
           f"({run_name}, {cfg.metric} {score if score is None else f'{score:.4f}'})")

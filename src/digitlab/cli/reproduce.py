@@ -19,7 +19,7 @@ from hydra.core.config_store import ConfigStore
 from digitlab import cli
 from digitlab.config import ExperimentStoreConfig, RunConfig
 
-EXPERIMENTS = cli.PROJECT_ROOT / "conf" / "experiment"
+EXPERIMENTS = cli.project_root() / "conf" / "experiment"
 
 
 @dataclass
@@ -94,7 +94,7 @@ def markdown_table(table) -> str:
 
 def launch(cfg: ReproduceConfig, ids: list[str], extra: list[str], uri: str, parent: str,
            sweep_dir: Path, seeds: int) -> int:
-    command = [sys.executable, str(cli.PROJECT_ROOT / "pipelines" / "train.py"), "-m",
+    command = [sys.executable, str(cli.project_root() / "pipelines" / "train.py"), "-m",
                f"experiment={','.join(ids)}", f"seed={','.join(map(str, range(seeds)))}",
                "hydra/launcher=joblib", f"hydra.launcher.n_jobs={cfg.n_jobs}",
                f"hydra.sweep.dir={sweep_dir}", f"tracking.uri={uri}",
@@ -136,7 +136,6 @@ def run(cfg: ReproduceConfig) -> None:
     cli.check_writable(cfg.out, "out")
     import pandas as pd
 
-    from digitlab import tracking
     from digitlab.comparison import published_curve_figure
     from digitlab.reproduction import (
         TrainingRun,
@@ -146,6 +145,9 @@ def run(cfg: ReproduceConfig) -> None:
         published_inside,
         reproduce,
     )
+    from digitlab.tracking.queries import log_files, log_table, metric_history, runs_frame
+    from digitlab.tracking.runs import end_run, start_parent_run
+    from digitlab.tracking.store import resolve_uri
 
     ids = select(cfg.only)
     print(f"reproducing {len(ids)} row(s) ({', '.join(ids)}), {cfg.seeds} seed(s) each, "
@@ -158,11 +160,11 @@ def run(cfg: ReproduceConfig) -> None:
         if reason:
             missing[exp_id] = reason
     runnable = [i for i in ids if i not in missing]
-    uri = tracking.resolve_uri(cfg.tracking.uri, cli.PROJECT_ROOT)
+    uri = resolve_uri(cfg.tracking.uri, cli.project_root())
     experiment_id = cli.prepare_store(uri, cfg.tracking.experiment)
     only = cfg.only if isinstance(cfg.only, str) else ",".join(cfg.only)
     started = time.monotonic()
-    parent = tracking.start_parent_run(uri, experiment_id, f"reproduce {only}",
+    parent = start_parent_run(uri, experiment_id, f"reproduce {only}",
                                        {"digitlab.only": only, "digitlab.seeds": str(cfg.seeds),
                                         **cli.git_state()})
     out = Path(cfg.out)
@@ -179,7 +181,7 @@ def run(cfg: ReproduceConfig) -> None:
                                     Path("outputs/reproduce").resolve() / f"{parent}-{n}",
                                     seeds) != 0
         print("reading the runs back for the table …", flush=True)
-        runs = tracking.runs_frame(uri, [experiment_id], parent)
+        runs = runs_frame(uri, [experiment_id], parent)
         rows, figures = [], {}
         for exp_id in ids:
             run_cfg = configs[exp_id]
@@ -198,7 +200,7 @@ def run(cfg: ReproduceConfig) -> None:
                       if not published.speed else
                       [f"layer{layer}.grad_b_norm" for layer in range(1, len(published.speed) + 1)])
             trained = [TrainingRun(int(r["params.seed"]),
-                                   {k: tracking.metric_history(uri, r.run_id, k) for k in series},
+                                   {k: metric_history(uri, r.run_id, k) for k in series},
                                    {"test_accuracy": r.get("metrics.test_accuracy")})
                        for _, r in mine.iterrows()]
             if published.speed:
@@ -227,14 +229,14 @@ def run(cfg: ReproduceConfig) -> None:
                             lambda p, fig=fig: fig.savefig(p, dpi=100, format="png"), "out")
         with pd.option_context("display.width", 250, "display.max_colwidth", 70):
             print(table.to_string(index=False))
-        tracking.log_files(uri, parent, out, "reproduce")
-        tracking.log_table(uri, parent, table, "reproduce/reproduce_table.json")
+        log_files(uri, parent, out, "reproduce")
+        log_table(uri, parent, table, "reproduce/reproduce_table.json")
         status = "FAILED" if failed_sweeps else "FINISHED"
     except BaseException:
         status = "KILLED"
         raise
     finally:
-        tracking.end_run(uri, parent, status)
+        end_run(uri, parent, status)
     print(f"\nparent run {parent} in experiment {cfg.tracking.experiment!r}; "
           f"table in {out}/reproduce.md")
     if failed_sweeps:

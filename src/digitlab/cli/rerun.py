@@ -30,10 +30,10 @@ PER_EPOCH = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
 def _refuse_unless_trained(run_id: str, logged) -> None:
     """One line and exit 2 for a run a rerun cannot compare against: a sweep's, search's or
     reproduction's parent, or a run that did not finish (it logged no final weights)."""
-    from digitlab import tracking
+    from digitlab.tracking.queries import PARENT_KINDS
 
     tags = logged.data.tags
-    parent = (any(key in tags for key in tracking.PARENT_KINDS)
+    parent = (any(key in tags for key in PARENT_KINDS)
               and "mlflow.parentRunId" not in tags)
     if parent:
         cli.fail(f"run_id={run_id}: {logged.info.run_name!r} is a parent run (a sweep, search "
@@ -49,14 +49,16 @@ def _refuse_unless_trained(run_id: str, logged) -> None:
 def run(cfg: RerunConfig) -> None:
     """The command's work, from its composed config."""
     cli.refuse_unknown_keys(cfg)
-    from digitlab import runner, tracking
+    from digitlab import runner
     from digitlab.config import ConfigError, run_config_from_dict
     from digitlab.data import DataError
     from digitlab.reproduction import first_difference
+    from digitlab.tracking.queries import download, get_run, metric_history
+    from digitlab.tracking.tracker import MlflowTracker
 
     uri = cli.checked_store(cfg.tracking.uri)
     try:
-        logged = tracking.get_run(uri, cfg.run_id)
+        logged = get_run(uri, cfg.run_id)
     except Exception as exc:  # MlflowException: no such run
         cli.fail(f"run_id={cfg.run_id}: no such run in {uri} ({type(exc).__name__}); "
                     "copy the id from the MLflow UI or the sweep summary.")
@@ -64,11 +66,11 @@ def run(cfg: RerunConfig) -> None:
     with tempfile.TemporaryDirectory(prefix="digitlab-rerun-") as tmp:
         folder = Path(tmp)
         try:
-            config_file = tracking.download(uri, cfg.run_id, "config.yaml", folder)
+            config_file = download(uri, cfg.run_id, "config.yaml", folder)
             config = yaml.safe_load(config_file.read_text())
             weights = {}
             for name in ("final", "best"):
-                with np.load(tracking.download(uri, cfg.run_id, f"weights/{name}.npz", folder),
+                with np.load(download(uri, cfg.run_id, f"weights/{name}.npz", folder),
                              allow_pickle=False) as arrays:
                     weights[name] = dict(arrays)
         except Exception as exc:  # MlflowException / OSError: an artifact missing or unreadable
@@ -93,12 +95,12 @@ def run(cfg: RerunConfig) -> None:
     if tags.get("git.dirty") == "true":
         print("warning: the run was logged from a tree with uncommitted changes", file=sys.stderr)
     experiment_id = logged.info.experiment_id
-    tracker = tracking.MlflowTracker(uri, experiment_id)
+    tracker = MlflowTracker(uri, experiment_id)
     result = runner.run(run_cfg, tracker, f"rerun of {logged.info.run_name}",
                         {"digitlab.rerun_of": cfg.run_id, **code})
     # every per-epoch metric the run logged, its per-layer ones too (their step 0 aside)
     keys = [*PER_EPOCH, *(k for k in logged.data.metrics if k.startswith("layer"))]
-    history = {k: tracking.metric_history(uri, cfg.run_id, k, first_step=1) for k in keys}
+    history = {k: metric_history(uri, cfg.run_id, k, first_step=1) for k in keys}
     final = {k: v for k, v in logged.data.metrics.items()
              if k in result.metrics or k in ("test_loss", "test_accuracy")}
     difference = first_difference({k: v for k, v in history.items() if v}, final, weights,

@@ -8,7 +8,6 @@ import os
 import socket
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from hydra import compose
@@ -17,8 +16,9 @@ from omegaconf import OmegaConf
 
 from digitlab import cli
 from digitlab.config import ConfigError, ExperimentStoreConfig, RunConfig
-from digitlab.directions import lower_is_better
+from digitlab.directions import DEFAULT_METRIC, lower_is_better
 from digitlab.runner import FINAL_METRICS
+from digitlab.uris import sqlite_path, sqlite_uri
 
 log = logging.getLogger("digitlab.search")
 KINDS = ("int", "float", "categorical")
@@ -33,7 +33,7 @@ class SearchConfig:
     # an Optuna storage URL; null: sqlite:///<project>/mlruns/optuna.db
     storage: Optional[str] = None
     # what the search optimises (validation: the test set stays unseen); fixed for the study
-    metric: str = "best_val_accuracy"
+    metric: str = DEFAULT_METRIC
     # maximize | minimize; null: the metric's own (losses and durations minimize)
     direction: Optional[str] = None
     sampler: str = "tpe"  # tpe (Bayesian) | random | grid (categorical dimensions only)
@@ -163,9 +163,10 @@ def open_study(cfg: SearchConfig, storage: str):
     one line and exit 2 when the storage cannot be opened."""
     import optuna
 
-    if storage.startswith("sqlite:///"):
-        cli.check_writable(Path(storage.removeprefix("sqlite:///")).parent, "storage")
-        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_path(storage)
+    if db is not None:
+        cli.check_writable(db.parent, "storage")
+        db.parent.mkdir(parents=True, exist_ok=True)
     try:
         study = optuna.create_study(study_name=cfg.study, storage=storage, load_if_exists=True,
                                     direction=cfg.direction)
@@ -228,14 +229,14 @@ def recover_interrupted(study) -> list[int]:
     more with the same parameters. Returns their numbers."""
     from optuna.trial import TrialState
 
-    from digitlab import tracking
+    from digitlab.tracking.reaping import process_alive
 
     recovered = []
     trials = study.get_trials(deepcopy=False)
     retried = {t.user_attrs.get("retry_of") for t in trials}
     for trial in trials:
         attrs = trial.user_attrs
-        stale = trial.state == TrialState.RUNNING and not tracking.process_alive(
+        stale = trial.state == TrialState.RUNNING and not process_alive(
             attrs.get("host"), attrs.get("pid"))
         if stale:
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
@@ -256,9 +257,10 @@ def counted(study) -> int:
 
 
 def make_objective(cfg: SearchConfig, uri: str, experiment_id: str, parent: str):
-    from digitlab import runner, stopping, tracking
+    from digitlab import runner, stopping
+    from digitlab.tracking.tracker import MlflowTracker
 
-    tracker = tracking.MlflowTracker(uri, experiment_id, parent)
+    tracker = MlflowTracker(uri, experiment_id, parent)
 
     def objective(trial) -> float:
         with stopping.deferred():  # the study is a SQLite store too
@@ -298,7 +300,9 @@ def run(cfg: SearchConfig) -> None:
     cli.refuse_unknown_keys(cfg)
     import optuna
 
-    from digitlab import stopping, tracking
+    from digitlab import stopping
+    from digitlab.tracking.runs import end_run, resume_parent_run
+    from digitlab.tracking.store import resolve_uri
 
     cfg = OmegaConf.to_object(cfg)
     cfg.space = flatten_space(cfg.space)
@@ -306,14 +310,14 @@ def run(cfg: SearchConfig) -> None:
         preflight(cfg)
     except ConfigError as exc:
         cli.fail(str(exc))
-    uri = tracking.resolve_uri(cfg.tracking.uri, cli.PROJECT_ROOT)
-    storage = cfg.storage or f"sqlite:///{cli.PROJECT_ROOT / 'mlruns' / 'optuna.db'}"
+    uri = resolve_uri(cfg.tracking.uri, cli.project_root())
+    storage = cfg.storage or sqlite_uri(cli.project_root() / "mlruns" / "optuna.db")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(cfg, storage)
     study.sampler = make_sampler(cfg, len(study.get_trials(deepcopy=False)))
     recovered = recover_interrupted(study)
     experiment_id = cli.prepare_store(uri, cfg.tracking.experiment)
-    parent, resumed = tracking.resume_parent_run(
+    parent, resumed = resume_parent_run(
         uri, experiment_id, "digitlab.study", cfg.study, f"search {cfg.study}",
         {"digitlab.storage": storage, "digitlab.n_trials": str(cfg.n_trials),
          "digitlab.metric": cfg.metric, **cli.git_state()})
@@ -330,7 +334,7 @@ def run(cfg: SearchConfig) -> None:
     except (KeyboardInterrupt, stopping.Terminated):
         status = "KILLED"
     finally:
-        tracking.end_run(uri, parent, status)
+        end_run(uri, parent, status)
     report(study, cfg, uri, parent)
     if status == "KILLED":
         print("interrupted: run the same command again to resume", file=sys.stderr)
@@ -342,7 +346,7 @@ def report(study, cfg: SearchConfig, uri: str, parent: str) -> None:
     """Prints the trials' outcome and the best trial; tags the best child run and the parent."""
     from optuna.trial import TrialState
 
-    from digitlab import tracking
+    from digitlab.tracking.queries import get_run, set_run_tag
 
     trials = study.get_trials(deepcopy=False)
     states = {s.name: sum(1 for t in trials if t.state == s) for s in TrialState}
@@ -354,14 +358,14 @@ def report(study, cfg: SearchConfig, uri: str, parent: str) -> None:
         return
     best = study.best_trial
     run_id = best.user_attrs.get("mlflow_run_id", "")
-    previous = tracking.get_run(uri, parent).data.tags.get("digitlab.best_run_id")
+    previous = get_run(uri, parent).data.tags.get("digitlab.best_run_id")
     if previous and previous != run_id:
-        tracking.set_run_tag(uri, previous, "digitlab.best", "false")
+        set_run_tag(uri, previous, "digitlab.best", "false")
     if run_id:
-        tracking.set_run_tag(uri, run_id, "digitlab.best", "true")
+        set_run_tag(uri, run_id, "digitlab.best", "true")
     for key, value in {"digitlab.best_trial": str(best.number), "digitlab.best_run_id": run_id,
                        f"digitlab.best_{cfg.metric}": f"{best.value:.6g}"}.items():
-        tracking.set_run_tag(uri, parent, key, value)
+        set_run_tag(uri, parent, key, value)
     params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                       for k, v in best.params.items())
     print(f"best: trial {best.number}  {cfg.metric}={best.value:.4f}  {params}  run {run_id}")

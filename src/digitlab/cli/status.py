@@ -23,10 +23,12 @@ ConfigStore.instance().store(name="base_status", node=StatusConfig)
 def run(cfg: StatusConfig) -> None:
     """The command's work, from its composed config."""
     cli.refuse_unknown_keys(cfg)
-    from digitlab import tracking
+    from digitlab.tracking.client import client_for
+    from digitlab.tracking.queries import store_status
+    from digitlab.tracking.reaping import PID_TAG, mark_dead_runs_killed
 
     uri = cli.checked_store(cfg.tracking.uri, reap=False)  # shown before they are reaped
-    table, stale = tracking.store_status(uri)
+    table, stale = store_status(uri)
     print(f"store: {uri}\n")
     print(table.to_string(index=False) if len(table) else "no experiments yet")
     if not stale:
@@ -34,9 +36,9 @@ def run(cfg: StatusConfig) -> None:
         return
     print(f"\n{len(stale)} stale run(s): RUNNING, but their process is gone")
     for run in stale:
-        print(f"  {run.info.run_id}  {run.info.run_name}  pid {run.data.tags[tracking.PID_TAG]}")
+        print(f"  {run.info.run_id}  {run.info.run_name}  pid {run.data.tags[PID_TAG]}")
     if cfg.reap:
-        tracking.mark_dead_runs_killed(tracking.client_for(uri))
+        mark_dead_runs_killed(client_for(uri))
         print("marked KILLED")
     else:
         print("left RUNNING (reap=false); the next command on this store marks them KILLED")

@@ -6,17 +6,14 @@ The key is the sha256 of the source file's bytes, read on every load (≈ 0.06 s
 file): a file edited and given back its old size and modification time (`cp -p`, `rsync -t`,
 `touch -r`) is parsed again, so the digest a run logs is that of the bytes it trained on. A file
 is parsed from the very bytes its key was computed from, read once: a file replaced between
-hashing and parsing cannot be cached under the other file's key. Writes
-go to a temporary name and are renamed into place, so parallel jobs never read a half-written
-cache. A cache folder or file another user could write is neither read nor written
+hashing and parsing cannot be cached under the other file's key. Files are
+written whole (digitlab.files), so parallel jobs never read a half-written cache. A cache folder or file another user could write is neither read nor written
 (digitlab.cache_folder).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Callable
@@ -24,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from digitlab.cache_folder import cache_root, private_file, private_folder
+from digitlab.files import write_atomic
 
 
 def array_digest(*arrays: np.ndarray) -> str:
@@ -32,17 +30,6 @@ def array_digest(*arrays: np.ndarray) -> str:
         h.update(str((a.dtype.str, a.shape)).encode())
         h.update(np.ascontiguousarray(a).data)
     return h.hexdigest()
-
-
-def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _folder(kind: str, cache_dir: str | None) -> Path | None:
@@ -75,8 +62,8 @@ def cached_array(source: Path, parse: Callable[[Path, bytes], np.ndarray],
     array = parse(source, raw)
     digest = array_digest(array)
     try:
-        _atomic_write(npy, lambda tmp: _save_npy(tmp, array))
-        _atomic_write(digest_file, lambda tmp: tmp.write_text(digest))
+        write_atomic(npy, lambda tmp: _save_npy(tmp, array))
+        write_atomic(digest_file, digest)
     except OSError:  # a read-only cache only costs speed
         pass
     return array, digest
@@ -103,7 +90,7 @@ def cached_arrays(kind: str, key: str, compute: Callable[[], dict[str, np.ndarra
         pass
     arrays = compute()
     try:
-        _atomic_write(npz, lambda tmp: _save_npz(tmp, arrays))
+        write_atomic(npz, lambda tmp: _save_npz(tmp, arrays))
     except OSError:  # a read-only cache only costs speed
         pass
     return arrays

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from mlflow.entities import Metric
-from mlflow.utils.validation import MAX_METRICS_PER_BATCH
 
 from digitlab.cache_folder import cache_root, private_file, private_folder
 
@@ -33,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# MLflow's documented limit of one log_batch request (REST API, Log Batch: 1000 metrics)
+MAX_METRICS_PER_BATCH = 1000
 WRITE_SECONDS = 1.0  # how far the store may lag a run's epochs: the MLflow UI shows them this late
 
 

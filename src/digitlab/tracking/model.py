@@ -13,10 +13,10 @@ from mlflow.exceptions import MlflowException
 
 from digitlab.tracking.client import client_for
 
-# the logged model's code: every logged model imports this class as digitlab.tracking.NetworkModel
+# the logged model's code (models logged by earlier versions import digitlab.tracking.NetworkModel)
 MODEL_CODE = """\
 import mlflow
-from digitlab.tracking import NetworkModel
+from digitlab.tracking.model import NetworkModel
 
 mlflow.models.set_model(NetworkModel())
 """

@@ -7,27 +7,28 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from filelock import FileLock
 
 from digitlab import faults
-from digitlab.tracking.schema import schema_head
+from digitlab.uris import sqlite_path, sqlite_uri
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class _StoreErrorsReportedOnce(logging.Filter):
+def _not_a_store_error(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("SQLAlchemy database error")
+
+
+def report_store_errors_once() -> None:
     """MLflow logs every SQLAlchemy error with its traceback before raising it; digitlab tells
     the raised error in one line (digitlab.faults), so the log's copy is dropped."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("SQLAlchemy database error")
-
-
-logging.getLogger("mlflow.store.db.utils").addFilter(_StoreErrorsReportedOnce())
-
+    logging.getLogger("mlflow.store.db.utils").addFilter(_not_a_store_error)
 
 
 # how MLflow 3's UI tells a model-training experiment from a GenAI one: it opens the former on
@@ -36,7 +37,7 @@ EXPERIMENT_KIND = "mlflow.experimentKind"
 MODEL_TRAINING = {EXPERIMENT_KIND: "custom_model_development"}
 
 def default_uri(project_root: Path) -> str:
-    return f"sqlite:///{(project_root / 'mlruns' / 'mlflow.db').resolve()}"
+    return sqlite_uri((project_root / "mlruns" / "mlflow.db").resolve())
 
 
 def without_login(uri: str) -> tuple[str, str | None, str | None]:
@@ -67,14 +68,11 @@ def resolve_uri(configured: str | None, project_root: Path) -> str:
     if user is not None:
         os.environ["MLFLOW_TRACKING_USERNAME"] = user
         os.environ["MLFLOW_TRACKING_PASSWORD"] = password or ""
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+    db = sqlite_path(uri)
+    if db is not None and not db.is_absolute():
         # a relative SQLite path would depend on the working folder (Hydra changes it)
-        uri = f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
+        uri = sqlite_uri(db.resolve())
     return uri
-
-
-def sqlite_path(uri: str) -> Path | None:
-    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 
 def artifact_root(uri: str) -> str | None:
@@ -189,16 +187,12 @@ def _check_schema(db: Path, tables: set[str], versions: list[str]) -> None:
                          f"{', '.join(sorted(tables)[:4])}), not an MLflow store: MLflow would add "
                          "its tables to it; choose another tracking.uri=sqlite:////path/mlflow.db.")
     cut = sorted(t for t in tables if t.startswith("_alembic_tmp_"))
-    head = schema_head()
     if cut or "experiments" not in tables or not versions:
         detail = f"table {cut[0]} of an unfinished migration" if cut else "no schema version"
         raise StoreError(f"{db}: a half-made MLflow store ({detail}): its creation or upgrade was "
                          f"cut off; if it holds no runs you need, delete it (rm {db}), else "
                          f"restore it from a backup and run `mlflow db upgrade sqlite:///{db}`.")
-    if versions[0] != head:
-        raise StoreError(f"{db}: an MLflow store of another schema version ({versions[0]}; this "
-                         f"MLflow writes {head}); back it up, then run `mlflow db upgrade "
-                         f"sqlite:///{db}`, or install the MLflow that wrote it.")
+    # a store of another schema version: MLflow refuses it when it opens it, naming both
 
 
 def _store_is_new(db: Path) -> bool:
@@ -215,14 +209,14 @@ def _create_sqlite_store(db: Path, uri: str) -> None:
     would leave a half-migrated file that no later command can open. Here the store is made
     under a temporary name and renamed into place once whole: a stop at any instant leaves
     either no store or a whole one. Called under the store's file lock."""
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    from mlflow import MlflowClient
 
     for leftover in db.parent.glob(f".{db.name}.*.creating"):  # of a creation cut off earlier
         leftover.unlink(missing_ok=True)
     making = db.parent / f".{db.name}.{os.getpid()}.creating"
-    making_uri = f"sqlite:///{making}"
+    making_uri = sqlite_uri(making)
     try:
-        SqlAlchemyStore(making_uri, artifact_root(uri)).engine.dispose()  # its file closed
+        MlflowClient(making_uri).search_experiments()  # the tables made and migrated
     except Exception as exc:  # a full disk: SQLAlchemy's OperationalError, MLflow's, an OSError
         making.unlink(missing_ok=True)
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
@@ -258,6 +252,9 @@ def prepare_store(uri: str, experiment: str,
         return _through_mlflow(uri, lambda: _prepare(uri, experiment))
 
 
+OLD_SCHEMA = "Detected out-of-date database schema"
+
+
 def _through_mlflow(uri: str, write: Callable[[], T]) -> T:
     """`write()`, with MLflow's error as a StoreError that names the store."""
     from mlflow.exceptions import MlflowException
@@ -265,7 +262,20 @@ def _through_mlflow(uri: str, write: Callable[[], T]) -> T:
     try:
         return write()
     except MlflowException as exc:
-        raise StoreError(f"{uri_key(uri)}={uri}: {exc.message.splitlines()[0]}") from None
+        line = exc.message.splitlines()[0]
+        if line.startswith(OLD_SCHEMA):  # MLflow's check as it opens a store, in one line
+            found = line.removeprefix(OLD_SCHEMA).split(". Take a backup")[0].strip()
+            line = (f"an MLflow store of another schema version {found}; back it up, then run "
+                    f"`mlflow db upgrade {uri}`, or install the MLflow that wrote it")
+        raise StoreError(f"{uri_key(uri)}={uri}: {line}") from None
+
+
+def open_store(uri: str) -> MlflowClient:
+    """The store's client, the store opened: MLflow refuses one of another schema version here
+    (a StoreError)."""
+    from digitlab.tracking.client import client_for
+
+    return _through_mlflow(uri, lambda: client_for(uri))
 
 
 def _prepare(uri: str, experiment: str) -> str:

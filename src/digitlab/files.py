@@ -1,0 +1,28 @@
+"""A file written whole or not at all, the one way every file a run, a sweep or a command
+writes for others to read: a reader (another job, a later command) sees the earlier file or
+the new one, never one cut short by a full disk or a stop."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Callable
+
+
+def write_atomic(path: str | Path, data: str | bytes | Callable[[Path], None]) -> None:
+    """`data` (text, bytes, or a function that writes the file it is given) written to a partial
+    file beside `path`, then renamed into place; on an error the partial file is removed and
+    the error raised."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial")
+    try:
+        if callable(data):
+            data(partial)
+        elif isinstance(data, bytes):
+            partial.write_bytes(data)
+        else:
+            partial.write_text(data, encoding="utf-8")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
