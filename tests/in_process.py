@@ -87,15 +87,18 @@ def _new_command_state() -> None:
     GlobalHydra.instance().clear()
 
 
-def run_script(script: Path, argv: list[str], cwd: Path,
-               env: dict | None = None) -> subprocess.CompletedProcess:
+def run_script(script: Path, argv: list[str], cwd: Path, env: dict | None = None,
+               fresh: bool = True) -> subprocess.CompletedProcess:
+    """`script` run as __main__ with `argv`; `fresh=False` leaves the state an earlier command
+    left (stop signals seen, Hydra's global instance), as a second call in one process does."""
     saved_env, saved_cwd, saved_argv = dict(os.environ), os.getcwd(), sys.argv
     signals = (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE)
     saved_handlers = {signum: signal.getsignal(signum) for signum in signals}
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     os.environ.pop("PYTEST_CURRENT_TEST", None)  # MLflow changes behaviour under pytest
     os.environ.update(env or {})
-    _new_command_state()
+    if fresh:
+        _new_command_state()
     code: int = 0
     try:
         os.chdir(cwd)
@@ -124,5 +127,6 @@ def run_script(script: Path, argv: list[str], cwd: Path,
         os.environ.update(saved_env)
         for signum, handler in saved_handlers.items():
             signal.signal(signum, handler)
-        _new_command_state()
+        if fresh:
+            _new_command_state()
     return subprocess.CompletedProcess([sys.executable, str(script), *argv], code, *output)

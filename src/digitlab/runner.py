@@ -19,6 +19,7 @@ import numpy as np
 import yaml
 
 from digitlab import reporting
+from digitlab import tags as tag
 from digitlab.config import NOT_TRAINED_BY, RunConfig
 from digitlab.data import Dataset, Split, load_dataset, make_split
 from digitlab.nn.classifier import Classifier
@@ -26,7 +27,6 @@ from digitlab.seeding import seed_streams
 from digitlab.training import EpochRecord, output_loss_and_accuracy, train
 
 # the tag that holds a run's identity: its config and its data's digest (config_hash)
-IDENTITY_TAG = "digitlab.config_hash"
 # the metrics a run ends with (best_val_accuracy only with a validation split; docs/mlflow.md)
 FINAL_METRICS = ("best_val_accuracy", "test_accuracy", "test_loss", "best_epoch", "epochs_run",
                  "train_seconds")
@@ -203,9 +203,8 @@ def with_resolved_threads(cfg: RunConfig) -> RunConfig:
 def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None = None,
         out_dir: Path | None = None, extra_artifacts: dict[str, Path] | None = None,
         progress: Progress | None = None) -> RunResult:
-    """Train one network as `cfg` says and log it. Data that cannot be read or split raises
-    DataError before a run is created: bad input leaves no record. With
-    tracking.skip_finished, a config whose identical run already FINISHED is not run again."""
+    """Train one network as `cfg` says and log it; data that cannot be read or split raises
+    DataError before a run exists; tracking.skip_finished skips a config that FINISHED."""
     cfg = with_resolved_threads(cfg)
     if progress:
         progress.step(f"reading {cfg.data.name}")
@@ -217,25 +216,15 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
             return RunResult(found[0], found[1], skipped=True)
     split = split_of(dataset, cfg)
     with tracker.run(name, flatten(asdict(cfg)), tags or {}) as log:
-        log.set_tags({IDENTITY_TAG: identity, "data.sha256": split.digest})
+        log.set_tags({tag.IDENTITY: identity, tag.DATA_DIGEST: split.digest})
         log.log_datasets(split)
         clf = Classifier(cfg.model, cfg.optim, cfg.trainer, cfg.seed)
         if progress:
             progress.step(f"training on {len(split.y_train)} rows, {cfg.trainer.epochs} "
                           f"epoch(s) at most")
             clf.on_rows = progress.rows
-        history: list[dict[str, float]] = []
-        best_record, best_state, initial_layers = None, None, {}
-        start = time.perf_counter()
-        for record in train(clf, split):
-            log.log_epoch(record)
-            history.append(record.metrics())
-            initial_layers = initial_layers or record.layers_before
-            if record.improved:
-                best_record, best_state = record, clf.network.state()
-            if progress:
-                progress.epoch(record)
-        train_seconds = time.perf_counter() - start
+        history, best_record, best_state, initial_layers, train_seconds = _train_epochs(
+            clf, split, log, progress)
         if progress:
             progress.step("evaluating and recording the run")
         proba = clf.predict_proba(split.x_test) if len(split.y_test) else None
@@ -243,9 +232,9 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
                                     if proba is not None else (math.nan, math.nan))
         metrics = {"test_loss": test_loss, "test_accuracy": test_accuracy,
                    "best_epoch": float(best_record.epoch), "train_seconds": train_seconds,
-                   "epochs_run": float(len(history))}
-        if best_record.val_accuracy is not None:
-            metrics["best_val_accuracy"] = best_record.val_accuracy
+                   "epochs_run": float(len(history)),
+                   "best_val_accuracy": (math.nan if best_record.val_accuracy is None
+                                         else best_record.val_accuracy)}
         metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
         with _artifact_folders(out_dir, keep=log.run_id is None) as (folder, reports):
             final_state = clf.network.state()
@@ -261,6 +250,23 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
             log.log_artifacts(reports, "report")
         return RunResult(log.run_id, metrics, history, out_dir,
                          final_state=final_state, best_state=best_state)
+
+
+def _train_epochs(clf: Classifier, split: Split, log: RunLog, progress: Progress | None):
+    """The epochs trained and each logged: (the per-epoch metrics, the best epoch's record and
+    weights, the layers' values before training, the seconds it took)."""
+    history: list[dict[str, float]] = []
+    best_record, best_state, initial_layers = None, None, {}
+    start = time.perf_counter()
+    for record in train(clf, split):
+        log.log_epoch(record)
+        history.append(record.metrics())
+        initial_layers = initial_layers or record.layers_before
+        if record.improved:
+            best_record, best_state = record, clf.network.state()
+        if progress:
+            progress.epoch(record)
+    return history, best_record, best_state, initial_layers, time.perf_counter() - start
 
 
 @contextmanager

@@ -324,17 +324,17 @@ def test_a_stopped_sweep_ends_its_runs_killed(tmp_path, sig, code):
 
 
 def test_runs_of_dead_processes_are_marked_killed_when_the_store_opens(tmp_path):
-    from digitlab.tracking.reaping import HOST_TAG, PID_TAG
+    from digitlab import tags as tag
     from digitlab.tracking.store import prepare_store
 
     uri = store(tmp_path)
     experiment_id = prepare_store(uri, "digitlab")
     dead = dead_pid()
     c = client(uri)
-    orphan = c.create_run(experiment_id, tags={HOST_TAG: __import__("socket").gethostname(),
-                                               PID_TAG: dead})
-    alive = c.create_run(experiment_id, tags={HOST_TAG: __import__("socket").gethostname(),
-                                              PID_TAG: str(os.getpid())})
+    orphan = c.create_run(experiment_id, tags={tag.HOST: __import__("socket").gethostname(),
+                                               tag.PID: dead})
+    alive = c.create_run(experiment_id, tags={tag.HOST: __import__("socket").gethostname(),
+                                              tag.PID: str(os.getpid())})
     prepare_store(uri, "digitlab")
     assert c.get_run(orphan.info.run_id).info.status == "KILLED"
     assert "died" in c.get_run(orphan.info.run_id).data.tags["error"]
@@ -626,3 +626,32 @@ def test_a_run_says_each_slow_step_before_it_and_a_sweep_keeps_them_in_its_logs(
     assert "reading digits" not in done.stdout and len(done.stdout.splitlines()) <= 8
     logs = list((tmp_path / "outputs" / "sweeps").glob("*/*/*/train.log"))
     assert len(logs) == 2 and all("reading digits …" in log.read_text() for log in logs)
+
+
+def test_each_command_runs_twice_in_one_process_as_in_two(tmp_path):
+    """No state stays behind in the process (no module globals, no environment written at
+    import): train (a sweep, then one run), status, compare and register, each called twice in
+    this process with nothing reset in between, say what two processes would say."""
+    from in_process import run_script
+
+    uri = store(tmp_path)
+
+    def twice(script: str, *args: str) -> tuple:
+        done = [run_script(ROOT / "pipelines" / script, list(args), cwd=tmp_path, fresh=False)
+                for _ in range(2)]
+        for d in done:
+            assert d.returncode == 0, d.stderr[-2000:]
+        return done[0].stdout, done[1].stdout
+
+    first, second = twice("train.py", "-m", "seed=0,1", "trainer.epochs=1", f"tracking.uri={uri}")
+    assert "2 finished, 0 skipped" in first and "0 finished, 2 skipped" in second
+    first, second = twice("train.py", "seed=2", "trainer.epochs=1", f"tracking.uri={uri}")
+    assert "already FINISHED" not in first and "already FINISHED" in second
+    first, second = twice("status.py", f"tracking.uri={uri}")
+    assert first == second == pipeline_process("status.py", f"tracking.uri={uri}",
+                                               cwd=tmp_path).stdout
+    first, second = twice("compare.py", f"tracking.uri={uri}", f"out={tmp_path / 'cmp'}")
+    assert first == second and "2 runs of" in first
+    first, second = twice("register.py", f"tracking.uri={uri}")
+    assert "version 1 (new)" in first and "nothing to do" in second
+    assert len(runs_of(uri)) == 3 + 2  # three runs, two sweeps' parents

@@ -43,13 +43,13 @@ def test_a_sweep_into_a_used_folder_reports_its_own_jobs_only(tmp_path):
                                      ("rerun.py", "run_id={stale}")])
 def test_every_command_that_opens_a_store_marks_dead_runs_killed(tmp_path, command):
     """A run whose process died (a SIGKILLed sweep) is never shown, joined or rerun as RUNNING."""
-    from digitlab.tracking.reaping import HOST_TAG, PID_TAG
+    from digitlab import tags as tag
 
     uri, _ = sweep_into(tmp_path, "seed=0", "trainer.epochs=1", "tracking.log_model=false")
     experiment_id = client(uri).get_experiment_by_name("digitlab-digits").experiment_id
     dead = dead_pid()
     stale = client(uri).create_run(experiment_id, tags={
-        HOST_TAG: socket.gethostname(), PID_TAG: dead}).info.run_id
+        tag.HOST: socket.gethostname(), tag.PID: dead}).info.run_id
     done = pipeline(command[0], f"tracking.uri={uri}",
                     *(a.format(stale=stale) for a in command[1:]), cwd=tmp_path)
     assert client(uri).get_run(stale).info.status == "KILLED", done.stderr[-2000:]

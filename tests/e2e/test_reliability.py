@@ -369,7 +369,7 @@ def test_sigterm_ends_parallel_workers_runs_killed(tmp_path):
 def test_status_shows_runs_by_status_and_reaps_stale_ones(tmp_path):
     import socket
 
-    from digitlab.tracking.reaping import HOST_TAG, PID_TAG
+    from digitlab import tags as tag
     from digitlab.tracking.store import prepare_store
 
     uri = store(tmp_path)
@@ -377,8 +377,8 @@ def test_status_shows_runs_by_status_and_reaps_stale_ones(tmp_path):
     c = client(uri)
     c.set_terminated(c.create_run(experiment_id).info.run_id, "FINISHED")
     dead = dead_pid()
-    stale = c.create_run(experiment_id, tags={HOST_TAG: socket.gethostname(),
-                                              PID_TAG: dead})
+    stale = c.create_run(experiment_id, tags={tag.HOST: socket.gethostname(),
+                                              tag.PID: dead})
     done = pipeline("status.py", f"tracking.uri={uri}", "reap=false", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "1 stale run(s)" in done.stdout and stale.info.run_id in done.stdout

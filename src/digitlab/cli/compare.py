@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Optional
 from hydra.core.config_store import ConfigStore
 
 from digitlab import cli
+from digitlab import tags as tag
 from digitlab.config import ExperimentFilterConfig
 from digitlab.directions import DEFAULT_METRIC, best_label
 from digitlab.significance import ALPHA
@@ -152,19 +153,19 @@ def _about(parent, runs) -> About:
     from digitlab import report
 
     tags = parent.data.tags if parent is not None else {}
-    if "digitlab.only" in tags:
-        command = (f"python pipelines/reproduce.py 'only={tags['digitlab.only']}' "
-                   f"seeds={tags.get('digitlab.seeds', 3)}")
-    elif "digitlab.study" in tags:
-        command = (f"python pipelines/search.py study={tags['digitlab.study']} "
-                   f"n_trials={tags.get('digitlab.n_trials', '')}")
+    if tag.ONLY in tags:
+        command = (f"python pipelines/reproduce.py 'only={tags[tag.ONLY]}' "
+                   f"seeds={tags.get(tag.SEEDS, 3)}")
+    elif tag.STUDY in tags:
+        command = (f"python pipelines/search.py study={tags[tag.STUDY]} "
+                   f"n_trials={tags.get(tag.N_TRIALS, '')}")
     elif parent is not None:  # digitlab.command has the launcher's settings too
-        command = tags.get("digitlab.command") or (
-            f"python pipelines/train.py -m {tags.get('digitlab.overrides', '')}".strip())
+        command = tags.get(tag.COMMAND) or (
+            f"python pipelines/train.py -m {tags.get(tag.OVERRIDES, '')}".strip())
     else:
         command = "python pipelines/compare.py all_runs=true"
-    commit = tags.get("git.commit", "unknown") + (" (dirty)" if tags.get("git.dirty") == "true"
-                                                   else "")
+    commit = tags.get(tag.GIT_COMMIT, "unknown") + (
+        " (dirty)" if tags.get(tag.GIT_DIRTY) == "true" else "")
     started = (datetime.fromtimestamp(parent.info.start_time / 1000, timezone.utc)
                if parent is not None else datetime.now(timezone.utc))
     digests = sorted(runs.get("tags.data.sha256", []).dropna().unique()) if len(runs) else []
@@ -176,13 +177,13 @@ def _about(parent, runs) -> About:
 def _study_figures(tags: dict) -> list:
     """A search's own Optuna figures, its optimization history and its parameters'
     importances (fANOVA), from the study's storage; none when it cannot be read."""
-    if "digitlab.study" not in tags or "digitlab.storage" not in tags:
+    if tag.STUDY not in tags or tag.STORAGE not in tags:
         return []
     import optuna
 
     try:
-        study = optuna.load_study(study_name=tags["digitlab.study"],
-                                  storage=tags["digitlab.storage"])
+        study = optuna.load_study(study_name=tags[tag.STUDY],
+                                  storage=tags[tag.STORAGE])
     except (KeyError, ValueError, RuntimeError) as exc:  # no such study, storage gone
         print(f"the study's figures are left out: {str(exc).splitlines()[0]}")
         return []
@@ -219,7 +220,7 @@ def _write_html(uri: str, cfg: CompareConfig, parent, label: str, runs, out: Pat
         best = report.BestRun(top["run_id"], str(top.get("tags.mlflow.runName", top["run_id"])),
                               files.get("confusion_matrix.png"), per_class, views)
     published, curves = None, {}
-    if parent is not None and "digitlab.only" in parent.data.tags:  # a reproduce run
+    if parent is not None and tag.ONLY in parent.data.tags:  # a reproduce run
         files = artifact_files(uri, parent.info.run_id, "reproduce")
         if "reproduce_table.json" in files:
             logged = json.loads(files["reproduce_table.json"])

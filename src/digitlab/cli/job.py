@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from digitlab import tags as tag
 from digitlab.cli import hints
 from digitlab.cli.errors import EXIT_BAD_INPUT, fail
 from digitlab.cli.preflight import prepare_store, to_run_config
@@ -69,11 +70,7 @@ class TrainCommand:
 def run_job(cfg: DictConfig, sweep: Sweep | None) -> dict:
     """One job, alone or of `sweep`: validate, train, log; leaves the job's outcome where the
     sweep's main process reads it."""
-    from threadpoolctl import threadpool_limits
-
-    from digitlab import faults, runner, stopping
-    from digitlab.data import DataError
-    from digitlab.training import TrainingDiverged
+    from digitlab import stopping
 
     hc = HydraConfig.get()
     out_dir = job_folder(sweep, hc.job.num) if sweep else Path(hc.runtime.output_dir)
@@ -86,45 +83,77 @@ def run_job(cfg: DictConfig, sweep: Sweep | None) -> dict:
     if sweep:
         end_with_driver(sweep.driver_pid)
     name = _run_name(overrides, sweep.swept if sweep else None)
-    tags = {"digitlab.overrides": " ".join(overrides), **git_state()}
-    tracker: runner.Tracker = runner.NullTracker()
-    uri = None
-    if run_cfg.tracking.enabled:
-        from digitlab.tracking.store import resolve_uri
-        from digitlab.tracking.tracker import MlflowTracker
-
-        uri = (sweep and sweep.uri) or resolve_uri(run_cfg.tracking.uri, project_root())
-        if not sweep:  # MLflow's import and the store's check take seconds
-            print(f"{name}: recorded in {uri}, experiment {run_cfg.tracking.experiment}",
-                  flush=True)
-        experiment_id = (sweep and sweep.experiment_id) or prepare_store(
-            uri, run_cfg.tracking.experiment)
-        parent = (sweep and sweep.parent_run_id) or run_cfg.tracking.parent_run_id
-        tracker = MlflowTracker(uri, experiment_id, parent)
-        if sweep:
-            tags.update({"digitlab.sweep_id": sweep.parent_run_id or "",
-                         "digitlab.job": str(hc.job.num)})
+    tags = {tag.OVERRIDES: " ".join(overrides), **git_state()}
+    uri, tracker = _tracker(run_cfg, sweep, name)
+    if sweep and uri:
+        tags.update({tag.SWEEP_ID: sweep.parent_run_id or "",
+                     tag.JOB: str(hc.job.num)})
     outcome = {"job": hc.job.num if sweep else 0, "overrides": overrides, "name": name,
                "status": "FAILED", "sweep": sweep.token if sweep else None}
-    code = 1
-    lost = store_lost(sweep) if sweep else None
+    lost, code = (store_lost(sweep) if sweep else None), 1
     if lost:  # an earlier job of this sweep found the tracking server gone
         outcome["error"] = f"not run: {lost}"
-        write_outcome(out_dir, outcome)
-        return outcome
+    else:
+        try:
+            code = _train(run_cfg, tracker, name, tags, out_dir, hc, sweep, uri, outcome)
+        except BaseException:  # Ctrl-C / SIGTERM: the run is KILLED; stop everything
+            outcome["status"] = "KILLED"
+            write_outcome(out_dir, outcome)
+            raise
+    if sweep and outcome.get("error") and not lost:  # a single run says it once, on exit
+        log.error("%s%s: %s", progress(sweep, outcome["status"]), name, outcome["error"])
+    if not sweep and outcome.get("run_id") and uri:
+        print(where_to_find(uri, tracker.experiment_id, outcome["run_id"]))
+    write_outcome(out_dir, outcome)
+    if outcome.get("error") and not sweep:
+        print(f"digitlab: error: {outcome['error']}", file=sys.stderr)
+        sys.exit(code)
+    return outcome
+
+
+def _tracker(run_cfg: RunConfig, sweep: Sweep | None, name: str):
+    """(the store's URI, the tracker the run logs through): the sweep's store and parent run,
+    or the run's own; (None, a tracker that records nothing) with tracking off."""
+    from digitlab import runner
+
+    if not run_cfg.tracking.enabled:
+        return None, runner.NullTracker()
+    from digitlab.tracking.store import resolve_uri
+    from digitlab.tracking.tracker import MlflowTracker
+
+    uri = (sweep and sweep.uri) or resolve_uri(run_cfg.tracking.uri, project_root())
+    if not sweep:  # MLflow's import and the store's check take seconds
+        print(f"{name}: recorded in {uri}, experiment {run_cfg.tracking.experiment}", flush=True)
+    experiment_id = (sweep and sweep.experiment_id) or prepare_store(
+        uri, run_cfg.tracking.experiment)
+    parent = (sweep and sweep.parent_run_id) or run_cfg.tracking.parent_run_id
+    return uri, MlflowTracker(uri, experiment_id, parent)
+
+
+def _train(run_cfg: RunConfig, tracker, name: str, tags: dict, out_dir: Path, hc,
+           sweep: Sweep | None, uri: str | None, outcome: dict) -> int:
+    """The run trained and logged; `outcome` says how it ended (an error as one line). The
+    exit code: 0, 2 for bad input (the data, a config value), 1 otherwise."""
+    from threadpoolctl import threadpool_limits
+
+    from digitlab import faults, runner
+    from digitlab.data.errors import DataError
+    from digitlab.training import TrainingDiverged
+
     try:
         with threadpool_limits(limits=_thread_limit(hc)), _progress(run_cfg, bool(sweep)) as shown:
             result = runner.run(run_cfg, tracker, name, tags, out_dir,
                                 {"hydra": Path(hc.runtime.output_dir) / ".hydra"}, shown)
         outcome.update(status="SKIPPED" if result.skipped else "FINISHED", run_id=result.run_id,
                        metrics=result.metrics)
-        code = 0
         counted = progress(sweep, outcome["status"]) if sweep else ""
         log.info("%s%s: %s%s", counted, name, "already FINISHED as run %s, skipped "
                  "(tracking.skip_finished=false runs it again): " % result.run_id
                  if result.skipped else "", _summary(result.metrics))
+        return 0
     except (DataError, ConfigError) as exc:
-        outcome["error"], code = str(exc), EXIT_BAD_INPUT
+        outcome["error"] = str(exc)
+        return EXIT_BAD_INPUT
     except TrainingDiverged as exc:
         outcome["error"] = str(exc)
     except Exception as exc:  # recorded as FAILED; a sweep goes on with its other jobs
@@ -136,19 +165,7 @@ def run_job(cfg: DictConfig, sweep: Sweep | None) -> dict:
             outcome["error"] = fault.line
             if fault.kind in ("server_gone", "store_gone") and sweep:
                 mark_store_lost(sweep, fault.line)
-    except BaseException:  # Ctrl-C / SIGTERM: the run is KILLED; stop everything
-        outcome["status"] = "KILLED"
-        write_outcome(out_dir, outcome)
-        raise
-    if sweep and outcome.get("error"):  # a single run says it once, on exit
-        log.error("%s%s: %s", progress(sweep, outcome["status"]), name, outcome["error"])
-    if not sweep and not code and uri:
-        print(where_to_find(uri, tracker.experiment_id, outcome["run_id"]))
-    write_outcome(out_dir, outcome)
-    if code and not sweep:
-        print(f"digitlab: error: {outcome['error']}", file=sys.stderr)
-        sys.exit(code)
-    return outcome
+    return 1
 
 
 def where_to_find(uri: str, experiment_id: str, run_id: str) -> str:

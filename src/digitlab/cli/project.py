@@ -14,6 +14,7 @@ from pathlib import Path
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from digitlab import tags as tag
 from digitlab.config import (
     DataConfig,
     ModelConfig,
@@ -144,4 +145,4 @@ def git_state() -> dict[str, str]:
 
     commit = git("rev-parse", "HEAD")
     dirty = git("status", "--porcelain", "--untracked-files=no")
-    return {"git.commit": commit or "unknown", "git.dirty": str(bool(dirty)).lower()}
+    return {tag.GIT_COMMIT: commit or "unknown", tag.GIT_DIRTY: str(bool(dirty)).lower()}

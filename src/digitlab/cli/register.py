@@ -9,6 +9,7 @@ from typing import Optional
 from hydra.core.config_store import ConfigStore
 
 from digitlab import cli
+from digitlab import tags as tag
 from digitlab.cli import hints
 from digitlab.cli.compare import which_sweep
 from digitlab.config import ExperimentFilterConfig
@@ -62,6 +63,28 @@ def check_names(cfg: RegisterConfig) -> None:
                  "'latest' nor v<number> (MLflow reserves them); e.g. alias=champion")
 
 
+def _chosen_run(uri: str, cfg: RegisterConfig) -> tuple[str, str, float | None]:
+    """(id, name, metric) of the run given by run_id (FINISHED), or of the best run."""
+    from mlflow.exceptions import MlflowException
+
+    from digitlab.tracking.queries import get_run
+
+    if not cfg.run_id:
+        try:
+            return best_run(uri, cfg)
+        except LookupError as exc:
+            cli.fail(str(exc))
+    try:
+        run = get_run(uri, cfg.run_id)
+    except MlflowException:
+        cli.fail(f"run_id={cfg.run_id}: no such run in {uri}; copy the id from the MLflow UI or "
+                 "the sweep summary.")
+    if run.info.status != "FINISHED":
+        cli.fail(f"run_id={cfg.run_id}: the run is {run.info.status}; only a FINISHED run has a "
+                 "complete model to register.")
+    return cfg.run_id, run.info.run_name, run.data.metrics.get(cfg.metric)
+
+
 def run(cfg: RegisterConfig) -> None:
     """The command's work, from its composed config."""
     cli.refuse_unknown_keys(cfg)
@@ -72,21 +95,7 @@ def run(cfg: RegisterConfig) -> None:
     from digitlab.tracking.queries import get_run
 
     uri = cli.checked_store(cfg.tracking.uri)
-    if cfg.run_id:
-        try:
-            run = get_run(uri, cfg.run_id)
-        except MlflowException:
-            cli.fail(f"run_id={cfg.run_id}: no such run in {uri}; copy the id from the "
-                        "MLflow UI or the sweep summary.")
-        if run.info.status != "FINISHED":
-            cli.fail(f"run_id={cfg.run_id}: the run is {run.info.status}; only a FINISHED "
-                        "run has a complete model to register.")
-        run_id, run_name, score = cfg.run_id, run.info.run_name, run.data.metrics.get(cfg.metric)
-    else:
-        try:
-            run_id, run_name, score = best_run(uri, cfg)
-        except LookupError as exc:
-            cli.fail(str(exc))
+    run_id, run_name, score = _chosen_run(uri, cfg)
     holder = alias_target(uri, cfg.name, cfg.alias)
     if holder == run_id:
         print(f"{cfg.name}@{cfg.alias} is already run {run_id} ({run_name}); nothing to do")
@@ -96,7 +105,7 @@ def run(cfg: RegisterConfig) -> None:
         cli.fail(f"{cfg.name}@{cfg.alias} is run {holder} with {cfg.metric} {held:.4f}; run "
                  f"{run_id} ({run_name}) has {'none' if score is None else f'{score:.4f}'}, so "
                  "the alias stays; force=true moves it anyway.")
-    tags = {"digitlab.run_name": run_name}
+    tags = {tag.RUN_NAME: run_name}
     if score is not None:
         tags[f"digitlab.{cfg.metric}"] = str(score)
     try:

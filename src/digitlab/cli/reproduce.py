@@ -17,6 +17,7 @@ from hydra import compose
 from hydra.core.config_store import ConfigStore
 
 from digitlab import cli
+from digitlab import tags as tag
 from digitlab.config import ExperimentStoreConfig, RunConfig
 
 EXPERIMENTS = cli.project_root() / "conf" / "experiment"
@@ -126,109 +127,38 @@ def speed_row(row: dict, published, trained: list, figures: dict, exp_id: str) -
 
 def run(cfg: ReproduceConfig) -> None:
     """The command's work, from its composed config."""
-    cli.refuse_unknown_keys(cfg)
-    if cfg.seeds < 1:
-        cli.fail(f"seeds={cfg.seeds}: give the number of training runs per experiment, an "
-                 "integer ≥ 1 (seeds 0 … seeds−1 are trained)")
-    if cfg.n_jobs == 0:
-        cli.fail("n_jobs=0: give the number of parallel jobs, an integer ≥ 1, or a negative one "
-                 "as joblib counts (-1 every core, -2 all but one)")
-    cli.check_writable(cfg.out, "out")
-    import pandas as pd
-
-    from digitlab.comparison import published_curve_figure
-    from digitlab.reproduction import (
-        TrainingRun,
-        format_interval,
-        format_value,
-        load_curve,
-        published_inside,
-        reproduce,
-    )
-    from digitlab.tracking.queries import log_files, log_table, metric_history, runs_frame
+    _check(cfg)
+    from digitlab.tracking.queries import log_files, log_table, runs_frame
     from digitlab.tracking.runs import end_run, start_parent_run
     from digitlab.tracking.store import resolve_uri
 
     ids = select(cfg.only)
     print(f"reproducing {len(ids)} row(s) ({', '.join(ids)}), {cfg.seeds} seed(s) each, "
           f"{cfg.n_jobs} at a time", flush=True)  # composing and the store take seconds
-    configs, missing = {}, {}
-    for exp_id in ids:
-        run_cfg = compose_experiment(cfg, exp_id)
-        configs[exp_id] = run_cfg
-        reason = missing_data(run_cfg)
-        if reason:
-            missing[exp_id] = reason
-    runnable = [i for i in ids if i not in missing]
+    configs = {exp_id: compose_experiment(cfg, exp_id) for exp_id in ids}
+    missing = {i: reason for i, c in configs.items() if (reason := missing_data(c))}
     uri = resolve_uri(cfg.tracking.uri, cli.project_root())
     experiment_id = cli.prepare_store(uri, cfg.tracking.experiment)
     only = cfg.only if isinstance(cfg.only, str) else ",".join(cfg.only)
     started = time.monotonic()
     parent = start_parent_run(uri, experiment_id, f"reproduce {only}",
-                                       {"digitlab.only": only, "digitlab.seeds": str(cfg.seeds),
-                                        **cli.git_state()})
+                              {tag.ONLY: only, tag.SEEDS: str(cfg.seeds),
+                               **cli.git_state()})
     out = Path(cfg.out)
     failed_sweeps = 0
     try:
-        groups: dict[tuple[tuple[str, ...], int], list[str]] = {}
-        for exp_id in runnable:  # one sweep per dataset (its data.root / path) and seed count
-            seeds = max(cfg.seeds, configs[exp_id].published.min_seeds)
-            key = (tuple(data_overrides(cfg, configs[exp_id].data.name)), seeds)
-            groups.setdefault(key, []).append(exp_id)
-        for n, ((extra, seeds), group) in enumerate(groups.items()):
+        for n, ((extra, seeds), group) in enumerate(
+                _sweeps(cfg, {i: c for i, c in configs.items() if i not in missing}).items()):
             # the sweeps' Hydra folders beside train.py's, not among the reports
             failed_sweeps += launch(cfg, group, list(extra), uri, parent,
                                     Path("outputs/reproduce").resolve() / f"{parent}-{n}",
                                     seeds) != 0
         print("reading the runs back for the table …", flush=True)
         runs = runs_frame(uri, [experiment_id], parent)
-        rows, figures = [], {}
-        for exp_id in ids:
-            run_cfg = configs[exp_id]
-            published = run_cfg.published
-            row = {"id": exp_id, "dataset": run_cfg.data.name, "recipe": published.recipe,
-                   "published": "—" if published.value is None else
-                   f"{published.value:g} % {published.split} {published.metric}"}
-            if exp_id in missing:
-                rows.append({**row, "reproduced": "—", "95 % CI": "—", "published in CI": "—",
-                             "Δ": "—",
-                             "verdict": f"data missing: {missing[exp_id]}"})
-                continue
-            mine = runs[(runs.get("params.experiment_id") == exp_id)
-                        & (runs.status == "FINISHED")] if len(runs) else runs
-            series = (("train_accuracy", "val_accuracy", "epoch_test_accuracy")
-                      if not published.speed else
-                      [f"layer{layer}.grad_b_norm" for layer in range(1, len(published.speed) + 1)])
-            trained = [TrainingRun(int(r["params.seed"]),
-                                   {k: metric_history(uri, r.run_id, k) for k in series},
-                                   {"test_accuracy": r.get("metrics.test_accuracy")})
-                       for _, r in mine.iterrows()]
-            if published.speed:
-                rows.append(speed_row(row, published, trained, figures, exp_id))
-                continue
-            curve = load_curve(published)
-            rep = reproduce(published, trained, curve)
-            rows.append({**row, "reproduced": format_value(rep),
-                         "95 % CI": format_interval(rep.interval),
-                         "published in CI": published_inside(published, rep),
-                         "Δ": "—" if rep.delta is None else f"{rep.delta:+.2f}",
-                         "verdict": rep.verdict,
-                         "curve max|Δ|": "" if rep.curve_max is None else f"{rep.curve_max:.2f}",
-                         "curve mean|Δ|": ("" if rep.curve_mean is None
-                                           else f"{rep.curve_mean:.2f}")})
-            if curve is not None and trained:
-                figures[exp_id] = published_curve_figure(exp_id, curve, trained, published)
-        table = pd.DataFrame(rows).fillna("")
-        out.mkdir(parents=True, exist_ok=True)
-        markdown = (f"Reproduced {date.today()} on {machine()} in "
-                    f"{time.monotonic() - started:.0f} s with `{command_line(cfg)}`\n\n"
-                    + markdown_table(table))
-        cli.write_whole(out / "reproduce.md", lambda p: p.write_text(markdown + "\n"), "out")
-        for exp_id, fig in figures.items():
-            cli.write_whole(out / f"curve-{exp_id}.png",
-                            lambda p, fig=fig: fig.savefig(p, dpi=100, format="png"), "out")
-        with pd.option_context("display.width", 250, "display.max_colwidth", 70):
-            print(table.to_string(index=False))
+        figures: dict = {}
+        rows = [_row(uri, exp_id, configs[exp_id], missing.get(exp_id), runs, figures)
+                for exp_id in ids]
+        table = _write_table(cfg, rows, figures, out, time.monotonic() - started)
         log_files(uri, parent, out, "reproduce")
         log_table(uri, parent, table, "reproduce/reproduce_table.json")
         status = "FAILED" if failed_sweeps else "FINISHED"
@@ -242,3 +172,85 @@ def run(cfg: ReproduceConfig) -> None:
     if failed_sweeps:
         sys.exit(1)
 
+
+def _check(cfg: ReproduceConfig) -> None:
+    cli.refuse_unknown_keys(cfg)
+    if cfg.seeds < 1:
+        cli.fail(f"seeds={cfg.seeds}: give the number of training runs per experiment, an "
+                 "integer ≥ 1 (seeds 0 … seeds−1 are trained)")
+    if cfg.n_jobs == 0:
+        cli.fail("n_jobs=0: give the number of parallel jobs, an integer ≥ 1, or a negative one "
+                 "as joblib counts (-1 every core, -2 all but one)")
+    cli.check_writable(cfg.out, "out")
+
+
+def _sweeps(cfg: ReproduceConfig, configs: dict) -> dict[tuple[tuple[str, ...], int], list[str]]:
+    """The experiments by the sweep that trains them: one per dataset (its data.root / path)
+    and seed count."""
+    groups: dict[tuple[tuple[str, ...], int], list[str]] = {}
+    for exp_id, run_cfg in configs.items():
+        seeds = max(cfg.seeds, run_cfg.published.min_seeds)
+        groups.setdefault((tuple(data_overrides(cfg, run_cfg.data.name)), seeds),
+                          []).append(exp_id)
+    return groups
+
+
+def _row(uri: str, exp_id: str, run_cfg: RunConfig, missing: str | None, runs,
+         figures: dict) -> dict:
+    """The table's row of one experiment: published against reproduced, with its verdict; its
+    curve figure added to `figures`."""
+    from digitlab.comparison import published_curve_figure
+    from digitlab.reproduction import (
+        TrainingRun,
+        format_interval,
+        format_value,
+        load_curve,
+        published_inside,
+        reproduce,
+    )
+    from digitlab.tracking.queries import metric_history
+
+    published = run_cfg.published
+    row = {"id": exp_id, "dataset": run_cfg.data.name, "recipe": published.recipe,
+           "published": "—" if published.value is None else
+           f"{published.value:g} % {published.split} {published.metric}"}
+    if missing:
+        return {**row, "reproduced": "—", "95 % CI": "—", "published in CI": "—", "Δ": "—",
+                "verdict": f"data missing: {missing}"}
+    mine = runs[(runs.get("params.experiment_id") == exp_id)
+                & (runs.status == "FINISHED")] if len(runs) else runs
+    series = (("train_accuracy", "val_accuracy", "epoch_test_accuracy") if not published.speed
+              else [f"layer{layer}.grad_b_norm" for layer in range(1, len(published.speed) + 1)])
+    trained = [TrainingRun(int(r["params.seed"]),
+                           {k: metric_history(uri, r.run_id, k) for k in series},
+                           {"test_accuracy": r.get("metrics.test_accuracy")})
+               for _, r in mine.iterrows()]
+    if published.speed:
+        return speed_row(row, published, trained, figures, exp_id)
+    curve = load_curve(published)
+    rep = reproduce(published, trained, curve)
+    if curve is not None and trained:
+        figures[exp_id] = published_curve_figure(exp_id, curve, trained, published)
+    return {**row, "reproduced": format_value(rep), "95 % CI": format_interval(rep.interval),
+            "published in CI": published_inside(published, rep),
+            "Δ": "—" if rep.delta is None else f"{rep.delta:+.2f}", "verdict": rep.verdict,
+            "curve max|Δ|": "" if rep.curve_max is None else f"{rep.curve_max:.2f}",
+            "curve mean|Δ|": "" if rep.curve_mean is None else f"{rep.curve_mean:.2f}"}
+
+
+def _write_table(cfg: ReproduceConfig, rows: list[dict], figures: dict, out: Path,
+                 seconds: float):
+    """reproduce.md and the curve figures written whole into `out`, the table printed."""
+    import pandas as pd
+
+    table = pd.DataFrame(rows).fillna("")
+    out.mkdir(parents=True, exist_ok=True)
+    markdown = (f"Reproduced {date.today()} on {machine()} in {seconds:.0f} s with "
+                f"`{command_line(cfg)}`\n\n" + markdown_table(table))
+    cli.write_whole(out / "reproduce.md", lambda p: p.write_text(markdown + "\n"), "out")
+    for exp_id, fig in figures.items():
+        cli.write_whole(out / f"curve-{exp_id}.png",
+                        lambda p, fig=fig: fig.savefig(p, dpi=100, format="png"), "out")
+    with pd.option_context("display.width", 250, "display.max_colwidth", 70):
+        print(table.to_string(index=False))
+    return table

@@ -12,6 +12,7 @@ import yaml
 from hydra.core.config_store import ConfigStore
 
 from digitlab import cli
+from digitlab import tags as tag
 from digitlab.cli import hints
 from digitlab.config import StoreConfig
 
@@ -34,13 +35,13 @@ def _refuse_unless_trained(run_id: str, logged) -> None:
 
     tags = logged.data.tags
     parent = (any(key in tags for key in PARENT_KINDS)
-              and "mlflow.parentRunId" not in tags)
+              and tag.PARENT not in tags)
     if parent:
         cli.fail(f"run_id={run_id}: {logged.info.run_name!r} is a parent run (a sweep, search "
                  "or reproduction), which trained nothing itself; give the id of one of its "
                  "child runs (compare.py lists them).")
     if logged.info.status != "FINISHED":
-        again = tags.get("digitlab.overrides", "")
+        again = tags.get(tag.OVERRIDES, "")
         cli.fail(f"run_id={run_id}: the run is {logged.info.status}, so it has no final weights "
                  f"to compare against; train its config again with "
                  f"{hints.pipeline('train.py')} {again}".rstrip() + ".")
@@ -50,10 +51,8 @@ def run(cfg: RerunConfig) -> None:
     """The command's work, from its composed config."""
     cli.refuse_unknown_keys(cfg)
     from digitlab import runner
-    from digitlab.config import ConfigError, run_config_from_dict
-    from digitlab.data import DataError
     from digitlab.reproduction import first_difference
-    from digitlab.tracking.queries import download, get_run, metric_history
+    from digitlab.tracking.queries import get_run, metric_history
     from digitlab.tracking.tracker import MlflowTracker
 
     uri = cli.checked_store(cfg.tracking.uri)
@@ -61,43 +60,13 @@ def run(cfg: RerunConfig) -> None:
         logged = get_run(uri, cfg.run_id)
     except Exception as exc:  # MlflowException: no such run
         cli.fail(f"run_id={cfg.run_id}: no such run in {uri} ({type(exc).__name__}); "
-                    "copy the id from the MLflow UI or the sweep summary.")
+                 "copy the id from the MLflow UI or the sweep summary.")
     _refuse_unless_trained(cfg.run_id, logged)
-    with tempfile.TemporaryDirectory(prefix="digitlab-rerun-") as tmp:
-        folder = Path(tmp)
-        try:
-            config_file = download(uri, cfg.run_id, "config.yaml", folder)
-            config = yaml.safe_load(config_file.read_text())
-            weights = {}
-            for name in ("final", "best"):
-                with np.load(download(uri, cfg.run_id, f"weights/{name}.npz", folder),
-                             allow_pickle=False) as arrays:
-                    weights[name] = dict(arrays)
-        except Exception as exc:  # MlflowException / OSError: an artifact missing or unreadable
-            cli.fail(f"run_id={cfg.run_id}: its config.yaml and weights/ cannot be read "
-                     f"({cli.one_line(exc)}); a rerun compares against them, so it needs a run "
-                     "whose artifacts are intact.")
-    try:
-        run_cfg = run_config_from_dict(config)
-        run_cfg.tracking.skip_finished = False  # the point is to train it again
-        split = runner.load_split(run_cfg)
-    except (ConfigError, DataError) as exc:
-        cli.fail(str(exc))
-    tags = logged.data.tags
-    if split.digest != tags.get("data.sha256"):
-        cli.fail(f"the data differs from the logged run's: sha256 {split.digest[:16]}… here, "
-                    f"{tags.get('data.sha256', '?')[:16]}… logged ({run_cfg.data.name}); "
-                    "point data.root / data.path at the files the run used.")
-    code = cli.git_state()
-    if tags.get("git.commit") != code["git.commit"]:
-        print(f"warning: the run was logged at commit {tags.get('git.commit')}, this is "
-              f"{code['git.commit']}", file=sys.stderr)
-    if tags.get("git.dirty") == "true":
-        print("warning: the run was logged from a tree with uncommitted changes", file=sys.stderr)
-    experiment_id = logged.info.experiment_id
-    tracker = MlflowTracker(uri, experiment_id)
+    config, weights = _logged_files(uri, cfg.run_id)
+    run_cfg, code = _same_data_and_code(config, logged.data.tags)
+    tracker = MlflowTracker(uri, logged.info.experiment_id)
     result = runner.run(run_cfg, tracker, f"rerun of {logged.info.run_name}",
-                        {"digitlab.rerun_of": cfg.run_id, **code})
+                        {tag.RERUN_OF: cfg.run_id, **code})
     # every per-epoch metric the run logged, its per-layer ones too (their step 0 aside)
     keys = [*PER_EPOCH, *(k for k in logged.data.metrics if k.startswith("layer"))]
     history = {k: metric_history(uri, cfg.run_id, k, first_step=1) for k in keys}
@@ -113,3 +82,47 @@ def run(cfg: RerunConfig) -> None:
     print(f"NOT reproduced: first difference: {difference}")
     sys.exit(1)
 
+
+def _logged_files(uri: str, run_id: str) -> tuple[dict, dict]:
+    """The run's logged config.yaml and its final and best weights, or one line and exit 2."""
+    from digitlab.tracking.queries import download
+
+    with tempfile.TemporaryDirectory(prefix="digitlab-rerun-") as tmp:
+        try:
+            config = yaml.safe_load(download(uri, run_id, "config.yaml", Path(tmp)).read_text())
+            weights = {}
+            for name in ("final", "best"):
+                with np.load(download(uri, run_id, f"weights/{name}.npz", Path(tmp)),
+                             allow_pickle=False) as arrays:
+                    weights[name] = dict(arrays)
+        except Exception as exc:  # MlflowException / OSError: an artifact missing or unreadable
+            cli.fail(f"run_id={run_id}: its config.yaml and weights/ cannot be read "
+                     f"({cli.one_line(exc)}); a rerun compares against them, so it needs a run "
+                     "whose artifacts are intact.")
+    return config, weights
+
+
+def _same_data_and_code(config: dict, tags: dict):
+    """(the logged run's config, to train again; this code's git state): one line and exit 2
+    where the data is not the bytes the run trained on; a warning where the code differs."""
+    from digitlab import runner
+    from digitlab.config import ConfigError, run_config_from_dict
+    from digitlab.data.errors import DataError
+
+    try:
+        run_cfg = run_config_from_dict(config)
+        run_cfg.tracking.skip_finished = False  # the point is to train it again
+        split = runner.load_split(run_cfg)
+    except (ConfigError, DataError) as exc:
+        cli.fail(str(exc))
+    if split.digest != tags.get(tag.DATA_DIGEST):
+        cli.fail(f"the data differs from the logged run's: sha256 {split.digest[:16]}… here, "
+                 f"{tags.get(tag.DATA_DIGEST, '?')[:16]}… logged ({run_cfg.data.name}); "
+                 "point data.root / data.path at the files the run used.")
+    code = cli.git_state()
+    if tags.get(tag.GIT_COMMIT) != code[tag.GIT_COMMIT]:
+        print(f"warning: the run was logged at commit {tags.get(tag.GIT_COMMIT)}, this is "
+              f"{code[tag.GIT_COMMIT]}", file=sys.stderr)
+    if tags.get(tag.GIT_DIRTY) == "true":
+        print("warning: the run was logged from a tree with uncommitted changes", file=sys.stderr)
+    return run_cfg, code

@@ -15,6 +15,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from digitlab import cli
+from digitlab import tags as tag
 from digitlab.config import ConfigError, ExperimentStoreConfig, RunConfig
 from digitlab.directions import DEFAULT_METRIC, lower_is_better
 from digitlab.runner import FINAL_METRICS
@@ -272,8 +273,8 @@ def make_objective(cfg: SearchConfig, uri: str, experiment_id: str, parent: str)
             name += ": " + " ".join(
                 f"{k.split('.')[-1]}={v:.4g}" if isinstance(v, float)
                 else f"{k.split('.')[-1]}={v}" for k, v in values.items())
-            tags = {"digitlab.study": cfg.study, "digitlab.trial": str(trial.number),
-                    "digitlab.overrides": " ".join(f"{k}={v}" for k, v in values.items()),
+            tags = {tag.STUDY: cfg.study, tag.TRIAL: str(trial.number),
+                    tag.OVERRIDES: " ".join(f"{k}={v}" for k, v in values.items()),
                     **cli.git_state()}
             result = runner.run(trial_config(cfg, values), tracker, name, tags)
             with stopping.deferred():
@@ -318,9 +319,9 @@ def run(cfg: SearchConfig) -> None:
     recovered = recover_interrupted(study)
     experiment_id = cli.prepare_store(uri, cfg.tracking.experiment)
     parent, resumed = resume_parent_run(
-        uri, experiment_id, "digitlab.study", cfg.study, f"search {cfg.study}",
-        {"digitlab.storage": storage, "digitlab.n_trials": str(cfg.n_trials),
-         "digitlab.metric": cfg.metric, **cli.git_state()})
+        uri, experiment_id, tag.STUDY, cfg.study, f"search {cfg.study}",
+        {tag.STORAGE: storage, tag.N_TRIALS: str(cfg.n_trials),
+         tag.METRIC: cfg.metric, **cli.git_state()})
     done = counted(study)
     print(f"study {cfg.study!r} in {storage}: {done} of {cfg.n_trials} trials done"
           + (f", resuming (rerunning cut-off trial(s) {recovered})" if recovered else "")
@@ -358,12 +359,12 @@ def report(study, cfg: SearchConfig, uri: str, parent: str) -> None:
         return
     best = study.best_trial
     run_id = best.user_attrs.get("mlflow_run_id", "")
-    previous = get_run(uri, parent).data.tags.get("digitlab.best_run_id")
+    previous = get_run(uri, parent).data.tags.get(tag.BEST_RUN_ID)
     if previous and previous != run_id:
-        set_run_tag(uri, previous, "digitlab.best", "false")
+        set_run_tag(uri, previous, tag.BEST, "false")
     if run_id:
-        set_run_tag(uri, run_id, "digitlab.best", "true")
-    for key, value in {"digitlab.best_trial": str(best.number), "digitlab.best_run_id": run_id,
+        set_run_tag(uri, run_id, tag.BEST, "true")
+    for key, value in {tag.BEST_TRIAL: str(best.number), tag.BEST_RUN_ID: run_id,
                        f"digitlab.best_{cfg.metric}": f"{best.value:.6g}"}.items():
         set_run_tag(uri, parent, key, value)
     params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"

@@ -23,9 +23,10 @@ ConfigStore.instance().store(name="base_status", node=StatusConfig)
 def run(cfg: StatusConfig) -> None:
     """The command's work, from its composed config."""
     cli.refuse_unknown_keys(cfg)
+    from digitlab import tags as tag
     from digitlab.tracking.client import client_for
     from digitlab.tracking.queries import store_status
-    from digitlab.tracking.reaping import PID_TAG, mark_dead_runs_killed
+    from digitlab.tracking.reaping import mark_dead_runs_killed
 
     uri = cli.checked_store(cfg.tracking.uri, reap=False)  # shown before they are reaped
     table, stale = store_status(uri)
@@ -36,7 +37,7 @@ def run(cfg: StatusConfig) -> None:
         return
     print(f"\n{len(stale)} stale run(s): RUNNING, but their process is gone")
     for run in stale:
-        print(f"  {run.info.run_id}  {run.info.run_name}  pid {run.data.tags[PID_TAG]}")
+        print(f"  {run.info.run_id}  {run.info.run_name}  pid {run.data.tags[tag.PID]}")
     if cfg.reap:
         mark_dead_runs_killed(client_for(uri))
         print("marked KILLED")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from digitlab import tags as tag
 from digitlab.cli import hints
 from digitlab.cli.preflight import prepare_store
 from digitlab.cli.processes import end_workers
@@ -75,9 +76,9 @@ def start_sweep(config: DictConfig, jobs: list[list[str]], swept: list[str],
         task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
         sweep.parent_run_id = first.tracking.parent_run_id or start_parent_run(
             sweep.uri, sweep.experiment_id, name=sweep.name,
-            tags={"digitlab.sweep_dir": str(sweep.dir), "digitlab.overrides": " ".join(task),
-                  "digitlab.jobs": str(len(jobs)),
-                  "digitlab.command": sweep_command(task, OmegaConf.to_container(
+            tags={tag.SWEEP_DIR: str(sweep.dir), tag.OVERRIDES: " ".join(task),
+                  tag.JOBS: str(len(jobs)),
+                  tag.COMMAND: sweep_command(task, OmegaConf.to_container(
                       config.hydra.overrides.hydra, resolve=False)),
                   **git_state()})
     else:

@@ -8,7 +8,6 @@ import functools
 from mlflow.tracking import MlflowClient
 
 # the tag by which MLflow nests a run under its parent (the UI's tree of a sweep)
-PARENT_TAG = "mlflow.parentRunId"
 
 
 @functools.cache

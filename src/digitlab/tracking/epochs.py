@@ -45,7 +45,6 @@ def sync_data(fd: int) -> None:
 
 # the run's tag naming its journal's folder: a command with another DIGITLAB_CACHE that reaps the
 # run still finds the journal
-JOURNAL_TAG = "digitlab.journal_dir"
 
 
 def journal_folder() -> Path:
@@ -54,7 +53,7 @@ def journal_folder() -> Path:
 
 
 def journal_path(run_id: str, folder: str | Path | None = None) -> Path:
-    """A run's journal, in `folder` (its JOURNAL_TAG) or this process's journal folder."""
+    """A run's journal, in `folder` (its tag.JOURNAL_DIR) or this process's journal folder."""
     return Path(folder or journal_folder()) / f"{run_id}.jsonl"
 
 
@@ -117,7 +116,7 @@ class EpochMetrics:
 
 
 def replay(client: MlflowClient, run_id: str, folder: str | Path | None = None) -> int:
-    """The epochs of a run's journal (in `folder`, the run's JOURNAL_TAG) written to the store,
+    """The epochs of a run's journal (in `folder`, the run's tag.JOURNAL_DIR) written to the store,
     the journal removed: how many epochs it held. A line cut short by the kill is skipped (its
     epoch never ended)."""
     path = journal_path(run_id, folder)

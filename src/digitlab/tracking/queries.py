@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from digitlab import tags as tag
 from digitlab.stopping import deferred
-from digitlab.tracking.client import PARENT_TAG, client_for
+from digitlab.tracking.client import client_for
 from digitlab.tracking.reaping import run_is_stale
 
 # ---- reading runs back (compare, rerun) -----------------------------------------------------
 
 # the tag each kind of parent run carries: a sweep's, a reproduction's, a search's
-PARENT_KINDS = ("digitlab.jobs", "digitlab.only", "digitlab.study")
+PARENT_KINDS = (tag.JOBS, tag.ONLY, tag.STUDY)
 
 
 def find_sweep(uri: str, experiment: str | None, sweep: str | None = None):
@@ -93,17 +94,17 @@ def _frame(runs: list) -> pd.DataFrame:
 
 def runs_frame(uri: str, experiment_ids: list[str], parent_run_id: str | None = None) -> pd.DataFrame:
     """Runs as MLflow's search_runs table (params.*, metrics.* = last values, tags.*)."""
-    where = f"tags.`{PARENT_TAG}` = '{parent_run_id}'" if parent_run_id else ""
+    where = f"tags.`{tag.PARENT}` = '{parent_run_id}'" if parent_run_id else ""
     return _frame(_all_runs(uri, experiment_ids, where))
 
 
-REUSED_TAG = "digitlab.reused"  # then digitlab.reused.2, .3, …: MLflow keeps 8,000 characters
+# tag.REUSED, then digitlab.reused.2, .3, …: MLflow keeps 8,000 characters a tag
 IDS_PER_TAG = 240  # 240 run ids of 32 characters and their commas fit in one tag's 8,000
 
 
 def reused_runs(tags: dict[str, str]) -> list[str]:
     """The ids of the FINISHED runs a sweep reused, from its parent's tags."""
-    keys = [REUSED_TAG] + [f"{REUSED_TAG}.{n}" for n in range(2, len(tags) + 2)]
+    keys = [tag.REUSED] + [f"{tag.REUSED}.{n}" for n in range(2, len(tags) + 2)]
     return [run_id for key in keys if tags.get(key) for run_id in tags[key].split(",")]
 
 
@@ -113,7 +114,7 @@ def set_reused_runs(uri: str, run_id: str, reused: list[str]) -> None:
     from mlflow.entities import RunTag
 
     chunks = [reused[i:i + IDS_PER_TAG] for i in range(0, len(reused), IDS_PER_TAG)]
-    tags = [RunTag(REUSED_TAG if n == 1 else f"{REUSED_TAG}.{n}", ",".join(chunk))
+    tags = [RunTag(tag.REUSED if n == 1 else f"{tag.REUSED}.{n}", ",".join(chunk))
             for n, chunk in enumerate(chunks, start=1)]
     for i in range(0, len(tags), 100):  # MLflow's log_batch takes up to 100 tags
         client_for(uri).log_batch(run_id, tags=tags[i:i + 100])

@@ -7,13 +7,14 @@ import os
 import socket
 from typing import TYPE_CHECKING
 
+from digitlab import tags as tag
+
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 log = logging.getLogger(__name__)
 
 
-HOST_TAG, PID_TAG = "digitlab.host", "digitlab.pid"
 
 
 def pid_alive(pid: int) -> bool:
@@ -29,7 +30,7 @@ def pid_alive(pid: int) -> bool:
 def mark_dead_runs_killed(client: MlflowClient, experiment_id: str | None = None) -> list[str]:
     """RUNNING runs started on this host by a process that no longer exists → KILLED, with the
     epochs their journal holds written first; in one experiment, or (None) in every one."""
-    from digitlab.tracking.epochs import JOURNAL_TAG, replay
+    from digitlab.tracking.epochs import replay
 
     ids = [experiment_id] if experiment_id else [e.experiment_id
                                                  for e in client.search_experiments()]
@@ -38,9 +39,9 @@ def mark_dead_runs_killed(client: MlflowClient, experiment_id: str | None = None
                                  max_results=5000) if ids else []
     for run in running:
         if run_is_stale(run):
-            replay(client, run.info.run_id, run.data.tags.get(JOURNAL_TAG))
+            replay(client, run.info.run_id, run.data.tags.get(tag.JOURNAL_DIR))
             client.set_tag(run.info.run_id, "error",
-                           f"process {run.data.tags[PID_TAG]} died while the run was RUNNING (killed by a "
+                           f"process {run.data.tags[tag.PID]} died while the run was RUNNING (killed by a "
                            "signal, e.g. the out-of-memory killer, or its machine stopped)")
             client.set_terminated(run.info.run_id, "KILLED")
             killed.append(run.info.run_id)
@@ -50,7 +51,7 @@ def mark_dead_runs_killed(client: MlflowClient, experiment_id: str | None = None
 
 
 def process_tags() -> dict[str, str]:
-    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+    return {tag.HOST: socket.gethostname(), tag.PID: str(os.getpid())}
 
 
 def process_alive(host: str | None, pid: str | None) -> bool:
@@ -63,4 +64,4 @@ def process_alive(host: str | None, pid: str | None) -> bool:
 
 def run_is_stale(run) -> bool:
     """A run whose process, on this host, is gone."""
-    return not process_alive(run.data.tags.get(HOST_TAG), run.data.tags.get(PID_TAG))
+    return not process_alive(run.data.tags.get(tag.HOST), run.data.tags.get(tag.PID))

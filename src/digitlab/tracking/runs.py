@@ -27,11 +27,12 @@ from mlflow.models import Model, ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 
 from digitlab import faults
+from digitlab import tags as tag
 from digitlab.data import Split
 from digitlab.runner import ModelBundle
 from digitlab.stopping import Terminated, deferred
-from digitlab.tracking.client import PARENT_TAG, client_for
-from digitlab.tracking.epochs import JOURNAL_TAG, EpochMetrics, journal_folder
+from digitlab.tracking.client import client_for
+from digitlab.tracking.epochs import EpochMetrics, journal_folder
 from digitlab.tracking.model import MODEL_CODE, NetworkModel
 from digitlab.tracking.reaping import process_tags
 from digitlab.training import EpochRecord
@@ -58,8 +59,8 @@ def resume_parent_run(uri: str, experiment_id: str, key: str, value: str, name: 
         return start_parent_run(uri, experiment_id, name, {**tags, key: value}), False
     run_id = found[0].info.run_id
     client.update_run(run_id, status="RUNNING")
-    for tag, tag_value in {**tags, **process_tags()}.items():
-        client.set_tag(run_id, tag, tag_value)
+    for key, value in {**tags, **process_tags()}.items():
+        client.set_tag(run_id, key, value)
     return run_id, True
 
 
@@ -235,9 +236,9 @@ def open_run(uri: str, experiment_id: str, parent_run_id: str | None, name: str,
              params: dict[str, str], tags: dict[str, str]) -> Iterator[MlflowRunLog]:
     """A new run, its params logged; it ends FINISHED, or FAILED / KILLED with the error."""
     client = client_for(uri)
-    tags = {**tags, **process_tags(), JOURNAL_TAG: str(journal_folder().resolve())}
+    tags = {**tags, **process_tags(), tag.JOURNAL_DIR: str(journal_folder().resolve())}
     if parent_run_id:
-        tags[PARENT_TAG] = parent_run_id
+        tags[tag.PARENT] = parent_run_id
     run_id, run_log, error = None, None, None
     params = {k: v[:6000] for k, v in params.items()}
     try:

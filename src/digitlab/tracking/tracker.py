@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 
-from digitlab.runner import IDENTITY_TAG
+from digitlab import tags as tag
 
 
 class MlflowTracker:
@@ -17,7 +17,7 @@ class MlflowTracker:
         from digitlab.tracking.client import client_for
 
         found = client_for(self.uri).search_runs(
-            [self.experiment_id], f"tags.`{IDENTITY_TAG}` = '{config_hash}' "
+            [self.experiment_id], f"tags.`{tag.IDENTITY}` = '{config_hash}' "
                                   "and attributes.status = 'FINISHED'", max_results=1)
         return (found[0].info.run_id, found[0].data.metrics) if found else None
 
