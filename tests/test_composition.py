@@ -1,13 +1,13 @@
-"""digitlab.cli.composition: a sweep's jobs expanded as Hydra's basic sweeper expands them, each
-config once, keys the schema does not know refused; the sweeper on Hydra's public interface."""
+"""A sweep's jobs expanded as Hydra's basic sweeper expands them, each config once, keys the
+schema does not know refused (digitlab.cli.preflight); the sweeper on Hydra's public interface."""
 
 from __future__ import annotations
 
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from digitlab.cli import composition
-from digitlab.cli.composition import expand_sweep
+from digitlab.cli import preflight
+from digitlab.cli.preflight import expand_sweep
 from digitlab.config import ConfigError
 
 COMMAND_LINES = [
@@ -51,7 +51,7 @@ def test_each_config_is_one_job():
                ("model.hidden=[32]",): replace(hidden)}
     jobs = [["seed=1"], ["seed=2"], ["seed=1"], ["model.hidden=32"], ["model.hidden=[32]"],
             ["seed=3"]]
-    assert composition.distinct_jobs(jobs, checked) == [["seed=1"], ["seed=2"], ["model.hidden=32"],
+    assert preflight.distinct_jobs(jobs, checked) == [["seed=1"], ["seed=2"], ["model.hidden=32"],
                                                ["seed=3"]]
 
 

@@ -181,13 +181,13 @@ def test_eval_test_and_l2_style_act_only_where_they_change_the_run(ignored, acti
 def test_the_names_a_user_may_choose_are_the_registries_keys():
     from digitlab import config
     from digitlab.data.split import SCALERS
-    from digitlab.nn import functions, init, optimizers, orders
+    from digitlab.nn import functions, init, optimizers
 
     for names, registry in ((config.ACTIVATIONS, functions.ACTIVATIONS),
                             (config.OUTPUTS, functions.OUTPUTS), (config.LOSSES, functions.LOSSES),
                             (config.INITS, init.INITS), (config.OPTIMIZERS, optimizers.OPTIMIZERS),
                             (config.SCHEDULES, optimizers.SCHEDULES),
-                            (config.ORDERS, orders.ORDERS), (config.SCALINGS, SCALERS)):
+                            (config.ORDERS, init.ORDERS), (config.SCALINGS, SCALERS)):
         assert sorted(names) == sorted(registry)
 
 

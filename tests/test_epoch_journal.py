@@ -8,8 +8,8 @@ from mlflow.entities import Metric
 
 from conftest import client, store
 from digitlab.tracking import epochs
+from digitlab.tracking.runs import MlflowTracker
 from digitlab.tracking.store import prepare_store
-from digitlab.tracking.tracker import MlflowTracker
 from digitlab.training import EpochRecord
 
 

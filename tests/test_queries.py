@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from digitlab.tracking.client import client_for
 from digitlab.tracking.queries import reused_runs, set_reused_runs, sweep_runs
-from digitlab.tracking.store import prepare_store
+from digitlab.tracking.store import client_for, prepare_store
 
 
 def test_a_sweep_finds_every_run_it_reused_past_one_tags_8000_characters(tmp_path):

@@ -10,8 +10,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from digitlab import stopping
+from digitlab.tracking.runs import MlflowTracker
 from digitlab.tracking.store import prepare_store
-from digitlab.tracking.tracker import MlflowTracker
 from digitlab.training import EpochRecord
 
 

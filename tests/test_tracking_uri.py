@@ -12,8 +12,8 @@ from digitlab import runner
 from digitlab.config import RunConfig, TrainerConfig
 from digitlab.tracking.model import alias_target, load_pyfunc, register_run_model
 from digitlab.tracking.queries import runs_frame
+from digitlab.tracking.runs import MlflowTracker
 from digitlab.tracking.store import prepare_store, resolve_uri
-from digitlab.tracking.tracker import MlflowTracker
 
 
 def test_the_users_tracking_uri_is_honoured_after_every_mlflow_call(tmp_path, monkeypatch):

@@ -82,7 +82,7 @@ def test_full_train_metrics_score_the_whole_set_after_the_pass():
 @pytest.mark.parametrize("order", ["shuffle", "file", "random"])
 def test_pass_metrics_score_each_row_by_the_output_its_own_update_saw(order):
     from digitlab.nn import fused
-    from digitlab.nn.orders import ORDERS
+    from digitlab.nn.init import ORDERS
 
     split = _split()
     x, y = split.x_train, split.y_train

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
-from digitlab.nn import functions, init, optimizers, orders
+from digitlab.nn import functions, init, optimizers
 from digitlab.nn.settings import LoopSettings, NetworkSettings, OptimizerSettings
 
 # the names a user may choose are the registries' keys
@@ -31,7 +31,7 @@ VAL_MODES = ("stratified", "last", "none")
 OPTIMIZERS = tuple(optimizers.OPTIMIZERS)
 L2_STYLES = ("nielsen", "sklearn")
 SCHEDULES = tuple(optimizers.SCHEDULES)
-ORDERS = tuple(orders.ORDERS)
+ORDERS = tuple(init.ORDERS)
 DTYPES = ("float32", "float64")
 ENGINES = ("auto", "numpy", "reference")
 TRAIN_METRICS = ("running", "full")

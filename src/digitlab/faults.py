@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass
 
-from digitlab.uris import sqlite_path
+from digitlab.files import sqlite_path
 
 
 @dataclass(frozen=True)

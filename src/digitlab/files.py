@@ -1,6 +1,8 @@
 """A file written whole or not at all, the one way every file a run, a sweep or a command
 writes for others to read: a reader (another job, a later command) sees the earlier file or
-the new one, never one cut short by a full disk or a stop."""
+the new one, never one cut short by a full disk or a stop. And the file a SQLite URI names, for
+every store digitlab opens (MLflow's runs, Optuna's studies, the server's users):
+`sqlite:///<path>`, four slashes for an absolute path."""
 
 from __future__ import annotations
 
@@ -26,3 +28,15 @@ def write_atomic(path: str | Path, data: str | bytes | Callable[[Path], None]) -
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+SQLITE = "sqlite:///"
+
+
+def sqlite_path(uri: str | None) -> Path | None:
+    """The file a SQLite URI names; None for any other URI (a server, PostgreSQL)."""
+    return Path(uri.removeprefix(SQLITE)) if uri and uri.startswith(SQLITE) else None
+
+
+def sqlite_uri(path: str | Path) -> str:
+    return f"{SQLITE}{path}"

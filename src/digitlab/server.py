@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from digitlab.uris import sqlite_path, sqlite_uri
+from digitlab.files import sqlite_path, sqlite_uri
 
 # what an authenticated user may do with experiments and models of others: EDIT lets a team log
 # into shared experiments; deleting them and managing permissions stays with their owners

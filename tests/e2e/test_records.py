@@ -32,9 +32,9 @@ def test_a_sweep_into_a_used_folder_reports_its_own_jobs_only(tmp_path):
     newest = max(_parents(uri), key=lambda r: r.info.start_time)
     assert newest.info.status == "FINISHED"
     # and a third sweep after a lost server of the second one is not refused either
-    record = json.loads((folder / "digitlab_sweep.json").read_text())
+    token = json.loads((folder / "0" / "digitlab_result.json").read_text())["sweep"]
     (folder / "digitlab_store_lost").write_text(json.dumps(
-        {"sweep": record["token"], "line": "the tracking server stopped answering"}))
+        {"sweep": token, "line": "the tracking server stopped answering"}))
     third = pipeline("train.py", "-m", "seed=5", *common, cwd=tmp_path)
     assert third.returncode == 0 and "1 finished" in third.stdout, third.stderr[-3000:]
 

@@ -1,24 +1,26 @@
 """The pipelines' glue, the one layer of the package that imports Hydra: each `pipelines/*.py`
-is a thin entry point over these modules, one job each.
+is a thin entry point over these modules, one job each, through `command` below.
 
     project     where the project is, git provenance, what Hydra must know before composing
-    errors      bad input: one line, exit code 2
-    composition a sweep's job configs composed once per config-group choice; unknown keys
-    preflight   the command line and every job's config checked before anything runs
-    output_files a command's files written whole or not at all
+    errors      bad input: one line, exit code 2; output files written whole or not at all
+    preflight   the command line and every job's config checked before anything runs: a
+                sweep's jobs, each config once; keys a schema does not know
     ray_auth    Ray's token authentication for the cluster launcher
-    processes   a sweep's workers: stopped through their pool, ended with their driver
-    sweep       the sweep's parent run before the jobs, their outcomes and the summary after
-    job         one job: typed config → runner → tracker → outcome
-    exit        a pipeline's entry point and its exit code
+    sweep       the Sweep: its parent run before the jobs, their outcomes and the summary
+                after; its workers stopped through their pool, ended with their driver
+    job         train.py's task function; one job: typed config → runner → tracker → outcome
+    train       train.py's command: preflight, Hydra, the sweep ended, the exit code
     search      the Optuna search behind pipelines/search.py
     reproduce   published vs reproduced, behind pipelines/reproduce.py
 """
 
-from digitlab.cli.errors import EXIT_BAD_INPUT, fail
-from digitlab.cli.exit import command
-from digitlab.cli.output_files import refuse_folder, write_whole
+import signal
+import sys
+from typing import NoReturn
+
+from digitlab.cli.errors import EXIT_BAD_INPUT, fail, refuse_folder, write_whole
 from digitlab.cli.preflight import (
+                                    check_command_line,
                                     check_writable,
                                     checked_store,
                                     one_line,
@@ -27,8 +29,22 @@ from digitlab.cli.preflight import (
                                     refuse_unknown_keys,
                                     to_run_config,
 )
-from digitlab.cli.project import git_state, prepare_process, project_root
+from digitlab.cli.project import conf_dir, git_state, prepare_process, project_root
 
-__all__ = ["EXIT_BAD_INPUT", "project_root", "prepare_process", "check_writable", "checked_store", "command",
-           "fail", "git_state", "one_line", "preflight", "prepare_store", "refuse_folder",
-           "refuse_unknown_keys", "to_run_config", "write_whole"]
+__all__ = ["EXIT_BAD_INPUT", "check_writable", "checked_store", "command", "fail", "git_state",
+           "one_line", "preflight", "prepare_process", "prepare_store", "project_root",
+           "refuse_folder", "refuse_unknown_keys", "to_run_config", "write_whole"]
+
+
+def command(name: str, work) -> NoReturn:
+    """A pipeline's whole entry point: conf/<name>.yaml composed by Hydra (the command line's
+    overrides applied, --help, --cfg, -m), `work` run on it, and the process ended with its
+    exit code."""
+    import hydra
+
+    # output piped into `head` ends the command quietly, as it ends any Unix tool
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    prepare_process()
+    check_command_line(sys.argv[1:], name)
+    hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=name)(work)()
+    sys.exit(0)

@@ -19,10 +19,10 @@ from digitlab import tags as tag
 from digitlab.cli import hints
 from digitlab.cli.errors import EXIT_BAD_INPUT, fail
 from digitlab.cli.preflight import prepare_store, to_run_config
-from digitlab.cli.processes import end_with_driver
-from digitlab.cli.project import git_state, log, project_root
+from digitlab.cli.project import git_state, log, prepare_process, project_root
 from digitlab.cli.sweep import (
     Sweep,
+    end_with_driver,
     job_folder,
     mark_store_lost,
     progress,
@@ -63,6 +63,7 @@ class TrainCommand:
     started: bool = False  # a job or the sweep began: an error after this is not the command line's
 
     def __call__(self, cfg: DictConfig) -> dict:
+        prepare_process()  # a Ray worker inherits nothing from the command's process
         self.started = True
         return run_job(cfg, self.sweep)
 
@@ -118,8 +119,8 @@ def _tracker(run_cfg: RunConfig, sweep: Sweep | None, name: str):
 
     if not run_cfg.tracking.enabled:
         return None, runner.NullTracker()
+    from digitlab.tracking.runs import MlflowTracker
     from digitlab.tracking.store import resolve_uri
-    from digitlab.tracking.tracker import MlflowTracker
 
     uri = (sweep and sweep.uri) or resolve_uri(run_cfg.tracking.uri, project_root())
     if not sweep:  # MLflow's import and the store's check take seconds

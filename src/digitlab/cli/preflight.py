@@ -1,20 +1,104 @@
 """Every command's input checked before anything runs: the command line, each job's config
-composed and typed, the folders it writes and the store it opens; one line and exit 2 otherwise."""
+composed and typed (a sweep's jobs as Hydra's grid expands them, each config once; keys a
+schema does not know refused), the folders it writes and the store it opens; one line and exit 2
+otherwise."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import os
 import re
 from pathlib import Path
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from digitlab.cli import hints
-from digitlab.cli.composition import check_known_keys, expand_sweep, without_hydra_node
 from digitlab.cli.errors import fail
 from digitlab.cli.project import conf_dir, project_root
-from digitlab.cli.ray_auth import prepare_ray_auth
 from digitlab.config import ConfigError, RunConfig, check_given_keys_act
+
+
+def expand_sweep(task_overrides: list[str]) -> tuple[list[list[str]], list[str]]:
+    """The override list of every job, in the order Hydra's basic sweeper launches them (the
+    product of each key's values; a key given twice keeps its first place and its last values),
+    and the swept keys. An interval sweep, which the basic sweeper refuses, is a ConfigError."""
+    parsed = OverridesParser.create().parse_overrides(task_overrides)
+    values: dict[str, list[str]] = {}
+    swept = []
+    for override in parsed:
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            if not override.is_discrete_sweep():
+                raise ConfigError(f"{override.input_line}: an interval has no list of values to "
+                                  "sweep (search.py samples one); list the values (key=a,b,c) "
+                                  "or give a range (key=range(0,3)).")
+            swept.append(key)
+            values[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+        else:
+            values[key] = [f"{key}={override.get_value_element_as_str()}"]
+    return [list(job) for job in itertools.product(*values.values())], swept
+
+
+def distinct_jobs(jobs: list[list[str]],
+                  checked: dict[tuple[str, ...], RunConfig]) -> list[list[str]]:
+    """The jobs with each config once: a job whose overrides repeat an earlier job's
+    (`seed=1,1`), or whose checked config equals an earlier job's (`model.hidden=32,[32]`, two
+    spellings of one config, as `checked` holds them), is dropped, so one config is one run per
+    sweep."""
+    kept: list[list[str]] = []
+    seen: set[tuple[str, ...]] = set()
+    configs: list[RunConfig] = []
+    for job in jobs:
+        config = checked.get(tuple(job))
+        if tuple(job) in seen or (config is not None and config in configs):
+            continue
+        seen.add(tuple(job))
+        if config is not None:
+            configs.append(config)
+        kept.append(job)
+    return kept
+
+
+def without_hydra_node(cfg: DictConfig) -> DictConfig:
+    """A composition made with Hydra's node (return_hydra_config=True, which resolves
+    ${hydra:…}), as the job sees it: without that node."""
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+def unknown_keys(node: DictConfig, prefix: str = "") -> list[tuple[str, list[str]]]:
+    """Keys of a composed config that its schema (a dataclass) has no field for, each with the
+    schema's keys at that level: `+optim.lrr=0.1` adds such a key, and `OmegaConf.to_object`
+    drops it without a word. Free-form dict fields (a search space) take any key."""
+    schema = OmegaConf.get_type(node)
+    if not dataclasses.is_dataclass(schema):
+        return []
+    fields = [f.name for f in dataclasses.fields(schema)]
+    found = []
+    for key in node.keys():
+        if key not in fields:
+            found.append((f"{prefix}{key}", [f"{prefix}{name}" for name in fields]))
+            continue
+        if OmegaConf.is_missing(node, key):
+            continue
+        child = node[key]
+        if isinstance(child, DictConfig):
+            found += unknown_keys(child, f"{prefix}{key}.")
+    return found
+
+
+def check_known_keys(cfg: DictConfig) -> None:
+    """Refuse a key the schema does not know, naming the closest known key (ConfigError)."""
+    import difflib
+
+    for key, known in unknown_keys(cfg):
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"the keys here are {', '.join(known)}"
+        raise ConfigError(f"{key}: no such key, so it would change nothing ({hint}); "
+                          "`--cfg job` lists every key the command takes.")
 
 
 def to_run_config(cfg: DictConfig) -> RunConfig:
@@ -46,6 +130,8 @@ def check_writable(folder: str | Path, key: str) -> None:
         fail(f"{key}={folder}: cannot write in {existing} ({exc.strerror}); run the command from "
              f"a writable folder or set {key}= to one.")
 
+
+RAY_LAUNCHER = "hydra/launcher=ray_cluster"  # a sweep on a Ray cluster: its token checked first
 
 # keys renamed so that every pipeline names the store as train.py does: the old spelling is
 # refused with the new one
@@ -176,7 +262,10 @@ def preflight(argv: list[str], config_name: str) -> dict[tuple[str, ...], RunCon
     flags = [a for a in argv if a.startswith("-")]
     if any(f not in ("-m", "--multirun") for f in flags):
         return {}  # --help, --cfg, -cn …: Hydra's own business
-    prepare_ray_auth(argv)
+    if RAY_LAUNCHER in argv:
+        from digitlab.cli.ray_auth import prepare_ray_auth
+
+        prepare_ray_auth()
     task = [a for a in argv if not a.startswith("-")
             and not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
     try:
@@ -281,9 +370,9 @@ def checked_store(configured_uri: str | None, reap: bool = True) -> str:
     that reads runs never creates a store (a typo in tracking.uri would make an empty one).
     The runs of dead processes are marked KILLED first (`reap`), as every command that opens a
     store does, so no command shows or joins a dead run as RUNNING."""
+    from digitlab.files import sqlite_path
     from digitlab.tracking.reaping import mark_dead_runs_killed
     from digitlab.tracking.store import StoreError, check_store, open_store, resolve_uri, uri_key
-    from digitlab.uris import sqlite_path
 
     uri = resolve_uri(configured_uri, project_root())
     db = sqlite_path(uri)

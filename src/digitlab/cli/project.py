@@ -76,6 +76,9 @@ def prepare_process() -> None:
     # nor do the INFO lines of Alembic, MLflow's schema migrator ("setup plugin …" when a store
     # is created): the commands' logging (conf/hydra/job_logging) shows INFO
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    from digitlab.tracking.store import report_store_errors_once
+
+    report_store_errors_once()
 
 
 @functools.cache  # a process belongs to one checkout

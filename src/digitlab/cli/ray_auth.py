@@ -13,8 +13,6 @@ from pathlib import Path
 
 from digitlab.cli.errors import fail
 
-LAUNCHER = "hydra/launcher=ray_cluster"
-
 
 def token_found() -> bool:
     if os.environ.get("RAY_AUTH_TOKEN"):
@@ -23,14 +21,12 @@ def token_found() -> bool:
     return path.is_file() and path.stat().st_size > 0
 
 
-def prepare_ray_auth(argv: list[str]) -> None:
+def prepare_ray_auth() -> None:
     """Before a sweep on a Ray cluster: token authentication on (unless RAY_AUTH_MODE says
     otherwise) with a token to send, or one line and exit 2."""
-    if LAUNCHER not in argv:
-        return
     if os.environ.setdefault("RAY_AUTH_MODE", "token") != "token" or token_found():
         return
-    fail(f"{LAUNCHER}: Ray's token authentication is on (RAY_AUTH_MODE=token) and this machine "
+    fail("hydra/launcher=ray_cluster: Ray's token authentication is on (RAY_AUTH_MODE=token) and this machine "
          "has no token: copy the head's ~/.ray/auth_token here (made there by `ray get-auth-token "
          "--generate`), or set RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN; a cluster started without "
          "authentication takes RAY_AUTH_MODE=disabled.")

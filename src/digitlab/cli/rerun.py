@@ -53,7 +53,7 @@ def run(cfg: RerunConfig) -> None:
     from digitlab import runner
     from digitlab.reproduction import first_difference
     from digitlab.tracking.queries import get_run, metric_history
-    from digitlab.tracking.tracker import MlflowTracker
+    from digitlab.tracking.runs import MlflowTracker
 
     uri = cli.checked_store(cfg.tracking.uri)
     try:

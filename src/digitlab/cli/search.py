@@ -18,8 +18,8 @@ from digitlab import cli
 from digitlab import tags as tag
 from digitlab.config import ConfigError, ExperimentStoreConfig, RunConfig
 from digitlab.directions import DEFAULT_METRIC, lower_is_better
+from digitlab.files import sqlite_path, sqlite_uri
 from digitlab.runner import FINAL_METRICS
-from digitlab.uris import sqlite_path, sqlite_uri
 
 log = logging.getLogger("digitlab.search")
 KINDS = ("int", "float", "categorical")
@@ -259,7 +259,7 @@ def counted(study) -> int:
 
 def make_objective(cfg: SearchConfig, uri: str, experiment_id: str, parent: str):
     from digitlab import runner, stopping
-    from digitlab.tracking.tracker import MlflowTracker
+    from digitlab.tracking.runs import MlflowTracker
 
     tracker = MlflowTracker(uri, experiment_id, parent)
 

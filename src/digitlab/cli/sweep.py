@@ -1,12 +1,14 @@
 """A sweep: one value built by its main process before any job starts (the store, experiment
 and parent run made ready), handed to every job with the task function (pickled to joblib and
 Ray workers with it), and used at the end to read the jobs' outcomes back, end the parent run and
-print the summary."""
+print the summary. Its workers: those of joblib's pool stopped through the pool itself, and each
+ended with the sweep's main process when that is killed outright."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 import uuid
@@ -18,7 +20,6 @@ from omegaconf import DictConfig, OmegaConf
 from digitlab import tags as tag
 from digitlab.cli import hints
 from digitlab.cli.preflight import prepare_store
-from digitlab.cli.processes import end_workers
 from digitlab.cli.project import git_state, project_root
 from digitlab.config import RunConfig
 from digitlab.files import write_atomic
@@ -176,10 +177,10 @@ def _end_parent_run(sweep: Sweep, status: str, skipped: list[dict]) -> None:
     """The parent run ended with the sweep's status, and the runs of workers that died marked
     KILLED; a store that fails here is one line (its runs are reaped at the next start)."""
     from digitlab import faults
-    from digitlab.tracking.client import client_for
     from digitlab.tracking.queries import set_reused_runs
     from digitlab.tracking.reaping import mark_dead_runs_killed
     from digitlab.tracking.runs import end_run
+    from digitlab.tracking.store import client_for
 
     try:
         # workers killed outright (by joblib on a stop, by the OOM killer) leave RUNNING runs
@@ -243,3 +244,41 @@ def finish_sweep(sweep: Sweep | None, started: bool, interrupted: bool) -> int:
         print(f"{o['status']} job {o['job']} ({o['name']}): {o.get('error')}",
               file=sys.stderr)
     return 1 if (failed or interrupted) else 0
+
+
+# a worker ends its run KILLED within a store write or two of SIGTERM; one that takes longer is
+# stuck and is killed (its run is then marked KILLED by finish_sweep)
+WORKER_GRACE_SECONDS = 5.0
+
+
+def end_workers(kill: bool) -> None:
+    """The joblib launcher's workers ended through the reusable pool that holds them, so none
+    outlives the sweep: at its end they are shut down and waited for; on a stop (`kill`) they
+    are killed, and their runs, left RUNNING, are marked KILLED with the epochs of their
+    journals by finish_sweep."""
+    from joblib.externals.loky import get_reusable_executor
+
+    # reuse=True: the pool the launcher used, whatever its settings (none: an empty one)
+    get_reusable_executor(reuse=True).shutdown(wait=True, kill_workers=kill)
+
+
+WATCHER = "digitlab-end-with-driver"  # the thread's name: a worker runs many jobs, one watcher
+
+
+def end_with_driver(driver: int) -> None:
+    """In a joblib worker: a daemon thread that stops this process when the sweep's main process
+    (`driver`) is gone (killed outright, it could not stop its workers): the run in flight ends
+    KILLED, and the process is killed if the job does not end within the grace time."""
+    import threading
+
+    if os.getppid() != driver or any(t.name == WATCHER for t in threading.enumerate()):
+        return  # not a worker of the sweep's own pool (the main process, a Ray worker)
+
+    def watch() -> None:
+        while os.getppid() == driver:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)  # stopping's handler: the run ends KILLED
+        time.sleep(WORKER_GRACE_SECONDS * 4)
+        os.kill(os.getpid(), signal.SIGKILL)  # a job stuck past its grace: its run is reaped
+
+    threading.Thread(target=watch, name=WATCHER, daemon=True).start()

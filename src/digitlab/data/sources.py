@@ -15,9 +15,7 @@ import numpy as np
 from digitlab.cache_folder import cache_root, private_folder
 from digitlab.config import DataConfig
 from digitlab.data.cache import array_digest, cached_array, cached_arrays
-from digitlab.data.csv import read_kaggle_csv
 from digitlab.data.errors import DataError
-from digitlab.data.idx import read_idx
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +77,8 @@ def _missing_message(name: str, root: Path | None) -> str:
 
 
 def _load_idx_folder(name: str, root: Path, cfg: DataConfig) -> Dataset:
+    from digitlab.data.idx import read_idx
+
     paths = {part: _find_idx(root, file) for part, file in IDX_FILES.items()}
     missing = [IDX_FILES[p] for p, path in paths.items() if path is None]
     if missing:
@@ -144,6 +144,8 @@ def _idx_dataset(name: str) -> Callable[[DataConfig], Dataset]:
 
 
 def load_kaggle_csv(cfg: DataConfig) -> Dataset:
+    from digitlab.data.csv import read_kaggle_csv
+
     path = Path(cfg.path).expanduser()
     if not path.is_file():
         raise DataError(f"{path}: file not found; point data.path at Kaggle's 'Digit Recognizer' "

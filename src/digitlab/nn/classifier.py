@@ -12,9 +12,9 @@ from threadpoolctl import ThreadpoolController
 
 from digitlab.nn import fused
 from digitlab.nn.diagnostics import layer_diagnostics
+from digitlab.nn.init import ORDERS
 from digitlab.nn.network import Network
 from digitlab.nn.optimizers import SCHEDULES, make_optimizer, weight_decay
-from digitlab.nn.orders import ORDERS
 from digitlab.nn.settings import LoopSettings, NetworkSettings, OptimizerSettings
 from digitlab.seeding import seed_streams
 

@@ -1,6 +1,7 @@
-"""Initial weights and biases, looked up by the config's scheme name.
+"""The random draws a network starts with and makes each pass, looked up by the config's names:
+initial weights and biases, and the row order of a pass.
 
-Each scheme takes (fan_in, fan_out, rng, activation, scale) and returns W of shape
+Each weight scheme takes (fan_in, fan_out, rng, activation, scale) and returns W of shape
 (fan_in, fan_out) and b of shape (fan_out,); `scale` is r of the uniform scheme."""
 
 from __future__ import annotations
@@ -30,4 +31,13 @@ INITS: dict[str, Init] = {
     "glorot_uniform": _glorot,
     # U(±r) weights and biases: rolisz's network
     "uniform": lambda i, o, rng, f, r: (rng.uniform(-r, r, (i, o)), rng.uniform(-r, r, o)),
+}
+
+
+# each gives the row indices of a pass over n rows; None = file order, taken as contiguous
+# slices (no gather copy)
+ORDERS = {
+    "shuffle": lambda n, rng: rng.permutation(n),
+    "file": lambda n, rng: None,
+    "random": lambda n, rng: rng.integers(0, n, n),  # uniform draws with replacement (rolisz)
 }

@@ -2,11 +2,11 @@
 artifacts, the model. It receives records and files from the runner and never calls back into
 training.
 
-    store         the store's URI, checks and atomic creation; the experiment made ready
-    client        one MLflow client per store, for every read and write
+    store         the store's URI, checks and atomic creation, its one MLflow client (every
+                  read and write goes through it); the experiment made ready
     reaping       runs left RUNNING by a dead process, marked KILLED
-    tracker       the runner's Tracker: finds FINISHED runs, opens new ones
-    runs          parent runs, the run log the runner writes into, a run's end
+    runs          the runner's Tracker (FINISHED runs found, new ones opened), parent runs,
+                  the run log the runner writes into, a run's end
     epochs        a run's per-epoch metrics: journaled at once, written to the store in batches
     model         the pyfunc model, the registry, loading a model back
     queries       runs read back as tables and histories; files and tags added later

@@ -11,7 +11,7 @@ import pandas as pd
 from mlflow.artifacts import download_artifacts
 from mlflow.exceptions import MlflowException
 
-from digitlab.tracking.client import client_for
+from digitlab.tracking.store import client_for
 
 # the logged model's code (models logged by earlier versions import digitlab.tracking.NetworkModel)
 MODEL_CODE = """\

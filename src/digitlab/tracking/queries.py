@@ -9,8 +9,8 @@ import pandas as pd
 
 from digitlab import tags as tag
 from digitlab.stopping import deferred
-from digitlab.tracking.client import client_for
 from digitlab.tracking.reaping import run_is_stale
+from digitlab.tracking.store import client_for
 
 # ---- reading runs back (compare, rerun) -----------------------------------------------------
 

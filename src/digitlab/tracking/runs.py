@@ -6,7 +6,7 @@ import json
 import logging
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -31,10 +31,10 @@ from digitlab import tags as tag
 from digitlab.data import Split
 from digitlab.runner import ModelBundle
 from digitlab.stopping import Terminated, deferred
-from digitlab.tracking.client import client_for
 from digitlab.tracking.epochs import EpochMetrics, journal_folder
 from digitlab.tracking.model import MODEL_CODE, NetworkModel
 from digitlab.tracking.reaping import process_tags
+from digitlab.tracking.store import client_for
 from digitlab.training import EpochRecord
 
 log = logging.getLogger(__name__)
@@ -265,3 +265,20 @@ def open_run(uri: str, experiment_id: str, parent_run_id: str | None, name: str,
             run_log.epochs.close()
         if run_id:
             _end_run(client, run_id, _status_of(error), error)
+
+
+class MlflowTracker:
+    """Runs in one experiment of one store, as children of `parent_run_id` when given."""
+
+    def __init__(self, uri: str, experiment_id: str, parent_run_id: str | None = None):
+        self.uri, self.experiment_id, self.parent_run_id = uri, experiment_id, parent_run_id
+
+    def finished_run(self, config_hash: str) -> tuple[str, dict[str, float]] | None:
+        found = client_for(self.uri).search_runs(
+            [self.experiment_id], f"tags.`{tag.IDENTITY}` = '{config_hash}' "
+                                  "and attributes.status = 'FINISHED'", max_results=1)
+        return (found[0].info.run_id, found[0].data.metrics) if found else None
+
+    def run(self, name: str, params: dict[str, str],
+            tags: dict[str, str]) -> AbstractContextManager:
+        return open_run(self.uri, self.experiment_id, self.parent_run_id, name, params, tags)

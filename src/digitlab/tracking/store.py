@@ -4,6 +4,7 @@ MLflow's schema, not locked); everything else goes through MLflow's client."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 from filelock import FileLock
 
 from digitlab import faults
-from digitlab.uris import sqlite_path, sqlite_uri
+from digitlab.files import sqlite_path, sqlite_uri
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -35,6 +36,16 @@ def report_store_errors_once() -> None:
 # its runs, the latter on traces and token usage
 EXPERIMENT_KIND = "mlflow.experimentKind"
 MODEL_TRAINING = {EXPERIMENT_KIND: "custom_model_development"}
+
+@functools.cache
+def client_for(uri: str) -> MlflowClient:
+    """The store's one MLflow client in this process (each MlflowClient builds a store object of
+    its own): every read and write of a store goes through it, never through the fluent API's
+    process-wide tracking URI."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(uri, registry_uri=uri)
+
 
 def default_uri(project_root: Path) -> str:
     return sqlite_uri((project_root / "mlruns" / "mlflow.db").resolve())
@@ -273,15 +284,12 @@ def _through_mlflow(uri: str, write: Callable[[], T]) -> T:
 def open_store(uri: str) -> MlflowClient:
     """The store's client, the store opened: MLflow refuses one of another schema version here
     (a StoreError)."""
-    from digitlab.tracking.client import client_for
-
     return _through_mlflow(uri, lambda: client_for(uri))
 
 
 def _prepare(uri: str, experiment: str) -> str:
     from mlflow.exceptions import MlflowException
 
-    from digitlab.tracking.client import client_for
     from digitlab.tracking.reaping import mark_dead_runs_killed
 
     client = client_for(uri)  # creates and migrates the schema of a SQLite store

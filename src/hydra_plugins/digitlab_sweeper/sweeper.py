@@ -22,8 +22,7 @@ from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import OmegaConf
 
-from digitlab.cli.composition import distinct_jobs, expand_sweep, without_hydra_node
-from digitlab.cli.preflight import to_run_config
+from digitlab.cli.preflight import distinct_jobs, expand_sweep, to_run_config, without_hydra_node
 from digitlab.cli.sweep import Sweep, job_folder, outcome_of, start_sweep, write_outcome
 
 log = logging.getLogger("digitlab")
