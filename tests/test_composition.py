@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from digitlab.cli import preflight
-from digitlab.cli.preflight import expand_sweep
+from digitlab.cli.preflight import distinct_jobs, expand_sweep
 from digitlab.config import ConfigError
 
 COMMAND_LINES = [
@@ -51,7 +50,7 @@ def test_each_config_is_one_job():
                ("model.hidden=[32]",): replace(hidden)}
     jobs = [["seed=1"], ["seed=2"], ["seed=1"], ["model.hidden=32"], ["model.hidden=[32]"],
             ["seed=3"]]
-    assert preflight.distinct_jobs(jobs, checked) == [["seed=1"], ["seed=2"], ["model.hidden=32"],
+    assert distinct_jobs(jobs, checked) == [["seed=1"], ["seed=2"], ["model.hidden=32"],
                                                ["seed=3"]]
 
 
