@@ -13,6 +13,6 @@ import digitlab
 
 if __name__ == "__main__":
     digitlab.prepare_blas()  # before NumPy is imported: OpenBLAS reads its settings as it loads
-    from digitlab.cli.train import main
+    from digitlab.cli.job import main
 
     sys.exit(main(sys.argv[1:]))

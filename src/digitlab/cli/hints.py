@@ -1,13 +1,18 @@
-"""Commands and links printed for the user to paste: with the interpreter that ran this command
-(.venv/bin/python, not a `python` that may lack the project) and the UI port `make ui` uses."""
+"""What a command tells its user besides bad input (cli.project.fail): its
+output files written whole or not at all (a full disk leaves the earlier file, or none, and one
+line — never a file cut short); and the commands and links it prints to paste, with the
+interpreter that ran it (.venv/bin/python, not a `python` that may lack the project) and the UI
+port `make ui` uses."""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
-from digitlab.cli.project import project_root
+from digitlab.cli.project import fail, project_root
+from digitlab.files import write_atomic
 
 UI_PORT = "5000"  # make ui's default; UI_PORT=… in the environment moves both
 
@@ -53,3 +58,22 @@ def ui_page(uri: str, page: str) -> str:
 def runs_page(experiment_id: str) -> str:
     """The experiment's runs table, as a model-training experiment (not the GenAI overview)."""
     return f"#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
+def refuse_folder(path: str | Path, key: str) -> None:
+    """One line and exit 2 when the file `key` names is a folder."""
+    if Path(path).is_dir():
+        fail(f"{key}={path}: a folder; give the file to write, e.g. {key}="
+             f"{Path(path) / 'out.csv'}")
+
+
+def write_whole(path: str | Path, write: Callable[[Path], None], key: str) -> None:
+    """`write(partial)` then the partial file renamed to `path`; on an error, no partial file
+    is left and the command ends in one line naming `key`."""
+    path = Path(path)
+    refuse_folder(path, key)
+    try:
+        write_atomic(path, write)
+    except OSError as exc:
+        fail(f"{key}={path}: cannot write it ({exc.strerror or exc}); free some space on that "
+             f"disk or give {key}= another place.")

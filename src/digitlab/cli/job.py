@@ -1,5 +1,7 @@
-"""One job of a command, a single run or one of a sweep: its config typed, trained through the
-runner, tracked, and its outcome left where the sweep's main process reads it."""
+"""train.py's command (every job checked, then one run or a sweep through Hydra, the sweep ended
+whatever happened, the exit code), its task function, and one job, a single run or one of a
+sweep: its config typed, trained through the runner, tracked, and its outcome left where the
+sweep's main process reads it."""
 
 from __future__ import annotations
 
@@ -11,18 +13,27 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from digitlab import tags as tag
 from digitlab.cli import hints
-from digitlab.cli.errors import EXIT_BAD_INPUT, fail
-from digitlab.cli.preflight import prepare_store, to_run_config
-from digitlab.cli.project import git_state, log, prepare_process, project_root
+from digitlab.cli.preflight import preflight, prepare_store, to_run_config
+from digitlab.cli.project import (
+    EXIT_BAD_INPUT,
+    conf_dir,
+    fail,
+    git_state,
+    log,
+    prepare_process,
+    project_root,
+)
 from digitlab.cli.sweep import (
     Sweep,
     end_with_driver,
+    finish_sweep,
     job_folder,
     mark_store_lost,
     progress,
@@ -30,6 +41,7 @@ from digitlab.cli.sweep import (
     write_outcome,
 )
 from digitlab.config import ConfigError, RunConfig
+from digitlab.stopping import Terminated, install, recorded
 
 
 def _run_name(overrides: list[str], keys: list[str] | None = None) -> str:
@@ -50,6 +62,31 @@ def _thread_limit(hc) -> int | None:
         return None
     jobs = effective_n_jobs(int(n_jobs))  # as joblib reads it: −1 every core, −2 all but one
     return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
+def main(argv: list[str]) -> int:
+    """The exit code: 0 every run finished, 1 a run failed, 2 bad input, 130 Ctrl-C, 143
+    SIGTERM. Hydra reads the command line from sys.argv, which must hold `argv`."""
+    prepare_process()
+    install()  # Ctrl-C and SIGTERM end the run KILLED, never in the middle of a store write
+    command, status = TrainCommand(), 1
+    try:
+        command.checked = preflight(argv, "train")
+        hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")(
+            command)()
+        status = 0
+    except KeyboardInterrupt:
+        status = 130
+    except Terminated:
+        status = 143
+    except SystemExit as exc:  # Hydra reports a bad override or config with exit code 1
+        status = EXIT_BAD_INPUT if exc.code == 1 and not command.started else exc.code
+    finally:  # the sweep's parent run is ended whatever happened
+        summary = finish_sweep(command.sweep, command.started,
+                               interrupted=status in (130, 143))
+    if status in (130, 143):
+        recorded()
+    return status or summary
 
 
 @dataclass

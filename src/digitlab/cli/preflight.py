@@ -15,8 +15,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from digitlab.cli import hints
-from digitlab.cli.errors import fail
-from digitlab.cli.project import conf_dir, project_root
+from digitlab.cli.project import conf_dir, fail, project_root
 from digitlab.config import ConfigError, RunConfig, check_given_keys_act
 
 

@@ -1,6 +1,7 @@
-"""Where the project is, what the code is, what every command registers with Hydra and OmegaConf
-before it composes a config, and the settings a command's process starts with: the bottom of
-the pipelines' glue. Importing it changes nothing outside it (the registrations aside)."""
+"""The bottom of the pipelines' glue: bad input's one line and exit code 2; where the project is,
+what the code is, what every command registers with Hydra and OmegaConf before it composes a
+config, and the settings a command's process starts with. Importing it changes nothing outside
+it (the registrations aside)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,14 @@ from digitlab.config import (
     TrackingConfig,
     TrainerConfig,
 )
+
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str) -> None:
+    """One line on stderr and exit code 2: bad input, nothing was run."""
+    print(f"digitlab: error: {message}", file=sys.stderr)
+    sys.exit(EXIT_BAD_INPUT)
 
 
 def is_project(folder: Path) -> bool:
@@ -49,8 +58,6 @@ def find_project_root(script: str | None, working_folder: Path,
     for folder in candidates:
         if is_project(folder):
             return folder
-    from digitlab.cli.errors import fail
-
     fail(f"{' nor '.join(map(str, dict.fromkeys(candidates)))}: not a digitlab project (no "
          "conf/train.yaml); run the pipelines of a checkout (python <checkout>/pipelines/"
          "train.py) or run the command from the checkout's folder.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from digitlab.cli.errors import fail
+from digitlab.cli.project import fail
 
 
 def token_found() -> bool:
