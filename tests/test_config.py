@@ -216,3 +216,29 @@ def test_every_key_has_its_one_line_description_for_help():
     assert not [line for line in lines if line.endswith(": —")], "a key without a comment"
     assert all(len(line.split(": ", 1)[1]) <= 100 for line in lines)  # one line each
     assert "optim.lr: η, on the mini-batch's mean gradient" in "\n".join(lines)
+
+
+def _float_keys() -> list[str]:
+    from dataclasses import fields
+
+    from digitlab.config import RunConfig
+
+    run = RunConfig()
+    return [f"{name}.{key.name}" for name in ("data", "model", "optim", "trainer")
+            for key in fields(getattr(run, name))
+            if isinstance(getattr(getattr(run, name), key.name), float)]
+
+
+@pytest.mark.parametrize("key", _float_keys())
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_every_float_key_refuses_a_non_finite_value(key, value):
+    """inf passes a `> 0` check: every float of a run's config is refused unless finite."""
+    from dataclasses import replace
+
+    from digitlab.config import ConfigError, RunConfig
+
+    group, name = key.split(".")
+    run = RunConfig()
+    with pytest.raises(ConfigError, match=rf"{group}\.{name}="):
+        RunConfig(**{**{g: getattr(run, g) for g in ("data", "model", "optim", "trainer")},
+                     group: replace(getattr(run, group), **{name: value})})

@@ -8,7 +8,8 @@ neither Hydra nor MLflow.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
 from typing import Any, List, Optional
 
 from digitlab.nn import functions, init, optimizers
@@ -268,6 +269,12 @@ class RunConfig:
     def __post_init__(self) -> None:
         _require(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed,
                  "a whole number ≥ 0 (numpy's SeedSequence takes no negative seeds)")
+        for name in ("data", "model", "optim", "trainer"):  # inf passes every `> 0` check
+            group = getattr(self, name)
+            for key in fields(group):
+                value = getattr(group, key.name)
+                if isinstance(value, float):
+                    _require(math.isfinite(value), f"{name}.{key.name}", value, "a finite number")
         if self.tracking.experiment is None:
             self.tracking.experiment = dataset_experiment(self.data.name)
 

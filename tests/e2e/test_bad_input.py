@@ -161,3 +161,24 @@ def test_a_sweep_numbers_its_seeds_by_job_and_keeps_the_command_that_reruns_it(t
     page = next((tmp_path / "reports").rglob("report.html")).read_text()
     assert "hydra/launcher=joblib hydra.launcher.n_jobs=2" in page
     assert client(uri).get_run(parent.info.run_id).info.status == "FINISHED"
+
+
+@pytest.mark.parametrize("spelling", ["same", "relative", "symlink", "hard link"])
+def test_an_output_never_replaces_the_input_it_reads(tmp_path, spelling):
+    """predict.py's output= naming its input= file, however spelled: one line, exit 2, the
+    input untouched (before any model is loaded)."""
+    source = tmp_path / "pixels.csv"
+    source.write_text("pixel0,pixel1\n0,1\n")
+    output = {"same": str(source), "relative": "./sub/../pixels.csv",
+              "symlink": str(tmp_path / "link.csv"), "hard link": str(tmp_path / "hard.csv")}
+    if spelling == "symlink":
+        (tmp_path / "link.csv").symlink_to(source)
+    if spelling == "hard link":
+        os.link(source, tmp_path / "hard.csv")
+    (tmp_path / "sub").mkdir()
+    done = pipeline("predict.py", f"input={source}", f"output={output[spelling]}",
+                    "model_uri=models:/nothing@here", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "that is the file this command reads" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert source.read_text() == "pixel0,pixel1\n0,1\n"

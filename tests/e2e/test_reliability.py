@@ -189,6 +189,9 @@ def bad_files(tmp_path_factory):
                     ".search_experiments()", f"sqlite:///{tmp / 'old.db'}"], check=True)
     with sqlite3.connect(tmp / "old.db") as old:  # of a schema this MLflow does not write
         old.execute("UPDATE alembic_version SET version_num = '0a8213491aaa'")
+    subprocess.run([sys.executable, "-c", "import mlflow, sys; c = mlflow.MlflowClient(sys.argv[1]); "
+                    "c.delete_experiment(c.create_experiment('digitlab-digits'))",
+                    f"sqlite:///{tmp / 'deleted.db'}"], check=True)  # its experiment deleted
     return tmp, store(tmp), root
 
 
@@ -248,13 +251,15 @@ BAD_INPUTS = [  # (overrides, fragment of the one-line message); {t} = the fixtu
     ("tracking.uri=sqlite:///{t}/old.db", "an MLflow store of another schema version (found "
                                           "version 0a8213491aaa"),
     ("tracking.uri=http://me:secret@127.0.0.1:9", "expected a URI without a login"),
+    ("-m seed=0,1 tracking.uri=sqlite:///{t}/deleted.db", "the experiment is deleted"),
 ]
 
 
 # one of each way a bad input is found, run as a user runs it: exit code, the one line, the store
 END_TO_END = {"optim.lrr=0.1", "optim.lr=-0.5", "data=mnist data.root={t}/mnist-truncated",
               "tracking.uri=sqlite:///{t}/half.db", "data=mnist data.root={t}/with space",
-              "-m hydra/launcher=joblib hydra.launcher.n_jobs=0 seed=0,1"}
+              "-m hydra/launcher=joblib hydra.launcher.n_jobs=0 seed=0,1",
+              "-m seed=0,1 tracking.uri=sqlite:///{t}/deleted.db"}
 
 
 def _first_error(argv: list[str], capsys) -> str | None:
@@ -268,7 +273,7 @@ def _first_error(argv: list[str], capsys) -> str | None:
 
     capsys.readouterr()
     try:
-        [cfg] = cli.preflight(argv, "train").values()
+        cfg = next(iter(cli.preflight(argv, "train").values()))  # a sweep's first job
     except SystemExit:
         return capsys.readouterr().err.strip()
     try:
@@ -299,8 +304,9 @@ def test_bad_input_gets_one_line_and_exit_code_2(bad_files, finished_run, overri
     args = [a.format(t=tmp) for a in overrides.split()]
     if not any(a.startswith("tracking.uri") for a in args):
         args.append(f"tracking.uri={uri}")
-    done = pipeline_process("train.py", "trainer.epochs=1", "tracking.log_model=false", *args,
-                            cwd=tmp)
+    flags = [a for a in args if a.startswith("-")]  # Hydra takes -m before the overrides
+    done = pipeline_process("train.py", *flags, "trainer.epochs=1", "tracking.log_model=false",
+                            *[a for a in args if a not in flags], cwd=tmp)
     assert done.returncode == 2, done.stderr[-2000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("digitlab: error:")]
     assert len(errors) == 1 and fragment in errors[0], done.stderr[-2000:]

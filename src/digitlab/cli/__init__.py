@@ -19,7 +19,7 @@ import signal
 import sys
 from typing import NoReturn
 
-from digitlab.cli.hints import refuse_folder, write_whole
+from digitlab.cli.hints import refuse_output, write_whole
 from digitlab.cli.preflight import (
     check_command_line,
     check_writable,
@@ -41,7 +41,7 @@ from digitlab.cli.project import (
 
 __all__ = ["EXIT_BAD_INPUT", "check_writable", "checked_store", "command", "fail", "git_state",
            "one_line", "preflight", "prepare_process", "prepare_store", "project_root",
-           "refuse_folder", "refuse_unknown_keys", "to_run_config", "write_whole"]
+           "refuse_output", "refuse_unknown_keys", "to_run_config", "write_whole"]
 
 
 def command(name: str, work) -> NoReturn:

@@ -43,7 +43,8 @@ def run(cfg: ExportConfig) -> None:
         cli.fail("mnist_root= with dataset=digits: the digits ship with scikit-learn; leave "
                  "mnist_root out, or export MNIST with dataset=mnist")
     out = Path(cfg.out)
-    cli.refuse_folder(out, "out")
+    root = Path(cfg.mnist_root) if cfg.mnist_root else None
+    cli.refuse_output(out, "out", reads=list(root.iterdir()) if root and root.is_dir() else [])
     cli.check_writable(out.parent, "out")
     try:
         dataset = load_dataset(DataConfig(name=cfg.dataset, root=cfg.mnist_root))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from digitlab.cli.project import fail, project_root
 from digitlab.files import write_atomic
@@ -60,18 +60,26 @@ def runs_page(experiment_id: str) -> str:
     return f"#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
-def refuse_folder(path: str | Path, key: str) -> None:
-    """One line and exit 2 when the file `key` names is a folder."""
-    if Path(path).is_dir():
-        fail(f"{key}={path}: a folder; give the file to write, e.g. {key}="
-             f"{Path(path) / 'out.csv'}")
+def refuse_output(path: str | Path, key: str, reads: Sequence[str | Path] = ()) -> None:
+    """One line and exit 2 when the file `key` names is a folder, or is one of the files the
+    command `reads` (by any spelling: a relative path, a symlink, a hard link): an output never
+    replaces an input."""
+    path = Path(path)
+    if path.is_dir():
+        fail(f"{key}={path}: a folder; give the file to write, e.g. {key}={path / 'out.csv'}")
+    for source in map(Path, reads):
+        same = (path.resolve() == source.resolve()
+                or path.exists() and source.exists() and os.path.samefile(path, source))
+        if same:
+            fail(f"{key}={path}: that is the file this command reads ({source}); writing it would "
+                 f"replace its input; give {key}= another file.")
 
 
 def write_whole(path: str | Path, write: Callable[[Path], None], key: str) -> None:
     """`write(partial)` then the partial file renamed to `path`; on an error, no partial file
     is left and the command ends in one line naming `key`."""
     path = Path(path)
-    refuse_folder(path, key)
+    refuse_output(path, key)
     try:
         write_atomic(path, write)
     except OSError as exc:

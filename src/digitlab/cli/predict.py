@@ -33,7 +33,7 @@ def run(cfg: PredictConfig) -> None:
                 else "file not found")
         cli.fail(f"input={cfg.input}: {what}; give the CSV of pixels to predict (Kaggle's "
                  "test.csv layout: pixel0,pixel1,…).")
-    cli.refuse_folder(output, "output")
+    cli.refuse_output(output, "output", reads=[source])
     cli.check_writable(output.parent, "output")
     import numpy as np
     import pandas as pd

@@ -303,6 +303,12 @@ def _prepare(uri: str, experiment: str) -> str:
             experiment_id = client.get_experiment_by_name(experiment).experiment_id
     else:
         experiment_id = found.experiment_id
+        if found.lifecycle_stage != "active":  # MLflow refuses runs in a deleted experiment
+            raise StoreError(
+                f"tracking.experiment={experiment}: the experiment is deleted in {uri} (its runs "
+                f"kept until the store is cleaned); restore it (MLFLOW_TRACKING_URI={uri} "
+                f"mlflow experiments restore --experiment-id {experiment_id}) or name another "
+                "with tracking.experiment=<name>.")
         if not found.tags.get(EXPERIMENT_KIND):  # an experiment made before the tag was set
             client.set_experiment_tag(experiment_id, EXPERIMENT_KIND, MODEL_TRAINING[EXPERIMENT_KIND])
     mark_dead_runs_killed(client, experiment_id)
