@@ -50,16 +50,33 @@ def test_every_mnist_and_seed_experiment_trains_on_stand_in_files(tmp_path):
     assert parent.info.status == "FINISHED"
 
 
-def test_missing_mnist_is_reported_with_the_files_to_fetch(tmp_path):
+def test_missing_mnist_is_one_line_with_the_files_to_fetch_and_writes_nothing(tmp_path):
     uri = store(tmp_path)
     done = pipeline("reproduce.py", "only=nielsen-ch1-30", f"tracking.uri={uri}", "out=report",
                     cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    table = (tmp_path / "report" / "reproduce.md").read_text()
-    assert "data missing" in table and "train-images-idx3-ubyte.gz" in table
-    assert "mnist_root=" in table
+    assert done.returncode == 2, done.stderr[-3000:]
+    [line] = done.stderr.strip().splitlines()
+    assert "no row can run" in line and "train-images-idx3-ubyte.gz" in line
+    assert "mnist_root=" in line
+    assert not (tmp_path / "report").exists() and not (tmp_path / "mlruns").exists()
     # what it will do, before composing the rows and opening the store (seconds)
     assert done.stdout.startswith("reproducing 1 row(s) (nielsen-ch1-30), 3 seed(s) each")
+
+
+def test_rows_that_cannot_run_never_replace_a_table(tmp_path):
+    """A typo in mnist_root= beside rows that run: exit 1, the table written beside the
+    existing reproduce.md, which stays as it was."""
+    uri = store(tmp_path)
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "reproduce.md").write_text("the committed table\n")
+    done = pipeline("reproduce.py", "only=[nielsen-ch1-30,rolisz-digits]", "seeds=1",
+                    "overrides=['trainer.epochs=1']", f"mnist_root={tmp_path / 'typo'}",
+                    f"tracking.uri={uri}", "out=report", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert (tmp_path / "report" / "reproduce.md").read_text() == "the committed table\n"
+    partial = (tmp_path / "report" / "reproduce.partial.md").read_text()
+    assert "| rolisz-digits " in partial and "data missing" in partial
+    assert "reproduce.md is kept as it was" in done.stdout
 
 
 def test_rerun_reproduces_a_digits_run_exactly_and_catches_altered_weights(tmp_path):

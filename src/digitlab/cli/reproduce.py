@@ -137,6 +137,8 @@ def run(cfg: ReproduceConfig) -> None:
           f"{cfg.n_jobs} at a time", flush=True)  # composing and the store take seconds
     configs = {exp_id: compose_experiment(cfg, exp_id) for exp_id in ids}
     missing = {i: reason for i, c in configs.items() if (reason := missing_data(c))}
+    if len(missing) == len(ids):  # nothing to train: no store, no parent run, no table
+        cli.fail(f"no row can run, its data is missing: {next(iter(missing.values()))}")
     uri = resolve_uri(cfg.tracking.uri, cli.project_root())
     experiment_id = cli.prepare_store(uri, cfg.tracking.experiment)
     only = cfg.only if isinstance(cfg.only, str) else ",".join(cfg.only)
@@ -158,7 +160,8 @@ def run(cfg: ReproduceConfig) -> None:
         figures: dict = {}
         rows = [_row(uri, exp_id, configs[exp_id], missing.get(exp_id), runs, figures)
                 for exp_id in ids]
-        table = _write_table(cfg, rows, figures, out, time.monotonic() - started)
+        table, written = _write_table(cfg, rows, figures, out, time.monotonic() - started,
+                                      complete=not missing and not failed_sweeps)
         log_files(uri, parent, out, "reproduce")
         log_table(uri, parent, table, "reproduce/reproduce_table.json")
         status = "FAILED" if failed_sweeps else "FINISHED"
@@ -168,8 +171,8 @@ def run(cfg: ReproduceConfig) -> None:
     finally:
         end_run(uri, parent, status)
     print(f"\nparent run {parent} in experiment {cfg.tracking.experiment!r}; "
-          f"table in {out}/reproduce.md")
-    if failed_sweeps:
+          f"table in {out}/{written}")
+    if missing or failed_sweeps:  # a table with rows that could not run is not a result
         sys.exit(1)
 
 
@@ -239,18 +242,25 @@ def _row(uri: str, exp_id: str, run_cfg: RunConfig, missing: str | None, runs,
 
 
 def _write_table(cfg: ReproduceConfig, rows: list[dict], figures: dict, out: Path,
-                 seconds: float):
-    """reproduce.md and the curve figures written whole into `out`, the table printed."""
+                 seconds: float, complete: bool):
+    """reproduce.md and the curve figures written whole into `out`, the table printed. A table
+    with rows that could not run (`complete` false) never replaces a reproduce.md: it is written
+    beside it, as reproduce.partial.md."""
     import pandas as pd
 
     table = pd.DataFrame(rows).fillna("")
     out.mkdir(parents=True, exist_ok=True)
     markdown = (f"Reproduced {date.today()} on {machine()} in {seconds:.0f} s with "
                 f"`{command_line(cfg)}`\n\n" + markdown_table(table))
-    cli.write_whole(out / "reproduce.md", lambda p: p.write_text(markdown + "\n"), "out")
+    written = "reproduce.md"
+    if not complete and (out / written).exists():
+        written = "reproduce.partial.md"
+        print(f"some rows could not run: {out}/reproduce.md is kept as it was, this table is "
+              f"{out}/reproduce.partial.md")
+    cli.write_whole(out / written, lambda p: p.write_text(markdown + "\n"), "out")
     for exp_id, fig in figures.items():
         cli.write_whole(out / f"curve-{exp_id}.png",
                         lambda p, fig=fig: fig.savefig(p, dpi=100, format="png"), "out")
     with pd.option_context("display.width", 250, "display.max_colwidth", 70):
         print(table.to_string(index=False))
-    return table
+    return table, written
