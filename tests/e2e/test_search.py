@@ -183,3 +183,28 @@ def test_a_study_keeps_the_metric_and_direction_it_was_created_with(tmp_path):
             f"for {(other or ['=best_val_accuracy'])[0].split('=')[1]} (maximize); resume it with "
             "metric=test_loss, or start another with study=<new name>"]
     assert len(study_of(storage, "s").trials) == 1  # nothing ran
+
+
+def test_a_storage_password_is_never_printed_or_kept(tmp_path):
+    uri = store(tmp_path)
+    done = pipeline("search.py", "storage=postgresql://alice:S3cretPW@127.0.0.1:9/optuna",
+                    f"tracking.uri={uri}", cwd=tmp_path)
+    assert done.returncode == 2 and "cannot open the study" in done.stderr, done.stderr
+    assert "S3cretPW" not in done.stdout + done.stderr and "alice:***@" in done.stderr
+
+
+def test_one_study_name_in_two_storages_is_two_searches(tmp_path):
+    """A parent run is one (storage, study): the same study= in another storage= file gets a
+    parent of its own, and neither is told the other's trials."""
+    uri = store(tmp_path)
+    for n in (1, 2):
+        done = pipeline("search.py", "n_trials=1", "study=same",
+                        f"storage=sqlite:///{tmp_path / f'optuna{n}.db'}", f"tracking.uri={uri}",
+                        *SMALL_SPACE, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "1 of 1 trials done" not in done.stdout.splitlines()[0]
+    parents = [r for r in runs_of(uri) if r.data.tags.get("digitlab.study") == "same"
+               and "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 2
+    assert {r.data.tags["digitlab.storage"] for r in parents} == {
+        f"sqlite:///{tmp_path / f'optuna{n}.db'}" for n in (1, 2)}

@@ -159,6 +159,29 @@ def preflight(cfg: SearchConfig) -> None:
             raise ConfigError(f"space/overrides: {cli.one_line(exc)}") from None
 
 
+def _password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).password
+    except ArgumentError:  # not a database URL: Optuna says so
+        return None
+
+
+def masked(text: str, url: str | None = None) -> str:
+    """`text` with the password of the database URL `url` (default: `text` itself) as ***, as
+    SQLAlchemy shows a URL: for every line printed or raised."""
+    password = _password(url or text)
+    return text.replace(f":{password}@", ":***@").replace(password, "***") if password else text
+
+
+def without_password(url: str) -> str:
+    """The storage URL as a run's tag keeps it: with no password (the database's own login,
+    PGPASSWORD or ~/.pgpass, supplies it when compare opens the study)."""
+    return masked(url).replace(":***@", "@")
+
+
 def open_study(cfg: SearchConfig, storage: str):
     """The study in `storage` (a SQLite file's folder is created as the MLflow store's is), or
     one line and exit 2 when the storage cannot be opened."""
@@ -172,7 +195,8 @@ def open_study(cfg: SearchConfig, storage: str):
         study = optuna.create_study(study_name=cfg.study, storage=storage, load_if_exists=True,
                                     direction=cfg.direction)
     except Exception as exc:  # SQLAlchemy's errors for a URL it cannot open, a corrupt file
-        cli.fail(f"storage={storage}: cannot open the study ({str(exc).splitlines()[0]}); "
+        reason = str(exc).splitlines()[0]
+        cli.fail(f"storage={masked(storage)}: cannot open the study ({masked(reason, storage)}); "
                     "give a writable sqlite:////path/optuna.db or another database URL.")
     _keep_objective(study, cfg)
     return study
@@ -318,12 +342,13 @@ def run(cfg: SearchConfig) -> None:
     study.sampler = make_sampler(cfg, len(study.get_trials(deepcopy=False)))
     recovered = recover_interrupted(study)
     experiment_id = cli.prepare_store(uri, cfg.tracking.experiment)
+    # a parent run is one study's: its name and its storage (a password is never kept)
     parent, resumed = resume_parent_run(
-        uri, experiment_id, tag.STUDY, cfg.study, f"search {cfg.study}",
-        {tag.STORAGE: storage, tag.N_TRIALS: str(cfg.n_trials),
-         tag.METRIC: cfg.metric, **cli.git_state()})
+        uri, experiment_id, {tag.STUDY: cfg.study, tag.STORAGE: without_password(storage)},
+        f"search {cfg.study}",
+        {tag.N_TRIALS: str(cfg.n_trials), tag.METRIC: cfg.metric, **cli.git_state()})
     done = counted(study)
-    print(f"study {cfg.study!r} in {storage}: {done} of {cfg.n_trials} trials done"
+    print(f"study {cfg.study!r} in {masked(storage)}: {done} of {cfg.n_trials} trials done"
           + (f", resuming (rerunning cut-off trial(s) {recovered})" if recovered else "")
           + f"; MLflow parent run {parent}" + (" (resumed)" if resumed else ""))
     stopping.install()

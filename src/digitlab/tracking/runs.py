@@ -48,15 +48,17 @@ def start_parent_run(uri: str, experiment_id: str, name: str, tags: dict[str, st
 
 
 @deferred()
-def resume_parent_run(uri: str, experiment_id: str, key: str, value: str, name: str,
+def resume_parent_run(uri: str, experiment_id: str, match: dict[str, str], name: str,
                       tags: dict[str, str]) -> tuple[str, bool]:
-    """The parent run tagged key=value (reopened as RUNNING by this process), or a new one:
-    (run id, whether it was resumed). A search interrupted and started again keeps one parent."""
+    """The parent run with every tag of `match` (reopened as RUNNING by this process), or a new
+    one: (run id, whether it was resumed). A search interrupted and started again keeps one
+    parent."""
     client = client_for(uri)
-    found = client.search_runs([experiment_id], f"tags.`{key}` = '{value}'",
-                               order_by=["attributes.start_time ASC"], max_results=1)
+    where = " and ".join(f"tags.`{key}` = '{value}'" for key, value in match.items())
+    found = client.search_runs([experiment_id], where, order_by=["attributes.start_time ASC"],
+                               max_results=1)
     if not found:
-        return start_parent_run(uri, experiment_id, name, {**tags, key: value}), False
+        return start_parent_run(uri, experiment_id, name, {**tags, **match}), False
     run_id = found[0].info.run_id
     client.update_run(run_id, status="RUNNING")
     for key, value in {**tags, **process_tags()}.items():
