@@ -137,6 +137,9 @@ def test_a_killed_search_resumes_to_the_requested_trials_without_duplicates(tmp_
     (["space.model.hidden.low=512"], "space.model.hidden: needs low < high"),
     (["+space.model.hiden={type:int,low:8,high:64}"], "model.hiden"),
     (["space.optim.lr.low=0"], "log=true needs low > 0"),
+    (["space.optim.lr.high=inf"], "space.optim.lr: high=inf; give a finite number"),
+    (["space.optim.lr.low=abc"], "space.optim.lr: low='abc'; give a finite number"),
+    (["space.model.hidden.high=nan"], "space.model.hidden: high=nan; give a finite number"),
     (["~space"], "space: empty"),
     (["sampler=cmaes"], "sampler='cmaes'"),
     (["sampler=grid"], "sampler=grid: every dimension must be categorical"),
@@ -208,3 +211,15 @@ def test_one_study_name_in_two_storages_is_two_searches(tmp_path):
     assert len(parents) == 2
     assert {r.data.tags["digitlab.storage"] for r in parents} == {
         f"sqlite:///{tmp_path / f'optuna{n}.db'}" for n in (1, 2)}
+
+
+def test_a_search_whose_every_trial_failed_exits_1(tmp_path):
+    uri, storage = store(tmp_path), f"sqlite:///{tmp_path / 'optuna.db'}"
+    done = pipeline("search.py", "n_trials=2", "study=all-fail", f"storage={storage}",
+                    f"tracking.uri={uri}", "sampler=grid", "~space",
+                    "+space={optim:{lr:{type:categorical,choices:[500.0]}},"
+                    "seed:{type:categorical,choices:[0,1]}}",
+                    "overrides=['model.activation=relu','model.output=identity',"
+                    "'model.loss=quadratic','model.init=normal','trainer.epochs=5']", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "0 complete, 2 failed" in done.stdout and "best: trial" not in done.stdout

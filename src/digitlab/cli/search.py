@@ -77,6 +77,12 @@ def check_space(space: dict) -> None:
                 raise ConfigError(f"{where}: a categorical dimension needs choices: [a, b, …]")
             continue
         low, high = spec.get("low"), spec.get("high")
+        for key in ("low", "high", "step"):
+            value = spec.get(key)
+            finite = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                      and math.isfinite(value))
+            if value is not None and not finite:  # inf would be sampled; abc fails in Optuna
+                raise ConfigError(f"{where}: {key}={value!r}; give a finite number")
         if low is None or high is None or not low < high:
             raise ConfigError(f"{where}: needs low < high, got low={low} high={high}")
         if spec.get("log") and low <= 0:
@@ -361,15 +367,18 @@ def run(cfg: SearchConfig) -> None:
         status = "KILLED"
     finally:
         end_run(uri, parent, status)
-    report(study, cfg, uri, parent)
+    complete = report(study, cfg, uri, parent)
     if status == "KILLED":
         print("interrupted: run the same command again to resume", file=sys.stderr)
         stopping.recorded()
         sys.exit(130)
+    if not complete:  # every trial failed: there is no result
+        sys.exit(1)
 
 
-def report(study, cfg: SearchConfig, uri: str, parent: str) -> None:
-    """Prints the trials' outcome and the best trial; tags the best child run and the parent."""
+def report(study, cfg: SearchConfig, uri: str, parent: str) -> int:
+    """Prints the trials' outcome and the best trial; tags the best child run and the parent.
+    Returns how many trials are complete."""
     from optuna.trial import TrialState
 
     from digitlab.tracking.queries import get_run, set_run_tag
@@ -381,7 +390,7 @@ def report(study, cfg: SearchConfig, uri: str, parent: str) -> None:
           f"{len(failed)} failed" + "".join(f"\n  trial {t.number} failed: "
                                               f"{t.user_attrs.get('error', '?')}" for t in failed))
     if not states["COMPLETE"]:
-        return
+        return 0
     best = study.best_trial
     run_id = best.user_attrs.get("mlflow_run_id", "")
     previous = get_run(uri, parent).data.tags.get(tag.BEST_RUN_ID)
@@ -395,4 +404,5 @@ def report(study, cfg: SearchConfig, uri: str, parent: str) -> None:
     params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                       for k, v in best.params.items())
     print(f"best: trial {best.number}  {cfg.metric}={best.value:.4f}  {params}  run {run_id}")
+    return states["COMPLETE"]
 
