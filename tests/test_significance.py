@@ -164,3 +164,30 @@ def test_configs_rank_by_the_metrics_direction_lowest_loss_first():
     assert config_groups.group(runs, "test_accuracy").table["model.hidden"].tolist() == ["16", "8"]
     runs["metrics.test_loss"] = [0.1, 0.2, 0.8, 0.9]
     assert config_groups.group(runs, "test_loss").table["model.hidden"].tolist() == ["8", "16"]
+
+
+def test_each_run_identity_counts_once():
+    """A bit-identical rerun, or a config two sweeps trained at once, is the same identity: it
+    is not another seed (n and the interval are those of the distinct runs)."""
+    rows = [{"params.model.hidden": "8", "params.seed": str(s), "params.data.name": "digits",
+             "metrics.best_val_accuracy": v, "tags.digitlab.config_hash": f"h{s}"}
+            for s, v in enumerate([0.90, 0.92])]
+    runs = _runs(rows + [rows[0], rows[1], {**rows[0], "tags.digitlab.config_hash": None}])
+    [row] = config_groups.group(runs).table.to_dict("records")
+    assert row["n"] == 3  # h0 and h1 once each, and the run without an identity
+
+
+def test_a_config_without_the_metric_is_shown_as_such_not_as_one_seed():
+    """A val_mode=none sweep beside a digits sweep: its configs have no best_val_accuracy."""
+    rows = [{"params.model.hidden": h, "params.seed": str(s), "params.data.name": d,
+             "metrics.best_val_accuracy": np.nan if d == "mnist" else 0.9 + 0.01 * s,
+             "metrics.test_accuracy": 0.8 + 0.01 * s}
+            for d in ("digits", "mnist") for h in ("8", "16") for s in (0, 1)]
+    groups = config_groups.group(_runs(rows))
+    shown = config_groups.readable(groups)
+    mnist = shown[shown["dataset"] == "mnist"]
+    assert set(mnist["verdict"]) == {"no best_val_accuracy logged"}
+    assert set(mnist["best_val_accuracy 95 % CI"]) == {"— (none logged)"}
+    assert not any("one seed" in line for line in config_groups.notes(groups))
+    nothing = significance.against_best([[np.nan], [np.nan, np.nan]])
+    assert nothing.best == -1 and nothing.verdicts == [significance.NO_VALUE] * 2

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from digitlab import significance
+from digitlab import tags as tag
 from digitlab.comparison import dataset_labels, score_metric, varying_params
 from digitlab.config import NOT_TRAINED_BY
 from digitlab.directions import DEFAULT_METRIC, lower_is_better
@@ -96,10 +97,18 @@ def _describe(values: np.ndarray, metric: str, interval: bool) -> dict:
     return row
 
 
+def finished_once(runs: pd.DataFrame) -> pd.DataFrame:
+    """The FINISHED runs, each run identity once: a bit-identical rerun, or a config two sweeps
+    trained at once, is not another seed (runs logged without an identity are all kept)."""
+    done = runs[runs["status"] == "FINISHED"]
+    identity = f"tags.{tag.IDENTITY}"
+    return done[done[identity].isna() | ~done[identity].duplicated()] if identity in done else done
+
+
 def group(runs: pd.DataFrame, metric: str = DEFAULT_METRIC,
           alpha: float = significance.ALPHA) -> ConfigGroups:
     """The configs of `runs`, compared on `metric` (or the score metric the runs have)."""
-    done = runs[runs["status"] == "FINISHED"]
+    done = finished_once(runs)
     metric = score_metric(done.columns, metric) or metric
     params = config_params(runs)
     if done.empty or f"metrics.{metric}" not in done:
@@ -122,8 +131,10 @@ def group(runs: pd.DataFrame, metric: str = DEFAULT_METRIC,
             for m in shown:
                 values = pd.to_numeric(members[f"metrics.{m}"], errors="coerce").to_numpy()
                 row.update(_describe(values, m, interval=m in (metric, SECONDARY)))
+            verdict = verdicts.verdicts[i]
             row.update({"p_vs_best": verdicts.p[i], "p_vs_best_holm": verdicts.p_holm[i],
-                        "verdict": verdicts.verdicts[i]})
+                        "verdict": f"no {metric} logged" if verdict == significance.NO_VALUE
+                        else verdict})
             rows.append(row)
         budget = _budget(dataset, configs, samples, verdicts.best, metric, alpha)
         if budget is not None:
@@ -136,7 +147,7 @@ def group(runs: pd.DataFrame, metric: str = DEFAULT_METRIC,
 def _budget(dataset: str, configs: list[str], samples: list[np.ndarray], best: int, metric: str,
             alpha: float) -> Budget | None:
     """The best config against the one whose mean is closest to it, of those with ≥ 2 seeds."""
-    if len(significance.finite(samples[best])) < 2:
+    if best < 0 or len(significance.finite(samples[best])) < 2:
         return None
     means = {i: significance.finite(s).mean() for i, s in enumerate(samples)
              if i != best and len(significance.finite(s)) >= 2}
@@ -172,8 +183,9 @@ def readable(groups: ConfigGroups) -> pd.DataFrame:
                     for a, b in zip(mean, sd)]
         if f"{m}_ci_low" in table:
             shown[f"{m} 95 % CI"] = [
-                "— (one seed)" if np.isnan(lo) else f"{_number(lo, digits)}–{_number(hi, digits)}"
-                for lo, hi in zip(table[f"{m}_ci_low"], table[f"{m}_ci_high"])]
+                "— (none logged)" if np.isnan(a) else "— (one seed)" if np.isnan(lo)
+                else f"{_number(lo, digits)}–{_number(hi, digits)}"
+                for a, lo, hi in zip(mean, table[f"{m}_ci_low"], table[f"{m}_ci_high"])]
     shown["p vs best (Holm)"] = [significance.format_p(p) for p in table["p_vs_best_holm"]]
     shown["verdict"] = table["verdict"]
     return shown
@@ -186,7 +198,7 @@ def notes(groups: ConfigGroups) -> list[str]:
     lines = [f"95 % CI: Student-t interval of the mean over seeds; verdicts: Welch's t-test of "
              f"{groups.metric} against the best config of the dataset, p-values Holm-adjusted "
              f"across its configs, α = {groups.alpha:g}."]
-    if (groups.table["n"] < 2).any():
+    if ((groups.table["n"] < 2) & groups.table[f"{groups.metric}_mean"].notna()).any():
         lines.append("Configs with one seed have no interval and no test: run more seeds "
                      "(seed=0,1,2).")
     lines += [b.sentence(groups.metric, groups.alpha) for b in groups.budgets]

@@ -2,11 +2,12 @@
 writes for others to read: a reader (another job, a later command) sees the earlier file or
 the new one, never one cut short by a full disk or a stop. And the file a SQLite URI names, for
 every store digitlab opens (MLflow's runs, Optuna's studies, the server's users):
-`sqlite:///<path>`, four slashes for an absolute path."""
+`sqlite:///<path>`, four slashes for an absolute path. And a name as a safe folder name."""
 
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -40,3 +41,11 @@ def sqlite_path(uri: str | None) -> Path | None:
 
 def sqlite_uri(path: str | Path) -> str:
     return f"{SQLITE}{path}"
+
+
+def folder_name(name: str) -> str:
+    """`name` (an experiment's, a run's) as one folder inside another: letters, digits, `.`,
+    `-` and `_` kept, anything else `_`, never `.` or `..` (`../../x` cannot leave its folder),
+    at most 200 characters (a file system takes 255)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")[:200]
+    return safe or "_"

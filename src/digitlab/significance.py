@@ -21,6 +21,7 @@ BEST = "best"
 NOT_DISTINGUISHABLE = "not distinguishable from best"
 WORSE = "worse"
 UNTESTED = "untested (one seed)"
+NO_VALUE = "no value"  # the config's runs did not log the metric (validation off, another dataset)
 
 
 def format_p(value: float) -> str:
@@ -107,13 +108,18 @@ def against_best(samples: Sequence[Sequence[float]], lower_is_better: bool = Fal
                  alpha: float = ALPHA) -> Verdicts:
     """The config with the best mean is `best`; each other one is `worse` when Welch's test
     against it, Holm-adjusted over all the others, is below `alpha`, else `not distinguishable
-    from best`; a config with one seed, or a best with one seed, is untested."""
+    from best`; a config with one seed, or a best with one seed, is untested; one without any
+    value has none (best is -1 where no config has one)."""
     means = np.array([finite(s).mean() if len(finite(s)) else np.nan for s in samples])
+    if np.isnan(means).all():
+        none = np.full(len(samples), np.nan)
+        return Verdicts(-1, none, none, [NO_VALUE] * len(samples))
     best = int(np.nanargmin(means) if lower_is_better else np.nanargmax(means))
     p = np.array([math.nan if i == best else welch_p(samples[best], s)
                   for i, s in enumerate(samples)])
     adjusted = holm(p, alpha)
-    verdicts = [BEST if i == best else UNTESTED if math.isnan(adjusted[i])
+    verdicts = [BEST if i == best else NO_VALUE if math.isnan(means[i])
+                else UNTESTED if math.isnan(adjusted[i])
                 else WORSE if adjusted[i] < alpha else NOT_DISTINGUISHABLE
                 for i in range(len(samples))]
     return Verdicts(best, p, adjusted, verdicts)

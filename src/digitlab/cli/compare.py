@@ -14,6 +14,7 @@ from digitlab import cli
 from digitlab import tags as tag
 from digitlab.config import ExperimentFilterConfig
 from digitlab.directions import DEFAULT_METRIC, best_label
+from digitlab.files import folder_name
 from digitlab.significance import ALPHA
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ def run(cfg: CompareConfig) -> None:
                        and not c.startswith("metrics.layer"))
         cli.fail(f"metric={cfg.metric}: no run of {label} logged it; rank by one they logged: "
                  f"{', '.join(known)}")
-    out = Path(cfg.out) / label
+    out = Path(cfg.out) / folder_name(label)
     out.mkdir(parents=True, exist_ok=True)
     written = (_write_html(uri, cfg, parent, label, runs, out) if cfg.format == "html"
                else _write_files(uri, cfg, runs, out))

@@ -34,7 +34,7 @@ def _side(uri: str, experiment: str | None, sweep: str | None, given: str, key: 
                      "id, or a config as compare.py's table names it")
         if any(tag in run.data.tags for tag in PARENT_KINDS):
             runs = sweep_runs(uri, run)
-            return Side(f"sweep {run.info.run_name!r}", runs[runs["status"] == "FINISHED"])
+            return Side(f"sweep {run.info.run_name!r}", config_groups.finished_once(runs))
         if run.info.status != "FINISHED":
             cli.fail(f"{key}={given}: run {run.info.run_name!r} is {run.info.status}; compare "
                      "finished runs")
@@ -45,7 +45,7 @@ def _side(uri: str, experiment: str | None, sweep: str | None, given: str, key: 
     except LookupError as exc:
         cli.fail(f"{key}={given}: {exc}")
     runs = sweep_runs(uri, parent)
-    done = runs[runs["status"] == "FINISHED"]
+    done = config_groups.finished_once(runs)
     labels = config_groups.config_labels(done, config_groups.config_params(runs))
     wanted = " ".join(given.split())
     if wanted not in set(labels):
