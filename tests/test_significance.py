@@ -191,3 +191,17 @@ def test_a_config_without_the_metric_is_shown_as_such_not_as_one_seed():
     assert not any("one seed" in line for line in config_groups.notes(groups))
     nothing = significance.against_best([[np.nan], [np.nan, np.nan]])
     assert nothing.best == -1 and nothing.verdicts == [significance.NO_VALUE] * 2
+
+
+def test_a_stored_infinity_or_a_nan_is_no_seed():
+    """MLflow's SQL store gives +inf back as 1.797e308: never ranked best, and neither it nor a
+    NaN counts in n."""
+    rows = [{"params.model.hidden": h, "params.seed": str(s), "params.data.name": "digits",
+             "metrics.test_loss": v}
+            for h, values in (("8", [0.30, 0.32, 1.7976931348623157e308]),
+                              ("16", [0.40, 0.41, np.nan]))
+            for s, v in enumerate(values)]
+    table = config_groups.group(_runs(rows), "test_loss").table
+    assert table["config"].tolist() == ["hidden=8", "hidden=16"]
+    assert table["n"].tolist() == [2, 2]
+    assert table["test_loss_mean"].tolist() == pytest.approx([0.31, 0.405])

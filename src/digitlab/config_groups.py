@@ -127,7 +127,9 @@ def group(runs: pd.DataFrame, metric: str = DEFAULT_METRIC,
             members = mine[labels[mine.index] == config]
             row = {"dataset": dataset, "config": config}
             row.update({p: members[f"params.{p}"].iloc[0] for p in params})
-            row["n"] = len(members)
+            # the seeds the statistics use: a run whose metric is NaN or infinite is not one
+            row["n"] = len(significance.finite(pd.to_numeric(members[f"metrics.{metric}"],
+                                                             errors="coerce")))
             for m in shown:
                 values = pd.to_numeric(members[f"metrics.{m}"], errors="coerce").to_numpy()
                 row.update(_describe(values, m, interval=m in (metric, SECONDARY)))

@@ -46,9 +46,15 @@ class MeanInterval:
         return None if self.low is None else self.low <= value <= self.high
 
 
+# MLflow's SQL stores keep ±inf as ±1.7976931348623157e308, the largest double
+STORED_INFINITY = np.finfo(float).max
+
+
 def finite(values: Sequence[float]) -> np.ndarray:
+    """The values a statistic uses: neither NaN nor ±inf, as logged or as a SQL store gives
+    them back."""
     array = np.asarray(values, dtype=float)
-    return array[np.isfinite(array)]
+    return array[np.isfinite(array) & (np.abs(array) < STORED_INFINITY)]
 
 
 def mean_interval(values: Sequence[float], level: float = LEVEL) -> MeanInterval:

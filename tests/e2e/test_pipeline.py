@@ -655,3 +655,18 @@ def test_each_command_runs_twice_in_one_process_as_in_two(tmp_path):
     first, second = twice("register.py", f"tracking.uri={uri}")
     assert "version 1 (new)" in first and "nothing to do" in second
     assert len(runs_of(uri)) == 3 + 2  # three runs, two sweeps' parents
+
+
+def test_the_printed_serve_command_pastes_as_one_with_any_model_name(tmp_path):
+    import shlex
+
+    uri = store(tmp_path)
+    first = pipeline("train.py", "trainer.epochs=1", f"tracking.uri={uri}", cwd=tmp_path)
+    run_id = first.stdout.split("\nrun ", 1)[1].split()[0]
+    done = pipeline("register.py", f"tracking.uri={uri}", f"run_id={run_id}", "name=my model",
+                    cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("serve: ")]
+    words = shlex.split(line.removeprefix("serve: "))
+    assert words[0] == f"MLFLOW_TRACKING_URI={uri}"
+    assert words[words.index("-m") + 1] == "models:/my model@champion"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -118,8 +119,9 @@ def run(cfg: RegisterConfig) -> None:
     print(f"{cfg.name} version {version} ({'new' if created else 'existing'}) ← run {run_id} "
           f"({run_name}, {cfg.metric} {score if score is None else f'{score:.4f}'})")
     print(f"{cfg.name}@{cfg.alias} → version {version}")
-    print(f"serve: MLFLOW_TRACKING_URI={uri} {hints.mlflow()} models predict "
-          f"-m models:/{cfg.name}@{cfg.alias} -i pixels.csv -t csv --env-manager local\n"
+    model = shlex.quote(f"models:/{cfg.name}@{cfg.alias}")  # pasted into a shell as printed
+    print(f"serve: MLFLOW_TRACKING_URI={shlex.quote(uri)} {hints.mlflow()} models predict "
+          f"-m {model} -i pixels.csv -t csv --env-manager local\n"
           f"       (pixels.csv: {hints.pipeline('export_kaggle_csv.py')} dataset=digits "
           "labels=false out=pixels.csv writes the digits' images)")
 
