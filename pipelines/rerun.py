@@ -4,8 +4,10 @@
 
 Refuses (exit 2) when the data's digest differs from the logged one; warns when the code's
 commit differs or the logged tree was dirty. The new run is tagged digitlab.rerun_of=<id>.
-Prints "reproduced exactly" (weights bit for bit, every metric but timings; exit 0) or the first
-metric and epoch that differ (exit 1).
+Compares the final and best weights bit for bit, then every logged metric but timings, and
+prints one of: "reproduced exactly" (exit 0); "reproduced: weights bit-identical; k logged
+metric value(s) differ by at most r (relative)" (exit 3); "NOT reproduced: the weights differ"
+with the largest difference and the first metric to differ (exit 1).
 """
 
 import digitlab

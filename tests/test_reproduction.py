@@ -165,3 +165,33 @@ def test_the_reproduced_mean_carries_its_95_percent_interval_and_whether_the_pub
     best = reproduce(one, runs)  # one best of 3: no interval
     assert format_interval(best.interval) == "— (one value)"
     assert published_inside(one, best) == "—"
+
+
+def test_a_reruns_verdict_tells_bits_from_noise():
+    """The three verdicts and their exit codes: exact (0), bit-identical weights with metrics
+    that differ (3), weights that differ (1); NaN equals NaN, a missing epoch differs."""
+    import numpy as np
+
+    from digitlab.reproduction import rerun_verdict
+
+    weights = {"final": {"W1": np.arange(4.0)}, "best": {"W1": np.arange(4.0)}}
+    logged = {"train_loss": [0.5, 0.25], "val_accuracy": [float("nan"), 0.9]}
+    history = [{"train_loss": 0.5, "val_accuracy": float("nan")},
+               {"train_loss": 0.25, "val_accuracy": 0.9}]
+    final = {"test_loss": 0.3, "train_seconds": 1.0}
+
+    def verdict(history=history, final=final, new_weights=weights):
+        return rerun_verdict(logged, {"test_loss": 0.3, "train_seconds": 9.0}, weights,
+                             history, final, new_weights)
+
+    assert verdict().exit_code == 0 and verdict().line.startswith("reproduced exactly")
+    noisy = [history[0], {**history[1], "train_loss": 0.25 * (1 + 1e-10)}]
+    found = verdict(history=noisy)
+    assert found.exit_code == 3 and "1 logged metric value(s) differ by at most 1e-10" in found.line
+    assert "the first train_loss at epoch 2" in found.line and "a loss is a sum" in found.line
+    assert verdict(history=history[:1]).exit_code == 3  # an epoch the re-run lacks differs
+    moved = {**weights, "best": {"W1": np.arange(4.0) + [0, 0, 0.5, 0]}}
+    found = verdict(history=noisy, new_weights=moved)
+    assert found.exit_code == 1 and found.line.startswith("NOT reproduced: the weights differ")
+    assert "weights/best.npz W1: largest |Δ| 0.5" in found.line
+    assert "the first metric to differ: train_loss at epoch 2" in found.line

@@ -227,29 +227,80 @@ def format_value(rep: Reproduction) -> str:
 TIMING = {"epoch_seconds", "train_seconds"}
 
 
-def first_difference(logged: dict[str, list[float]], logged_final: dict[str, float],
-                     logged_weights: dict[str, dict[str, np.ndarray]],
-                     history: Sequence[dict[str, float]], final: dict[str, float],
-                     weights: dict[str, dict[str, np.ndarray]]) -> str | None:
-    """None when a re-run matches a logged run exactly (weights bit for bit, every metric),
-    else the first difference, in epoch order."""
+@dataclass(frozen=True)
+class RerunVerdict:
+    """What a re-run of a logged run found: `line` to print and the exit code that tells the
+    three apart (0 exactly, 3 bit-identical weights with metrics that differ, 1 not)."""
+
+    line: str
+    exit_code: int
+
+
+# where a metric's last bits come from other than the weights: a sum's rounding depends on the
+# order and precision it is accumulated in
+WHY = {"loss": "a loss is a sum whose last bits depend on how it is accumulated"}
+
+
+def rerun_verdict(logged: dict[str, list[float]], logged_final: dict[str, float],
+                  logged_weights: dict[str, dict[str, np.ndarray]],
+                  history: Sequence[dict[str, float]], final: dict[str, float],
+                  weights: dict[str, dict[str, np.ndarray]]) -> RerunVerdict:
+    """A re-run against its logged run, in this order: the final and best weights bit for bit
+    (a difference is "NOT reproduced", with the largest |Δ| and the first metric to differ),
+    then every logged metric (timings aside): none differs, "reproduced exactly"; some do,
+    "reproduced", with how many and by how much."""
+    differences = _metric_differences(logged, logged_final, history, final)
+    for name in sorted(set(logged_weights) | set(weights)):
+        old, new = logged_weights.get(name, {}), weights.get(name, {})
+        for array in sorted(set(old) | set(new)):
+            if array in old and array in new and old[array].shape == new[array].shape:
+                if np.array_equal(old[array], new[array]):
+                    continue
+                largest = f"largest |Δ| {np.max(np.abs(old[array] - new[array])):.3g}"
+            else:
+                largest = "its shape differs" if array in old and array in new else "missing"
+            first = (f"; the first metric to differ: {differences[0][0]}" if differences else "")
+            return RerunVerdict(f"NOT reproduced: the weights differ (weights/{name}.npz "
+                                f"{array}: {largest}){first}", 1)
+    if not differences:
+        return RerunVerdict("reproduced exactly: weights bit for bit, every metric identical", 0)
+    relative = max(_relative(a, b) for _, a, b in differences)
+    keys = {where.removeprefix("final ").split(" at epoch")[0] for where, _, _ in differences}
+    why = sorted({text for key in keys for part, text in WHY.items() if part in key})
+    return RerunVerdict(
+        f"reproduced: weights bit-identical; {len(differences)} logged metric value(s) differ "
+        f"by at most {relative:.2g} (relative), the first {differences[0][0]}"
+        + (f" ({'; '.join(why)})" if why else ""), 3)
+
+
+def _metric_differences(logged: dict[str, list[float]], logged_final: dict[str, float],
+                        history: Sequence[dict[str, float]], final: dict[str, float]
+                        ) -> list[tuple[str, float | None, float | None]]:
+    """(where, logged, re-run) of every logged metric value that differs, in epoch order, then
+    the final metrics."""
+    found = []
     keys = sorted({k for h in history for k in h} | set(logged))
     for epoch in range(1, max(len(history), *(len(v) for v in logged.values()), 0) + 1):
         for key in keys:
             if key in TIMING:
                 continue
             old = logged.get(key, [])
-            new = [h.get(key) for h in history]
             a = old[epoch - 1] if epoch <= len(old) else None
-            b = new[epoch - 1] if epoch <= len(new) else None
-            if a != b:
-                return f"{key} at epoch {epoch}: logged {a}, re-run {b}"
+            b = history[epoch - 1].get(key) if epoch <= len(history) else None
+            if not _same(a, b):
+                found.append((f"{key} at epoch {epoch}", a, b))
     for key in sorted(set(logged_final) | set(final)):
-        if key not in TIMING and logged_final.get(key) != final.get(key):
-            return f"final {key}: logged {logged_final.get(key)}, re-run {final.get(key)}"
-    for name in sorted(set(logged_weights) | set(weights)):
-        old, new = logged_weights.get(name, {}), weights.get(name, {})
-        for array in sorted(set(old) | set(new)):
-            if array not in old or array not in new or not np.array_equal(old[array], new[array]):
-                return f"weights/{name}.npz: {array} differs"
-    return None
+        if key not in TIMING and not _same(logged_final.get(key), final.get(key)):
+            found.append((f"final {key}", logged_final.get(key), final.get(key)))
+    return found
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    return a == b or (a is not None and b is not None and math.isnan(a) and math.isnan(b))
+
+
+def _relative(a: float | None, b: float | None) -> float:
+    """|a − b| over the larger magnitude; a value one side lacks (or NaN) differs wholly."""
+    if a is None or b is None or math.isnan(a) or math.isnan(b):
+        return math.inf
+    return abs(a - b) / max(abs(a), abs(b))

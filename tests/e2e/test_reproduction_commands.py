@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pipeline, runs_of, store, write_idx_set, write_kaggle_csv
+from conftest import client, pipeline, runs_of, store, write_idx_set, write_kaggle_csv
 from test_reproduction import MNIST_ROWS
 
 
@@ -91,6 +91,16 @@ def test_rerun_reproduces_a_digits_run_exactly_and_catches_altered_weights(tmp_p
     rerun = next(r for r in runs_of(uri) if r.data.tags.get("digitlab.rerun_of") == run.info.run_id)
     assert rerun.info.status == "FINISHED"
 
+    # a final metric logged again 1e-12 away: the weights are bit-identical, the loss is noise
+    loss = run.data.metrics["test_loss"]
+    history = client(uri).get_metric_history(run.info.run_id, "test_loss")
+    client(uri).log_metric(run.info.run_id, "test_loss", loss * (1 + 1e-12),
+                           timestamp=history[-1].timestamp + 1, step=history[-1].step)
+    done = pipeline("rerun.py", f"run_id={run.info.run_id}", f"tracking.uri={uri}", cwd=tmp_path)
+    assert done.returncode == 3, done.stdout + done.stderr[-2000:]
+    assert ("reproduced: weights bit-identical; 1 logged metric value(s) differ by at most 1e-12"
+            in done.stdout and "a loss is a sum" in done.stdout), done.stdout
+
     weights = Path(urlparse(run.info.artifact_uri).path) / "weights" / "final.npz"
     with np.load(weights, allow_pickle=False) as arrays:
         state = dict(arrays)
@@ -98,7 +108,7 @@ def test_rerun_reproduces_a_digits_run_exactly_and_catches_altered_weights(tmp_p
     np.savez(weights, **state)
     done = pipeline("rerun.py", f"run_id={run.info.run_id}", f"tracking.uri={uri}", cwd=tmp_path)
     assert done.returncode == 1
-    assert "NOT reproduced: first difference: weights/final.npz: W2 differs" in done.stdout
+    assert "NOT reproduced: the weights differ (weights/final.npz W2: largest |Δ|" in done.stdout
 
 
 def test_rerun_refuses_other_data(tmp_path):

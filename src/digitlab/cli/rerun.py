@@ -51,7 +51,7 @@ def run(cfg: RerunConfig) -> None:
     """The command's work, from its composed config."""
     cli.refuse_unknown_keys(cfg)
     from digitlab import runner
-    from digitlab.reproduction import first_difference
+    from digitlab.reproduction import rerun_verdict
     from digitlab.tracking.queries import get_run, metric_history
     from digitlab.tracking.runs import MlflowTracker
 
@@ -72,15 +72,12 @@ def run(cfg: RerunConfig) -> None:
     history = {k: metric_history(uri, cfg.run_id, k, first_step=1) for k in keys}
     final = {k: v for k, v in logged.data.metrics.items()
              if k in result.metrics or k in ("test_loss", "test_accuracy")}
-    difference = first_difference({k: v for k, v in history.items() if v}, final, weights,
-                                  result.history, result.metrics,
-                                  {"final": result.final_state, "best": result.best_state})
+    verdict = rerun_verdict({k: v for k, v in history.items() if v}, final, weights,
+                            result.history, result.metrics,
+                            {"final": result.final_state, "best": result.best_state})
     print(f"re-ran {cfg.run_id} as {result.run_id}")
-    if difference is None:
-        print("reproduced exactly: weights bit for bit, every metric identical")
-        return
-    print(f"NOT reproduced: first difference: {difference}")
-    sys.exit(1)
+    print(verdict.line)
+    sys.exit(verdict.exit_code)
 
 
 def _logged_files(uri: str, run_id: str) -> tuple[dict, dict]:
