@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import platform
 import shutil
 import tempfile
 import time
@@ -142,6 +143,21 @@ def config_hash(cfg: RunConfig, data_digest: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def numerics(cfg: RunConfig) -> dict[str, str]:
+    """What a run's bits depend on besides its config, data and code: the Python and NumPy
+    versions, the BLAS library NumPy loaded (its version and the kernel it chose for this
+    processor, which OPENBLAS_CORETYPE can force), the BLAS threads the run uses, the CPU
+    architecture."""
+    from threadpoolctl import threadpool_info
+
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    mine = next((i for i in blas if "numpy" in i.get("filepath", "")), blas[0] if blas else {})
+    return {tag.PYTHON: platform.python_version(), tag.NUMPY: np.__version__,
+            tag.BLAS: " ".join(str(mine.get(k)) for k in ("internal_api", "version",
+                                                          "architecture") if mine.get(k)),
+            tag.BLAS_THREADS: str(cfg.trainer.blas_threads), tag.MACHINE: platform.machine()}
+
+
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **arrays)
@@ -216,7 +232,7 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
             return RunResult(found[0], found[1], skipped=True)
     split = split_of(dataset, cfg)
     with tracker.run(name, flatten(asdict(cfg)), tags or {}) as log:
-        log.set_tags({tag.IDENTITY: identity, tag.DATA_DIGEST: split.digest})
+        log.set_tags({tag.IDENTITY: identity, tag.DATA_DIGEST: split.digest, **numerics(cfg)})
         log.log_datasets(split)
         clf = Classifier(cfg.model, cfg.optim, cfg.trainer, cfg.seed)
         if progress:

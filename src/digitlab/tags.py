@@ -21,3 +21,7 @@ RERUN_OF = "digitlab.rerun_of"
 RUN_NAME = "digitlab.run_name"  # a registered model version's run
 # where a run's process lives (dead processes' runs are marked KILLED) and its epoch journal
 HOST, PID, JOURNAL_DIR = "digitlab.host", "digitlab.pid", "digitlab.journal_dir"
+# what a run's numbers depend on besides its config, its data and its code (runner.numerics)
+PYTHON, NUMPY, BLAS, BLAS_THREADS, MACHINE = ("env.python", "env.numpy", "env.blas",
+                                              "env.blas_threads", "env.machine")
+NUMERICS = (PYTHON, NUMPY, BLAS, BLAS_THREADS, MACHINE)

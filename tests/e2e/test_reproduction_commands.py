@@ -91,6 +91,17 @@ def test_rerun_reproduces_a_digits_run_exactly_and_catches_altered_weights(tmp_p
     rerun = next(r for r in runs_of(uri) if r.data.tags.get("digitlab.rerun_of") == run.info.run_id)
     assert rerun.info.status == "FINISHED"
 
+    # the run names what its bits depend on; a rerun says which of these differ
+    from digitlab.runner import numerics, with_resolved_threads
+    from digitlab.tags import NUMERICS
+
+    recorded = {k: run.data.tags.get(k) for k in NUMERICS}
+    assert recorded == numerics(with_resolved_threads(_config_of(run)))
+    client(uri).set_tag(run.info.run_id, "env.numpy", "1.0.0")
+    done = pipeline("rerun.py", f"run_id={run.info.run_id}", f"tracking.uri={uri}", cwd=tmp_path)
+    assert done.returncode == 0 and "reproduced exactly" in done.stdout, done.stderr[-2000:]
+    assert "note: env.numpy is " in done.stderr and "1.0.0 in the logged run" in done.stderr
+
     # a final metric logged again 1e-12 away: the weights are bit-identical, the loss is noise
     loss = run.data.metrics["test_loss"]
     history = client(uri).get_metric_history(run.info.run_id, "test_loss")
@@ -146,3 +157,15 @@ def test_export_kaggle_csv_writes_mnist_in_kaggles_layout(tmp_path):
     assert not list((tmp_path / "kaggle").glob(".*partial"))
     missing = pipeline("export_kaggle_csv.py", f"mnist_root={tmp_path / 'nowhere'}", cwd=tmp_path)
     assert missing.returncode == 2 and "the official IDX files are not in" in missing.stderr
+
+
+def _config_of(run):
+    """The run's config as it logged it (its config.yaml)."""
+    from urllib.parse import urlparse
+
+    import yaml
+
+    from digitlab.config import run_config_from_dict
+
+    path = Path(urlparse(run.info.artifact_uri).path) / "config.yaml"
+    return run_config_from_dict(yaml.safe_load(path.read_text()))

@@ -75,8 +75,12 @@ def missing_data(run_cfg: RunConfig) -> str | None:
 
 
 def machine() -> str:
+    """The machine and the numeric environment a table's runs were trained in."""
+    from digitlab.runner import numerics
+
+    env = numerics(RunConfig())
     return (f"{platform.node()} ({os.cpu_count()} cores, {platform.machine()}, "
-            f"Python {platform.python_version()})")
+            f"Python {env[tag.PYTHON]}, NumPy {env[tag.NUMPY]}, {env[tag.BLAS]})")
 
 
 def command_line(cfg: ReproduceConfig) -> str:

@@ -122,4 +122,9 @@ def _same_data_and_code(config: dict, tags: dict):
               f"{code[tag.GIT_COMMIT]}", file=sys.stderr)
     if tags.get(tag.GIT_DIRTY) == "true":
         print("warning: the run was logged from a tree with uncommitted changes", file=sys.stderr)
+    here = runner.numerics(runner.with_resolved_threads(run_cfg))
+    for key in tag.NUMERICS:  # a run logged before these were recorded has none
+        if tags.get(key) is not None and tags[key] != here[key]:
+            print(f"note: {key} is {here[key]} here, {tags[key]} in the logged run: the bits may "
+                  "differ for that reason", file=sys.stderr)
     return run_cfg, code
