@@ -115,11 +115,12 @@ def layer_curves_figure(history: Sequence[dict[str, float]],
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.9, wspace=0.25)
     speed, saturation = fig.subplots(1, 2)
     epochs = np.arange(len(rows))
-    for layer in layers:
+    colours = layer_colours(len(layers))
+    for layer, colour in zip(layers, colours):
         for ax, key in ((speed, "grad_b_norm"), (saturation, "saturated")):
             values = [row.get(f"{layer}.{key}", np.nan) for row in rows]
             if not np.all(np.isnan(values)):
-                ax.plot(epochs, values, label=layer.replace("layer", "layer "))
+                ax.plot(epochs, values, label=layer.replace("layer", "layer "), color=colour)
     speed.set_yscale("log")
     speed.set_title("‖∂C/∂bˡ‖ on the probe rows (speed of learning)", fontsize="small")
     saturation.set_title("share of saturated units", fontsize="small")
@@ -130,3 +131,13 @@ def layer_curves_figure(history: Sequence[dict[str, float]],
         if ax.lines:
             ax.legend(fontsize="small")
     return fig
+
+
+def layer_colours(n: int) -> list:
+    """n colours no two alike: matplotlib's ten, its twenty, or n steps of viridis beyond."""
+    from matplotlib import colormaps
+
+    if n <= 20:
+        palette = colormaps["tab10" if n <= 10 else "tab20"]
+        return [palette(i) for i in range(n)]
+    return [colormaps["viridis"](i / (n - 1)) for i in range(n)]

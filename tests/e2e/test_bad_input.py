@@ -182,3 +182,17 @@ def test_an_output_never_replaces_the_input_it_reads(tmp_path, spelling):
     assert "that is the file this command reads" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert source.read_text() == "pixel0,pixel1\n0,1\n"
+
+
+@pytest.mark.parametrize("script,arg,fragment", [
+    ("train.py", "optim.lŕ=0.1", "optim.lŕ=0.1: no such key, so it would change nothing (did you "
+                                 "mean optim.lr?)"),
+    ("train.py", "tráiner.epochs=2", "no such key"),
+    ("compare.py", "ălpha=0.1", "(did you mean alpha?)"),
+])
+def test_a_key_hydra_cannot_read_is_no_such_key(tmp_path, script, arg, fragment):
+    """A non-ASCII letter in a key: the key is unknown, not a value to quote."""
+    done = pipeline(script, arg, "tracking=off" if script == "train.py" else "all_runs=false",
+                    cwd=tmp_path)
+    assert done.returncode == 2 and fragment in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "quoted" not in done.stderr

@@ -190,6 +190,36 @@ def _flat_keys(node, prefix: str = "") -> list[str]:
     return keys
 
 
+def no_such_key(key: str, value: str, config_name: str) -> str:
+    """The one line for a key the config lacks, with the closest one it has."""
+    import difflib
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():  # within a composition of the jobs
+        known = _flat_keys(compose(config_name=config_name))
+    else:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            known = _flat_keys(compose(config_name=config_name))
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"did you mean {close[0]}?" if close else "`--cfg job` lists every key"
+    return f"{key}={value}: no such key, so it would change nothing ({hint})"
+
+
+# what Hydra's grammar takes as a key: a word of ASCII letters, digits and these, a group's path
+KEY = re.compile(r"[A-Za-z0-9_.\-/@$]+")
+
+
+def refuse_unreadable_keys(argv: list[str], config_name: str) -> None:
+    """A key Hydra's lexer cannot read (a non-ASCII letter, a space) is no key of the config:
+    said as such, not as a value to quote."""
+    for arg in argv:
+        key, equals, value = arg.lstrip("+~").partition("=")
+        if equals and not arg.startswith("-") and not KEY.fullmatch(key):
+            fail(no_such_key(key, value, config_name))
+
+
 def explain(exc: BaseException, argv: list[str], config_name: str) -> str:
     """The one line for a Hydra error: a key the config lacks (with the closest one), a value
     of the wrong type, an option a group lacks; Hydra's own words otherwise."""
@@ -199,19 +229,7 @@ def explain(exc: BaseException, argv: list[str], config_name: str) -> str:
     given = dict(a.lstrip("+~").split("=", 1) for a in argv if "=" in a)
     unknown = UNKNOWN_KEY.search(text)
     if unknown:
-        from hydra import compose, initialize_config_dir
-        from hydra.core.global_hydra import GlobalHydra
-
-        key = unknown.group(1)
-        if GlobalHydra.instance().is_initialized():  # within a composition of the jobs
-            known = _flat_keys(compose(config_name=config_name))
-        else:
-            with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-                known = _flat_keys(compose(config_name=config_name))
-        close = difflib.get_close_matches(key, known, n=1)
-        hint = f"did you mean {close[0]}?" if close else "`--cfg job` lists every key"
-        return (f"{key}={given.get(key, '…')}: no such key, so it would change nothing "
-                f"({hint})")
+        return no_such_key(unknown.group(1), given.get(unknown.group(1), "…"), config_name)
     bad, wanted = BAD_VALUE.search(text), WANTED_TYPE.search(text)
     if bad and wanted:
         key, value = bad.groups()
@@ -257,6 +275,7 @@ def preflight(argv: list[str], config_name: str) -> dict[tuple[str, ...], RunCon
     from omegaconf.errors import OmegaConfBaseException
 
     refuse_renamed_keys(argv)
+    refuse_unreadable_keys(argv, config_name)
     refuse_schema_options(argv)
     flags = [a for a in argv if a.startswith("-")]
     if any(f not in ("-m", "--multirun") for f in flags):
@@ -335,6 +354,7 @@ def check_command_line(argv: list[str], config_name: str) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     refuse_renamed_keys(argv)
+    refuse_unreadable_keys(argv, config_name)
     refuse_schema_options(argv)
     if any(a.startswith("-") for a in argv):
         return  # --help, --cfg, -sc …: Hydra's own business
