@@ -201,8 +201,8 @@ def _end_parent_run(sweep: Sweep, status: str, skipped: list[dict]) -> None:
 def stopped_line(kept: int | None = None) -> str:
     """What a Ctrl-C or SIGTERM left: the runs kept, the one marked KILLED, how to go on."""
     if kept is None:
-        return ("stopped: the run was marked KILLED in the store; the same command trains it "
-                "again from the start")
+        return ("stopped: the run, if it had begun (none does before the store is ready), is "
+                "marked KILLED in the store; the same command trains it again from the start")
     return (f"stopped: {kept} finished run(s) kept in the store, the run(s) in progress and the "
             "sweep's parent marked KILLED; the same command resumes it, skipping the finished "
             "runs")
