@@ -116,3 +116,14 @@ def test_a_count_that_cannot_be_written_costs_the_count_not_the_job(tmp_path):
     # as a full disk or a deleted sweep folder would fail it
     gone = sweep.Sweep(tmp_path / "removed", ["seed"], 3, started=time.time())
     assert sweep.progress(gone, "FAILED").startswith("[1/3, 1 failed, ≈")
+
+
+def test_a_sweep_whose_jobs_left_no_outcome_never_exits_0(tmp_path, capsys):
+    from digitlab.cli import sweep
+
+    empty = sweep.Sweep(tmp_path, ["seed"], 3)
+    assert sweep.finish_sweep(empty, started=True, interrupted=False) == 1
+    assert "no job of the sweep" in capsys.readouterr().err
+    sweep.write_outcome(tmp_path / "0", {"job": 0, "name": "seed=0", "status": "FINISHED",
+                                         "sweep": empty.token})
+    assert sweep.finish_sweep(empty, started=True, interrupted=False) == 0

@@ -243,7 +243,9 @@ def finish_sweep(sweep: Sweep | None, started: bool, interrupted: bool) -> int:
     for o in failed:
         print(f"{o['status']} job {o['job']} ({o['name']}): {o.get('error')}",
               file=sys.stderr)
-    return 1 if (failed or interrupted) else 0
+    if not outcomes and not interrupted:  # no job left an outcome: nothing was done
+        print(f"no job of the sweep in {sweep.dir} left an outcome", file=sys.stderr)
+    return 1 if (failed or interrupted or not outcomes) else 0
 
 
 # a worker ends its run KILLED within a store write or two of SIGTERM; one that takes longer is
