@@ -35,7 +35,19 @@ def test_welch_is_scipys_unequal_variance_test():
     assert significance.welch_p(a, b) == pytest.approx(
         stats.ttest_ind(a, b, equal_var=False).pvalue, rel=1e-12)
     assert math.isnan(significance.welch_p([0.9], [0.8, 0.85]))
-    assert significance.welch_p([0.9, 0.9], [0.9, 0.9]) == 1.0
+    assert math.isnan(significance.welch_p([0.9, 0.9], [0.9, 0.9]))  # no spread: no test
+
+
+def test_configs_without_spread_are_told_apart_by_their_values_not_by_a_test():
+    """Seeds that all give one value: no p-value is made up; the verdict says what the values
+    say, and the seed budget does not call a zero difference exact."""
+    found = significance.against_best([[0.9, 0.9], [0.8, 0.8], [0.9, 0.9], [0.7, 0.75]])
+    assert found.verdicts[:3] == ["best", significance.WORSE_EVERY_SEED,
+                                  significance.SAME_EVERY_SEED]
+    assert math.isnan(found.p[1]) and math.isnan(found.p[2])
+    assert found.verdicts[3] in (significance.WORSE, significance.NOT_DISTINGUISHABLE)
+    assert "same value to both" in significance.seed_budget([0.9, 0.9], [0.9, 0.9]).text
+    assert "same difference" in significance.seed_budget([0.9, 0.9], [0.8, 0.8]).text
 
 
 def test_holm_is_statsmodels_and_leaves_untested_configs_out():

@@ -21,6 +21,8 @@ BEST = "best"
 NOT_DISTINGUISHABLE = "not distinguishable from best"
 WORSE = "worse"
 UNTESTED = "untested (one seed)"
+SAME_EVERY_SEED = "the same on every seed (no spread: no test)"
+WORSE_EVERY_SEED = "worse on every seed (no spread: no test)"
 NO_VALUE = "no value"  # the config's runs did not log the metric (validation off, another dataset)
 
 
@@ -83,8 +85,8 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
     a, b = finite(a), finite(b)
     if len(a) < 2 or len(b) < 2:
         return math.nan
-    if a.std() == 0 and b.std() == 0:  # no spread at all: equal means are equal, others differ
-        return 1.0 if a.mean() == b.mean() else 0.0
+    if a.std() == 0 and b.std() == 0:  # no spread at all: no test (against_best says so)
+        return math.nan
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
@@ -125,10 +127,20 @@ def against_best(samples: Sequence[Sequence[float]], lower_is_better: bool = Fal
                   for i, s in enumerate(samples)])
     adjusted = holm(p, alpha)
     verdicts = [BEST if i == best else NO_VALUE if math.isnan(means[i])
-                else UNTESTED if math.isnan(adjusted[i])
+                else _without_spread(samples[best], samples[i]) or UNTESTED
+                if math.isnan(adjusted[i])
                 else WORSE if adjusted[i] < alpha else NOT_DISTINGUISHABLE
                 for i in range(len(samples))]
     return Verdicts(best, p, adjusted, verdicts)
+
+
+def _without_spread(best: Sequence[float], other: Sequence[float]) -> str | None:
+    """The verdict of two configs whose seeds all give one value each (≥ 2 seeds): no test
+    applies, the values say it all."""
+    best, other = finite(best), finite(other)
+    if len(best) < 2 or len(other) < 2 or best.std() or other.std():
+        return None
+    return SAME_EVERY_SEED if best[0] == other[0] else WORSE_EVERY_SEED
 
 
 @dataclass(frozen=True)
@@ -154,7 +166,8 @@ def seed_budget(a: Sequence[float], b: Sequence[float], alpha: float = ALPHA,
     pooled = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
     difference = abs(a.mean() - b.mean())
     if pooled == 0:
-        return SeedBudget(None, None, "no spread between seeds: the difference is exact")
+        return SeedBudget(None, None, "no spread between seeds: every seed gives the same "
+                          + ("value to both" if difference == 0 else "difference"))
     d = difference / pooled
     analysis = TTestIndPower()
     if d == 0 or analysis.power(d, MAX_SEEDS, alpha) < power:
