@@ -60,7 +60,7 @@ def test_a_search_logs_each_trial_as_a_child_run_and_tags_the_best(tmp_path):
 
     again = pipeline("search.py", "n_trials=4", "study=s1", f"storage={storage}", f"tracking.uri={uri}",
                      *SMALL_SPACE, cwd=tmp_path)  # already complete: nothing new
-    assert again.returncode == 0 and "4 of 4 trials done" in again.stdout
+    assert again.returncode == 0 and "4 of 4 trials complete" in again.stdout
     assert len(study_of(storage, "s1").trials) == 4
 
 
@@ -205,7 +205,7 @@ def test_one_study_name_in_two_storages_is_two_searches(tmp_path):
                         f"storage=sqlite:///{tmp_path / f'optuna{n}.db'}", f"tracking.uri={uri}",
                         *SMALL_SPACE, cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-2000:]
-        assert "1 of 1 trials done" not in done.stdout.splitlines()[0]
+        assert "1 of 1 trials complete" not in done.stdout.splitlines()[0]
     parents = [r for r in runs_of(uri) if r.data.tags.get("digitlab.study") == "same"
                and "mlflow.parentRunId" not in r.data.tags]
     assert len(parents) == 2
@@ -222,4 +222,19 @@ def test_a_search_whose_every_trial_failed_exits_1(tmp_path):
                     "overrides=['model.activation=relu','model.output=identity',"
                     "'model.loss=quadratic','model.init=normal','trainer.epochs=5']", cwd=tmp_path)
     assert done.returncode == 1, done.stderr[-3000:]
-    assert "0 complete, 2 failed" in done.stdout and "best: trial" not in done.stdout
+    assert "0 of 2 trials complete, 2 failed" in done.stdout and "best: trial" not in done.stdout
+
+
+def test_failed_trials_do_not_count_toward_n_trials(tmp_path):
+    """n_trials=2 over a space where one lr diverges: the search goes on until two trials are
+    complete (the sampler's seed makes the sequence fixed)."""
+    uri, storage = store(tmp_path), f"sqlite:///{tmp_path / 'optuna.db'}"
+    done = pipeline("search.py", "n_trials=2", "study=s3", f"storage={storage}",
+                    f"tracking.uri={uri}", "sampler=random", "seed=5", "~space",
+                    "+space={optim:{lr:{type:categorical,choices:[0.5,500.0]}}}",
+                    "overrides=['model.activation=relu','model.output=identity',"
+                    "'model.loss=quadratic','model.init=normal','trainer.epochs=3']", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    states = trials_by_state(study_of(storage, "s3"))
+    assert len(states["COMPLETE"]) == 2 and len(states.get("FAIL", [])) >= 1, states.keys()
+    assert "2 of 2 trials complete" in done.stdout

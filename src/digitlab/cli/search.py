@@ -279,12 +279,24 @@ def recover_interrupted(study) -> list[int]:
 
 
 def counted(study) -> int:
-    """Finished trials: COMPLETE, or FAIL for a reason of their own (not an interruption)."""
+    """The trials that count toward n_trials: the COMPLETE ones (a failed trial is no result)."""
     from optuna.trial import TrialState
 
-    return sum(1 for t in study.get_trials(deepcopy=False)
-               if t.state == TrialState.COMPLETE
-               or (t.state == TrialState.FAIL and not interrupted(t)))
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE)
+
+
+def optimize(study, objective, n_trials: int) -> None:
+    """Trials until `n_trials` are COMPLETE; `n_trials` failures in a row end the search (the
+    space fails wherever it is tried), as does a grid with no point left."""
+    from optuna.samplers import GridSampler
+
+    failures = 0
+    while counted(study) < n_trials and failures < n_trials:
+        if isinstance(study.sampler, GridSampler) and study.sampler.is_exhausted(study):
+            return
+        before = counted(study)
+        study.optimize(objective, n_trials=1, catch=(Exception,))
+        failures = 0 if counted(study) > before else failures + 1
 
 
 def make_objective(cfg: SearchConfig, uri: str, experiment_id: str, parent: str):
@@ -354,15 +366,13 @@ def run(cfg: SearchConfig) -> None:
         f"search {cfg.study}",
         {tag.N_TRIALS: str(cfg.n_trials), tag.METRIC: cfg.metric, **cli.git_state()})
     done = counted(study)
-    print(f"study {cfg.study!r} in {masked(storage)}: {done} of {cfg.n_trials} trials done"
+    print(f"study {cfg.study!r} in {masked(storage)}: {done} of {cfg.n_trials} trials complete"
           + (f", resuming (rerunning cut-off trial(s) {recovered})" if recovered else "")
           + f"; MLflow parent run {parent}" + (" (resumed)" if resumed else ""))
     stopping.install()
     status = "FINISHED"
     try:
-        if done < cfg.n_trials:
-            study.optimize(make_objective(cfg, uri, experiment_id, parent),
-                           n_trials=cfg.n_trials - done, catch=(Exception,))
+        optimize(study, make_objective(cfg, uri, experiment_id, parent), cfg.n_trials)
     except (KeyboardInterrupt, stopping.Terminated):
         status = "KILLED"
     finally:
@@ -386,7 +396,7 @@ def report(study, cfg: SearchConfig, uri: str, parent: str) -> int:
     trials = study.get_trials(deepcopy=False)
     states = {s.name: sum(1 for t in trials if t.state == s) for s in TrialState}
     failed = [t for t in trials if t.state == TrialState.FAIL and not interrupted(t)]
-    print(f"{counted(study)} of {cfg.n_trials} trials done: {states['COMPLETE']} complete, "
+    print(f"{counted(study)} of {cfg.n_trials} trials complete, "
           f"{len(failed)} failed" + "".join(f"\n  trial {t.number} failed: "
                                               f"{t.user_attrs.get('error', '?')}" for t in failed))
     if not states["COMPLETE"]:
