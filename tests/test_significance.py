@@ -217,3 +217,13 @@ def test_a_stored_infinity_or_a_nan_is_no_seed():
     assert table["config"].tolist() == ["hidden=8", "hidden=16"]
     assert table["n"].tolist() == [2, 2]
     assert table["test_loss_mean"].tolist() == pytest.approx([0.31, 0.405])
+
+
+def test_a_reports_header_takes_runs_without_a_data_digest():
+    """Runs logged without the data.sha256 tag (another tool, an older digitlab): the HTML
+    report's header names no digest instead of failing."""
+    from digitlab.cli.compare import _about
+
+    runs = _runs([{"params.seed": "0", "metrics.best_val_accuracy": 0.9}])
+    assert _about(None, runs).digests == []
+    assert _about(None, runs.assign(**{"tags.data.sha256": "abc"})).digests == ["abc"]

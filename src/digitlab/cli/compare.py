@@ -169,7 +169,8 @@ def _about(parent, runs) -> About:
         " (dirty)" if tags.get(tag.GIT_DIRTY) == "true" else "")
     started = (datetime.fromtimestamp(parent.info.start_time / 1000, timezone.utc)
                if parent is not None else datetime.now(timezone.utc))
-    digests = sorted(runs.get("tags.data.sha256", []).dropna().unique()) if len(runs) else []
+    column = f"tags.{tag.DATA_DIGEST}"  # runs logged before the digest was a tag have none
+    digests = sorted(runs[column].dropna().unique()) if column in runs else []
     title = parent.info.run_name if parent is not None else "all runs"
     return report.About(title=f"digitlab: {title}", command=command, commit=commit,
                         created=f"{started:%Y-%m-%d %H:%M} UTC", digests=list(digests))
