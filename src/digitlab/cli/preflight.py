@@ -270,9 +270,7 @@ def preflight(argv: list[str], config_name: str) -> dict[tuple[str, ...], RunCon
     """Compose and check the config of every job the command line asks for, before Hydra starts
     anything: a typo, a wrong type, an unknown option or a bad value gets one line and exit 2.
     Returns the checked configs by their jobs' override lists (none for --help, --cfg …)."""
-    from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
     refuse_renamed_keys(argv)
     refuse_unreadable_keys(argv, config_name)
@@ -303,6 +301,18 @@ def preflight(argv: list[str], config_name: str) -> dict[tuple[str, ...], RunCon
     given = [a.split("=", 1)[1] for a in argv if a.lstrip("+").startswith(f"{key}=")]
     # the folder Hydra creates first; conf/train.yaml's default lies under outputs/
     check_writable(given[0].split("${")[0] if given else "outputs", key)
+    checked = _check_jobs(jobs, config_name, sweeping=bool(flags))
+    refuse_mixed_experiments(list(checked.values()))
+    return checked
+
+
+def _check_jobs(jobs: list[list[str]], config_name: str,
+                sweeping: bool) -> dict[tuple[str, ...], RunConfig]:
+    """Each job composed as Hydra will compose it (its ${hydra:job.num} too) and typed."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
     checked: dict[tuple[str, ...], RunConfig] = {}
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         for number, overrides in enumerate(jobs):
@@ -310,7 +320,7 @@ def preflight(argv: list[str], config_name: str) -> dict[tuple[str, ...], RunCon
             try:
                 composed = compose(config_name=config_name, overrides=overrides,
                                    return_hydra_config=True)
-                as_the_job_sees_it(composed, number if flags else None)
+                as_the_job_sees_it(composed, number if sweeping else None)
                 config = to_run_config(without_hydra_node(composed))
                 check_given_keys_act(config, [o.split("=", 1)[0].lstrip("+~") for o in overrides])
                 checked[tuple(overrides)] = config
@@ -318,7 +328,6 @@ def preflight(argv: list[str], config_name: str) -> dict[tuple[str, ...], RunCon
                 fail(f"{exc}{where}")
             except (HydraException, OmegaConfBaseException) as exc:
                 fail(explain(exc, overrides, config_name) + where)
-    refuse_mixed_experiments(list(checked.values()))
     return checked
 
 
