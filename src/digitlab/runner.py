@@ -11,7 +11,7 @@ import platform
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import ContextManager, Iterator, Protocol
@@ -61,6 +61,10 @@ class Tracker(Protocol):
         """(run id, final metrics) of a FINISHED run with this identity, if any."""
         ...
 
+    def reserved(self, config_hash: str) -> ContextManager[None]:
+        """This identity trained by this process alone while the block runs."""
+        ...
+
 
 class _NoRunLog:
     run_id = None
@@ -106,6 +110,9 @@ class NullTracker:
 
     def finished_run(self, config_hash: str) -> None:
         return None
+
+    def reserved(self, config_hash: str) -> ContextManager[None]:
+        return nullcontext()
 
 
 @dataclass
@@ -226,46 +233,55 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
         progress.step(f"reading {cfg.data.name}")
     dataset = load_dataset(cfg.data)  # the identity needs the data's digest only
     identity = config_hash(cfg, dataset.digest)
-    if cfg.tracking.skip_finished:
-        found = tracker.finished_run(identity)
-        if found:  # a run found FINISHED is not split
-            return RunResult(found[0], found[1], skipped=True)
-    split = split_of(dataset, cfg)
-    with tracker.run(name, flatten(asdict(cfg)), tags or {}) as log:
-        log.set_tags({tag.IDENTITY: identity, tag.DATA_DIGEST: split.digest, **numerics(cfg)})
-        log.log_datasets(split)
-        clf = Classifier(cfg.model, cfg.optim, cfg.trainer, cfg.seed)
-        if progress:
-            progress.step(f"training on {len(split.y_train)} rows, {cfg.trainer.epochs} "
-                          f"epoch(s) at most")
-            clf.on_rows = progress.rows
-        history, best_record, best_state, initial_layers, train_seconds = _train_epochs(
-            clf, split, log, progress)
-        if progress:
-            progress.step("evaluating and recording the run")
-        proba = clf.predict_proba(split.x_test) if len(split.y_test) else None
-        test_loss, test_accuracy = (output_loss_and_accuracy(clf, proba, split.y_test)
-                                    if proba is not None else (math.nan, math.nan))
-        metrics = {"test_loss": test_loss, "test_accuracy": test_accuracy,
-                   "best_epoch": float(best_record.epoch), "train_seconds": train_seconds,
-                   "epochs_run": float(len(history)),
-                   "best_val_accuracy": (math.nan if best_record.val_accuracy is None
-                                         else best_record.val_accuracy)}
-        metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
-        with _artifact_folders(out_dir, keep=log.run_id is None) as (folder, reports):
-            final_state = clf.network.state()
-            _write_reports(folder, reports, cfg, split, clf, proba, history, final_state,
-                           best_state, initial_layers)
-            for target, source in (extra_artifacts or {}).items():
-                _copy_tree(source, folder / target)
-            # the metrics after the model (the tracker links them to it)
-            log.log_artifacts(folder)
-            if cfg.tracking.log_model:
-                log.log_model(_model_bundle(final_state, split, cfg))
-            log.log_metrics(metrics)
-            log.log_artifacts(reports, "report")
-        return RunResult(log.run_id, metrics, history, out_dir,
-                         final_state=final_state, best_state=best_state)
+    with tracker.reserved(identity):  # another process training this config is waited for
+        if cfg.tracking.skip_finished:
+            found = tracker.finished_run(identity)
+            if found:  # a run found FINISHED is not split
+                return RunResult(found[0], found[1], skipped=True)
+        split = split_of(dataset, cfg)
+        with tracker.run(name, flatten(asdict(cfg)), tags or {}) as log:
+            return _train_and_log(cfg, split, log, identity, progress, out_dir,
+                                  extra_artifacts)
+
+
+def _train_and_log(cfg: RunConfig, split: Split, log: RunLog, identity: str,
+                   progress: Progress | None, out_dir: Path | None,
+                   extra_artifacts: dict[str, Path] | None) -> RunResult:
+    """The run trained, evaluated and recorded into `log`."""
+    log.set_tags({tag.IDENTITY: identity, tag.DATA_DIGEST: split.digest, **numerics(cfg)})
+    log.log_datasets(split)
+    clf = Classifier(cfg.model, cfg.optim, cfg.trainer, cfg.seed)
+    if progress:
+        progress.step(f"training on {len(split.y_train)} rows, {cfg.trainer.epochs} "
+                      f"epoch(s) at most")
+        clf.on_rows = progress.rows
+    history, best_record, best_state, initial_layers, train_seconds = _train_epochs(
+        clf, split, log, progress)
+    if progress:
+        progress.step("evaluating and recording the run")
+    proba = clf.predict_proba(split.x_test) if len(split.y_test) else None
+    test_loss, test_accuracy = (output_loss_and_accuracy(clf, proba, split.y_test)
+                                if proba is not None else (math.nan, math.nan))
+    metrics = {"test_loss": test_loss, "test_accuracy": test_accuracy,
+               "best_epoch": float(best_record.epoch), "train_seconds": train_seconds,
+               "epochs_run": float(len(history)),
+               "best_val_accuracy": (math.nan if best_record.val_accuracy is None
+                                     else best_record.val_accuracy)}
+    metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
+    with _artifact_folders(out_dir, keep=log.run_id is None) as (folder, reports):
+        final_state = clf.network.state()
+        _write_reports(folder, reports, cfg, split, clf, proba, history, final_state,
+                       best_state, initial_layers)
+        for target, source in (extra_artifacts or {}).items():
+            _copy_tree(source, folder / target)
+        # the metrics after the model (the tracker links them to it)
+        log.log_artifacts(folder)
+        if cfg.tracking.log_model:
+            log.log_model(_model_bundle(final_state, split, cfg))
+        log.log_metrics(metrics)
+        log.log_artifacts(reports, "report")
+    return RunResult(log.run_id, metrics, history, out_dir,
+                     final_state=final_state, best_state=best_state)
 
 
 def _train_epochs(clf: Classifier, split: Split, log: RunLog, progress: Progress | None):

@@ -147,6 +147,23 @@ def test_two_sweeps_started_together_do_not_collide(tmp_path):
     assert len(children(uri)) == 4
 
 
+def test_one_config_is_one_run_when_two_identical_sweeps_start_together(tmp_path):
+    """Nothing trains a config twice: the second sweep waits for the run the first one trains
+    and finds it FINISHED (a lock per identity beside a SQLite store)."""
+    uri = store(tmp_path)
+    args = [sys.executable, str(ROOT / "pipelines" / "train.py"), "-m", "seed=0,1,2",
+            "trainer.epochs=30", "tracking.log_model=false", f"tracking.uri={uri}"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    procs = [subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-2000:]
+    trained = [r for r in children(uri) if r.info.status == "FINISHED"]
+    identities = [r.data.tags["digitlab.config_hash"] for r in trained]
+    assert len(identities) == 3 and len(set(identities)) == 3, identities
+
+
 # ---- bad input: one line, exit code 2, nothing left RUNNING, earlier runs untouched ------------
 
 @pytest.fixture(scope="module")

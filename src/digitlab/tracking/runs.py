@@ -29,6 +29,7 @@ from mlflow.tracking import MlflowClient
 from digitlab import faults
 from digitlab import tags as tag
 from digitlab.data import Split
+from digitlab.files import sqlite_path
 from digitlab.runner import ModelBundle
 from digitlab.stopping import Terminated, deferred
 from digitlab.tracking.epochs import EpochMetrics, journal_folder
@@ -284,3 +285,26 @@ class MlflowTracker:
     def run(self, name: str, params: dict[str, str],
             tags: dict[str, str]) -> AbstractContextManager:
         return open_run(self.uri, self.experiment_id, self.parent_run_id, name, params, tags)
+
+    @contextmanager
+    def reserved(self, config_hash: str) -> Iterator[None]:
+        """In a SQLite store, one process at a time trains a config: two sweeps started together
+        train it once, the second waiting for the first and finding its run FINISHED. A lock
+        file per identity beside the store, released by the system when its process dies; a
+        tracking server's store has no such lock (docs/reliability.md)."""
+        from filelock import FileLock, Timeout
+
+        db = sqlite_path(self.uri)
+        if db is None:
+            yield
+            return
+        lock = FileLock(str(db.parent / ".digitlab-locks" / f"{config_hash}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.info("waiting for another process that trains this config (%s)", config_hash)
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
