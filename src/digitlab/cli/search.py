@@ -290,13 +290,13 @@ def optimize(study, objective, n_trials: int) -> None:
     space fails wherever it is tried), as does a grid with no point left."""
     from optuna.samplers import GridSampler
 
-    failures = 0
-    while counted(study) < n_trials and failures < n_trials:
+    failures, complete = 0, counted(study)
+    while complete < n_trials and failures < n_trials:
         if isinstance(study.sampler, GridSampler) and study.sampler.is_exhausted(study):
             return
-        before = counted(study)
         study.optimize(objective, n_trials=1, catch=(Exception,))
-        failures = 0 if counted(study) > before else failures + 1
+        now = counted(study)  # one read of the study's trials a trial
+        failures, complete = (0 if now > complete else failures + 1), now
 
 
 def make_objective(cfg: SearchConfig, uri: str, experiment_id: str, parent: str):
