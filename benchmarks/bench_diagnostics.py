@@ -26,8 +26,8 @@ from pathlib import Path
 from digitlab.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainerConfig
 from digitlab.nn.classifier import Classifier
 from digitlab.nn.diagnostics import probe_rows
+from digitlab.nn.init import seed_streams
 from digitlab.runner import load_split
-from digitlab.seeding import seed_streams
 
 RESULTS = Path(__file__).with_name("diagnostics_results.md")
 TARGET = 0.05  # of an epoch's seconds

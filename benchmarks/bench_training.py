@@ -32,7 +32,7 @@ import numpy as np
 from digitlab.config import DataConfig, ModelConfig, OptimConfig, TrainerConfig
 from digitlab.data import load_dataset, make_split
 from digitlab.nn.classifier import Classifier
-from digitlab.seeding import seed_streams
+from digitlab.nn.init import seed_streams
 from digitlab.training import train
 
 LEARNING_RATE = {10: 0.05, 128: 0.1}  # per-batch-size rates that train well in a few epochs

@@ -10,8 +10,8 @@ import stat
 import numpy as np
 import pytest
 
-from digitlab.cache_folder import private_folder
 from digitlab.data.cache import cached_arrays
+from digitlab.files import private_folder
 
 
 def _split(calls):

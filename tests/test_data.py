@@ -17,7 +17,7 @@ from digitlab.config import DataConfig
 from digitlab.data import DataError, load_dataset, make_split
 from digitlab.data.csv import read_kaggle_csv
 from digitlab.data.idx import read_idx
-from digitlab.seeding import seed_streams
+from digitlab.nn.init import seed_streams
 
 
 def _one_line(exc: pytest.ExceptionInfo, *fragments: str) -> None:

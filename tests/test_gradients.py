@@ -10,8 +10,7 @@ import pytest
 
 from digitlab.config import ACTIVATIONS, LOSS_OUTPUTS, ModelConfig, OptimConfig
 from digitlab.nn.classifier import network_for
-from digitlab.nn.fused import sgd_step
-from digitlab.nn.optimizers import SGD, weight_decay
+from digitlab.nn.optimizers import SGD, sgd_step, weight_decay
 
 COMBOS = [(a, o, loss) for a, (o, losses) in itertools.product(ACTIVATIONS, LOSS_OUTPUTS.items())
           for loss in losses]

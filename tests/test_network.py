@@ -10,9 +10,8 @@ from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOpti
 from digitlab.config import ModelConfig, OptimConfig, TrainerConfig
 from digitlab.nn.classifier import Classifier, network_for
 from digitlab.nn.functions import sigmoid
-from digitlab.nn.fused import sgd_step
 from digitlab.nn.network import Network
-from digitlab.nn.optimizers import SGD, Adam
+from digitlab.nn.optimizers import SGD, Adam, sgd_step
 
 
 def test_hand_worked_step_on_a_2_2_2_network():

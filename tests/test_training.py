@@ -15,7 +15,7 @@ from digitlab.data import load_dataset, make_split
 from digitlab.evaluation import evaluate
 from digitlab.figures import confusion_matrix_figure, learning_curves_figure
 from digitlab.nn.classifier import Classifier
-from digitlab.seeding import seed_streams
+from digitlab.nn.init import seed_streams
 from digitlab.training import TrainingDiverged, train
 
 
@@ -81,8 +81,8 @@ def test_full_train_metrics_score_the_whole_set_after_the_pass():
 
 @pytest.mark.parametrize("order", ["shuffle", "file", "random"])
 def test_pass_metrics_score_each_row_by_the_output_its_own_update_saw(order):
-    from digitlab.nn import fused
     from digitlab.nn.init import ORDERS
+    from digitlab.nn.optimizers import sgd_step
 
     split = _split()
     x, y = split.x_train, split.y_train
@@ -99,7 +99,7 @@ def test_pass_metrics_score_each_row_by_the_output_its_own_update_saw(order):
     for start in range(0, len(y), 10):  # the next pass again, batch by batch, scored as it goes
         batch = rows[start:start + 10]
         targets = by_hand.targets(y[batch])
-        output = fused.sgd_step(by_hand.network, x[batch], targets, 0.5)
+        output = sgd_step(by_hand.network, x[batch], targets, 0.5)
         cost += float(by_hand.network.cost(output, targets).astype(np.float64).sum())
         correct += int(np.sum(output.argmax(axis=1) == np.searchsorted(split.classes, y[batch])))
     for w, w_by_hand in zip(clf.network.weights, by_hand.network.weights):
@@ -212,14 +212,14 @@ def test_the_package_has_no_import_circle():
 
 def test_the_layers_never_import_upward():
     """The network knows no config schema and no tracker; nothing below the command line imports
-    it; the cache folder is one module below everything."""
+    it; the cache folder and the atomic writer are one module below everything."""
     graph = _import_graph()
     for name, imported in graph.items():
         if name.startswith("digitlab.nn"):
             assert imported <= {m for m in graph if m.startswith("digitlab.nn")} | {
-                "digitlab", "digitlab.seeding"}, (name, imported)
+                "digitlab"}, (name, imported)
         if not name.startswith("digitlab.cli"):
             assert not {m for m in imported if m.startswith("digitlab.cli")}, (name, imported)
         if name.startswith(("digitlab.data", "digitlab.nn", "digitlab.tracking")):
             assert "digitlab.config" not in imported or name.startswith("digitlab.data"), name
-    assert graph["digitlab.cache_folder"] == set()
+    assert graph["digitlab.files"] == set()

@@ -24,7 +24,7 @@ from digitlab import tags as tag
 from digitlab.config import NOT_TRAINED_BY, RunConfig
 from digitlab.data import Dataset, Split, load_dataset, make_split
 from digitlab.nn.classifier import Classifier
-from digitlab.seeding import seed_streams
+from digitlab.nn.init import seed_streams
 from digitlab.training import EpochRecord, output_loss_and_accuracy, train
 
 # the tag that holds a run's identity: its config and its data's digest (config_hash)

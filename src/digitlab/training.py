@@ -14,7 +14,7 @@ from digitlab.config import ConfigError
 from digitlab.data.split import Split
 from digitlab.nn.classifier import Classifier
 from digitlab.nn.diagnostics import probe_rows
-from digitlab.seeding import seed_streams
+from digitlab.nn.init import seed_streams
 
 
 class TrainingDiverged(RuntimeError):

@@ -295,10 +295,10 @@ def test_a_read_only_working_folder_is_one_line(tmp_path):
 def test_a_server_killed_in_the_middle_of_an_answer_is_a_server_gone():
     from mlflow.exceptions import MlflowException
 
-    from digitlab import faults
+    from digitlab.tracking.store import describe
 
     # as MLflow reported a tracking server SIGKILLed while it answered a log-batch
     exc = MlflowException("API request to http://127.0.0.1:1/api/2.0/mlflow/runs/log-batch "
                           "failed with exception ('Connection broken: IncompleteRead(0 bytes "
                           "read, 2 more expected)', IncompleteRead(0 bytes read, 2 more expected))")
-    assert faults.describe(exc, store="http://127.0.0.1:1").kind == "server_gone"
+    assert describe(exc, store="http://127.0.0.1:1").kind == "server_gone"

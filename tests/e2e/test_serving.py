@@ -76,7 +76,7 @@ def test_mlflow_models_predict_serves_the_champion_on_a_csv_of_pixels(served, tm
 
     from digitlab.config import DataConfig
     from digitlab.data import load_dataset, make_split
-    from digitlab.seeding import seed_streams
+    from digitlab.nn.init import seed_streams
 
     tmp, uri = served
     if pipeline("register.py", f"tracking.uri={uri}", cwd=tmp).returncode:

@@ -174,8 +174,9 @@ def _train(run_cfg: RunConfig, tracker, name: str, tags: dict, out_dir: Path, hc
     exit code: 0, 2 for bad input (the data, a config value), 1 otherwise."""
     from threadpoolctl import threadpool_limits
 
-    from digitlab import faults, runner
+    from digitlab import runner
     from digitlab.data.errors import DataError
+    from digitlab.tracking.store import describe
     from digitlab.training import TrainingDiverged
 
     try:
@@ -195,7 +196,7 @@ def _train(run_cfg: RunConfig, tracker, name: str, tags: dict, out_dir: Path, hc
     except TrainingDiverged as exc:
         outcome["error"] = str(exc)
     except Exception as exc:  # recorded as FAILED; a sweep goes on with its other jobs
-        fault = faults.describe(exc, store=uri)
+        fault = describe(exc, store=uri)
         if fault is None:
             outcome["error"] = f"{type(exc).__name__}: {exc}"
             log.exception("job failed")

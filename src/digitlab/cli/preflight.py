@@ -399,8 +399,14 @@ def checked_store(configured_uri: str | None, reap: bool = True) -> str:
     The runs of dead processes are marked KILLED first (`reap`), as every command that opens a
     store does, so no command shows or joins a dead run as RUNNING."""
     from digitlab.files import sqlite_path
-    from digitlab.tracking.reaping import mark_dead_runs_killed
-    from digitlab.tracking.store import StoreError, check_store, open_store, resolve_uri, uri_key
+    from digitlab.tracking.store import (
+        StoreError,
+        check_store,
+        mark_dead_runs_killed,
+        open_store,
+        resolve_uri,
+        uri_key,
+    )
 
     uri = resolve_uri(configured_uri, project_root())
     db = sqlite_path(uri)

@@ -260,7 +260,7 @@ def recover_interrupted(study) -> list[int]:
     more with the same parameters. Returns their numbers."""
     from optuna.trial import TrialState
 
-    from digitlab.tracking.reaping import process_alive
+    from digitlab.tracking.store import process_alive
 
     recovered = []
     trials = study.get_trials(deepcopy=False)

@@ -25,8 +25,7 @@ def run(cfg: StatusConfig) -> None:
     cli.refuse_unknown_keys(cfg)
     from digitlab import tags as tag
     from digitlab.tracking.queries import store_status
-    from digitlab.tracking.reaping import mark_dead_runs_killed
-    from digitlab.tracking.store import client_for
+    from digitlab.tracking.store import client_for, mark_dead_runs_killed
 
     uri = cli.checked_store(cfg.tracking.uri, reap=False)  # shown before they are reaped
     table, stale = store_status(uri)

@@ -176,11 +176,9 @@ def store_lost(sweep: Sweep) -> str | None:
 def _end_parent_run(sweep: Sweep, status: str, skipped: list[dict]) -> None:
     """The parent run ended with the sweep's status, and the runs of workers that died marked
     KILLED; a store that fails here is one line (its runs are reaped at the next start)."""
-    from digitlab import faults
     from digitlab.tracking.queries import set_reused_runs
-    from digitlab.tracking.reaping import mark_dead_runs_killed
     from digitlab.tracking.runs import end_run
-    from digitlab.tracking.store import client_for
+    from digitlab.tracking.store import client_for, describe, mark_dead_runs_killed
 
     try:
         # workers killed outright (by joblib on a stop, by the OOM killer) leave RUNNING runs
@@ -190,7 +188,7 @@ def _end_parent_run(sweep: Sweep, status: str, skipped: list[dict]) -> None:
                                      [o["run_id"] for o in skipped])
         end_run(sweep.uri, sweep.parent_run_id, status)
     except Exception as exc:
-        fault = faults.describe(exc, store=sweep.uri)
+        fault = describe(exc, store=sweep.uri)
         later = "" if fault and fault.kind == "store_gone" else (
             "; the next command on this store marks it KILLED")
         print(f"digitlab: error: could not mark the sweep's parent run {sweep.parent_run_id} "

@@ -8,7 +8,7 @@ file): a file edited and given back its old size and modification time (`cp -p`,
 is parsed from the very bytes its key was computed from, read once: a file replaced between
 hashing and parsing cannot be cached under the other file's key. Files are
 written whole (digitlab.files), so parallel jobs never read a half-written cache. A cache folder or file another user could write is neither read nor written
-(digitlab.cache_folder).
+(digitlab.files).
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from digitlab.cache_folder import cache_root, private_file, private_folder
-from digitlab.files import write_atomic
+from digitlab.files import cache_root, private_file, private_folder, write_atomic
 
 
 def array_digest(*arrays: np.ndarray) -> str:

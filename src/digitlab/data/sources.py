@@ -12,10 +12,10 @@ from typing import Callable
 
 import numpy as np
 
-from digitlab.cache_folder import cache_root, private_folder
 from digitlab.config import DataConfig
 from digitlab.data.cache import array_digest, cached_array, cached_arrays
 from digitlab.data.errors import DataError
+from digitlab.files import cache_root, private_folder
 
 log = logging.getLogger(__name__)
 

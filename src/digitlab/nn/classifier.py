@@ -10,13 +10,11 @@ from typing import Callable, Iterator
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from digitlab.nn import fused
 from digitlab.nn.diagnostics import layer_diagnostics
-from digitlab.nn.init import ORDERS
+from digitlab.nn.init import ORDERS, seed_streams
 from digitlab.nn.network import Network
-from digitlab.nn.optimizers import SCHEDULES, make_optimizer, weight_decay
+from digitlab.nn.optimizers import SCHEDULES, make_optimizer, sgd_step, weight_decay
 from digitlab.nn.settings import LoopSettings, NetworkSettings, OptimizerSettings
-from digitlab.seeding import seed_streams
 
 
 def network_for(cfg: NetworkSettings, n_in: int, n_out: int, rng: np.random.Generator,
@@ -127,7 +125,7 @@ class Classifier:
             xb, yb = x[rows], targets[rows]
             decay = weight_decay(self.optim, n, len(xb))
             if self._fast:
-                output = fused.sgd_step(network, xb, yb, self.optimizer.lr, decay)
+                output = sgd_step(network, xb, yb, self.optimizer.lr, decay)
             else:  # the reference path: BP1–BP4, the L2 term, the optimizer's update
                 grads, activations = network.backprop(xb, yb)
                 if decay:

@@ -1,11 +1,13 @@
 """The random draws a network starts with and makes each pass, looked up by the config's names:
-initial weights and biases, and the row order of a pass.
+initial weights and biases, and the row order of a pass; and the independent streams one integer
+seed gives (the split, the initial weights, the order, the probe rows of the diagnostics).
 
 Each weight scheme takes (fan_in, fan_out, rng, activation, scale) and returns W of shape
 (fan_in, fan_out) and b of shape (fan_out,); `scale` is r of the uniform scheme."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -41,3 +43,21 @@ ORDERS = {
     "file": lambda n, rng: None,
     "random": lambda n, rng: rng.integers(0, n, n),  # uniform draws with replacement (rolisz)
 }
+
+
+@dataclass(frozen=True)
+class Streams:
+    split: np.random.Generator
+    init: np.random.Generator
+    order: np.random.Generator
+    probe: np.random.Generator  # the diagnostics' probe rows: drawing them changes no other stream
+
+
+def seed_streams(seed: int) -> Streams:
+    # spawn() gives statistically independent children: changing how many draws the split makes
+    # never shifts the initial weights or the sample order
+    # (a child's stream depends on its index only, so a fourth child leaves the first three as
+    # they were)
+    split, init, order, probe = (np.random.default_rng(s)
+                                 for s in np.random.SeedSequence(seed).spawn(4))
+    return Streams(split=split, init=init, order=order, probe=probe)

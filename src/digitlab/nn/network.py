@@ -2,7 +2,7 @@
 
 One sample per row: the layer map is Z = A @ W + b (scikit-learn's layout), W of shape
 (fan_in, fan_out). `backprop` is Nielsen's four equations in order, for a whole mini-batch at
-once; with an optimizer's `update` it is the reference path of training. The fast paths (`fused`, `per_sample`) are tested
+once; with an optimizer's `update` it is the reference path of training. The fast paths (`optimizers.sgd_step`, `per_sample`) are tested
 equal to it.
 """
 

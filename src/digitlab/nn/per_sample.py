@@ -1,7 +1,7 @@
 """The per-sample (batch 1) SGD pass as one compiled loop: the blog network's mode without ≈ 20 NumPy
 calls per sample on 784-element vectors (benchmarks/NOTES.md § 7).
 
-The same update as `fused.sgd_step` on one row at a time (equal up to float rounding):
+The same update as `optimizers.sgd_step` on one row at a time (equal up to float rounding):
 forward, the output error (BP1), the errors down the layers (BP2), then w ← shrink·w − η·aᵀδ and
 b ← b − η·δ (BP3, BP4). Two exact savings the BLAS path cannot make:
 - the first layer's update of sample k and its forward pass for sample k+1 share one sweep over

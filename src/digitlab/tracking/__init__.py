@@ -3,8 +3,8 @@ artifacts, the model. It receives records and files from the runner and never ca
 training.
 
     store         the store's URI, checks and atomic creation, its one MLflow client (every
-                  read and write goes through it); the experiment made ready
-    reaping       runs left RUNNING by a dead process, marked KILLED
+                  read and write goes through it); the experiment made ready; its faults told
+                  in one line; runs left RUNNING by a dead process, marked KILLED
     runs          the runner's Tracker (FINISHED runs found, new ones opened), parent runs,
                   the run log the runner writes into, a run's end
     epochs        a run's per-epoch metrics: journaled at once, written to the store in batches

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from mlflow.entities import Metric
 
-from digitlab.cache_folder import cache_root, private_file, private_folder
+from digitlab.files import cache_root, private_file, private_folder
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient

@@ -9,8 +9,7 @@ import pandas as pd
 
 from digitlab import tags as tag
 from digitlab.stopping import deferred
-from digitlab.tracking.reaping import run_is_stale
-from digitlab.tracking.store import client_for
+from digitlab.tracking.store import client_for, run_is_stale
 
 # ---- reading runs back (compare, rerun) -----------------------------------------------------
 

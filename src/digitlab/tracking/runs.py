@@ -26,7 +26,6 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model, ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 
-from digitlab import faults
 from digitlab import tags as tag
 from digitlab.data import Split
 from digitlab.files import sqlite_path
@@ -34,8 +33,7 @@ from digitlab.runner import ModelBundle
 from digitlab.stopping import Terminated, deferred
 from digitlab.tracking.epochs import EpochMetrics, journal_folder
 from digitlab.tracking.model import MODEL_CODE, NetworkModel
-from digitlab.tracking.reaping import process_tags
-from digitlab.tracking.store import client_for
+from digitlab.tracking.store import client_for, describe, process_tags
 from digitlab.training import EpochRecord
 
 log = logging.getLogger(__name__)
@@ -258,7 +256,7 @@ def open_run(uri: str, experiment_id: str, parent_run_id: str | None, name: str,
         if run_log:
             _write_epochs_of_ended(run_log)
         if run_id:
-            fault = faults.describe(exc)
+            fault = describe(exc)
             if fault and fault.kind == "disk_full":  # frees the space to record FAILED
                 _remove_local_artifacts(client, run_id)
             _record_error(client, run_id, exc)

@@ -1,18 +1,29 @@
 """The store: its URI, its checks (schema, login, lock), its atomic creation, the experiment made
 ready. A SQLite file is checked at the door with sqlite3 (is it an MLflow store, whole, of this
-MLflow's schema, not locked); everything else goes through MLflow's client."""
+MLflow's schema, not locked); everything else goes through MLflow's client.
+
+Faults of the machine and of the store, told in one line: MLflow, SQLAlchemy, requests and
+shutil report a full disk, a locked SQLite file or a tracking server that stopped answering as
+multi-line exceptions, wrapped one in another; `describe` finds the fault in the chain and says
+what it is and what to do, so a run ends with that line rather than a traceback.
+
+Runs left RUNNING by a process that died: found by their host and pid tags, marked KILLED.
+Importing this module imports neither MLflow nor SQLAlchemy."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
+import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, TypeVar
 
 from filelock import FileLock
 
-from digitlab import faults
+from digitlab import tags as tag
 from digitlab.files import sqlite_path, sqlite_uri
 
 if TYPE_CHECKING:
@@ -28,7 +39,7 @@ def _not_a_store_error(record: logging.LogRecord) -> bool:
 
 def report_store_errors_once() -> None:
     """MLflow logs every SQLAlchemy error with its traceback before raising it; digitlab tells
-    the raised error in one line (digitlab.faults), so the log's copy is dropped."""
+    the raised error in one line (`describe`), so the log's copy is dropped."""
     logging.getLogger("mlflow.store.db.utils").addFilter(_not_a_store_error)
 
 
@@ -99,8 +110,9 @@ class StoreError(RuntimeError):
 BUSY_ENV = "DIGITLAB_STORE_BUSY_SECONDS"
 
 # how long a store locked by another process is waited for before giving up: MLflow's own
-# SQLite busy timeout, so the start-up check and a write in the middle of a run wait alike
-DEFAULT_BUSY_SECONDS = faults.MLFLOW_BUSY_SECONDS
+# SQLite busy timeout (PRAGMA busy_timeout = 20000), so the start-up check and a write in the
+# middle of a run wait alike
+DEFAULT_BUSY_SECONDS = 20.0
 
 
 def busy_seconds() -> float:
@@ -290,8 +302,6 @@ def open_store(uri: str) -> MlflowClient:
 def _prepare(uri: str, experiment: str) -> str:
     from mlflow.exceptions import MlflowException
 
-    from digitlab.tracking.reaping import mark_dead_runs_killed
-
     client = client_for(uri)  # creates and migrates the schema of a SQLite store
     found = client.get_experiment_by_name(experiment)
     if found is None:
@@ -313,3 +323,109 @@ def _prepare(uri: str, experiment: str) -> str:
             client.set_experiment_tag(experiment_id, EXPERIMENT_KIND, MODEL_TRAINING[EXPERIMENT_KIND])
     mark_dead_runs_killed(client, experiment_id)
     return experiment_id
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str  # disk_full | store_locked | server_gone | store_gone
+    line: str
+
+
+# fragments of the messages each fault shows, from SQLite, SQLAlchemy, urllib3 and MLflow
+DISK_FULL = ("database or disk is full", "No space left on device")
+LOCKED = ("database is locked",)
+# SQLite on a store file deleted while it was open: its connections can only read the old inode,
+# and a new connection finds an empty file
+FILE_GONE = ("attempt to write a readonly database", "no such table")
+SERVER_GONE = ("Max retries exceeded", "Connection refused", "Failed to establish a new connection",
+               "RemoteDisconnected", "Read timed out", "ConnectionError", "ConnectTimeout",
+               "Connection broken", "IncompleteRead")  # the last two: killed mid-answer
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _sqlite_file_gone(store: str | None) -> bool:
+    path = sqlite_path(store)
+    return path is not None and (not path.exists() or path.stat().st_size == 0)
+
+
+def describe(exc: BaseException, store: str | None = None) -> Fault | None:
+    """The machine or store fault behind `exc`, or None when it is none of these."""
+    where = f" ({store})" if store else ""
+    for link in _chain(exc):
+        text = str(link)
+        if any(f in text for f in FILE_GONE) and _sqlite_file_gone(store):
+            return Fault("store_gone", f"the store's file{where} was deleted or emptied while "
+                                       "the command ran; restore it from a backup, or start "
+                                       "again into a new store (tracking.uri=…)")
+        if (isinstance(link, OSError) and link.errno == errno.ENOSPC) or any(
+                f in text for f in DISK_FULL):
+            path = getattr(link, "filename", None)
+            device = f" of {path}" if path else where
+            return Fault("disk_full", f"no space left on the device{device}; free some space "
+                                      "and run it again")
+        if any(f in text for f in LOCKED):
+            return Fault("store_locked", f"the tracking store{where} was locked by another "
+                                         f"process for more than {DEFAULT_BUSY_SECONDS:g} s; wait "
+                                         "for it to finish (or stop it) and run it again")
+        if any(f in text for f in SERVER_GONE):
+            return Fault("server_gone", f"the tracking server{where} stopped answering (MLflow "
+                                        "retried each request for ≈ 10 s); restart it and run "
+                                        "the command again: finished runs are skipped")
+    return None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def mark_dead_runs_killed(client: MlflowClient, experiment_id: str | None = None) -> list[str]:
+    """RUNNING runs started on this host by a process that no longer exists → KILLED, with the
+    epochs their journal holds written first; in one experiment, or (None) in every one."""
+    from digitlab.tracking.epochs import replay
+
+    ids = [experiment_id] if experiment_id else [e.experiment_id
+                                                 for e in client.search_experiments()]
+    killed = []
+    running = client.search_runs(ids, filter_string="attributes.status = 'RUNNING'",
+                                 max_results=5000) if ids else []
+    for run in running:
+        if run_is_stale(run):
+            replay(client, run.info.run_id, run.data.tags.get(tag.JOURNAL_DIR))
+            client.set_tag(run.info.run_id, "error",
+                           f"process {run.data.tags[tag.PID]} died while the run was RUNNING (killed by a "
+                           "signal, e.g. the out-of-memory killer, or its machine stopped)")
+            client.set_terminated(run.info.run_id, "KILLED")
+            killed.append(run.info.run_id)
+    if killed:
+        log.warning("marked %d run(s) of dead processes KILLED: %s", len(killed), killed)
+    return killed
+
+
+def process_tags() -> dict[str, str]:
+    return {tag.HOST: socket.gethostname(), tag.PID: str(os.getpid())}
+
+
+def process_alive(host: str | None, pid: str | None) -> bool:
+    """Whether the process that wrote these host/pid tags may still run (another host, or no
+    pid: assume so)."""
+    if host != socket.gethostname() or not (pid or "").isdigit():
+        return True
+    return pid_alive(int(pid))
+
+
+def run_is_stale(run) -> bool:
+    """A run whose process, on this host, is gone."""
+    return not process_alive(run.data.tags.get(tag.HOST), run.data.tags.get(tag.PID))
