@@ -25,8 +25,8 @@ from pathlib import Path
 
 from digitlab.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainerConfig
 from digitlab.nn.classifier import Classifier
-from digitlab.nn.diagnostics import probe_rows
 from digitlab.nn.init import seed_streams
+from digitlab.nn.network import probe_rows
 from digitlab.runner import load_split
 
 RESULTS = Path(__file__).with_name("diagnostics_results.md")

@@ -8,7 +8,7 @@ import pytest
 
 from digitlab.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainerConfig
 from digitlab.nn.classifier import Classifier, network_for
-from digitlab.nn.diagnostics import layer_diagnostics, probe_rows, saturated_share
+from digitlab.nn.network import layer_diagnostics, probe_rows, saturated_share
 
 
 def _sigmoid(z):

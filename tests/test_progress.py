@@ -12,8 +12,8 @@ import pytest
 
 from digitlab.cli import job
 from digitlab.config import RunConfig, TrainerConfig
+from digitlab.nn import LoopSettings, NetworkSettings, OptimizerSettings
 from digitlab.nn.classifier import Classifier
-from digitlab.nn.settings import LoopSettings, NetworkSettings, OptimizerSettings
 from digitlab.training import EpochRecord
 
 

@@ -12,8 +12,7 @@ import pytest
 from conftest import needs_fashion
 from digitlab.config import ConfigError, DataConfig, ModelConfig, OptimConfig, TrainerConfig
 from digitlab.data import load_dataset, make_split
-from digitlab.evaluation import evaluate
-from digitlab.figures import confusion_matrix_figure, learning_curves_figure
+from digitlab.figures import confusion_matrix_figure, evaluate, learning_curves_figure
 from digitlab.nn.classifier import Classifier
 from digitlab.nn.init import seed_streams
 from digitlab.training import TrainingDiverged, train

@@ -12,8 +12,14 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, List, Optional
 
-from digitlab.nn import functions, init, optimizers
-from digitlab.nn.settings import LoopSettings, NetworkSettings, OptimizerSettings
+from digitlab.nn import (
+    LoopSettings,
+    NetworkSettings,
+    OptimizerSettings,
+    functions,
+    init,
+    optimizers,
+)
 
 # the names a user may choose are the registries' keys
 ACTIVATIONS = tuple(functions.ACTIVATIONS)
@@ -37,7 +43,7 @@ DTYPES = ("float32", "float64")
 ENGINES = ("auto", "numpy", "reference")
 TRAIN_METRICS = ("running", "full")
 EARLY_STOPPING = ("none", "train_loss", "val_accuracy")
-DIAGNOSTICS = ("layers", "off")  # digitlab.nn.diagnostics
+DIAGNOSTICS = ("layers", "off")  # digitlab.nn.network
 
 
 class ConfigError(ValueError):
@@ -89,7 +95,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig(NetworkSettings):
-    """model.*: the network's architecture (its fields and defaults: digitlab.nn.settings)."""
+    """model.*: the network's architecture (its fields and defaults: digitlab.nn)."""
 
     def __post_init__(self) -> None:
         hidden = self.hidden
@@ -116,7 +122,7 @@ class ModelConfig(NetworkSettings):
 
 @dataclass
 class OptimConfig(OptimizerSettings):
-    """optim.*: the optimizer (its fields and defaults: digitlab.nn.settings)."""
+    """optim.*: the optimizer (its fields and defaults: digitlab.nn)."""
 
     def __post_init__(self) -> None:
         _choice("optim.name", self.name, OPTIMIZERS)
@@ -135,7 +141,7 @@ class OptimConfig(OptimizerSettings):
 
 @dataclass
 class TrainerConfig(LoopSettings):
-    """trainer.*: the training loop (digitlab.nn.settings), scoring and early stopping."""
+    """trainer.*: the training loop (digitlab.nn), scoring and early stopping."""
 
     train_metrics: str = "running"  # running = from the epoch's own forward passes (free)
     eval_test: bool = False  # score the test set after every epoch (Nielsen's curves)
@@ -143,7 +149,7 @@ class TrainerConfig(LoopSettings):
     patience: int = 10  # epochs without improvement (scikit-learn's n_iter_no_change)
     tol: float = 1e-4  # the improvement that counts (scikit-learn's tol)
     # layers = per-layer gradient, weight, update and saturation metrics on ≤ 1,000 probe rows
-    # after every epoch and before the first (digitlab.nn.diagnostics; ≈ 1 % of an MNIST epoch,
+    # after every epoch and before the first (digitlab.nn.network; ≈ 1 % of an MNIST epoch,
     # benchmarks/bench_diagnostics.py); off = none. Records more, trains the same: not part of
     # a run's identity
     diagnostics: str = "layers"

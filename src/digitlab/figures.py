@@ -1,16 +1,49 @@
-"""A run's matplotlib figures, returned to the caller (saving and logging them belongs to the
-pipeline; digitlab.reporting makes them where they cost least)."""
+"""A run's evaluation with scikit-learn's metrics, and its matplotlib figures, returned to the
+caller (saving and logging them belongs to the pipeline; digitlab.reporting makes them where they
+cost least)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from sklearn.metrics import ConfusionMatrixDisplay
+from sklearn.metrics import (
+    ConfusionMatrixDisplay,
+    accuracy_score,
+    classification_report,
+    confusion_matrix,
+    log_loss,
+)
 
-from digitlab.evaluation import Evaluation
+
+@dataclass(frozen=True)
+class Evaluation:
+    accuracy: float
+    log_loss: float
+    report: dict  # classification_report(output_dict=True)
+    report_text: str
+    confusion: np.ndarray  # rows = true class, columns = predicted class
+
+
+def evaluate(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> Evaluation:
+    """Accuracy, log loss, per-class report and confusion matrix of predicted probabilities."""
+    y_pred = classes[np.argmax(proba, axis=1)]
+    # sigmoid outputs need not sum to 1: normalise rows so log loss sees a distribution
+    p = np.clip(proba.astype(np.float64), 1e-15, None)
+    p /= p.sum(axis=1, keepdims=True)
+    names = [str(c) for c in classes]
+    return Evaluation(
+        accuracy=float(accuracy_score(y_true, y_pred)),
+        log_loss=float(log_loss(y_true, p, labels=classes)),
+        report=classification_report(y_true, y_pred, labels=classes, target_names=names,
+                                     output_dict=True, zero_division=0),
+        report_text=classification_report(y_true, y_pred, labels=classes, target_names=names,
+                                          digits=4, zero_division=0),
+        confusion=confusion_matrix(y_true, y_pred, labels=classes),
+    )
 
 
 def confusion_matrix_figure(evaluation: Evaluation, classes: np.ndarray,
@@ -105,7 +138,7 @@ def misclassified_figure(images: np.ndarray, shape: tuple[int, int], true: np.nd
 def layer_curves_figure(history: Sequence[dict[str, float]],
                         initial: dict[str, float]) -> Figure | None:
     """Per layer, ‖∂C/∂bˡ‖ (log scale) and the saturated share per epoch, epoch 0 the untrained
-    network (digitlab.nn.diagnostics); None when the run logged no diagnostics."""
+    network (digitlab.nn.network); None when the run logged no diagnostics."""
     rows = [initial, *history]
     layers = sorted({k.split(".")[0] for k in initial if k.startswith("layer")},
                     key=lambda name: int(name.removeprefix("layer")))

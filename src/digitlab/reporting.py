@@ -78,9 +78,8 @@ def read_predictions(data: bytes) -> dict[str, np.ndarray | str]:
 def _write_evaluation(request: ReportRequest) -> None:
     """The classification report and the confusion matrix."""
     from digitlab import figures
-    from digitlab.evaluation import evaluate
 
-    result = evaluate(request.y_true, request.proba, request.classes)
+    result = figures.evaluate(request.y_true, request.proba, request.classes)
     folder = request.folder
     (folder / "classification_report.json").write_text(json.dumps(result.report, indent=2))
     (folder / "classification_report.txt").write_text(result.report_text)

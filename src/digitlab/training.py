@@ -13,8 +13,8 @@ import numpy as np
 from digitlab.config import ConfigError
 from digitlab.data.split import Split
 from digitlab.nn.classifier import Classifier
-from digitlab.nn.diagnostics import probe_rows
 from digitlab.nn.init import seed_streams
+from digitlab.nn.network import probe_rows
 
 
 class TrainingDiverged(RuntimeError):
@@ -39,7 +39,7 @@ class EpochRecord:
     test_loss: float | None = None  # only with trainer.eval_test
     test_accuracy: float | None = None
     # trainer.diagnostics: layer<l>.<quantity> after this epoch, and (first epoch only) before
-    # training, the run's step 0 (digitlab.nn.diagnostics)
+    # training, the run's step 0 (digitlab.nn.network)
     layers: dict = field(default_factory=dict)
     layers_before: dict = field(default_factory=dict)
 

@@ -2,8 +2,8 @@
 is a thin entry point over these modules, one job each, through `command` below.
 
     project     bad input's one line and exit 2; where the project is, git provenance, what
-                Hydra must know before composing, a command's process settings
-    hints       output files written whole or not at all; commands and links to paste
+                Hydra must know before composing, a command's process settings; output files
+                written whole or not at all; commands and links to paste
     preflight   the command line and every job's config checked before anything runs: a
                 sweep's jobs, each config once; keys a schema does not know
     ray_auth    Ray's token authentication for the cluster launcher
@@ -19,7 +19,6 @@ import signal
 import sys
 from typing import NoReturn
 
-from digitlab.cli.hints import refuse_output, write_whole
 from digitlab.cli.preflight import (
     check_command_line,
     check_writable,
@@ -37,6 +36,8 @@ from digitlab.cli.project import (
     git_state,
     prepare_process,
     project_root,
+    refuse_output,
+    write_whole,
 )
 
 __all__ = ["EXIT_BAD_INPUT", "check_writable", "checked_store", "command", "fail", "git_state",

@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from digitlab import tags as tag
-from digitlab.cli import hints
+from digitlab.cli import project
 from digitlab.cli.preflight import preflight, prepare_store, to_run_config
 from digitlab.cli.project import (
     EXIT_BAD_INPUT,
@@ -209,10 +209,10 @@ def _train(run_cfg: RunConfig, tracker, name: str, tags: dict, out_dir: Path, hc
 
 def where_to_find(uri: str, experiment_id: str, run_id: str) -> str:
     """How to open a single run, and the commands that take its id."""
-    ui = hints.ui_page(uri, f"#/experiments/{experiment_id}/runs/{run_id}")
+    ui = project.ui_page(uri, f"#/experiments/{experiment_id}/runs/{run_id}")
     return (f"run {run_id}\n  open it:  {ui}\n"
-            f"  rerun it: {hints.pipeline(f'rerun.py run_id={run_id}')}\n"
-            f"  register: {hints.pipeline(f'register.py run_id={run_id}')}")
+            f"  rerun it: {project.pipeline(f'rerun.py run_id={run_id}')}\n"
+            f"  register: {project.pipeline(f'register.py run_id={run_id}')}")
 
 
 def _summary(metrics: dict[str, float]) -> str:

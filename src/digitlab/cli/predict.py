@@ -8,7 +8,7 @@ from pathlib import Path
 from hydra.core.config_store import ConfigStore
 
 from digitlab import cli
-from digitlab.cli import hints
+from digitlab.cli import project
 from digitlab.config import StoreConfig
 
 
@@ -54,7 +54,7 @@ def run(cfg: PredictConfig) -> None:
     if width is not None and width != n_pixels:
         cli.fail(f"input={cfg.input}: {width} pixels per image, but {_which_model(uri, cfg, model)} "
                  f"reads {n_pixels}; give a CSV of {n_pixels}-pixel images "
-                 f"({hints.pipeline('export_kaggle_csv.py')} dataset=digits labels=false "
+                 f"({project.pipeline('export_kaggle_csv.py')} dataset=digits labels=false "
                  "out=pixels.csv writes the digits'), or a model trained on images of this size "
                  "(model_uri=runs:/<run id>/model, or register.py run_id=<run id>)")
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from digitlab.cli import hints
+from digitlab.cli import project
 from digitlab.cli.project import conf_dir, fail, project_root
 from digitlab.config import ConfigError, RunConfig, check_given_keys_act
 
@@ -292,7 +292,7 @@ def preflight(argv: list[str], config_name: str) -> dict[tuple[str, ...], RunCon
         fail(explain(exc, task, config_name))
     if swept and not flags:
         fail(f"{' '.join(swept)}: a list of values needs -m to sweep over them "
-             f"({hints.pipeline('train.py')} -m …), or quote a single value.")
+             f"({project.pipeline('train.py')} -m …), or quote a single value.")
     for value in [a.split("=", 1)[1] for a in argv if a.startswith("hydra.launcher.n_jobs=")]:
         if not value.lstrip("-").isdigit() or int(value) == 0:
             fail(f"hydra.launcher.n_jobs={value}: expected the number of parallel jobs, an "
@@ -413,7 +413,7 @@ def checked_store(configured_uri: str | None, reap: bool = True) -> str:
     if db is not None and (not db.is_file() or db.stat().st_size == 0):
         fail(f"{uri_key(uri)}={uri}: no MLflow store there ({db} "
              f"{'is empty' if db.is_file() else 'does not exist'}); check the path, or train "
-             f"first ({hints.pipeline('train.py')}), which creates it.")
+             f"first ({project.pipeline('train.py')}), which creates it.")
     try:
         check_store(uri)
         client = open_store(uri)

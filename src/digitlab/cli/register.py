@@ -11,7 +11,7 @@ from hydra.core.config_store import ConfigStore
 
 from digitlab import cli
 from digitlab import tags as tag
-from digitlab.cli import hints
+from digitlab.cli import project
 from digitlab.cli.compare import which_sweep
 from digitlab.config import ExperimentFilterConfig
 from digitlab.directions import DEFAULT_METRIC, best_label, better, lower_is_better
@@ -120,8 +120,8 @@ def run(cfg: RegisterConfig) -> None:
           f"({run_name}, {cfg.metric} {score if score is None else f'{score:.4f}'})")
     print(f"{cfg.name}@{cfg.alias} → version {version}")
     model = shlex.quote(f"models:/{cfg.name}@{cfg.alias}")  # pasted into a shell as printed
-    print(f"serve: MLFLOW_TRACKING_URI={shlex.quote(uri)} {hints.mlflow()} models predict "
+    print(f"serve: MLFLOW_TRACKING_URI={shlex.quote(uri)} {project.mlflow()} models predict "
           f"-m {model} -i pixels.csv -t csv --env-manager local\n"
-          f"       (pixels.csv: {hints.pipeline('export_kaggle_csv.py')} dataset=digits "
+          f"       (pixels.csv: {project.pipeline('export_kaggle_csv.py')} dataset=digits "
           "labels=false out=pixels.csv writes the digits' images)")
 

@@ -13,7 +13,7 @@ from hydra.core.config_store import ConfigStore
 
 from digitlab import cli
 from digitlab import tags as tag
-from digitlab.cli import hints
+from digitlab.cli import project
 from digitlab.config import StoreConfig
 
 
@@ -44,7 +44,7 @@ def _refuse_unless_trained(run_id: str, logged) -> None:
         again = tags.get(tag.OVERRIDES, "")
         cli.fail(f"run_id={run_id}: the run is {logged.info.status}, so it has no final weights "
                  f"to compare against; train its config again with "
-                 f"{hints.pipeline('train.py')} {again}".rstrip() + ".")
+                 f"{project.pipeline('train.py')} {again}".rstrip() + ".")
 
 
 def run(cfg: RerunConfig) -> None:

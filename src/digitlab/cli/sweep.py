@@ -18,7 +18,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from digitlab import tags as tag
-from digitlab.cli import hints
+from digitlab.cli import project
 from digitlab.cli.preflight import prepare_store
 from digitlab.cli.project import git_state, project_root
 from digitlab.config import RunConfig
@@ -231,9 +231,9 @@ def finish_sweep(sweep: Sweep | None, started: bool, interrupted: bool) -> int:
             from digitlab.tracking.store import default_uri
 
             where = "" if sweep.uri == default_uri(project_root()) else f" tracking.uri={sweep.uri}"
-            print(f"compare its configs: {hints.pipeline('compare.py')} "
+            print(f"compare its configs: {project.pipeline('compare.py')} "
                   f"sweep={sweep.parent_run_id}{where}")
-            print(f"see its runs: {hints.ui_page(sweep.uri, hints.runs_page(sweep.experiment_id))}")
+            print(f"see its runs: {project.ui_page(sweep.uri, project.runs_page(sweep.experiment_id))}")
     if interrupted:
         kept = sum(o["status"] in ("FINISHED", "SKIPPED") for o in outcomes)
         print(stopped_line(kept), file=sys.stderr)

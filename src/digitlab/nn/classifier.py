@@ -10,11 +10,10 @@ from typing import Callable, Iterator
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from digitlab.nn.diagnostics import layer_diagnostics
+from digitlab.nn import LoopSettings, NetworkSettings, OptimizerSettings
 from digitlab.nn.init import ORDERS, seed_streams
-from digitlab.nn.network import Network
+from digitlab.nn.network import Network, layer_diagnostics
 from digitlab.nn.optimizers import SCHEDULES, make_optimizer, sgd_step, weight_decay
-from digitlab.nn.settings import LoopSettings, NetworkSettings, OptimizerSettings
 
 
 def network_for(cfg: NetworkSettings, n_in: int, n_out: int, rng: np.random.Generator,
@@ -185,7 +184,7 @@ class Classifier:
 
     def layer_diagnostics(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
         """Per-layer backprop quantities on the rows (x, y), `layer<l>.<quantity>`
-        (digitlab.nn.diagnostics); update_ratio against the weights of the previous call."""
+        (digitlab.nn.network); update_ratio against the weights of the previous call."""
         values = layer_diagnostics(self.network, x, self.targets(np.asarray(y)),
                                    self._diagnosed_weights)
         self._diagnosed_weights = [w.copy() for w in self.network.weights]

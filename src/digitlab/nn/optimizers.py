@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import blas
 
+from digitlab.nn import OptimizerSettings
 from digitlab.nn.network import Network
-from digitlab.nn.settings import OptimizerSettings
 
 # learning rate of pass `epoch` (0-based) from the optimizer's settings
 SCHEDULES = {
