@@ -53,8 +53,19 @@ class RunLog(Protocol):
     def log_model(self, bundle: ModelBundle) -> None: ...
 
 
+class AlreadyTrained(Exception):
+    """Another process trained this identity while this one waited for it to end."""
+
+    def __init__(self, run_id: str, metrics: dict[str, float]):
+        super().__init__(run_id)
+        self.run_id, self.metrics = run_id, metrics
+
+
 class Tracker(Protocol):
-    def run(self, name: str, params: dict[str, str], tags: dict[str, str]) -> ContextManager[RunLog]:
+    def run(self, name: str, params: dict[str, str], tags: dict[str, str],
+            exclusive: bool = False) -> ContextManager[RunLog]:
+        """A new run; `exclusive`: none other of its identity (tags) may train at once, and one
+        that FINISHED meanwhile raises AlreadyTrained."""
         ...
 
     def finished_run(self, config_hash: str) -> tuple[str, dict[str, float]] | None:
@@ -105,7 +116,8 @@ class NullTracker:
     """tracking=off: the run's files stay in its output folder, nothing is logged."""
 
     @contextmanager
-    def run(self, name: str, params: dict[str, str], tags: dict[str, str]) -> Iterator[RunLog]:
+    def run(self, name: str, params: dict[str, str], tags: dict[str, str],
+            exclusive: bool = False) -> Iterator[RunLog]:
         yield _NoRunLog()
 
     def finished_run(self, config_hash: str) -> None:
@@ -239,16 +251,19 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
             if found:  # a run found FINISHED is not split
                 return RunResult(found[0], found[1], skipped=True)
         split = split_of(dataset, cfg)
-        with tracker.run(name, flatten(asdict(cfg)), tags or {}) as log:
-            return _train_and_log(cfg, split, log, identity, progress, out_dir,
-                                  extra_artifacts)
+        try:
+            with tracker.run(name, flatten(asdict(cfg)), {**(tags or {}), tag.IDENTITY: identity},
+                             exclusive=cfg.tracking.skip_finished) as log:
+                return _train_and_log(cfg, split, log, progress, out_dir, extra_artifacts)
+        except AlreadyTrained as done:
+            return RunResult(done.run_id, done.metrics, skipped=True)
 
 
-def _train_and_log(cfg: RunConfig, split: Split, log: RunLog, identity: str,
-                   progress: Progress | None, out_dir: Path | None,
+def _train_and_log(cfg: RunConfig, split: Split, log: RunLog, progress: Progress | None,
+                   out_dir: Path | None,
                    extra_artifacts: dict[str, Path] | None) -> RunResult:
     """The run trained, evaluated and recorded into `log`."""
-    log.set_tags({tag.IDENTITY: identity, tag.DATA_DIGEST: split.digest, **numerics(cfg)})
+    log.set_tags({tag.DATA_DIGEST: split.digest, **numerics(cfg)})
     log.log_datasets(split)
     clf = Classifier(cfg.model, cfg.optim, cfg.trainer, cfg.seed)
     if progress:

@@ -120,6 +120,35 @@ def test_a_parallel_sweep_logs_every_run_and_artifact_through_the_server(server,
 
 
 
+def test_one_config_is_one_run_when_two_identical_sweeps_log_to_one_server(server, tmp_path):
+    """No lock file reaches a server's other clients: each run claims its config in the store
+    (created, then looking for another of its config), so of two identical joblib sweeps started
+    together every config trains once and the other sweep takes that run."""
+    from mlflow.entities import ViewType
+    from mlflow.tracking import MlflowClient
+
+    url, _, _ = server
+    args = [sys.executable, str(ROOT / "pipelines" / "train.py"), "-m", "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2", "seed=0,1,2", "trainer.epochs=30",
+            "tracking.log_model=false", f"tracking.uri={url}", "tracking.experiment=claims"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    procs = [subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-2000:]
+    client = MlflowClient(url)
+    experiment_id = client.get_experiment_by_name("claims").experiment_id
+    children = [r for r in client.search_runs([experiment_id])
+                if "mlflow.parentRunId" in r.data.tags]
+    identities = [r.data.tags["digitlab.config_hash"] for r in children]
+    assert len(identities) == 3 and len(set(identities)) == 3, identities
+    assert all(r.info.status == "FINISHED" for r in children)
+    # a claim that gave way left its run KILLED and deleted, never RUNNING
+    assert all(r.info.status == "KILLED" for r in client.search_runs(
+        [experiment_id], run_view_type=ViewType.DELETED_ONLY))
+
+
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
     """A one-node Ray cluster on 127.0.0.1 (`ray start --head`), started from a folder of its

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import tempfile
 import time
 from contextlib import AbstractContextManager, contextmanager
@@ -29,11 +30,11 @@ from mlflow.tracking import MlflowClient
 from digitlab import tags as tag
 from digitlab.data import Split
 from digitlab.files import sqlite_path
-from digitlab.runner import ModelBundle
+from digitlab.runner import AlreadyTrained, ModelBundle
 from digitlab.stopping import Terminated, deferred
 from digitlab.tracking.epochs import EpochMetrics, journal_folder
 from digitlab.tracking.model import MODEL_CODE, NetworkModel
-from digitlab.tracking.store import client_for, describe, process_tags
+from digitlab.tracking.store import client_for, describe, mark_dead_runs_killed, process_tags
 from digitlab.training import EpochRecord
 
 log = logging.getLogger(__name__)
@@ -232,10 +233,68 @@ class MlflowRunLog:
         self.model_id = logged.model_id
 
 
+def _created(client: MlflowClient, experiment_id: str, name: str, params: dict[str, str],
+             tags: dict[str, str]) -> str:
+    with deferred():  # a stop signal arriving here is raised once the run exists
+        run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+        items = [Param(k, v) for k, v in params.items()]
+        for i in range(0, len(items), 100):  # log_batch takes at most 100 params
+            client.log_batch(run_id, params=items[i:i + 100])
+    return run_id
+
+
+def _rival(client: MlflowClient, experiment_id: str, identity: str, own: str):
+    """A run of the same identity, RUNNING or FINISHED, other than `own` (FINISHED first)."""
+    found = client.search_runs([experiment_id], f"tags.`{tag.IDENTITY}` = '{identity}'")
+    others = sorted((r for r in found if r.info.run_id != own
+                     and r.info.status in ("RUNNING", "FINISHED")),
+                    key=lambda r: r.info.status != "FINISHED")
+    return others[0] if others else None
+
+
+def _ended(client: MlflowClient, experiment_id: str, rival):
+    """`rival` once it is no longer RUNNING (or was deleted); runs of dead processes on this
+    host are marked KILLED meanwhile."""
+    log.info("waiting for run %s (host %s, pid %s), which trains this config",
+             rival.info.run_id, rival.data.tags.get(tag.HOST), rival.data.tags.get(tag.PID))
+    while rival.info.status == "RUNNING" and rival.info.lifecycle_stage == "active":
+        time.sleep(CLAIM_POLL_SECONDS)
+        mark_dead_runs_killed(client, experiment_id)
+        rival = client.get_run(rival.info.run_id)
+    return rival
+
+
+# how often a run waiting for another of its config asks whether that one has ended
+CLAIM_POLL_SECONDS = 2.0
+
+
+def _claimed(client: MlflowClient, experiment_id: str, name: str, params: dict[str, str],
+             tags: dict[str, str]) -> str:
+    """A new run that alone trains its identity, in a store other processes may write from
+    other machines (no lock file reaches them). The run is created first, then every other
+    RUNNING or FINISHED run of its identity is looked for: finding one, it ends KILLED and is
+    deleted, and the other is waited for; FINISHED, it is the config's run (AlreadyTrained);
+    ended otherwise, the claim starts again after a random pause. Of two processes, the one
+    that looks second always sees the other's run, so at most one trains."""
+    while True:
+        run_id = _created(client, experiment_id, name, params, tags)
+        rival = _rival(client, experiment_id, tags[tag.IDENTITY], run_id)
+        if rival is None:
+            return run_id
+        client.set_terminated(run_id, "KILLED")
+        client.delete_run(run_id)
+        rival = _ended(client, experiment_id, rival)
+        if rival.info.status == "FINISHED" and rival.info.lifecycle_stage == "active":
+            raise AlreadyTrained(rival.info.run_id, rival.data.metrics)
+        time.sleep(random.uniform(0.1, CLAIM_POLL_SECONDS))  # two yielding claims part ways
+
+
 @contextmanager
 def open_run(uri: str, experiment_id: str, parent_run_id: str | None, name: str,
-             params: dict[str, str], tags: dict[str, str]) -> Iterator[MlflowRunLog]:
-    """A new run, its params logged; it ends FINISHED, or FAILED / KILLED with the error."""
+             params: dict[str, str], tags: dict[str, str],
+             exclusive: bool = False) -> Iterator[MlflowRunLog]:
+    """A new run, its params logged; it ends FINISHED, or FAILED / KILLED with the error.
+    `exclusive` in a store without a lock file (a tracking server, a database): `_claimed`."""
     client = client_for(uri)
     tags = {**tags, **process_tags(), tag.JOURNAL_DIR: str(journal_folder().resolve())}
     if parent_run_id:
@@ -243,11 +302,10 @@ def open_run(uri: str, experiment_id: str, parent_run_id: str | None, name: str,
     run_id, run_log, error = None, None, None
     params = {k: v[:6000] for k, v in params.items()}
     try:
-        with deferred():  # a stop signal arriving here is raised once the run exists
-            run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
-            items = [Param(k, v) for k, v in params.items()]
-            for i in range(0, len(items), 100):  # log_batch takes at most 100 params
-                client.log_batch(run_id, params=items[i:i + 100])
+        if exclusive and sqlite_path(uri) is None:
+            run_id = _claimed(client, experiment_id, name, params, tags)
+        else:
+            run_id = _created(client, experiment_id, name, params, tags)
         run_log = MlflowRunLog(client, run_id, experiment_id, params)
         yield run_log
         run_log.write_epochs()
@@ -280,16 +338,17 @@ class MlflowTracker:
                                   "and attributes.status = 'FINISHED'", max_results=1)
         return (found[0].info.run_id, found[0].data.metrics) if found else None
 
-    def run(self, name: str, params: dict[str, str],
-            tags: dict[str, str]) -> AbstractContextManager:
-        return open_run(self.uri, self.experiment_id, self.parent_run_id, name, params, tags)
+    def run(self, name: str, params: dict[str, str], tags: dict[str, str],
+            exclusive: bool = False) -> AbstractContextManager:
+        return open_run(self.uri, self.experiment_id, self.parent_run_id, name, params, tags,
+                        exclusive)
 
     @contextmanager
     def reserved(self, config_hash: str) -> Iterator[None]:
         """In a SQLite store, one process at a time trains a config: two sweeps started together
         train it once, the second waiting for the first and finding its run FINISHED. A lock
-        file per identity beside the store, released by the system when its process dies; a
-        tracking server's store has no such lock (docs/reliability.md)."""
+        file per identity beside the store, released by the system when its process dies; in a
+        store other machines write to, an exclusive `run` claims the identity instead."""
         from filelock import FileLock, Timeout
 
         db = sqlite_path(self.uri)
