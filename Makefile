@@ -68,7 +68,7 @@ reproduce-ch5: $(RUN_STAMP)
 		n_jobs=2 out=docs/reproduce-ch5
 
 ## bench: digitlab against scikit-learn, PyTorch, the blog network's loop and the BLAS floor; pipeline
-## costs; every command against a by-hand Hydra + MLflow script
+## costs; every command against the typical Hydra + MLflow script (benchmarks/typical.py)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_pipeline.py

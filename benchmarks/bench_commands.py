@@ -1,19 +1,21 @@
-"""What each command costs, beside the by-hand Hydra + MLflow script (benchmarks/by_hand.py)
-that does the least a tracked run can do; both run in one benchmark run, alternating, so the
-machine's load falls on both alike:
+"""What each command costs, beside the script a researcher writes by hand with Hydra and MLflow
+in the shape of their tutorials (benchmarks/typical.py: a classification report, a confusion
+matrix figure, the weights and a pyfunc model logged); both run in one benchmark run,
+alternating, so the machine's load falls on both alike:
 
     python benchmarks/bench_commands.py [--repeats 5] [--no-sweeps]
 
-Rounds of: the by-hand script (1 epoch into an existing store), a one-run digits command (1 epoch,
+Rounds of: the typical script (1 epoch into an existing store), a one-run digits command (1 epoch,
 every artifact of the contract, into an existing store), the same with tracking=off, the same
 command again (skipped: already FINISHED), status.py, compare.py and register.py. Every command
 is a fresh process that leaves none behind. Then `make run`'s 12-run sweep (into the existing
-store, a new experiment each time); a 240-run digits sweep (1 epoch each, once), whose per-run
+store, a new experiment each time) beside the typical script's plain Hydra multirun of the same
+grid; a 240-run digits sweep (1 epoch each, once), whose per-run
 cost must stay flat as the store grows (the last 24 runs against the first 24, from the runs'
 start times) with the store's and the artifacts' size per run; and, where dataset-fashion-mnist
 is installed, 16 five-epoch 784-100-10 Fashion-MNIST jobs on 2 joblib workers against the same
 jobs run sequentially. Every figure is a median of --repeats fresh processes; the ratios are what
-the targets are written in. Beside the sweep, its floor: the by-hand script plus the seconds its
+the targets are written in. Beside the sweep, its floor: the typical script plus the seconds its
 runs spent in their epoch loops (training and the per-epoch writes), read from the store; beside
 the joblib sweep, the CPU seconds of the sequential one over the machine's cores, and the joblib
 sweep's own (how near it is to keeping every core busy). Written to commands_results.md.
@@ -33,12 +35,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = ROOT / "pipelines"
-BY_HAND = Path(__file__).with_name("by_hand.py")
+TYPICAL = Path(__file__).with_name("typical.py")
+REFERENCE, SWEEP_REFERENCE = "typical script", "typical script's 12-job multirun"
 RESULTS = Path(__file__).with_name("commands_results.md")
 FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 # make run's sweep (Makefile), kept in step with it by tests/test_benchmarks.py
 MAKE_RUN_SWEEP = ["-m", "model.hidden=16,32,64", "optim.lr=0.1,0.5", "seed=0,1",
                   "trainer.epochs=20"]
+# the same grid as the typical script's plain Hydra multirun (basic launcher)
+TYPICAL_SWEEP = ["-m", "hidden=16,32,64", "lr=0.1,0.5", "seed=0,1", "epochs=20"]
 FASHION_SWEEP = ["-m", "data=fashion_mnist", "model.hidden=100", "model.activation=relu",
                  "optim.lr=0.1", "trainer.batch_size=128", "trainer.epochs=5",
                  "seed=" + ",".join(map(str, range(16)))]
@@ -76,18 +81,18 @@ def main() -> None:
         env.pop("MLFLOW_TRACKING_URI", None)
         uri = f"sqlite:///{tmp / 'store' / 'mlflow.db'}"
         store = [f"tracking.uri={uri}"]
-        hand_store = f"tracking_uri=sqlite:///{tmp / 'by-hand' / 'mlflow.db'}"
+        hand_store = f"uri=sqlite:///{tmp / 'typical' / 'mlflow.db'}"
 
         def train(*args: str) -> list[str]:
             return [py, str(PIPELINES / "train.py"), *args]
 
         # the stores exist and hold a sweep before anything is timed, as in a working project
-        timed([py, str(BY_HAND), hand_store, f"hydra.run.dir={tmp / 'hand'}"], env, tmp)
+        timed([py, str(TYPICAL), hand_store, f"hydra.run.dir={tmp / 'hand'}"], env, tmp)
         timed(train(*MAKE_RUN_SWEEP[:2], "trainer.epochs=2", *store), env, tmp)
         timed(train("trainer.epochs=1", "seed=99", "tracking=off"), env, tmp)  # its data cache
         commands = {
-            "by-hand script": lambda i: [py, str(BY_HAND), hand_store, f"seed={i}",
-                                         f"hydra.run.dir={tmp / 'hand'}"],
+            REFERENCE: lambda i: [py, str(TYPICAL), hand_store, f"seed={i}",
+                                  f"hydra.run.dir={tmp / 'hand'}"],
             "one run": lambda i: train("trainer.epochs=1", f"seed={100 + i}", *store),
             "one run, tracking=off": lambda i: train("trainer.epochs=1", f"seed={i}",
                                                      "tracking=off"),
@@ -101,10 +106,12 @@ def main() -> None:
             for name, command in commands.items():
                 times.setdefault(name, []).append(
                     timed(command(i), env, tmp))
+        parts = breakdown(train("trainer.epochs=1", "seed=999", *store), env, tmp)
         if not options.no_sweeps:
             for i in range(options.repeats):
-                times.setdefault("by-hand script", []).append(
-                    timed(commands["by-hand script"](50 + i), env, tmp))
+                times.setdefault(SWEEP_REFERENCE, []).append(timed(
+                    [py, str(TYPICAL), *TYPICAL_SWEEP, hand_store, f"experiment=multirun-{i}",
+                     f"hydra.sweep.dir={tmp / 'multirun'}"], env, tmp))
                 times.setdefault("make run's 12-run sweep", []).append(timed(
                     train(*MAKE_RUN_SWEEP, *store, f"tracking.experiment=sweep-{i}"), env, tmp))
                 epoch_loops.append(_train_seconds(uri, f"sweep-{i}"))
@@ -121,13 +128,13 @@ def main() -> None:
                         train(*FASHION_SWEEP, *experiment, "hydra/launcher=joblib",
                               "hydra.launcher.n_jobs=2"), env, tmp, joblib_cpu))
     if epoch_loops:
-        hand = statistics.median(times["by-hand script"])
+        hand = statistics.median(times[REFERENCE])
         times[SWEEP_FLOOR] = [hand + seconds for seconds in epoch_loops]
     if sequential_cpu:
         times[JOBLIB_FLOOR] = [seconds / CORES for seconds in sequential_cpu]
         times[JOBLIB_OWN_FLOOR] = [seconds / CORES for seconds in joblib_cpu]
     medians = {name: statistics.median(values) for name, values in times.items()}
-    print(table(medians, times, options.repeats, None if options.no_sweeps else scale))
+    print(table(medians, times, options.repeats, None if options.no_sweeps else scale, parts))
 
 
 SCALE_RUNS = 240  # one config each: model.hidden × optim.lr × seed, 1 epoch
@@ -174,24 +181,24 @@ def _train_seconds(uri: str, experiment: str) -> float:
     return sum(r.data.metrics.get("train_seconds", 0.0) for r in _runs(uri, experiment))
 
 
-SWEEP_FLOOR = "by-hand script + the sweep's epoch loops"
+SWEEP_FLOOR = "typical script + the sweep's epoch loops"
 CORES = os.cpu_count() or 1
 # no schedule of the same jobs on CORES cores ends sooner than their CPU seconds over CORES
 JOBLIB_FLOOR = f"the sequential jobs' CPU seconds / {CORES} cores"
 JOBLIB_OWN_FLOOR = f"the joblib jobs' own CPU seconds / {CORES} cores"
 FLOORS = [  # (what, reference, the command it bounds from below)
-    (SWEEP_FLOOR, "by-hand script", "make run's 12-run sweep"),
+    (SWEEP_FLOOR, SWEEP_REFERENCE, "make run's 12-run sweep"),
     (JOBLIB_FLOOR, "16 Fashion jobs, sequential", "16 Fashion jobs, joblib n_jobs=2"),
     (JOBLIB_OWN_FLOOR, "16 Fashion jobs, sequential", "16 Fashion jobs, joblib n_jobs=2"),
 ]
 TARGETS = [  # (command, reference, target ratio)
-    ("one run", "by-hand script", 1.0),
-    ("one run, tracking=off", "by-hand script", 0.5),
-    ("one run, skipped", "by-hand script", 1.0),
-    ("status.py", "by-hand script", 1.0),
-    ("compare.py", "by-hand script", 1.0),
-    ("register.py", "by-hand script", 1.0),
-    ("make run's 12-run sweep", "by-hand script", 2.0),
+    ("one run", REFERENCE, 0.8),
+    ("one run, tracking=off", REFERENCE, 0.4),
+    ("one run, skipped", REFERENCE, 0.4),
+    ("status.py", REFERENCE, 0.5),
+    ("compare.py", REFERENCE, 0.5),
+    ("register.py", REFERENCE, 0.5),
+    ("make run's 12-run sweep", SWEEP_REFERENCE, 0.6),
     ("16 Fashion jobs, joblib n_jobs=2", "16 Fashion jobs, sequential", None),  # shown
 ]
 SCALE_TARGET = 1.2  # the last runs' per-run cost over the first runs'
@@ -206,12 +213,49 @@ def scale_table(scale: dict) -> str:
             f"and artifacts {scale['artifacts_kb']:.0f} KB per run |")
 
 
+# where one tracked run's seconds go: (part, the functions whose cumulative time it is); the
+# imports are counted wherever they happen, so a part includes the imports it triggers
+PARTS = [
+    ("imports (all, wherever they happen)", [("importlib._bootstrap", "_find_and_load")]),
+    ("config and store checks", [("digitlab/cli/preflight.py", "preflight"),
+                                 ("digitlab/cli/preflight.py", "prepare_store")]),
+    ("data and split", [("digitlab/data/sources.py", "load_dataset"),
+                        ("digitlab/runner.py", "split_of")]),
+    ("training (the epochs, their metrics logged)", [("digitlab/runner.py", "_train_epochs")]),
+    ("reports (classification report, figures)", [("digitlab/runner.py", "_write_reports")]),
+    ("model (pyfunc, logged)", [("digitlab/tracking/runs.py", "log_model")]),
+    ("other logging (run, params, tags, datasets, artifacts, metrics, end)", [
+        ("digitlab/tracking/runs.py", name) for name in ("_created", "set_tags", "log_datasets",
+                                                "log_artifacts", "log_metrics", "write_epochs",
+                                                "_end_run", "finished_run")]),
+]
+
+
+def breakdown(command: list[str], env: dict, cwd: Path) -> list[tuple[str, float]]:
+    """One tracked run under cProfile: its whole time and each part's (PARTS)."""
+    import pstats
+
+    profile = cwd / "run.prof"
+    timed([command[0], "-m", "cProfile", "-o", str(profile), *command[1:]], env, cwd)
+    stats = pstats.Stats(str(profile)).stats
+    parts = [("the whole process, profiled", sum(tt for _, _, tt, _, _ in stats.values()))]
+    for part, functions in PARTS:
+        parts.append((part, sum(ct for (file, _, name), (_, _, _, ct, _) in stats.items()
+                                if any(name == function and where in file
+                                       for where, function in functions))))
+    return parts
+
+
 def table(medians: dict[str, float], times: dict[str, list[float]], repeats: int,
-          scale: dict | None = None) -> str:
+          scale: dict | None = None, parts: list[tuple[str, float]] | None = None) -> str:
     lines = ["| command | median s | × reference | target | met | all runs, s |",
              "|---|---|---|---|---|---|",
-             f"| by-hand script (the reference) | {medians['by-hand script']:.2f} | 1.00 | — | — "
-             f"| {_all(times['by-hand script'])} |"]
+             f"| {REFERENCE} (the reference) | {medians[REFERENCE]:.2f} | 1.00 | — | — "
+             f"| {_all(times[REFERENCE])} |"]
+    if SWEEP_REFERENCE in medians:
+        lines.append(f"| {SWEEP_REFERENCE} | {medians[SWEEP_REFERENCE]:.2f} | "
+                     f"{medians[SWEEP_REFERENCE] / medians[REFERENCE]:.2f} | — | — | "
+                     f"{_all(times[SWEEP_REFERENCE])} |")
     for name, reference, target in TARGETS:
         if name not in medians:
             continue
@@ -228,6 +272,11 @@ def table(medians: dict[str, float], times: dict[str, list[float]], repeats: int
                      f"{_all(times[name])} |")
     if scale:
         lines.append(scale_table(scale))
+    if parts:
+        lines += ["", "One tracked run, 1 epoch, under cProfile (seconds; its overhead inflates "
+                  "them alike):", "", "| part | s | share |", "|---|---|---|"]
+        lines += [f"| {part} | {seconds:.2f} | {seconds / parts[0][1]:.0%} |"
+                  for part, seconds in parts]
     text = "\n".join(lines)
     RESULTS.write_text(f"# Command costs (`python benchmarks/bench_commands.py --repeats "
                        f"{repeats}`, {time.strftime('%Y-%m-%d')})\n\n{text}\n")
@@ -235,7 +284,7 @@ def table(medians: dict[str, float], times: dict[str, list[float]], repeats: int
 
 
 def _of(reference: str) -> str:
-    return "" if reference == "by-hand script" else f" of {reference}"
+    return "" if reference == REFERENCE else f" of {reference}"
 
 
 def _all(seconds: list[float]) -> str:
