@@ -168,8 +168,9 @@ def test_the_reproduced_mean_carries_its_95_percent_interval_and_whether_the_pub
 
 
 def test_a_reruns_verdict_tells_bits_from_noise():
-    """The three verdicts and their exit codes: exact (0), bit-identical weights with metrics
-    that differ (3), weights that differ (1); NaN equals NaN, a missing epoch differs."""
+    """The three verdicts and their exit codes: exact (0), bit-identical weights and predictions
+    with metrics that differ (3), weights or predictions that differ (1); NaN equals NaN, a
+    missing epoch differs."""
     import numpy as np
 
     from digitlab.reproduction import rerun_verdict
@@ -180,11 +181,20 @@ def test_a_reruns_verdict_tells_bits_from_noise():
                {"train_loss": 0.25, "val_accuracy": 0.9}]
     final = {"test_loss": 0.3, "train_seconds": 1.0}
 
-    def verdict(history=history, final=final, new_weights=weights):
-        return rerun_verdict(logged, {"test_loss": 0.3, "train_seconds": 9.0}, weights,
-                             history, final, new_weights)
+    predicted = np.array([3, 1, 4, 1, 5])
 
-    assert verdict().exit_code == 0 and verdict().line.startswith("reproduced exactly")
+    def verdict(history=history, final=final, new_weights=weights, predictions=None):
+        return rerun_verdict(logged, {"test_loss": 0.3, "train_seconds": 9.0}, weights,
+                             history, final, new_weights, predictions)
+
+    assert verdict().exit_code == 0 and verdict().line.startswith("reproduced exactly: weights bit")
+    found = verdict(predictions=(predicted, predicted.copy()))
+    assert found.exit_code == 0 and "weights and test predictions bit for bit" in found.line
+    found = verdict(predictions=(predicted, predicted + [0, 0, 1, 0, 1]))
+    assert found.exit_code == 1 and found.line == (
+        "NOT reproduced: the weights are bit-identical, but 2 of 5 predictions on the test "
+        "split differ")
+    assert verdict(predictions=(predicted, predicted[:4])).exit_code == 1
     noisy = [history[0], {**history[1], "train_loss": 0.25 * (1 + 1e-10)}]
     found = verdict(history=noisy)
     assert found.exit_code == 3 and "1 logged metric value(s) differ by at most 1e-10" in found.line
@@ -192,6 +202,7 @@ def test_a_reruns_verdict_tells_bits_from_noise():
     assert verdict(history=history[:1]).exit_code == 3  # an epoch the re-run lacks differs
     moved = {**weights, "best": {"W1": np.arange(4.0) + [0, 0, 0.5, 0]}}
     found = verdict(history=noisy, new_weights=moved)
-    assert found.exit_code == 1 and found.line.startswith("NOT reproduced: the weights differ")
+    assert found.exit_code == 1 and found.line.startswith(
+        "NOT reproduced: the weights differ from epoch 2 on")
     assert "weights/best.npz W1: largest |Δ| 0.5" in found.line
     assert "the first metric to differ: train_loss at epoch 2" in found.line

@@ -244,12 +244,16 @@ WHY = {"loss": "a loss is a sum whose last bits depend on how it is accumulated"
 def rerun_verdict(logged: dict[str, list[float]], logged_final: dict[str, float],
                   logged_weights: dict[str, dict[str, np.ndarray]],
                   history: Sequence[dict[str, float]], final: dict[str, float],
-                  weights: dict[str, dict[str, np.ndarray]]) -> RerunVerdict:
+                  weights: dict[str, dict[str, np.ndarray]],
+                  predictions: tuple[np.ndarray, np.ndarray] | None = None) -> RerunVerdict:
     """A re-run against its logged run, in this order: the final and best weights bit for bit
-    (a difference is "NOT reproduced", with the largest |Δ| and the first metric to differ),
-    then every logged metric (timings aside): none differs, "reproduced exactly"; some do,
-    "reproduced", with how many and by how much."""
+    (a difference is "NOT reproduced", from the epoch of the first metric to differ, with the
+    largest |Δ|), the predictions on the test split (logged, re-run; None where the run kept no
+    test set), then every logged metric (timings aside): none differs, "reproduced exactly";
+    some do, "reproduced", with how many and by how much."""
     differences = _metric_differences(logged, logged_final, history, final)
+    since = (f" from epoch {differences[0][0].split(' at epoch ')[1]} on"
+             if differences and " at epoch " in differences[0][0] else "")
     for name in sorted(set(logged_weights) | set(weights)):
         old, new = logged_weights.get(name, {}), weights.get(name, {})
         for array in sorted(set(old) | set(new)):
@@ -260,15 +264,24 @@ def rerun_verdict(logged: dict[str, list[float]], logged_final: dict[str, float]
             else:
                 largest = "its shape differs" if array in old and array in new else "missing"
             first = (f"; the first metric to differ: {differences[0][0]}" if differences else "")
-            return RerunVerdict(f"NOT reproduced: the weights differ (weights/{name}.npz "
+            return RerunVerdict(f"NOT reproduced: the weights differ{since} (weights/{name}.npz "
                                 f"{array}: {largest}){first}", 1)
+    same = "weights"
+    if predictions is not None:
+        old, new = predictions
+        if old.shape != new.shape or not np.array_equal(old, new):
+            moved = (f"{int(np.sum(old != new))} of {len(old)}" if old.shape == new.shape
+                     else f"{len(new)} for {len(old)}")
+            return RerunVerdict(f"NOT reproduced: the weights are bit-identical, but {moved} "
+                                "predictions on the test split differ", 1)
+        same = "weights and test predictions"
     if not differences:
-        return RerunVerdict("reproduced exactly: weights bit for bit, every metric identical", 0)
+        return RerunVerdict(f"reproduced exactly: {same} bit for bit, every metric identical", 0)
     relative = max(_relative(a, b) for _, a, b in differences)
     keys = {where.removeprefix("final ").split(" at epoch")[0] for where, _, _ in differences}
     why = sorted({text for key in keys for part, text in WHY.items() if part in key})
     return RerunVerdict(
-        f"reproduced: weights bit-identical; {len(differences)} logged metric value(s) differ "
+        f"reproduced: {same} bit-identical; {len(differences)} logged metric value(s) differ "
         f"by at most {relative:.2g} (relative), the first {differences[0][0]}"
         + (f" ({'; '.join(why)})" if why else ""), 3)
 

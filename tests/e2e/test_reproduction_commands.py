@@ -109,7 +109,8 @@ def test_rerun_reproduces_a_digits_run_exactly_and_catches_altered_weights(tmp_p
                            timestamp=history[-1].timestamp + 1, step=history[-1].step)
     done = pipeline("rerun.py", f"run_id={run.info.run_id}", f"tracking.uri={uri}", cwd=tmp_path)
     assert done.returncode == 3, done.stdout + done.stderr[-2000:]
-    assert ("reproduced: weights bit-identical; 1 logged metric value(s) differ by at most 1e-12"
+    assert ("reproduced: weights and test predictions bit-identical; 1 logged metric value(s) "
+            "differ by at most 1e-12"
             in done.stdout and "a loss is a sum" in done.stdout), done.stdout
 
     weights = Path(urlparse(run.info.artifact_uri).path) / "weights" / "final.npz"

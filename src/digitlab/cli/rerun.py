@@ -62,7 +62,7 @@ def run(cfg: RerunConfig) -> None:
         cli.fail(f"run_id={cfg.run_id}: no such run in {uri} ({type(exc).__name__}); "
                  "copy the id from the MLflow UI or the sweep summary.")
     _refuse_unless_trained(cfg.run_id, logged)
-    config, weights = _logged_files(uri, cfg.run_id)
+    config, weights, predictions = _logged_files(uri, cfg.run_id)
     run_cfg, code = _same_data_and_code(config, logged.data.tags)
     tracker = MlflowTracker(uri, logged.info.experiment_id)
     result = runner.run(run_cfg, tracker, f"rerun of {logged.info.run_name}",
@@ -74,14 +74,29 @@ def run(cfg: RerunConfig) -> None:
              if k in result.metrics or k in ("test_loss", "test_accuracy")}
     verdict = rerun_verdict({k: v for k, v in history.items() if v}, final, weights,
                             result.history, result.metrics,
-                            {"final": result.final_state, "best": result.best_state})
+                            {"final": result.final_state, "best": result.best_state},
+                            _both(predictions, _predictions(uri, result.run_id)))
     print(f"re-ran {cfg.run_id} as {result.run_id}")
     print(verdict.line)
     sys.exit(verdict.exit_code)
 
 
-def _logged_files(uri: str, run_id: str) -> tuple[dict, dict]:
-    """The run's logged config.yaml and its final and best weights, or one line and exit 2."""
+def _predictions(uri: str, run_id: str | None):
+    """A run's predictions on its test split (report/test_predictions.npz), None without one."""
+    from digitlab import reporting
+    from digitlab.tracking.queries import artifact_files
+
+    data = artifact_files(uri, run_id, "report").get(reporting.PREDICTIONS_FILE) if run_id else None
+    return reporting.read_predictions(data)["predicted"] if data else None
+
+
+def _both(logged, rerun):
+    return None if logged is None or rerun is None else (logged, rerun)
+
+
+def _logged_files(uri: str, run_id: str) -> tuple[dict, dict, np.ndarray | None]:
+    """The run's logged config.yaml, its final and best weights, and its predictions on the test
+    split where it kept them; or one line and exit 2."""
     from digitlab.tracking.queries import download
 
     with tempfile.TemporaryDirectory(prefix="digitlab-rerun-") as tmp:
@@ -92,11 +107,12 @@ def _logged_files(uri: str, run_id: str) -> tuple[dict, dict]:
                 with np.load(download(uri, run_id, f"weights/{name}.npz", Path(tmp)),
                              allow_pickle=False) as arrays:
                     weights[name] = dict(arrays)
+            predictions = _predictions(uri, run_id)
         except Exception as exc:  # MlflowException / OSError: an artifact missing or unreadable
             cli.fail(f"run_id={run_id}: its config.yaml and weights/ cannot be read "
                      f"({cli.one_line(exc)}); a rerun compares against them, so it needs a run "
                      "whose artifacts are intact.")
-    return config, weights
+    return config, weights, predictions
 
 
 def _same_data_and_code(config: dict, tags: dict):
