@@ -101,6 +101,8 @@ def main() -> None:
             "compare.py": lambda i: [py, str(PIPELINES / "compare.py"), *store,
                                      f"out={tmp / 'reports'}"],
             "register.py": lambda i: [py, str(PIPELINES / "register.py"), *store],
+            STORE_FLOOR: lambda i: [py, "-c", STORE_FLOOR_CODE, uri],
+            REPORTS_FLOOR: lambda i: [py, "-c", REPORTS_FLOOR_CODE],
         }
         for i in range(options.repeats):
             for name, command in commands.items():
@@ -188,7 +190,17 @@ CORES = os.cpu_count() or 1
 # no schedule of the same jobs on CORES cores ends sooner than their CPU seconds over CORES
 JOBLIB_FLOOR = f"the sequential jobs' CPU seconds / {CORES} cores"
 JOBLIB_OWN_FLOOR = f"the joblib jobs' own CPU seconds / {CORES} cores"
+# the least any tracked command does through the public APIs: import NumPy, Hydra and MLflow and
+# open the SQLite store with MLflow's client (which checks its schema); and the least a run that
+# writes a classification report and matplotlib figures imports besides
+STORE_FLOOR = "imports of NumPy, Hydra, MLflow + the store opened"
+STORE_FLOOR_CODE = ("import sys, numpy, hydra, mlflow\n"
+                    "mlflow.MlflowClient(sys.argv[1]).search_experiments()")
+REPORTS_FLOOR = "imports of scikit-learn's metrics + matplotlib's Figure"
+REPORTS_FLOOR_CODE = "import sklearn.metrics, matplotlib.figure"
 FLOORS = [  # (what, reference, the command it bounds from below)
+    (STORE_FLOOR, REFERENCE, "one run, and every command that opens the store"),
+    (REPORTS_FLOOR, REFERENCE, "a run that writes its reports"),
     (SWEEP_FLOOR, SWEEP_REFERENCE, "make run's 12-run sweep"),
     (JOBLIB_FLOOR, "16 Fashion jobs, sequential", "16 Fashion jobs, joblib n_jobs=2"),
     (JOBLIB_OWN_FLOOR, "16 Fashion jobs, sequential", "16 Fashion jobs, joblib n_jobs=2"),

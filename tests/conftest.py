@@ -156,6 +156,18 @@ def pipeline(script: str, *args: str, cwd: Path, env: dict | None = None) -> sub
     return run_script(ROOT / "pipelines" / script, list(args), cwd=cwd, env=env)
 
 
+def identical_sweeps_at_once(cwd: Path, *overrides: str, count: int = 2) -> None:
+    """`count` identical `train.py -m <overrides>` started together, each a process of its own
+    (their concurrency is what is tested); each must exit 0."""
+    args = [sys.executable, str(ROOT / "pipelines" / "train.py"), "-m", *overrides]
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    procs = [subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(count)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-2000:]
+
+
 def store(tmp: Path) -> str:
     return f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
 

@@ -19,6 +19,7 @@ from conftest import (
     ROOT,
     client,
     dead_pid,
+    identical_sweeps_at_once,
     idx_bytes,
     pipeline,
     pipeline_process,
@@ -151,14 +152,8 @@ def test_one_config_is_one_run_when_two_identical_sweeps_start_together(tmp_path
     """Nothing trains a config twice: the second sweep waits for the run the first one trains
     and finds it FINISHED (a lock per identity beside a SQLite store)."""
     uri = store(tmp_path)
-    args = [sys.executable, str(ROOT / "pipelines" / "train.py"), "-m", "seed=0,1,2",
-            "trainer.epochs=30", "tracking.log_model=false", f"tracking.uri={uri}"]
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
-    procs = [subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    for p in procs:
-        _, err = p.communicate(timeout=600)
-        assert p.returncode == 0, err[-2000:]
+    identical_sweeps_at_once(tmp_path, "seed=0,1,2", "trainer.epochs=30",
+                             "tracking.log_model=false", f"tracking.uri={uri}")
     trained = [r for r in children(uri) if r.info.status == "FINISHED"]
     identities = [r.data.tags["digitlab.config_hash"] for r in trained]
     assert len(identities) == 3 and len(set(identities)) == 3, identities

@@ -18,7 +18,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, free_port, pipeline, pipeline_process, wait_healthy
+from conftest import (
+    ROOT,
+    free_port,
+    identical_sweeps_at_once,
+    pipeline,
+    pipeline_process,
+    wait_healthy,
+)
 
 pytestmark = pytest.mark.timeout(600)
 INITDB = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -128,15 +135,9 @@ def test_one_config_is_one_run_when_two_identical_sweeps_log_to_one_server(serve
     from mlflow.tracking import MlflowClient
 
     url, _, _ = server
-    args = [sys.executable, str(ROOT / "pipelines" / "train.py"), "-m", "hydra/launcher=joblib",
-            "hydra.launcher.n_jobs=2", "seed=0,1,2", "trainer.epochs=30",
-            "tracking.log_model=false", f"tracking.uri={url}", "tracking.experiment=claims"]
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
-    procs = [subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    for p in procs:
-        _, err = p.communicate(timeout=600)
-        assert p.returncode == 0, err[-2000:]
+    identical_sweeps_at_once(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                             "seed=0,1,2", "trainer.epochs=30", "tracking.log_model=false",
+                             f"tracking.uri={url}", "tracking.experiment=claims")
     client = MlflowClient(url)
     experiment_id = client.get_experiment_by_name("claims").experiment_id
     children = [r for r in client.search_runs([experiment_id])
