@@ -29,6 +29,44 @@ def test_the_interval_of_a_mean_is_students_t():
     assert significance.mean_interval([0.5, float("nan"), 0.7]).n == 2
 
 
+def test_an_interval_never_leaves_the_values_its_metric_can_take():
+    """Two seeds near 1: Student's t reaches past 1, where no accuracy lies; the interval stops
+    at the bound and says so, in the table, its Markdown, its notes and the paragraph."""
+    from digitlab.directions import metric_range
+    from digitlab.head_to_head import groups_paragraph
+
+    assert metric_range("best_val_accuracy") == (0.0, 1.0)
+    assert metric_range("val_loss") == (0.0, math.inf)
+    near_one = [0.9444, 0.9861]
+    raw = significance.mean_interval(near_one)
+    assert raw.high > 1 and not raw.clipped  # as Student's t has it: 0.7003–1.2302
+    bounded = significance.mean_interval(near_one, bounds=(0.0, 1.0))
+    assert (bounded.low, bounded.high, bounded.clipped) == (raw.low, 1.0, True)
+    losses = significance.mean_interval([0.01, 0.3], bounds=metric_range("val_loss"))
+    assert losses.low == 0.0 and losses.clipped and losses.high == raw_high([0.01, 0.3])
+    inside = significance.mean_interval([0.90, 0.91, 0.905], bounds=(0.0, 1.0))
+    assert not inside.clipped
+
+    runs = _runs([{"params.model.hidden": h, "params.seed": str(s), "params.data.name": "digits",
+                   "metrics.best_val_accuracy": v, "metrics.test_accuracy": v}
+                  for h, vs in {"16": near_one, "8": [0.90, 0.91]}.items()
+                  for s, v in enumerate(vs)])
+    groups = config_groups.group(runs)
+    table = groups.table
+    assert table["best_val_accuracy_ci_high"].max() <= 1.0
+    assert table["best_val_accuracy_ci_clipped"].tolist() == [True, False]
+    shown = config_groups.readable(groups)
+    assert shown.loc[0, "best_val_accuracy 95 % CI"].endswith("1.0000 *")
+    assert not shown.loc[1, "best_val_accuracy 95 % CI"].endswith("*")
+    assert "clipped to [0, 1]" in config_groups.notes(groups)[0]
+    paragraph = groups_paragraph("a", near_one, "b", [0.90, 0.91], "best_val_accuracy")
+    assert "1.0000 (clipped to the metric's range)" in paragraph and "1.2" not in paragraph
+
+
+def raw_high(values):
+    return significance.mean_interval(values).high
+
+
 def test_welch_is_scipys_unequal_variance_test():
     assert significance.welch_p([1, 2, 3], [4, 5, 6]) == pytest.approx(0.0213116, abs=1e-6)
     a, b = [0.97, 0.98, 0.975, 0.99], [0.96, 0.965, 0.962]

@@ -6,6 +6,7 @@ plain data."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +16,7 @@ from digitlab import significance
 from digitlab import tags as tag
 from digitlab.comparison import dataset_labels, score_metric, varying_params
 from digitlab.config import NOT_TRAINED_BY
-from digitlab.directions import DEFAULT_METRIC, lower_is_better
+from digitlab.directions import DEFAULT_METRIC, lower_is_better, metric_range
 
 # params that vary between runs of one config: its seed and the keys that do not change what a
 # run trains; tracking.* says where a run is stored
@@ -88,12 +89,13 @@ class ConfigGroups:
 
 
 def _describe(values: np.ndarray, metric: str, interval: bool) -> dict:
-    summary = significance.mean_interval(values)
+    summary = significance.mean_interval(values, bounds=metric_range(metric))
     row = {f"{metric}_mean": summary.mean,
            f"{metric}_sd": np.nan if summary.sd is None else summary.sd}
     if interval:
         row[f"{metric}_ci_low"] = np.nan if summary.low is None else summary.low
         row[f"{metric}_ci_high"] = np.nan if summary.high is None else summary.high
+        row[f"{metric}_ci_clipped"] = summary.clipped
     return row
 
 
@@ -186,8 +188,9 @@ def readable(groups: ConfigGroups) -> pd.DataFrame:
         if f"{m}_ci_low" in table:
             shown[f"{m} 95 % CI"] = [
                 "— (none logged)" if np.isnan(a) else "— (one seed)" if np.isnan(lo)
-                else f"{_number(lo, digits)}–{_number(hi, digits)}"
-                for a, lo, hi in zip(mean, table[f"{m}_ci_low"], table[f"{m}_ci_high"])]
+                else f"{_number(lo, digits)}–{_number(hi, digits)}{' *' if cut else ''}"
+                for a, lo, hi, cut in zip(mean, table[f"{m}_ci_low"], table[f"{m}_ci_high"],
+                                          table[f"{m}_ci_clipped"])]
     shown["p vs best (Holm)"] = [significance.format_p(p) for p in table["p_vs_best_holm"]]
     shown["verdict"] = table["verdict"]
     return shown
@@ -197,9 +200,12 @@ def notes(groups: ConfigGroups) -> list[str]:
     """What the table's statistics are, and each dataset's seed budget, as sentences."""
     if groups.table.empty:
         return []
-    lines = [f"95 % CI: Student-t interval of the mean over seeds; verdicts: Welch's t-test of "
-             f"{groups.metric} against the best config of the dataset, p-values Holm-adjusted "
-             f"across its configs, α = {groups.alpha:g}."]
+    low, high = metric_range(groups.metric)
+    bound = (f", clipped to [{low:g}, {high:g}], the values {groups.metric} can take (* where "
+             "it reached past them)" if math.isfinite(high) else "")
+    lines = [f"95 % CI: Student-t interval of the mean over seeds{bound}; verdicts: Welch's "
+             f"t-test of {groups.metric} against the best config of the dataset, p-values "
+             f"Holm-adjusted across its configs, α = {groups.alpha:g}."]
     if ((groups.table["n"] < 2) & groups.table[f"{groups.metric}_mean"].notna()).any():
         lines.append("Configs with one seed have no interval and no test: run more seeds "
                      "(seed=0,1,2).")

@@ -10,12 +10,14 @@ from typing import Sequence
 import numpy as np
 
 from digitlab import significance
+from digitlab.directions import metric_range
 
 
 def _interval(summary: significance.MeanInterval) -> str:
     if summary.low is None:
         return "one seed, no interval"
-    return f"95 % CI {summary.low:.4f}–{summary.high:.4f}, sd {summary.sd:.4f}"
+    clipped = " (clipped to the metric's range)" if summary.clipped else ""
+    return f"95 % CI {summary.low:.4f}–{summary.high:.4f}{clipped}, sd {summary.sd:.4f}"
 
 
 def groups_paragraph(name_a: str, values_a: Sequence[float], name_b: str,
@@ -24,7 +26,9 @@ def groups_paragraph(name_a: str, values_a: Sequence[float], name_b: str,
     """Welch's t-test of two groups' per-seed values of `metric`."""
     from scipy import stats
 
-    a, b = significance.mean_interval(values_a), significance.mean_interval(values_b)
+    bounds = metric_range(metric)
+    a = significance.mean_interval(values_a, bounds=bounds)
+    b = significance.mean_interval(values_b, bounds=bounds)
     text = (f"{name_a} reached a mean {metric} of {a.mean:.4f} over {a.n} seed(s) "
             f"({_interval(a)}), {name_b} {b.mean:.4f} over {b.n} ({_interval(b)}); "
             f"difference {a.mean - b.mean:+.4f}. ")

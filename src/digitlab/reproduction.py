@@ -80,7 +80,7 @@ def reproduce(published: PublishedConfig, runs: Sequence[TrainingRun],
         averaged, how = _best_of(values, published.runs, published.metric)
     else:
         averaged, how = values, f"mean of {len(values)}"
-    interval = mean_interval(averaged)
+    interval = mean_interval(averaged, bounds=(0.0, 100.0))  # accuracy or error, in %
     value, spread = interval.mean, interval.sd
     curve_max = curve_mean = None
     if curve is not None:

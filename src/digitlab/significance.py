@@ -36,13 +36,15 @@ def format_p(value: float) -> str:
 @dataclass(frozen=True)
 class MeanInterval:
     """A sample of per-seed values: n, mean, sd and the Student-t interval of the mean (None
-    with one value: no spread to scale it by)."""
+    with one value: no spread to scale it by); `clipped`: the interval reached past the values
+    the metric can take and stops at their bound."""
 
     n: int
     mean: float
     sd: float | None
     low: float | None
     high: float | None
+    clipped: bool = False
 
     def contains(self, value: float) -> bool | None:
         return None if self.low is None else self.low <= value <= self.high
@@ -59,8 +61,11 @@ def finite(values: Sequence[float]) -> np.ndarray:
     return array[np.isfinite(array) & (np.abs(array) < STORED_INFINITY)]
 
 
-def mean_interval(values: Sequence[float], level: float = LEVEL) -> MeanInterval:
-    """mean ± t(level, n−1)·sd/√n: where the mean over infinitely many seeds lies, at `level`."""
+def mean_interval(values: Sequence[float], level: float = LEVEL,
+                  bounds: tuple[float, float] = (-math.inf, math.inf)) -> MeanInterval:
+    """mean ± t(level, n−1)·sd/√n: where the mean over infinitely many seeds lies, at `level`;
+    clipped to `bounds`, the values the metric can take (with two or three seeds the t interval
+    of an accuracy near 1 reaches past 1, where no mean can lie)."""
     from scipy import stats
 
     sample = finite(values)
@@ -74,7 +79,9 @@ def mean_interval(values: Sequence[float], level: float = LEVEL) -> MeanInterval
     if sd == 0:  # every seed gave the same value: the interval is that value
         return MeanInterval(n, mean, 0.0, mean, mean)
     low, high = stats.t.interval(level, n - 1, loc=mean, scale=stats.sem(sample))
-    return MeanInterval(n, mean, sd, float(low), float(high))
+    clipped = low < bounds[0] or high > bounds[1]
+    return MeanInterval(n, mean, sd, float(max(low, bounds[0])), float(min(high, bounds[1])),
+                        clipped)
 
 
 def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
