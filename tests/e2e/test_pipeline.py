@@ -426,14 +426,15 @@ def test_every_pipeline_refuses_a_bad_override_in_one_line(script, override, mes
 
 def test_a_single_run_ends_with_its_id_and_its_repeat_is_skipped_without_training(tmp_path):
     uri = store(tmp_path)
-    args = ("trainer.epochs=1", "tracking.log_model=false", f"tracking.uri={uri}")
+    args = ("trainer.epochs=1", f"tracking.uri={uri}")  # its model: register.py's hint runs
     first = pipeline("train.py", *args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
     (run,) = runs_of(uri)
     run_id = run.info.run_id
     assert f"\nrun {run_id}\n" in first.stdout
-    for command in ("rerun.py", "register.py"):  # with the interpreter that ran it
-        assert f"{sys.executable} {ROOT / 'pipelines'}/{command} run_id={run_id}" in first.stdout
+    for command in ("rerun.py", "register.py"):  # with the interpreter that ran it, the store
+        assert (f"{sys.executable} {ROOT / 'pipelines'}/{command} run_id={run_id} "
+                f"tracking.uri={uri}\n") in first.stdout
     # the repeat finds the run through MLflow and the digits in the cache: no split, no
     # scikit-learn, no reports (a process of its own: what it imports is what is tested)
     again = pipeline_process("train.py", *args, cwd=tmp_path,
@@ -445,12 +446,16 @@ def test_a_single_run_ends_with_its_id_and_its_repeat_is_skipped_without_trainin
                 if line.startswith("import time:")}
     assert "mlflow" in imported and not imported & {"sklearn", "matplotlib"}
     assert [r.info.run_id for r in runs_of(uri)] == [run_id]
-    # the printed rerun line runs as pasted, with no virtual environment activated
-    [line] = [x for x in first.stdout.splitlines() if x.strip().startswith("rerun it:")]
-    pasted = subprocess.run(line.split(":", 1)[1].strip() + f" tracking.uri={uri}", shell=True,
-                            cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
-    assert pasted.returncode == 0 and "bit for bit" in pasted.stdout, pasted.stderr[-2000:]
+    # the printed rerun and register lines run as pasted, from another folder, with no virtual
+    # environment activated: they name this store, which is not the project's
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for hint, said in (("rerun it:", "bit for bit"), ("register:", "@champion → version 1")):
+        [line] = [x for x in first.stdout.splitlines() if x.strip().startswith(hint)]
+        pasted = subprocess.run(line.split(":", 1)[1].strip(), shell=True, cwd=elsewhere,
+                                capture_output=True, text=True, timeout=600,
+                                env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+        assert pasted.returncode == 0 and said in pasted.stdout, pasted.stderr[-2000:]
 
 
 @pytest.mark.parametrize("args", [("trainer.epochs=2", "tracking=off"),

@@ -63,7 +63,8 @@ def _predictions(uri: str, side: Side, key: str) -> dict:
     if reporting.PREDICTIONS_FILE not in files:
         cli.fail(f"{key}: {side.name} keeps no report/{reporting.PREDICTIONS_FILE}: it had no "
                  "test set, or was trained by a digitlab that did not keep it; train it again "
-                 f"({project.pipeline('rerun.py')} run_id=…) to compare image by image")
+                 f"({project.pipeline('rerun.py')} run_id=…{project.store_arg(uri)}) to compare "
+                 "image by image")
     return reporting.read_predictions(files[reporting.PREDICTIONS_FILE])
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -183,6 +184,14 @@ def python() -> str:
 def pipeline(command: str) -> str:
     """`<python> pipelines/<command>`: 'rerun.py run_id=…' as it runs from here."""
     return f"{python()} {_pasteable(project_root() / 'pipelines')}/{command}"
+
+
+def store_arg(uri: str) -> str:
+    """What a printed command adds to act on the store `uri`: nothing for the project's own
+    store, else its `tracking.uri=…` (quoted for the shell)."""
+    from digitlab.tracking.store import default_uri
+
+    return "" if uri == default_uri(project_root()) else " " + shlex.quote(f"tracking.uri={uri}")
 
 
 def mlflow() -> str:

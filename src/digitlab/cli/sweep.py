@@ -228,11 +228,8 @@ def finish_sweep(sweep: Sweep | None, started: bool, interrupted: bool) -> int:
         print(f"\nsweep {sweep.dir}: {len(outcomes) - len(failed) - len(skipped)} finished, "
               f"{len(skipped)} skipped (already FINISHED), {len(failed)} failed{parent}")
         if sweep.parent_run_id and not interrupted:
-            from digitlab.tracking.store import default_uri
-
-            where = "" if sweep.uri == default_uri(project_root()) else f" tracking.uri={sweep.uri}"
             print(f"compare its configs: {project.pipeline('compare.py')} "
-                  f"sweep={sweep.parent_run_id}{where}")
+                  f"sweep={sweep.parent_run_id}{project.store_arg(sweep.uri)}")
             print(f"see its runs: {project.ui_page(sweep.uri, project.runs_page(sweep.experiment_id))}")
     if interrupted:
         kept = sum(o["status"] in ("FINISHED", "SKIPPED") for o in outcomes)
