@@ -67,6 +67,11 @@ def raw_high(values):
     return significance.mean_interval(values).high
 
 
+def test_a_p_value_reads_as_a_paper_prints_it():
+    assert [significance.p_equals(p) for p in (0.0004, 0.042, math.nan)] == [
+        "p < 0.001", "p = 0.042", "p = —"]
+
+
 def test_welch_is_scipys_unequal_variance_test():
     assert significance.welch_p([1, 2, 3], [4, 5, 6]) == pytest.approx(0.0213116, abs=1e-6)
     a, b = [0.97, 0.98, 0.975, 0.99], [0.96, 0.965, 0.962]
@@ -129,7 +134,7 @@ def test_the_seed_budget_is_statsmodels_power_analysis():
     n = TTestIndPower().solve_power(effect_size=d, alpha=0.05, power=0.8)
     assert significance.seed_budget(a, b).seeds == max(2, math.ceil(n))
     noise = significance.seed_budget([0.90, 0.95, 0.92], [0.91, 0.94, 0.925])
-    assert noise.seeds is None and noise.text.startswith("more than 100")
+    assert noise.seeds is None and noise.text.startswith("more than 100 seeds per config")
     assert significance.seed_budget([0.9], [0.8, 0.7]).seeds is None
 
 

@@ -43,7 +43,7 @@ def groups_paragraph(name_a: str, values_a: Sequence[float], name_b: str,
     verdict = ("the difference is significant" if p < alpha
                else "the two cannot be told apart")
     budget = significance.seed_budget(values_a, values_b, alpha)
-    return text + (f"Welch's two-sided t-test: {statistic}p = {significance.format_p(p)}; at "
+    return text + (f"Welch's two-sided t-test: {statistic}{significance.p_equals(p)}; at "
                    f"α = {alpha:g} {verdict}. Seeds per group for 80 % power at this difference and spread: "
                    f"{budget.text}.")
 
@@ -61,4 +61,4 @@ def runs_paragraph(name_a: str, true: np.ndarray, predicted_a: np.ndarray, name_
             f"{name_a} only and {result.only_b} for {name_b} only ({result.both} right for "
             f"both, {result.neither} for neither). McNemar's exact test on those "
             f"{result.only_a + result.only_b} discordant images: "
-            f"p = {significance.format_p(result.p)}; at α = {alpha:g} {verdict}.")
+            f"{significance.p_equals(result.p)}; at α = {alpha:g} {verdict}.")

@@ -33,6 +33,12 @@ def format_p(value: float) -> str:
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def p_equals(value: float) -> str:
+    """A p-value in a sentence: p = 0.042, p < 0.001."""
+    text = format_p(value)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
 @dataclass(frozen=True)
 class MeanInterval:
     """A sample of per-seed values: n, mean, sd and the Student-t interval of the mean (None
@@ -178,7 +184,8 @@ def seed_budget(a: Sequence[float], b: Sequence[float], alpha: float = ALPHA,
     d = difference / pooled
     analysis = TTestIndPower()
     if d == 0 or analysis.power(d, MAX_SEEDS, alpha) < power:
-        return SeedBudget(None, d, f"more than {MAX_SEEDS}: the difference is within noise")
+        return SeedBudget(None, d, f"more than {MAX_SEEDS} seeds per config: the difference "
+                                   "is within noise")
     # the least whole number of seeds that reaches `power` (TTestIndPower.solve_power gives the
     # same number rounded up, but finds no root below two seeds per config)
     seeds = next(n for n in range(2, MAX_SEEDS + 1) if analysis.power(d, n, alpha) >= power)

@@ -63,7 +63,7 @@ def test_two_configs_head_to_head_is_welchs_test(sweep):
     p = stats.ttest_ind(per_seed["32"], per_seed["4"], equal_var=False).pvalue
     text = done.stdout.strip()
     assert len(text.splitlines()) == 1 and "Welch's two-sided t-test" in text
-    assert (f"p = {p:.3f}" if p >= 0.001 else "p = < 0.001") in text
+    assert (f"p = {p:.3f}" if p >= 0.001 else "p < 0.001") in text
     assert "over 3 seed(s)" in text and "80 % power" in text
 
 
@@ -90,7 +90,7 @@ def test_two_runs_head_to_head_is_mcnemars_exact_test_on_the_same_test_images(sw
     p = mcnemar(table, exact=True).pvalue
     text = done.stdout.strip()
     assert "McNemar's exact test" in text and f"On the same {len(true)} test images" in text
-    assert (f"p = {p:.3f}" if p >= 0.001 else "p = < 0.001") in text
+    assert (f"p = {p:.3f}" if p >= 0.001 else "p < 0.001") in text
     assert f"{table[0][1]} images were right for" in text
 
 
