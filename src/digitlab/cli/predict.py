@@ -72,7 +72,9 @@ def run(cfg: PredictConfig) -> None:
     cli.write_whole(output, lambda partial: submission.to_csv(partial, index=False), "output")
     print(f"{len(labels)} predictions by {cfg.model_uri} written to {output}")
     if labeled:
-        print(f"accuracy against the file's labels: {np.mean(labels == cells[:, 0]):.4f}")
+        print(f"accuracy against the file's labels: {np.mean(labels == cells[:, 0]):.4f} (a "
+              "measure of the model only on images it did not train on; the test accuracy it "
+              "logged is that)")
 
 
 
