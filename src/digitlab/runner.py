@@ -237,13 +237,15 @@ def with_resolved_threads(cfg: RunConfig) -> RunConfig:
 
 def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None = None,
         out_dir: Path | None = None, extra_artifacts: dict[str, Path] | None = None,
-        progress: Progress | None = None) -> RunResult:
+        progress: Progress | None = None, dataset: Dataset | None = None) -> RunResult:
     """Train one network as `cfg` says and log it; data that cannot be read or split raises
-    DataError before a run exists; tracking.skip_finished skips a config that FINISHED."""
+    DataError before a run exists; tracking.skip_finished skips a config that FINISHED.
+    `dataset`: cfg.data already read by the caller."""
     cfg = with_resolved_threads(cfg)
-    if progress:
-        progress.step(f"reading {cfg.data.name}")
-    dataset = load_dataset(cfg.data)  # the identity needs the data's digest only
+    if dataset is None:
+        if progress:
+            progress.step(f"reading {cfg.data.name}")
+        dataset = load_dataset(cfg.data)  # the identity needs the data's digest only
     identity = config_hash(cfg, dataset.digest)
     with tracker.reserved(identity):  # another process training this config is waited for
         if cfg.tracking.skip_finished:

@@ -619,7 +619,7 @@ def test_a_run_says_each_slow_step_before_it_and_a_sweep_keeps_them_in_its_logs(
                     f"tracking.uri={uri}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()
-    steps = ["recorded in", "creating the MLflow store", "reading digits …",
+    steps = ["reading digits …", "recorded in", "creating the MLflow store",
              "training on 1293 rows, 1 epoch(s) at most …", "epoch 1/1  train_loss=",
              "evaluating and recording the run …"]
     found = [next(i for i, line in enumerate(lines) if step in line) for step in steps]

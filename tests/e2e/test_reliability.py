@@ -313,6 +313,7 @@ def test_bad_input_is_found_with_its_one_line(bad_files, overrides, fragment, ca
 def test_bad_input_gets_one_line_and_exit_code_2(bad_files, finished_run, overrides, fragment):
     tmp, uri, _ = bad_files
     before = {r.info.run_id: (r.info.status, r.info.end_time) for r in runs_of(uri)}
+    experiments = {e.name for e in client(uri).search_experiments()}
     args = [a.format(t=tmp) for a in overrides.split()]
     if not any(a.startswith("tracking.uri") for a in args):
         args.append(f"tracking.uri={uri}")
@@ -325,8 +326,12 @@ def test_bad_input_gets_one_line_and_exit_code_2(bad_files, finished_run, overri
     assert "Traceback" not in done.stderr
     after = runs_of(uri)
     assert not [r for r in after if r.info.status == "RUNNING"]
-    # the finished run is untouched, and bad input (a data error too) adds no run
+    # the finished run is untouched, and bad input (a data error too) adds no run, nor an
+    # experiment for the runs it did not make
     assert {r.info.run_id: (r.info.status, r.info.end_time) for r in after} == before
+    assert {e.name for e in client(uri).search_experiments()} == experiments
+    if overrides.startswith("data"):  # said once the data and every key are checked
+        assert "recorded in" not in done.stdout
 
 
 def test_a_locked_store_is_reported_before_training(bad_files, finished_run, monkeypatch):

@@ -122,6 +122,7 @@ def run_job(cfg: DictConfig, sweep: Sweep | None) -> dict:
         end_with_driver(sweep.driver_pid)
     name = _run_name(overrides, sweep.swept if sweep else None)
     tags = {tag.OVERRIDES: " ".join(overrides), **git_state()}
+    dataset = None if sweep else _read_data(run_cfg)  # a single run's bad data touches no store
     uri, tracker = _tracker(run_cfg, sweep, name)
     if sweep and uri:
         tags.update({tag.SWEEP_ID: sweep.parent_run_id or "",
@@ -133,7 +134,8 @@ def run_job(cfg: DictConfig, sweep: Sweep | None) -> dict:
         outcome["error"] = f"not run: {lost}"
     else:
         try:
-            code = _train(run_cfg, tracker, name, tags, out_dir, hc, sweep, uri, outcome)
+            code = _train(run_cfg, tracker, name, tags, out_dir, hc, sweep, uri, outcome,
+                          dataset)
         except BaseException:  # Ctrl-C / SIGTERM: the run is KILLED; stop everything
             outcome["status"] = "KILLED"
             write_outcome(out_dir, outcome)
@@ -147,6 +149,19 @@ def run_job(cfg: DictConfig, sweep: Sweep | None) -> dict:
         print(f"digitlab: error: {outcome['error']}", file=sys.stderr)
         sys.exit(code)
     return outcome
+
+
+def _read_data(run_cfg: RunConfig):
+    """The run's data, read and checked before its store is opened: bad data is one line and
+    exit 2, with no experiment or store made for it."""
+    from digitlab.data.errors import DataError
+    from digitlab.data.sources import load_dataset
+
+    print(f"reading {run_cfg.data.name} …", flush=True)
+    try:
+        return load_dataset(run_cfg.data)
+    except DataError as exc:
+        fail(str(exc))
 
 
 def _tracker(run_cfg: RunConfig, sweep: Sweep | None, name: str):
@@ -169,7 +184,7 @@ def _tracker(run_cfg: RunConfig, sweep: Sweep | None, name: str):
 
 
 def _train(run_cfg: RunConfig, tracker, name: str, tags: dict, out_dir: Path, hc,
-           sweep: Sweep | None, uri: str | None, outcome: dict) -> int:
+           sweep: Sweep | None, uri: str | None, outcome: dict, dataset=None) -> int:
     """The run trained and logged; `outcome` says how it ended (an error as one line). The
     exit code: 0, 2 for bad input (the data, a config value), 1 otherwise."""
     from threadpoolctl import threadpool_limits
@@ -182,7 +197,8 @@ def _train(run_cfg: RunConfig, tracker, name: str, tags: dict, out_dir: Path, hc
     try:
         with threadpool_limits(limits=_thread_limit(hc)), _progress(run_cfg, bool(sweep)) as shown:
             result = runner.run(run_cfg, tracker, name, tags, out_dir,
-                                {"hydra": Path(hc.runtime.output_dir) / ".hydra"}, shown)
+                                {"hydra": Path(hc.runtime.output_dir) / ".hydra"}, shown,
+                                dataset)
         outcome.update(status="SKIPPED" if result.skipped else "FINISHED", run_id=result.run_id,
                        metrics=result.metrics)
         counted = progress(sweep, outcome["status"]) if sweep else ""
