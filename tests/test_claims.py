@@ -5,6 +5,8 @@ whose own lock file the claim does not use."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
@@ -12,6 +14,7 @@ import pytest
 from mlflow.entities import ViewType
 
 from conftest import store
+from digitlab import stopping
 from digitlab import tags as tag
 from digitlab.runner import AlreadyTrained
 from digitlab.tracking import runs
@@ -114,3 +117,29 @@ def test_of_claims_made_at_once_one_trains_and_the_others_take_its_run(experimen
     assert len(outcomes) == 4 and len(trained) == 1, outcomes
     assert {run_id for _, run_id in outcomes} == set(trained)
     assert [r.info.run_id for r in client.search_runs([experiment_id])] == trained
+
+
+@pytest.mark.parametrize("rival_first", [False, True])
+def test_a_stop_signal_in_the_middle_of_a_claim_leaves_no_run_running(experiment, monkeypatch,
+                                                                     rival_first):
+    """SIGTERM as the claim looks for a rival: raised once the claim's run is kept (it ends
+    KILLED) or given way (it is gone); never a RUNNING run behind."""
+    client, experiment_id = experiment
+    rival = _claim(client, experiment_id) if rival_first else None
+    real = runs._rival
+
+    def hit(*args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args)
+
+    saved = signal.getsignal(signal.SIGTERM)
+    stopping.install(signal.SIGTERM)
+    monkeypatch.setattr(runs, "_rival", hit)
+    try:
+        with pytest.raises(stopping.Terminated):
+            _claim(client, experiment_id)
+    finally:
+        signal.signal(signal.SIGTERM, saved)
+    running = [r.info.run_id for r in client.search_runs([experiment_id])
+               if r.info.status == "RUNNING"]
+    assert running == ([rival] if rival_first else [])

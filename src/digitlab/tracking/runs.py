@@ -235,11 +235,12 @@ class MlflowRunLog:
 
 def _created(client: MlflowClient, experiment_id: str, name: str, params: dict[str, str],
              tags: dict[str, str]) -> str:
-    with deferred():  # a stop signal arriving here is raised once the run exists
-        run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
-        items = [Param(k, v) for k, v in params.items()]
-        for i in range(0, len(items), 100):  # log_batch takes at most 100 params
-            client.log_batch(run_id, params=items[i:i + 100])
+    """A new run and its params; called where a stop signal is deferred (stopping.deferred),
+    so that the caller holds the run's id before the signal is raised."""
+    run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    items = [Param(k, v) for k, v in params.items()]
+    for i in range(0, len(items), 100):  # log_batch takes at most 100 params
+        client.log_batch(run_id, params=items[i:i + 100])
     return run_id
 
 
@@ -277,12 +278,21 @@ def _claimed(client: MlflowClient, experiment_id: str, name: str, params: dict[s
     ended otherwise, the claim starts again after a random pause. Of two processes, the one
     that looks second always sees the other's run, so at most one trains."""
     while True:
-        run_id = _created(client, experiment_id, name, params, tags)
-        rival = _rival(client, experiment_id, tags[tag.IDENTITY], run_id)
+        run_id = None
+        try:
+            with deferred():  # a stop signal is raised once the claim's run is kept or gone
+                run_id = _created(client, experiment_id, name, params, tags)
+                rival = _rival(client, experiment_id, tags[tag.IDENTITY], run_id)
+                if rival is not None:  # another process trains this config: give way
+                    client.set_terminated(run_id, "KILLED")
+                    client.delete_run(run_id)
+                    run_id = None
+        except BaseException:
+            if run_id:  # stopped as its claim was kept: the run never trained
+                client.set_terminated(run_id, "KILLED")
+            raise
         if rival is None:
             return run_id
-        client.set_terminated(run_id, "KILLED")
-        client.delete_run(run_id)
         rival = _ended(client, experiment_id, rival)
         if rival.info.status == "FINISHED" and rival.info.lifecycle_stage == "active":
             raise AlreadyTrained(rival.info.run_id, rival.data.metrics)
@@ -305,7 +315,8 @@ def open_run(uri: str, experiment_id: str, parent_run_id: str | None, name: str,
         if exclusive and sqlite_path(uri) is None:
             run_id = _claimed(client, experiment_id, name, params, tags)
         else:
-            run_id = _created(client, experiment_id, name, params, tags)
+            with deferred():  # a stop signal arriving here is raised once the run exists
+                run_id = _created(client, experiment_id, name, params, tags)
         run_log = MlflowRunLog(client, run_id, experiment_id, params)
         yield run_log
         run_log.write_epochs()
