@@ -58,7 +58,8 @@ def test_an_interval_never_leaves_the_values_its_metric_can_take():
     shown = config_groups.readable(groups)
     assert shown.loc[0, "best_val_accuracy 95 % CI"].endswith("1.0000 *")
     assert not shown.loc[1, "best_val_accuracy 95 % CI"].endswith("*")
-    assert "clipped to [0, 1]" in config_groups.notes(groups)[0]
+    assert "clipped to the values each metric can take ([0, 1] for an accuracy" in (
+        config_groups.notes(groups)[0])
     paragraph = groups_paragraph("a", near_one, "b", [0.90, 0.91], "best_val_accuracy")
     assert "1.0000 (clipped to the metric's range)" in paragraph and "1.2" not in paragraph
 
@@ -176,6 +177,7 @@ def test_config_groups_have_intervals_verdicts_and_a_budget():
     shown = config_groups.readable(groups)
     assert shown.loc[0, "best_epoch"] == "15.0 ± 1.0"  # epochs with one decimal, not 15.0000
     assert any("Holm" in line for line in config_groups.notes(groups))
+    assert "clipped" not in config_groups.notes(groups)[0]  # no interval reached past 1
 
 
 def test_runs_of_different_datasets_are_never_pooled():

@@ -6,7 +6,6 @@ plain data."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -200,9 +199,9 @@ def notes(groups: ConfigGroups) -> list[str]:
     """What the table's statistics are, and each dataset's seed budget, as sentences."""
     if groups.table.empty:
         return []
-    low, high = metric_range(groups.metric)
-    bound = (f", clipped to [{low:g}, {high:g}], the values {groups.metric} can take (* where "
-             "it reached past them)" if math.isfinite(high) else "")
+    clipped = any(groups.table[c].any() for c in groups.table if c.endswith("_ci_clipped"))
+    bound = (", clipped to the values each metric can take ([0, 1] for an accuracy, ≥ 0 for a "
+             "loss; * where it reached past them)" if clipped else "")
     lines = [f"95 % CI: Student-t interval of the mean over seeds{bound}; verdicts: Welch's "
              f"t-test of {groups.metric} against the best config of the dataset, p-values "
              f"Holm-adjusted across its configs, α = {groups.alpha:g}."]
