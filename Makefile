@@ -99,6 +99,8 @@ completion: $(RUN_STAMP)
 ## ui: the MLflow UI on 127.0.0.1 against the project's store (make ui UI_PORT=5002)
 UI_PORT ?= 5000
 ui: $(RUN_STAMP)
+	@# the store at a glance and the link to the latest sweep's runs (nothing on a new clone)
+	-@UI_PORT=$(UI_PORT) $(PY) pipelines/status.py reap=false 2>/dev/null
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui \
 		--backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port $(UI_PORT) --workers 1

@@ -16,8 +16,42 @@ def test_a_sweep_finds_every_run_it_reused_past_one_tags_8000_characters(tmp_pat
         client.set_terminated(run.info.run_id)
         reused.append(run.info.run_id)
     parent = client.create_run(experiment_id)
-    set_reused_runs(uri, parent.info.run_id, reused)
+    set_reused_runs(uri, parent.info.run_id, experiment_id,
+                    {run_id: f"seed={n}" for n, run_id in enumerate(reused)})
     parent = client.get_run(parent.info.run_id)
     assert all(len(value) <= 8000 for value in parent.data.tags.values())
     assert reused_runs(parent.data.tags) == reused
+    # the UI's description of the parent names and links them, the first 40 of them
+    note = parent.data.tags["mlflow.note.content"]
+    assert note.startswith("This sweep reused 250 run(s) FINISHED earlier")
+    assert f"- [seed=0](#/experiments/{experiment_id}/runs/{reused[0]})" in note
+    assert note.count("](#/experiments/") == 40 and note.endswith("… and 210 more (tag "
+                                                                   "digitlab.reused)")
     assert sorted(sweep_runs(uri, parent).run_id) == sorted(reused)
+
+
+def test_the_latest_sweep_is_the_latest_that_trained_or_reused_a_run(tmp_path):
+    """A sweep stopped before its first job owns no run: 'the latest sweep' passes over it to
+    the latest one that trained or reused runs, and says how many of them were reused."""
+    from digitlab.cli.compare import which_sweep
+    from digitlab.tracking.queries import find_sweep
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id = prepare_store(uri, "latest")
+    client = client_for(uri)
+
+    def sweep(start: int):
+        return client.create_run(experiment_id, start_time=start, tags={"digitlab.jobs": "2"})
+
+    trained = sweep(1000)
+    child = client.create_run(experiment_id, tags={"mlflow.parentRunId": trained.info.run_id})
+    client.set_terminated(child.info.run_id)
+    reused = sweep(2000)
+    set_reused_runs(uri, reused.info.run_id, experiment_id, {child.info.run_id: "seed=0"})
+    assert find_sweep(uri, None).info.run_id == reused.info.run_id
+    sweep(3000)  # stopped before any job: nobody's results
+    found = find_sweep(uri, "latest")
+    assert found.info.run_id == reused.info.run_id
+    said = which_sweep(found, None, "latest", sweep_runs(uri, found))
+    assert "the latest sweep of experiment 'latest' with runs" in said
+    assert said.endswith("1 run(s), 1 of them reused as FINISHED by earlier sweeps")

@@ -272,3 +272,17 @@ def test_a_reports_header_takes_runs_without_a_data_digest():
     runs = _runs([{"params.seed": "0", "metrics.best_val_accuracy": 0.9}])
     assert _about(None, runs).digests == []
     assert _about(None, runs.assign(**{"tags.data.sha256": "abc"})).digests == ["abc"]
+
+
+def test_a_config_is_named_by_the_keys_that_vary_within_its_dataset():
+    """Runs of two datasets (all_runs=true): a key only the datasets set differently (their
+    batch size, their root) names no config; the hidden size, varied within each, does."""
+    runs = _runs([{"params.data.name": d, "params.data.root": root, "params.model.hidden": h,
+                   "params.trainer.batch_size": batch, "params.seed": str(s),
+                   "metrics.best_val_accuracy": 0.9 + 0.01 * s}
+                  for d, root, batch, hs in (("digits", "None", "10", ("16", "64")),
+                                             ("fashion_mnist", "/data", "128", ("100",)))
+                  for h in hs for s in range(2)])
+    table = config_groups.group(runs).table
+    assert table[["dataset", "config"]].values.tolist() == [
+        ["digits", "hidden=16"], ["digits", "hidden=64"], ["fashion_mnist", "all runs"]]

@@ -57,6 +57,18 @@ def config_labels(runs: pd.DataFrame, params: list[str] | None = None) -> pd.Ser
                                            for p in params), axis=1)
 
 
+def labels_by_dataset(done: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Each run of `done` (rows of `runs`) with its dataset and its config in words, naming only
+    the params that vary among the runs of its dataset (a key another dataset sets differently
+    is no part of this one's configs)."""
+    datasets = dataset_labels(runs)
+    labels = pd.Series("", index=done.index, dtype=object)
+    for dataset in datasets[done.index].unique():
+        mine = done.index[datasets[done.index] == dataset]
+        labels[mine] = config_labels(done.loc[mine], config_params(runs[datasets == dataset]))
+    return datasets[done.index], labels
+
+
 @dataclass(frozen=True)
 class Budget:
     """The best config of a dataset, its closest rival and the seeds that would separate them."""
@@ -114,7 +126,7 @@ def group(runs: pd.DataFrame, metric: str = DEFAULT_METRIC,
     params = config_params(runs)
     if done.empty or f"metrics.{metric}" not in done:
         return ConfigGroups(metric, alpha, pd.DataFrame(), params)
-    datasets, labels = dataset_labels(done), config_labels(done, params)
+    datasets, labels = labels_by_dataset(done, runs)
     shown = [m for m in dict.fromkeys((metric, SECONDARY, "best_epoch", "train_seconds"))
              if f"metrics.{m}" in done]
     rows, budgets = [], []

@@ -80,8 +80,7 @@ def _top_configs(runs: pd.DataFrame, top: int):
     if done.empty:
         return None
     metric = score_metric(done.columns)
-    labels = config_groups.config_labels(done, config_groups.config_params(runs))
-    datasets = config_groups.dataset_labels(done)
+    datasets, labels = config_groups.labels_by_dataset(done, runs)
     if datasets.nunique() > 1:  # configs of different data are different lines
         labels = datasets + " " + labels
     order = (pd.to_numeric(done[f"metrics.{metric}"], errors="coerce").groupby(labels).mean()

@@ -10,6 +10,7 @@ PARENT = "mlflow.parentRunId"  # MLflow's own: the UI nests a run under this par
 JOBS, COMMAND, SWEEP_DIR = "digitlab.jobs", "digitlab.command", "digitlab.sweep_dir"
 SWEEP_ID, JOB = "digitlab.sweep_id", "digitlab.job"
 REUSED = "digitlab.reused"  # FINISHED runs a sweep skipped (then digitlab.reused.2, .3, …)
+NOTE = "mlflow.note.content"  # MLflow's own: a run's description in the UI
 # a reproduce run's parent
 ONLY, SEEDS = "digitlab.only", "digitlab.seeds"
 # an Optuna search's parent run, and its trials

@@ -63,17 +63,25 @@ def _runs(uri: str, cfg: CompareConfig):
                   "config in the tables")
         return None, cfg.tracking.experiment or "all-runs", runs
     parent = find_sweep(uri, cfg.tracking.experiment, cfg.sweep)
-    print(f"comparing {which_sweep(parent, cfg.sweep, cfg.tracking.experiment)}")
-    return parent, parent.info.run_id, sweep_runs(uri, parent)
+    runs = sweep_runs(uri, parent)
+    print(f"comparing {which_sweep(parent, cfg.sweep, cfg.tracking.experiment, runs)}")
+    return parent, parent.info.run_id, runs
 
 
-def which_sweep(parent, given: str | None, experiment: str | None) -> str:
-    """Which parent run a command took, and why: a user must never guess which sweep it was."""
+def which_sweep(parent, given: str | None, experiment: str | None, runs) -> str:
+    """Which parent run a command took, why, and how many of its runs it trained itself: a user
+    must never guess which sweep it was, nor take runs reused from earlier sweeps for new ones."""
+    from digitlab.tracking.queries import reused_runs
+
     started = datetime.fromtimestamp(parent.info.start_time / 1000, timezone.utc)
     where = f"experiment {experiment!r}" if experiment else "the store"
-    why = "as given by sweep=" if given else f"the latest sweep of {where}; another: sweep=<id>"
+    why = ("as given by sweep=" if given else
+           f"the latest sweep of {where} with runs; another: sweep=<id>")
+    reused = len(reused_runs(parent.data.tags))
+    owned = (f"; {len(runs)} run(s), {reused} of them reused as FINISHED by earlier sweeps"
+             if reused else "")
     return (f"{parent.info.run_name!r} ({parent.info.run_id}, started "
-            f"{started:%Y-%m-%d %H:%M} UTC): {why}")
+            f"{started:%Y-%m-%d %H:%M} UTC): {why}{owned}")
 
 
 def run(cfg: CompareConfig) -> None:

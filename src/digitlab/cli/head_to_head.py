@@ -46,7 +46,7 @@ def _side(uri: str, experiment: str | None, sweep: str | None, given: str, key: 
         cli.fail(f"{key}={given}: {exc}")
     runs = sweep_runs(uri, parent)
     done = config_groups.finished_once(runs)
-    labels = config_groups.config_labels(done, config_groups.config_params(runs))
+    labels = config_groups.labels_by_dataset(done, runs)[1]
     wanted = " ".join(given.split())
     if wanted not in set(labels):
         cli.fail(f"{key}={given}: no config of that name in sweep {parent.info.run_name!r}; its "

@@ -39,9 +39,10 @@ def best_run(uri: str, cfg: RegisterConfig) -> tuple[str, str, float]:
     from digitlab.tracking.queries import find_sweep, sweep_runs
 
     parent = find_sweep(uri, cfg.tracking.experiment, cfg.sweep)
-    print(f"registering from {which_sweep(parent, cfg.sweep, cfg.tracking.experiment)}: the run "
-          f"with the {'lowest' if lower_is_better(cfg.metric) else 'highest'} {cfg.metric}")
     runs = sweep_runs(uri, parent)
+    print(f"registering from {which_sweep(parent, cfg.sweep, cfg.tracking.experiment, runs)}: "
+          f"the run with the {'lowest' if lower_is_better(cfg.metric) else 'highest'} "
+          f"{cfg.metric}")
     column = f"metrics.{cfg.metric}"
     finished = runs[runs.status == "FINISHED"] if len(runs) else runs
     if finished.empty:
@@ -51,7 +52,28 @@ def best_run(uri: str, cfg: RegisterConfig) -> tuple[str, str, float]:
         raise LookupError(f"metric={cfg.metric}: no run of sweep {parent.info.run_id} logged it; "
                           f"pick one of {', '.join(known)}")
     best = finished.loc[best_label(finished[column].astype(float), cfg.metric)]
+    _say_longer_budget(uri, best, cfg.metric)
     return best.run_id, best["tags.mlflow.runName"], float(best[column])
+
+
+def _say_longer_budget(uri: str, best, metric: str) -> None:
+    """A note when the experiment holds a better FINISHED run of the same config on the same
+    data but for another number of epochs: the sweep's best is not the family's best."""
+    import pandas as pd
+
+    from digitlab.tracking.queries import better_runs
+
+    epochs = "params.trainer.epochs"
+    family = {k: v for k, v in best.items() if k.startswith("params.") and pd.notna(v)
+              and k not in (epochs, "params.seed") and not k.startswith("params.tracking.")}
+    for _, other in better_runs(uri, best, metric).iterrows():
+        if all(other.get(k) == v for k, v in family.items()):
+            print(f"note: run {other.run_id} ({other['tags.mlflow.runName']}, not of this sweep) "
+                  f"is the same config trained for {other.get(epochs)} epochs, not "
+                  f"{best.get(epochs)}, with {metric} {other[f'metrics.{metric}']:.4f} (this "
+                  f"sweep's best: {best[f'metrics.{metric}']:.4f}); register it with "
+                  f"run_id={other.run_id}")
+            return
 
 
 def check_names(cfg: RegisterConfig) -> None:

@@ -31,6 +31,7 @@ def run(cfg: StatusConfig) -> None:
     table, stale = store_status(uri)
     print(f"store: {uri}\n")
     print(table.to_string(index=False) if len(table) else "no experiments yet")
+    _latest_sweep(uri)
     if not stale:
         print("\nno stale runs")
         return
@@ -43,3 +44,16 @@ def run(cfg: StatusConfig) -> None:
     else:
         print("left RUNNING (reap=false); the next command on this store marks them KILLED")
 
+
+
+def _latest_sweep(uri: str) -> None:
+    """Where the MLflow UI shows the latest sweep's runs (make ui prints it before it starts)."""
+    from digitlab.cli import project
+    from digitlab.tracking.queries import find_sweep
+
+    try:
+        parent = find_sweep(uri, None)
+    except LookupError:  # no sweep yet
+        return
+    print(f"\nthe latest sweep, {parent.info.run_name!r} ({parent.info.run_id}), its runs: "
+          f"{project.ui_page(uri, project.runs_page(parent.info.experiment_id))}")

@@ -184,8 +184,8 @@ def _end_parent_run(sweep: Sweep, status: str, skipped: list[dict]) -> None:
         # workers killed outright (by joblib on a stop, by the OOM killer) leave RUNNING runs
         mark_dead_runs_killed(client_for(sweep.uri), sweep.experiment_id)
         if skipped:  # compare.py shows them with the sweep's own runs
-            set_reused_runs(sweep.uri, sweep.parent_run_id,
-                                     [o["run_id"] for o in skipped])
+            set_reused_runs(sweep.uri, sweep.parent_run_id, sweep.experiment_id,
+                            {o["run_id"]: o["name"] for o in skipped})
         end_run(sweep.uri, sweep.parent_run_id, status)
     except Exception as exc:
         fault = describe(exc, store=sweep.uri)

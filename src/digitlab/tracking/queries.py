@@ -17,9 +17,14 @@ from digitlab.tracking.store import client_for, run_is_stale
 PARENT_KINDS = (tag.JOBS, tag.ONLY, tag.STUDY)
 
 
+# how many of the latest sweeps find_sweep looks through for one with runs
+LOOK_BACK = 20
+
+
 def find_sweep(uri: str, experiment: str | None, sweep: str | None = None):
     """The parent run of `sweep` (a run id), or the latest sweep of the experiment (of the
-    store, when `experiment` is None)."""
+    store, when `experiment` is None) that trained or reused a run: a sweep stopped before its
+    first job is nobody's results."""
     from mlflow.exceptions import MlflowException
 
     client = client_for(uri)
@@ -36,13 +41,17 @@ def find_sweep(uri: str, experiment: str | None, sweep: str | None = None):
                               "summary prints as 'parent run', or run_id= for a single run"
                               ) from None
         return parent
-    parents = client.search_runs(experiment_ids(uri, experiment), "tags.`digitlab.jobs` != ''",
-                                 order_by=["attributes.start_time DESC"], max_results=1)
-    if not parents:
-        where = f"experiment {experiment!r}" if experiment else f"the store {uri}"
-        raise LookupError(f"{where} has no sweep yet; run one with -m "
-                          "(python pipelines/train.py -m ...)")
-    return parents[0]
+    ids = experiment_ids(uri, experiment)
+    parents = client.search_runs(ids, f"tags.`{tag.JOBS}` != ''",
+                                 order_by=["attributes.start_time DESC"], max_results=LOOK_BACK)
+    for parent in parents:  # the latest sweep that trained or reused a run
+        if reused_runs(parent.data.tags) or client.search_runs(
+                ids, f"tags.`{tag.PARENT}` = '{parent.info.run_id}'", max_results=1):
+            return parent
+    where = f"experiment {experiment!r}" if experiment else f"the store {uri}"
+    raise LookupError(f"{where} has no sweep with runs yet; run one with -m "
+                      "(python pipelines/train.py -m ...)")
+
 
 
 def experiment_ids(uri: str, experiment: str | None) -> list[str]:
@@ -107,14 +116,26 @@ def reused_runs(tags: dict[str, str]) -> list[str]:
     return [run_id for key in keys if tags.get(key) for run_id in tags[key].split(",")]
 
 
+LINKED = 40  # reused runs the parent's description links by name; the tags hold them all
+
+
 @deferred()
-def set_reused_runs(uri: str, run_id: str, reused: list[str]) -> None:
-    """Tag a sweep's parent with the runs it reused, as many tags as their ids need."""
+def set_reused_runs(uri: str, run_id: str, experiment_id: str, reused: dict[str, str]) -> None:
+    """Tag a sweep's parent with the runs it reused ({run id: name}), as many tags as their ids
+    need, and describe them in the parent's MLflow description, each a link to its run."""
     from mlflow.entities import RunTag
 
-    chunks = [reused[i:i + IDS_PER_TAG] for i in range(0, len(reused), IDS_PER_TAG)]
+    ids = list(reused)
+    chunks = [ids[i:i + IDS_PER_TAG] for i in range(0, len(ids), IDS_PER_TAG)]
     tags = [RunTag(tag.REUSED if n == 1 else f"{tag.REUSED}.{n}", ",".join(chunk))
             for n, chunk in enumerate(chunks, start=1)]
+    links = [f"- [{name}](#/experiments/{experiment_id}/runs/{rid})"
+             for rid, name in list(reused.items())[:LINKED]]
+    more = len(reused) - len(links)
+    tags.append(RunTag(tag.NOTE, "\n".join(
+        [f"This sweep reused {len(reused)} run(s) FINISHED earlier (the same config, seed and "
+         "data; compare.py counts them as this sweep's):", *links]
+        + ([f"- … and {more} more (tag {tag.REUSED})"] if more else []))))
     for i in range(0, len(tags), 100):  # MLflow's log_batch takes up to 100 tags
         client_for(uri).log_batch(run_id, tags=tags[i:i + 100])
 
@@ -167,6 +188,21 @@ def runs_by_id(uri: str, experiment_ids: list[str], run_ids: list[str]) -> pd.Da
         ids = ", ".join(f"'{r}'" for r in run_ids[i:i + 100])
         runs += _all_runs(uri, experiment_ids, f"attributes.run_id IN ({ids})")
     return _frame(runs)
+
+
+def better_runs(uri: str, run: pd.Series, metric: str, limit: int = 100) -> pd.DataFrame:
+    """The FINISHED runs of `run`'s experiment, on its data, with a better `metric`, best first
+    (at most `limit`: one bounded search)."""
+    from digitlab.directions import lower_is_better
+
+    low = lower_is_better(metric)
+    where = (f"attributes.status = 'FINISHED' and metrics.`{metric}` {'<' if low else '>'} "
+             f"{float(run[f'metrics.{metric}'])!r} and tags.`{tag.DATA_DIGEST}` = "
+             f"'{run.get(f'tags.{tag.DATA_DIGEST}')}'")
+    found = client_for(uri).search_runs(
+        [run.experiment_id], where, max_results=limit,
+        order_by=[f"metrics.`{metric}` {'ASC' if low else 'DESC'}"])
+    return _frame(found)
 
 
 def store_status(uri: str) -> tuple[pd.DataFrame, list]:
