@@ -55,3 +55,31 @@ def test_the_latest_sweep_is_the_latest_that_trained_or_reused_a_run(tmp_path):
     said = which_sweep(found, None, "latest", sweep_runs(uri, found))
     assert "the latest sweep of experiment 'latest' with runs" in said
     assert said.endswith("1 run(s), 1 of them reused as FINISHED by earlier sweeps")
+
+
+def test_register_says_when_the_same_config_did_better_with_more_epochs(tmp_path, capsys):
+    from digitlab.cli.register import _say_longer_budget
+    from digitlab.tracking.queries import runs_frame
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id = prepare_store(uri, "budget")
+    client = client_for(uri)
+    made = {}
+    for name, epochs, hidden, digest, value in (("short", "5", "64", "d1", 0.9444),
+                                                ("long", "20", "64", "d1", 0.9931),
+                                                ("wider", "20", "128", "d1", 0.9990),
+                                                ("other data", "20", "64", "d2", 0.9999)):
+        run = client.create_run(experiment_id, run_name=name, tags={"data.sha256": digest})
+        for key, param in (("trainer.epochs", epochs), ("model.hidden", hidden), ("seed", "0")):
+            client.log_param(run.info.run_id, key, param)
+        client.log_metric(run.info.run_id, "best_val_accuracy", value)
+        client.set_terminated(run.info.run_id)
+        made[name] = run.info.run_id
+    runs = runs_frame(uri, [experiment_id]).set_index("tags.mlflow.runName", drop=False)
+    _say_longer_budget(uri, runs.loc["short"], "best_val_accuracy")
+    said = capsys.readouterr().out
+    assert said.startswith(f"note: run {made['long']} (long, not of this sweep) is the same "
+                           "config trained for 20 epochs, not 5, with best_val_accuracy 0.9931")
+    assert said.strip().endswith(f"run_id={made['long']}")
+    _say_longer_budget(uri, runs.loc["long"], "best_val_accuracy")  # only other configs beat it
+    assert capsys.readouterr().out == ""

@@ -257,6 +257,10 @@ BAD_INPUTS = [  # (overrides, fragment of the one-line message); {t} = the fixtu
     ("tracking.experiment=''", "tracking.experiment='' is not allowed"),
     ("data=mnist data.root={t}/ü", "must be quoted for Hydra"),
     ("data=mnist data.root={t}/with space", "must be quoted for Hydra"),
+    ("data=mnist data.root=/a=b", "a value that holds '=' must be quoted for Hydra, inside the "
+                                  "shell's quotes: \"data.root='/a=b'\""),
+    ("model.hidden=[16=1]", "a value that holds '=' must be quoted for Hydra, inside the "
+                            "shell's quotes: \"model.hidden=['16=1']\""),
     ("hydra.run.dir=/proc/digitlab-outputs", "hydra.run.dir=/proc/digitlab-outputs: cannot write"),
     ("tracking.uri=sqlite:///{t}/foreign.db", "an SQLite database of another application"),
     ("tracking.uri=sqlite:///{t}/half.db", "a half-made MLflow store (table _alembic_tmp_runs"),

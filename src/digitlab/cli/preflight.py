@@ -242,7 +242,7 @@ def explain(exc: BaseException, argv: list[str], config_name: str) -> str:
         close = difflib.get_close_matches(option, options, n=1)
         return (f"{group}={option}: no such option (conf/{group}/ has {', '.join(options)})"
                 + (f"; did you mean {group}={close[0]}?" if close else ""))
-    return text + _quoting_hint(exc)
+    return text + _quoting_hint(exc, argv)
 
 
 def refuse_schema_options(argv: list[str]) -> None:
@@ -256,10 +256,19 @@ def refuse_schema_options(argv: list[str]) -> None:
                  f"option; choose one of {', '.join(group_options(key))}")
 
 
-def _quoting_hint(exc: BaseException) -> str:
-    """Hydra's grammar reads a bare value of plain ASCII only: a space splits the override in
-    two for the shell, a non-ASCII character stops the lexer."""
+def _quoting_hint(exc: BaseException, argv: list[str]) -> str:
+    """Hydra's grammar reads a bare value of plain ASCII without '=': a space splits the
+    override in two for the shell, a non-ASCII character stops the lexer, and an '=' in a value
+    (a config of compare.py's a=, an override in search.py's list) ends the parse."""
     text = str(exc)
+    if "mismatched input '='" in text or re.search(r"no viable alternative at input '[^']*=",
+                                                    text):
+        key, value = next((a.split("=", 1) for a in argv if a.count("=") > 1), ("a", "hidden=64"))
+        items = value.strip("[]").split(",")
+        quoted = (f"[{','.join(repr(i.strip()) for i in items)}]" if value.startswith("[")
+                  else repr(value))
+        return (" — a value that holds '=' must be quoted for Hydra, inside the shell's quotes: "
+                f"\"{key}={quoted}\"")
     if "LexerNoViableAltException" in text or "missing EQUAL" in text or "no viable" in text:
         return (" — a value with spaces or non-ASCII characters must be quoted for Hydra, inside "
                 "the shell's quotes: \"data.root='/path/with space/ü'\"")
