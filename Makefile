@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.run-stamp
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: run test test-fast lint bench ui server clean-store reproduce reproduce-mnist reproduce-ch5 \
-	completion
+	completion screenshots
 
 # uv installs what pyproject.toml pins, as pip would, in a tenth of pip's time (≈ 20 s, not
 # ≈ 150 s, for a fresh venv here); pip installs uv itself
@@ -95,6 +95,16 @@ completion: $(RUN_STAMP)
 		-e 's|"$${words\[0\]}" == "python"|"$${words[0]\#\#*/}" == "python"|' \
 		-e 's|COMP_POINT=$$COMP_POINT COMP_LINE=$$COMP_LINE $$helper|COMP_POINT=$$((COMP_POINT - $${\#words[0]} + 6)) COMP_LINE="python $${COMP_LINE\#"$${words[0]}"}" $$helper|' \
 		-e 's|-sc query=bash)|-sc query=bash \| tr " " "\\n" \| grep -v "=base_")|'
+
+## screenshots: the pictures in docs/ taken again from the current MLflow UI and HTML report, in
+## headless Chromium over a real sweep (tests/e2e/test_ui.py and test_report.py take them)
+screenshots: $(STAMP)
+	DIGITLAB_TEST_OUTPUT=$(CURDIR)/test-output $(PY) -m pytest -q \
+		tests/e2e/test_ui.py tests/e2e/test_report.py
+	cp test-output/ui/runs.png docs/mlflow-ui-runs.png
+	cp test-output/ui/compare.png docs/mlflow-ui-compare.png
+	cp test-output/ui/run-curves.png docs/mlflow-ui-run-curves.png
+	cp test-output/report/report.png docs/report.png
 
 ## ui: the MLflow UI on 127.0.0.1 against the project's store (make ui UI_PORT=5002)
 UI_PORT ?= 5000

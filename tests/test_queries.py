@@ -24,7 +24,8 @@ def test_a_sweep_finds_every_run_it_reused_past_one_tags_8000_characters(tmp_pat
     # the UI's description of the parent names and links them, the first 40 of them
     note = parent.data.tags["mlflow.note.content"]
     assert note.startswith("This sweep reused 250 run(s) FINISHED earlier")
-    assert f"- [seed=0](#/experiments/{experiment_id}/runs/{reused[0]})" in note
+    assert (f"- [seed=0](#/experiments/{experiment_id}/runs/{reused[0]}"
+            "?workflowType=machine_learning)") in note
     assert note.count("](#/experiments/") == 40 and note.endswith("… and 210 more (tag "
                                                                    "digitlab.reused)")
     assert sorted(sweep_runs(uri, parent).run_id) == sorted(reused)

@@ -143,11 +143,39 @@ def test_a_runs_page_lists_its_per_layer_metrics(browser, ui):
     base, experiment, runs, *_ = ui
     run = next(r for r in runs if r.info.run_name == "hidden=32 lr=0.5 seed=0")
     assert {"layer1.grad_b_norm", "layer2.grad_b_norm", "layer1.saturated"} <= set(run.data.metrics)
-    page = browser.new_page(viewport={"width": 1600, "height": 1000})
-    page.goto(f"{base}/#/experiments/{experiment}/runs/{run.info.run_id}")
+    page = run_page(browser, base, experiment, run.info.run_id)
     for name in ("layer1.grad_b_norm", "layer1.saturated", "layer2.grad_w_norm"):
         expect_visible(page.get_by_text(name, exact=True).first)
     screenshot(page, "run-layers.png")
+
+
+def run_page(browser, base: str, experiment: str, run_id: str):
+    """A run's page as the link a single run prints opens it: in the model-training view (the
+    GenAI view's Judges and Sessions absent), the assistant panel closed."""
+    from digitlab.tracking.store import ui_page
+
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(f"{base}/{ui_page(experiment, run_id)}")
+    expect_visible(page.get_by_role("tab", name="Model metrics"))
+    assert page.get_by_text("Judges", exact=True).count() == 0
+    close = page.get_by_role("button", name="Close")
+    if close.count():
+        close.first.click()
+    return page
+
+
+def test_a_runs_learning_curves_are_two_clicks_away(browser, ui):
+    """MLflow orders a run's charts by name and offers no public way to order them: the docs
+    show the two clicks (Model metrics, then 'accuracy' in its search), taken here."""
+    base, experiment, runs, *_ = ui
+    run = next(r for r in runs if r.info.run_name == "hidden=32 lr=0.5 seed=0")
+    page = run_page(browser, base, experiment, run.info.run_id)
+    page.get_by_role("tab", name="Model metrics").click()
+    page.get_by_placeholder("Search metric charts").fill("accuracy")
+    for name in ("train_accuracy", "val_accuracy", "test_accuracy"):
+        expect_visible(page.get_by_text(name, exact=True).first)
+    assert page.get_by_text("layer1.grad_b_norm", exact=True).count() == 0
+    screenshot(page, "run-curves.png")
 
 
 def test_the_printed_link_opens_on_the_sweeps_runs(browser, ui):

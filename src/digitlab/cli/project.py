@@ -215,11 +215,6 @@ def ui_page(uri: str, page: str) -> str:
     return f"{mlflow()} ui --backend-store-uri {uri}, then its /{page}"
 
 
-def runs_page(experiment_id: str) -> str:
-    """The experiment's runs table, as a model-training experiment (not the GenAI overview)."""
-    return f"#/experiments/{experiment_id}/runs?workflowType=machine_learning"
-
-
 def refuse_output(path: str | Path, key: str, reads: Sequence[str | Path] = ()) -> None:
     """One line and exit 2 when the file `key` names is a folder, or is one of the files the
     command `reads` (by any spelling: a relative path, a symlink, a hard link): an output never

@@ -9,7 +9,7 @@ import pandas as pd
 
 from digitlab import tags as tag
 from digitlab.stopping import deferred
-from digitlab.tracking.store import client_for, run_is_stale
+from digitlab.tracking.store import client_for, run_is_stale, ui_page
 
 # ---- reading runs back (compare, rerun) -----------------------------------------------------
 
@@ -129,7 +129,7 @@ def set_reused_runs(uri: str, run_id: str, experiment_id: str, reused: dict[str,
     chunks = [ids[i:i + IDS_PER_TAG] for i in range(0, len(ids), IDS_PER_TAG)]
     tags = [RunTag(tag.REUSED if n == 1 else f"{tag.REUSED}.{n}", ",".join(chunk))
             for n, chunk in enumerate(chunks, start=1)]
-    links = [f"- [{name}](#/experiments/{experiment_id}/runs/{rid})"
+    links = [f"- [{name}]({ui_page(experiment_id, rid)})"
              for rid, name in list(reused.items())[:LINKED]]
     more = len(reused) - len(links)
     tags.append(RunTag(tag.NOTE, "\n".join(

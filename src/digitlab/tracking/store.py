@@ -48,6 +48,13 @@ def report_store_errors_once() -> None:
 EXPERIMENT_KIND = "mlflow.experimentKind"
 MODEL_TRAINING = {EXPERIMENT_KIND: "custom_model_development"}
 
+
+def ui_page(experiment_id: str, run_id: str | None = None) -> str:
+    """The MLflow UI's page of an experiment's runs, or of one run, in its model-training view
+    (without workflowType MLflow 3 may open a run in its GenAI view)."""
+    run = f"/{run_id}" if run_id else ""
+    return f"#/experiments/{experiment_id}/runs{run}?workflowType=machine_learning"
+
 @functools.cache
 def client_for(uri: str) -> MlflowClient:
     """The store's one MLflow client in this process (each MlflowClient builds a store object of
