@@ -80,15 +80,18 @@ def learning_curves_figure(history: Sequence[dict[str, float]], title: str = "")
     return fig
 
 
-def _mosaic(images: np.ndarray, shape: tuple[int, int], columns: int) -> np.ndarray:
+def _mosaic(images: np.ndarray, shape: tuple[int, int], columns: int,
+            above: int = 0) -> np.ndarray:
     """Images (n × pixels) as one array of tiles, `columns` to a row, NaN between them (drawn
-    blank): one imshow instead of a subplot per tile (64 subplots cost ≈ 0.5 s)."""
+    blank), with `above` blank rows over each tile for its caption: one imshow instead of a
+    subplot per tile (64 subplots cost ≈ 0.5 s)."""
     rows = -(-len(images) // columns)
     h, w = shape
-    out = np.full((rows * (h + 1) - 1, columns * (w + 1) - 1), np.nan)
+    out = np.full((rows * (h + above + 1) - 1, columns * (w + 1) - 1), np.nan)
     for i, image in enumerate(images):
         r, c = divmod(i, columns)
-        out[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = image.reshape(shape)
+        top = r * (h + above + 1) + above
+        out[top:top + h, c * (w + 1):c * (w + 1) + w] = image.reshape(shape)
     return out
 
 
@@ -116,22 +119,25 @@ def misclassified_figure(images: np.ndarray, shape: tuple[int, int], true: np.nd
     its true label, the predicted one and the network's confidence in it."""
     wrong = np.flatnonzero(true != predicted)
     wrong = wrong[np.argsort(-confidence[wrong], kind="stable")][:limit]
-    columns = 10
-    fig = Figure(figsize=(11, 1.25 * max(1, -(-len(wrong) // columns)) + 0.5))
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.92)
+    columns, h, w = 10, *shape
+    above = -(-h * 2 // 5)  # a caption band of 2/5 of a tile's height, over the tile, not on it
+    rows = max(1, -(-len(wrong) // columns))
+    # 1.1 inches a tile's width; the height in proportion, the band included
+    fig = Figure(figsize=(11, 1.1 * rows * (h + above + 1) / (w + 1) + 0.5))
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.4 / fig.get_figheight())
     ax = fig.add_subplot()
     ax.set_axis_off()
     ax.set_title(f"{part} images misclassified: {len(np.flatnonzero(true != predicted))} of "
                  f"{len(true)}; {len(wrong)} shown, most confident first (true → predicted, "
-                 "confidence)", fontsize="small")
+                 "confidence)", fontsize="medium")
     if not len(wrong):
         return fig
-    ax.imshow(_mosaic(images[wrong].astype(np.float64), shape, columns), cmap="gray_r")
-    h, w = shape
+    ax.imshow(_mosaic(images[wrong].astype(np.float64), shape, columns, above), cmap="gray_r")
     for i, row in enumerate(wrong):
         r, c = divmod(i, columns)
-        ax.text(c * (w + 1), r * (h + 1), f"{true[row]}→{predicted[row]} {confidence[row]:.2f}",
-                fontsize=6, color="#c0392b", va="top")
+        ax.text(c * (w + 1) + w / 2, r * (h + above + 1) + above - 0.5,
+                f"{true[row]}→{predicted[row]} {confidence[row]:.2f}", fontsize=10,
+                color="#a93226", ha="center", va="bottom")
     return fig
 
 
