@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from digitlab.tracking.queries import reused_runs, set_reused_runs, sweep_runs
+from digitlab.tracking.queries import describe_sweep, reused_runs, sweep_runs
 from digitlab.tracking.store import client_for, prepare_store
 
 
@@ -16,14 +16,14 @@ def test_a_sweep_finds_every_run_it_reused_past_one_tags_8000_characters(tmp_pat
         client.set_terminated(run.info.run_id)
         reused.append(run.info.run_id)
     parent = client.create_run(experiment_id)
-    set_reused_runs(uri, parent.info.run_id, experiment_id,
-                    {run_id: f"seed={n}" for n, run_id in enumerate(reused)})
+    describe_sweep(uri, parent.info.run_id, experiment_id, "What the sweep is.",
+                   {run_id: f"seed={n}" for n, run_id in enumerate(reused)})
     parent = client.get_run(parent.info.run_id)
     assert all(len(value) <= 8000 for value in parent.data.tags.values())
     assert reused_runs(parent.data.tags) == reused
     # the UI's description of the parent names and links them, the first 40 of them
     note = parent.data.tags["mlflow.note.content"]
-    assert note.startswith("This sweep reused 250 run(s) FINISHED earlier")
+    assert note.startswith("What the sweep is.\n\nThis sweep reused 250 run(s) FINISHED earlier")
     assert (f"- [seed=0](#/experiments/{experiment_id}/runs/{reused[0]}"
             "?workflowType=machine_learning)") in note
     assert note.count("](#/experiments/") == 40 and note.endswith("… and 210 more (tag "
@@ -48,7 +48,7 @@ def test_the_latest_sweep_is_the_latest_that_trained_or_reused_a_run(tmp_path):
     child = client.create_run(experiment_id, tags={"mlflow.parentRunId": trained.info.run_id})
     client.set_terminated(child.info.run_id)
     reused = sweep(2000)
-    set_reused_runs(uri, reused.info.run_id, experiment_id, {child.info.run_id: "seed=0"})
+    describe_sweep(uri, reused.info.run_id, experiment_id, "", {child.info.run_id: "seed=0"})
     assert find_sweep(uri, None).info.run_id == reused.info.run_id
     sweep(3000)  # stopped before any job: nobody's results
     found = find_sweep(uri, "latest")

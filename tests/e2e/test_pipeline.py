@@ -64,6 +64,10 @@ def test_sweep_logs_one_child_run_per_job_under_a_parent(sweep):
         assert contexts == {"training", "validation", "test"}
     assert "12 finished, 0 skipped (already FINISHED), 0 failed" in done.stdout
     assert parent.info.run_name == "hidden×lr×seed, 12 runs"  # what it sweeps, not a timestamp
+    # its page in the UI says where its comparison will be, before compare.py has run
+    note = parent.data.tags["mlflow.note.content"]
+    assert "compare/ in Artifacts" in note and f"sweep={parent.info.run_id}" in note
+    assert f"tracking.uri={uri}" in note and "reused" not in note
 
 
 def test_a_sweep_prints_a_line_a_run_and_keeps_its_epochs_in_the_job_logs(sweep):
@@ -80,6 +84,19 @@ def test_a_sweep_prints_a_line_a_run_and_keeps_its_epochs_in_the_job_logs(sweep)
     assert lines[-1].startswith("see its runs: ") and "runs?workflowType=machine_learning" in lines[-1]
     logs = list((tmp / "outputs" / "sweeps").rglob("train.log"))
     assert len(logs) == 12 and all("epoch 4/4" in log.read_text() for log in logs)
+
+
+def test_a_sweeps_compare_hint_runs_as_pasted_on_its_own_store(sweep, tmp_path):
+    """The sweep went into a store that is not the project's: the printed compare command names
+    it, and runs from another folder with no virtual environment activated."""
+    _, uri, done = sweep
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("compare its configs:")]
+    assert f"tracking.uri={uri}" in line
+    pasted = subprocess.run(line.split(":", 1)[1].strip() + " out=pasted", shell=True,
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert pasted.returncode == 0, pasted.stderr[-2000:]
+    assert "12 runs of" in pasted.stdout and (tmp_path / "pasted").is_dir()
 
 
 def _jobs(uri: str) -> list:

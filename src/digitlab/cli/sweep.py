@@ -176,16 +176,19 @@ def store_lost(sweep: Sweep) -> str | None:
 def _end_parent_run(sweep: Sweep, status: str, skipped: list[dict]) -> None:
     """The parent run ended with the sweep's status, and the runs of workers that died marked
     KILLED; a store that fails here is one line (its runs are reaped at the next start)."""
-    from digitlab.tracking.queries import set_reused_runs
+    from digitlab.tracking.queries import describe_sweep
     from digitlab.tracking.runs import end_run
     from digitlab.tracking.store import client_for, describe, mark_dead_runs_killed
 
     try:
         # workers killed outright (by joblib on a stop, by the OOM killer) leave RUNNING runs
         mark_dead_runs_killed(client_for(sweep.uri), sweep.experiment_id)
-        if skipped:  # compare.py shows them with the sweep's own runs
-            set_reused_runs(sweep.uri, sweep.parent_run_id, sweep.experiment_id,
-                            {o["run_id"]: o["name"] for o in skipped})
+        # the comparison comes later, from compare.py: the description says where it goes
+        about = (f"The comparison of this sweep's configs goes to compare/ in Artifacts when "
+                 f"`{project.pipeline('compare.py')} sweep={sweep.parent_run_id}"
+                 f"{project.store_arg(sweep.uri)}` runs (`make run` runs it after its sweep).")
+        describe_sweep(sweep.uri, sweep.parent_run_id, sweep.experiment_id, about,
+                       {o["run_id"]: o["name"] for o in skipped})
         end_run(sweep.uri, sweep.parent_run_id, status)
     except Exception as exc:
         fault = describe(exc, store=sweep.uri)

@@ -120,9 +120,11 @@ LINKED = 40  # reused runs the parent's description links by name; the tags hold
 
 
 @deferred()
-def set_reused_runs(uri: str, run_id: str, experiment_id: str, reused: dict[str, str]) -> None:
-    """Tag a sweep's parent with the runs it reused ({run id: name}), as many tags as their ids
-    need, and describe them in the parent's MLflow description, each a link to its run."""
+def describe_sweep(uri: str, run_id: str, experiment_id: str, about: str,
+                   reused: dict[str, str]) -> None:
+    """A sweep's parent described in MLflow's description (`about`, then the runs it reused,
+    each a link to its run) and tagged with the reused runs' ids ({run id: name}), as many tags
+    as their ids need."""
     from mlflow.entities import RunTag
 
     ids = list(reused)
@@ -132,10 +134,10 @@ def set_reused_runs(uri: str, run_id: str, experiment_id: str, reused: dict[str,
     links = [f"- [{name}]({ui_page(experiment_id, rid)})"
              for rid, name in list(reused.items())[:LINKED]]
     more = len(reused) - len(links)
-    tags.append(RunTag(tag.NOTE, "\n".join(
-        [f"This sweep reused {len(reused)} run(s) FINISHED earlier (the same config, seed and "
-         "data; compare.py counts them as this sweep's):", *links]
-        + ([f"- … and {more} more (tag {tag.REUSED})"] if more else []))))
+    told = [f"\n\nThis sweep reused {len(reused)} run(s) FINISHED earlier (the same config, "
+            "seed and data; compare.py counts them as this sweep's):", *links] if reused else []
+    tags.append(RunTag(tag.NOTE, about + "\n".join(
+        told + ([f"- … and {more} more (tag {tag.REUSED})"] if more else []))))
     for i in range(0, len(tags), 100):  # MLflow's log_batch takes up to 100 tags
         client_for(uri).log_batch(run_id, tags=tags[i:i + 100])
 
