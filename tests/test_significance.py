@@ -286,3 +286,15 @@ def test_a_config_is_named_by_the_keys_that_vary_within_its_dataset():
     table = config_groups.group(runs).table
     assert table[["dataset", "config"]].values.tolist() == [
         ["digits", "hidden=16"], ["digits", "hidden=64"], ["fashion_mnist", "all runs"]]
+
+
+def test_the_notes_name_the_configs_a_pruner_stopped_and_where():
+    runs = _runs([{"params.model.hidden": h, "params.seed": "0", "metrics.best_val_accuracy": v,
+                   "tags.digitlab.pruned": pruned, "tags.digitlab.pruned_epoch": epoch}
+                  for h, v, pruned, epoch in (("8", 0.2, "true", "1"), ("16", 0.9, None, None))])
+    groups = config_groups.group(runs)
+    assert groups.stopped == {"hidden=8": "1"}
+    assert config_groups.notes(groups)[-1] == (
+        "Stopped early by the search's pruner, so their numbers are at fewer epochs than asked: "
+        "hidden=8 after epoch 1.")
+    assert config_groups.group(runs.drop(columns=["tags.digitlab.pruned"])).stopped == {}

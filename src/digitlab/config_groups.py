@@ -93,6 +93,7 @@ class ConfigGroups:
     table: pd.DataFrame
     params: list[str] = field(default_factory=list)
     budgets: list[Budget] = field(default_factory=list)
+    stopped: dict[str, str] = field(default_factory=dict)  # config → the epoch a pruner stopped
 
     def metrics(self) -> list[str]:
         return [m for m in dict.fromkeys((self.metric, SECONDARY, "best_epoch", "train_seconds"))
@@ -156,7 +157,9 @@ def group(runs: pd.DataFrame, metric: str = DEFAULT_METRIC,
             budgets.append(budget)
     table = pd.DataFrame(rows).sort_values(["dataset", f"{metric}_mean"],
                                            ascending=[True, lower_is_better(metric)], kind="stable")
-    return ConfigGroups(metric, alpha, table.reset_index(drop=True), params, budgets)
+    pruned = done.get(f"tags.{tag.PRUNED}", pd.Series(index=done.index)) == "true"
+    stopped = {labels[i]: done.at[i, f"tags.{tag.PRUNED_EPOCH}"] for i in done.index[pruned]}
+    return ConfigGroups(metric, alpha, table.reset_index(drop=True), params, budgets, stopped)
 
 
 def _budget(dataset: str, configs: list[str], samples: list[np.ndarray], best: int, metric: str,
@@ -221,4 +224,8 @@ def notes(groups: ConfigGroups) -> list[str]:
         lines.append("Configs with one seed have no interval and no test: run more seeds "
                      "(seed=0,1,2).")
     lines += [b.sentence(groups.metric, groups.alpha) for b in groups.budgets]
+    if groups.stopped:
+        lines.append("Stopped early by the search's pruner, so their numbers are at fewer epochs "
+                     "than asked: " + "; ".join(f"{config} after epoch {epoch}"
+                                                for config, epoch in groups.stopped.items()) + ".")
     return lines

@@ -14,7 +14,7 @@ import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import ContextManager, Iterator, Protocol
+from typing import Callable, ContextManager, Iterator, Protocol
 
 import numpy as np
 import yaml
@@ -112,6 +112,10 @@ class Progress(Protocol):
         """A pass has ended and been scored."""
 
 
+# a pruner's question after each epoch: stop this run here? (digitlab.cli.search)
+StopWhen = Callable[[EpochRecord], bool]
+
+
 class NullTracker:
     """tracking=off: the run's files stay in its output folder, nothing is logged."""
 
@@ -134,6 +138,7 @@ class RunResult:
     history: list[dict[str, float]] = field(default_factory=list)
     out_dir: Path | None = None
     skipped: bool = False  # an identical run had FINISHED already (tracking.skip_finished)
+    stopped_at: int | None = None  # the epoch `stop_when` stopped it at (a pruned trial)
     final_state: dict[str, np.ndarray] = field(default_factory=dict)
     best_state: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -237,10 +242,12 @@ def with_resolved_threads(cfg: RunConfig) -> RunConfig:
 
 def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None = None,
         out_dir: Path | None = None, extra_artifacts: dict[str, Path] | None = None,
-        progress: Progress | None = None, dataset: Dataset | None = None) -> RunResult:
+        progress: Progress | None = None, dataset: Dataset | None = None,
+        stop_when: StopWhen | None = None) -> RunResult:
     """Train one network as `cfg` says and log it; data that cannot be read or split raises
     DataError before a run exists; tracking.skip_finished skips a config that FINISHED.
-    `dataset`: cfg.data already read by the caller."""
+    `dataset`: cfg.data already read by the caller; `stop_when(record)`: True ends training
+    after that epoch (a pruner's decision), and the run is evaluated and recorded as it is."""
     cfg = with_resolved_threads(cfg)
     if dataset is None:
         if progress:
@@ -256,14 +263,19 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
         try:
             with tracker.run(name, flatten(asdict(cfg)), {**(tags or {}), tag.IDENTITY: identity},
                              exclusive=cfg.tracking.skip_finished) as log:
-                return _train_and_log(cfg, split, log, progress, out_dir, extra_artifacts)
+                result = _train_and_log(cfg, split, log, progress, out_dir, extra_artifacts,
+                                        stop_when)
+                if result.stopped_at:  # its numbers are at fewer epochs: another identity
+                    log.set_tags({tag.PRUNED: "true", tag.PRUNED_EPOCH: str(result.stopped_at),
+                                  tag.IDENTITY: f"{identity} pruned at {result.stopped_at}"})
+                return result
         except AlreadyTrained as done:
             return RunResult(done.run_id, done.metrics, skipped=True)
 
 
 def _train_and_log(cfg: RunConfig, split: Split, log: RunLog, progress: Progress | None,
-                   out_dir: Path | None,
-                   extra_artifacts: dict[str, Path] | None) -> RunResult:
+                   out_dir: Path | None, extra_artifacts: dict[str, Path] | None,
+                   stop_when: StopWhen | None) -> RunResult:
     """The run trained, evaluated and recorded into `log`."""
     log.set_tags({tag.DATA_DIGEST: split.digest, **numerics(cfg)})
     log.log_datasets(split)
@@ -272,8 +284,8 @@ def _train_and_log(cfg: RunConfig, split: Split, log: RunLog, progress: Progress
         progress.step(f"training on {len(split.y_train)} rows, {cfg.trainer.epochs} "
                       f"epoch(s) at most")
         clf.on_rows = progress.rows
-    history, best_record, best_state, initial_layers, train_seconds = _train_epochs(
-        clf, split, log, progress)
+    history, best_record, best_state, initial_layers, train_seconds, stopped_at = _train_epochs(
+        clf, split, log, progress, stop_when)
     if progress:
         progress.step("evaluating and recording the run")
     proba = clf.predict_proba(split.x_test) if len(split.y_test) else None
@@ -297,15 +309,17 @@ def _train_and_log(cfg: RunConfig, split: Split, log: RunLog, progress: Progress
             log.log_model(_model_bundle(final_state, split, cfg))
         log.log_metrics(metrics)
         log.log_artifacts(reports, "report")
-    return RunResult(log.run_id, metrics, history, out_dir,
-                     final_state=final_state, best_state=best_state)
+    return RunResult(log.run_id, metrics, history, out_dir, final_state=final_state,
+                     best_state=best_state, stopped_at=stopped_at)
 
 
-def _train_epochs(clf: Classifier, split: Split, log: RunLog, progress: Progress | None):
+def _train_epochs(clf: Classifier, split: Split, log: RunLog, progress: Progress | None,
+                  stop_when: StopWhen | None):
     """The epochs trained and each logged: (the per-epoch metrics, the best epoch's record and
-    weights, the layers' values before training, the seconds it took)."""
+    weights, the layers' values before training, the seconds it took, the epoch `stop_when`
+    stopped it at or None)."""
     history: list[dict[str, float]] = []
-    best_record, best_state, initial_layers = None, None, {}
+    best_record, best_state, initial_layers, stopped_at = None, None, {}, None
     start = time.perf_counter()
     for record in train(clf, split):
         log.log_epoch(record)
@@ -315,7 +329,11 @@ def _train_epochs(clf: Classifier, split: Split, log: RunLog, progress: Progress
             best_record, best_state = record, clf.network.state()
         if progress:
             progress.epoch(record)
-    return history, best_record, best_state, initial_layers, time.perf_counter() - start
+        if stop_when and record.epoch < clf.trainer.epochs and stop_when(record):
+            stopped_at = record.epoch
+            break
+    seconds = time.perf_counter() - start
+    return history, best_record, best_state, initial_layers, seconds, stopped_at
 
 
 @contextmanager

@@ -238,3 +238,42 @@ def test_failed_trials_do_not_count_toward_n_trials(tmp_path):
     states = trials_by_state(study_of(storage, "s3"))
     assert len(states["COMPLETE"]) == 2 and len(states.get("FAIL", [])) >= 1, states.keys()
     assert "2 of 2 trials complete" in done.stdout
+
+
+def test_a_pruner_stops_a_trailing_trial_and_its_run_says_so(tmp_path):
+    """Five good trials, then, in the same study, one whose learning rate cannot learn: Optuna's
+    MedianPruner stops it after its first epoch (worse than the median there). Its run is
+    FINISHED at that epoch, tagged pruned, under an identity no full run shares; the trial is
+    PRUNED and counts toward n_trials; compare says where it stopped."""
+    uri, storage = store(tmp_path), f"sqlite:///{tmp_path / 'optuna.db'}"
+    common = ["study=p", f"storage={storage}", f"tracking.uri={uri}", "pruner=median",
+              "space.model.hidden.high=32", "space.trainer.epochs.low=3",
+              "space.trainer.epochs.high=4"]
+    good = pipeline("search.py", "n_trials=5", "space.optim.lr.low=0.4", "space.optim.lr.high=0.6",
+                    *common, cwd=tmp_path)
+    assert good.returncode == 0, good.stderr[-3000:]
+    bad = pipeline("search.py", "n_trials=6", "space.optim.lr.low=0.00001",
+                   "space.optim.lr.high=0.00002", *common, cwd=tmp_path)
+    assert bad.returncode == 0, bad.stderr[-3000:]
+    assert "6 of 6 trials complete (1 stopped by the pruner), 0 failed" in bad.stdout
+    [pruned] = trials_by_state(study_of(storage, "p"))["PRUNED"]
+    assert pruned.number == 5 and list(pruned.intermediate_values) == [1]
+    run = next(r for r in runs_of(uri, "search") if r.data.tags.get("digitlab.trial") == "5")
+    assert run.info.status == "FINISHED" and run.data.metrics["epochs_run"] == 1
+    assert run.data.tags["digitlab.pruned"] == "true" and run.data.tags["digitlab.pruned_epoch"] == "1"
+    assert run.data.tags["digitlab.config_hash"].endswith(" pruned at 1")
+    compared = pipeline("compare.py", f"tracking.uri={uri}", "tracking.experiment=search",
+                        f"sweep={run.data.tags['mlflow.parentRunId']}", "out=r", cwd=tmp_path)
+    assert compared.returncode == 0, compared.stderr[-3000:]
+    assert "Stopped early by the search's pruner" in compared.stdout
+    assert "after epoch 1." in compared.stdout
+
+
+@pytest.mark.parametrize("args,said", [
+    (("pruner=hyperbnd",), "pruner='hyperbnd': use one of none, median, halving, hyperband"),
+    (("pruner=median", "metric=train_seconds"), "pruner=median: a pruner compares trials epoch"),
+    (("pruner=halving", "overrides=['data.val_mode=none']"), "the trials have no validation set"),
+])
+def test_a_pruner_that_cannot_act_is_refused_in_one_line(tmp_path, args, said):
+    done = pipeline("search.py", f"tracking.uri={store(tmp_path)}", *args, cwd=tmp_path)
+    assert done.returncode == 2 and said in done.stderr, done.stderr[-2000:]

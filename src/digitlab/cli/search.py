@@ -24,6 +24,11 @@ from digitlab.runner import FINAL_METRICS
 log = logging.getLogger("digitlab.search")
 KINDS = ("int", "float", "categorical")
 SAMPLERS = ("tpe", "random", "grid")
+PRUNERS = ("none", "median", "halving", "hyperband")
+# what a trial reports after each epoch for a pruner: the validation score in the study's
+# direction (never a test score: the test set stays unseen)
+EPOCH_VALUE = {"best_val_accuracy": "val_accuracy", "test_accuracy": "val_accuracy",
+               "test_loss": "val_loss"}
 
 
 @dataclass
@@ -38,6 +43,9 @@ class SearchConfig:
     # maximize | minimize; null: the metric's own (losses and durations minimize)
     direction: Optional[str] = None
     sampler: str = "tpe"  # tpe (Bayesian) | random | grid (categorical dimensions only)
+    # stop a trial whose validation score per epoch trails the others (Optuna's pruners):
+    # none | median | halving (successive halving) | hyperband
+    pruner: str = "none"
     seed: int = 0  # the sampler's seed; each trial's training seed is `seed` in overrides
     space: Dict[str, Any] = field(default_factory=dict)
     # fixed train overrides for every trial: "overrides=['data=fashion_mnist']"
@@ -141,6 +149,11 @@ def preflight(cfg: SearchConfig) -> None:
                           "backticks (MLflow's search filters cannot match them)")
     _choice("sampler", cfg.sampler, SAMPLERS)
     _choice("metric", cfg.metric, FINAL_METRICS)
+    _choice("pruner", cfg.pruner, PRUNERS)
+    if cfg.pruner != "none" and cfg.metric not in EPOCH_VALUE:
+        raise ConfigError(f"pruner={cfg.pruner}: a pruner compares trials epoch by epoch on a "
+                          f"validation score, and {cfg.metric} has none; give metric= one of "
+                          f"{', '.join(EPOCH_VALUE)}, or pruner=none")
     metric_direction = _direction_of(cfg.metric)
     if cfg.direction is None:
         cfg.direction = metric_direction
@@ -158,11 +171,15 @@ def preflight(cfg: SearchConfig) -> None:
                          if spec["type"] == "categorical" else spec[corner])
                   for name, spec in cfg.space.items()}
         try:
-            trial_config(cfg, values)
+            run_cfg = trial_config(cfg, values)
         except ConfigError:
             raise
         except Exception as exc:  # hydra: an unknown key or group
             raise ConfigError(f"space/overrides: {cli.one_line(exc)}") from None
+        if cfg.pruner != "none" and run_cfg.data.val_mode == "none":
+            raise ConfigError(f"pruner={cfg.pruner}: the trials have no validation set "
+                              "(data.val_mode=none) to be pruned on; give data.val_mode="
+                              "stratified in overrides, or pruner=none")
 
 
 def _password(url: str) -> str | None:
@@ -199,7 +216,7 @@ def open_study(cfg: SearchConfig, storage: str):
         db.parent.mkdir(parents=True, exist_ok=True)
     try:
         study = optuna.create_study(study_name=cfg.study, storage=storage, load_if_exists=True,
-                                    direction=cfg.direction)
+                                    direction=cfg.direction, pruner=make_pruner(cfg))
     except Exception as exc:  # SQLAlchemy's errors for a URL it cannot open, a corrupt file
         reason = str(exc).splitlines()[0]
         cli.fail(f"storage={masked(storage)}: cannot open the study ({masked(reason, storage)}); "
@@ -247,6 +264,15 @@ def make_sampler(cfg: SearchConfig, trials_so_far: int = 0):
     return optuna.samplers.TPESampler(seed=seed)
 
 
+def make_pruner(cfg: SearchConfig):
+    """Optuna's own pruner, with its defaults (`none`: Optuna's NopPruner)."""
+    import optuna
+
+    return {"none": optuna.pruners.NopPruner, "median": optuna.pruners.MedianPruner,
+            "halving": optuna.pruners.SuccessiveHalvingPruner,
+            "hyperband": optuna.pruners.HyperbandPruner}[cfg.pruner]()
+
+
 def interrupted(trial) -> bool:
     """A trial cut off by a stop, a crash or a kill: failed without an error of its own."""
     from optuna.trial import TrialState
@@ -279,10 +305,12 @@ def recover_interrupted(study) -> list[int]:
 
 
 def counted(study) -> int:
-    """The trials that count toward n_trials: the COMPLETE ones (a failed trial is no result)."""
+    """The trials that count toward n_trials: the COMPLETE ones and those a pruner stopped (a
+    failed trial is no result)."""
     from optuna.trial import TrialState
 
-    return sum(1 for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE)
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.state in (TrialState.COMPLETE, TrialState.PRUNED))
 
 
 def optimize(study, objective, n_trials: int) -> None:
@@ -300,10 +328,18 @@ def optimize(study, objective, n_trials: int) -> None:
 
 
 def make_objective(cfg: SearchConfig, uri: str, experiment_id: str, parent: str):
+    import optuna
+
     from digitlab import runner, stopping
     from digitlab.tracking.runs import MlflowTracker
 
     tracker = MlflowTracker(uri, experiment_id, parent)
+
+    def pruned(trial, record) -> bool:  # reported, then Optuna's pruner decides
+        value = getattr(record, EPOCH_VALUE[cfg.metric])
+        with stopping.deferred():
+            trial.report(value, record.epoch)
+        return trial.should_prune()
 
     def objective(trial) -> float:
         with stopping.deferred():  # the study is a SQLite store too
@@ -318,12 +354,19 @@ def make_objective(cfg: SearchConfig, uri: str, experiment_id: str, parent: str)
             tags = {tag.STUDY: cfg.study, tag.TRIAL: str(trial.number),
                     tag.OVERRIDES: " ".join(f"{k}={v}" for k, v in values.items()),
                     **cli.git_state()}
-            result = runner.run(trial_config(cfg, values), tracker, name, tags)
+            stop_when = None if cfg.pruner == "none" else lambda record: pruned(trial, record)
+            result = runner.run(trial_config(cfg, values), tracker, name, tags,
+                                stop_when=stop_when)
             with stopping.deferred():
                 trial.set_user_attr("mlflow_run_id", result.run_id)
+            if result.stopped_at:
+                log.info("%s: pruned after epoch %d", name, result.stopped_at)
+                raise optuna.TrialPruned(f"pruned after epoch {result.stopped_at}")
             value = result.metrics.get(cfg.metric)
             if value is None or not math.isfinite(value):
                 raise ValueError(f"the run logged no finite {cfg.metric}")
+        except optuna.TrialPruned:
+            raise
         except (Exception, KeyboardInterrupt, stopping.Terminated) as exc:
             with stopping.deferred():
                 if not isinstance(exc, Exception):  # cut off: recover_interrupted reruns it
@@ -396,7 +439,8 @@ def report(study, cfg: SearchConfig, uri: str, parent: str) -> int:
     trials = study.get_trials(deepcopy=False)
     states = {s.name: sum(1 for t in trials if t.state == s) for s in TrialState}
     failed = [t for t in trials if t.state == TrialState.FAIL and not interrupted(t)]
-    print(f"{counted(study)} of {cfg.n_trials} trials complete, "
+    pruned = f" ({states['PRUNED']} stopped by the pruner)" if states["PRUNED"] else ""
+    print(f"{counted(study)} of {cfg.n_trials} trials complete{pruned}, "
           f"{len(failed)} failed" + "".join(f"\n  trial {t.number} failed: "
                                               f"{t.user_attrs.get('error', '?')}" for t in failed))
     if not states["COMPLETE"]:
