@@ -32,6 +32,7 @@ from digitlab.config import (
     TrainerConfig,
 )
 from digitlab.files import write_atomic
+from digitlab.tracking.store import SERVER_BACKOFF, SERVER_RETRIES
 
 EXIT_BAD_INPUT = 2
 
@@ -73,14 +74,15 @@ def find_project_root(script: str | None, working_folder: Path,
 
 # what a command's process starts with, where the user has not set it: MLflow's INFO lines
 # (creating a store's tables, validating each model's input example) say nothing a user acts on;
-# an offline machine must not wait on telemetry; no progress bars in job logs; a tracking server
-# that is down: MLflow's defaults (7 retries, backoff factor 2, 120 s timeout) retry one request
-# for ≈ 4 minutes, a sweep for hours; these give up after ≈ 10 s per request to a server that
-# refuses connections (3 retries, 1 + 2 + 4 s), 4 × 30 s to one that hangs
+# an offline machine must not wait on telemetry; no progress bars in job logs; no MLflow "View
+# run" lines (digitlab prints its own links); a tracking server that stops answering is waited
+# for ≈ 1 min a request (tracking.store.SERVER_RETRIES), one that hangs 30 s an attempt
 PROCESS_DEFAULTS = {"MLFLOW_LOGGING_LEVEL": "WARNING", "MLFLOW_DISABLE_TELEMETRY": "true",
                     "DO_NOT_TRACK": "true", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-                    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
-                    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+                    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+                    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(SERVER_RETRIES),
+                    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(SERVER_BACKOFF),
+                    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 
 
 def prepare_process() -> None:

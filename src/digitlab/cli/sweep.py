@@ -173,6 +173,8 @@ def store_lost(sweep: Sweep) -> str | None:
     except (OSError, ValueError):
         return None
     return mark.get("line") if isinstance(mark, dict) and mark.get("sweep") == sweep.token else None
+
+
 def _end_parent_run(sweep: Sweep, status: str, skipped: list[dict]) -> None:
     """The parent run ended with the sweep's status, and the runs of workers that died marked
     KILLED; a store that fails here is one line (its runs are reaped at the next start)."""
@@ -180,6 +182,11 @@ def _end_parent_run(sweep: Sweep, status: str, skipped: list[dict]) -> None:
     from digitlab.tracking.runs import end_run
     from digitlab.tracking.store import client_for, describe, mark_dead_runs_killed
 
+    lost = store_lost(sweep)
+    if lost:  # a job found the store gone: every write would wait for it again
+        print(f"digitlab: error: could not mark the sweep's parent run {sweep.parent_run_id} "
+              f"{status}: {lost}", file=sys.stderr)
+        return
     try:
         # workers killed outright (by joblib on a stop, by the OOM killer) leave RUNNING runs
         mark_dead_runs_killed(client_for(sweep.uri), sweep.experiment_id)

@@ -309,7 +309,7 @@ def open_run(uri: str, experiment_id: str, parent_run_id: str | None, name: str,
     tags = {**tags, **process_tags(), tag.JOURNAL_DIR: str(journal_folder().resolve())}
     if parent_run_id:
         tags[tag.PARENT] = parent_run_id
-    run_id, run_log, error = None, None, None
+    run_id, run_log, error, gone = None, None, None, False
     params = {k: v[:6000] for k, v in params.items()}
     try:
         if exclusive and sqlite_path(uri) is None:
@@ -321,11 +321,13 @@ def open_run(uri: str, experiment_id: str, parent_run_id: str | None, name: str,
         yield run_log
         run_log.write_epochs()
     except BaseException as exc:
-        error = exc
-        if run_log:
+        error, fault = exc, describe(exc)
+        # a server that stopped answering would make each write below wait as long again: the
+        # run stays RUNNING with its journal, and the next command marks it KILLED
+        gone = fault is not None and fault.kind == "server_gone"
+        if run_log and not gone:
             _write_epochs_of_ended(run_log)
-        if run_id:
-            fault = describe(exc)
+        if run_id and not gone:
             if fault and fault.kind == "disk_full":  # frees the space to record FAILED
                 _remove_local_artifacts(client, run_id)
             _record_error(client, run_id, exc)
@@ -333,7 +335,7 @@ def open_run(uri: str, experiment_id: str, parent_run_id: str | None, name: str,
     finally:
         if run_log:  # before the end: a run killed in between is reaped with its journal
             run_log.epochs.close()
-        if run_id:
+        if run_id and not gone:
             _end_run(client, run_id, _status_of(error), error)
 
 

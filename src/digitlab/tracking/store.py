@@ -33,14 +33,27 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+# a tracking server that stops answering: MLflow retries each request 6 times, 0, 2, 4, 8, 16
+# and 32 s apart (urllib3's backoff at factor 1), so a restart of a minute costs a wait, not the
+# runs in flight; MLflow's own (7 retries at factor 2) wait ≈ 4 min a request, a sweep for hours
+SERVER_RETRIES, SERVER_BACKOFF = 6, 1
+SERVER_PATIENCE = sum(SERVER_BACKOFF * 2 ** (n - 1) for n in range(2, SERVER_RETRIES + 1))
+
+
 def _not_a_store_error(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("SQLAlchemy database error")
 
 
+def _not_a_retry(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Retrying (")
+
+
 def report_store_errors_once() -> None:
-    """MLflow logs every SQLAlchemy error with its traceback before raising it; digitlab tells
-    the raised error in one line (`describe`), so the log's copy is dropped."""
+    """MLflow logs every SQLAlchemy error with its traceback before raising it, and urllib3 each
+    retry of a request to a server that does not answer; digitlab tells the error that remains
+    in one line (`describe`), so those lines are dropped."""
     logging.getLogger("mlflow.store.db.utils").addFilter(_not_a_store_error)
+    logging.getLogger("urllib3.connectionpool").addFilter(_not_a_retry)
 
 
 # how MLflow 3's UI tells a model-training experiment from a GenAI one: it opens the former on
@@ -383,8 +396,9 @@ def describe(exc: BaseException, store: str | None = None) -> Fault | None:
                                          "for it to finish (or stop it) and run it again")
         if any(f in text for f in SERVER_GONE):
             return Fault("server_gone", f"the tracking server{where} stopped answering (MLflow "
-                                        "retried each request for ≈ 10 s); restart it and run "
-                                        "the command again: finished runs are skipped")
+                                        f"retried each request for {SERVER_PATIENCE} s); restart "
+                                        "it and run the command again: finished runs are "
+                                        "skipped")
     return None
 
 
