@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -148,6 +149,79 @@ def test_one_config_is_one_run_when_two_identical_sweeps_log_to_one_server(serve
     # a claim that gave way left its run KILLED and deleted, never RUNNING
     assert all(r.info.status == "KILLED" for r in client.search_runs(
         [experiment_id], run_view_type=ViewType.DELETED_ONLY))
+
+
+def _make_server(database: str, artifacts: Path, port: int, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["make", "--no-print-directory", "-C", str(ROOT), "server", f"BACKEND={database}",
+         f"ARTIFACTS={artifacts}", f"SERVER_PORT={port}"],
+        stdout=open(log, "a"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+# slow (≈ 2 min): four sweeps, two workers each, on 2 cores, and a 20 s outage
+@pytest.mark.slow
+def test_four_sweeps_into_one_server_ride_out_a_20_s_restart(postgres, tmp_path):
+    """A team's four joblib sweeps (different and overlapping configs) into one server on
+    PostgreSQL, the server stopped for 20 s while they train and started again: MLflow's
+    retries (62 s a request) carry every job through; every config is FINISHED exactly once,
+    no run is left RUNNING, no traceback, each sweep's summary counts its own jobs."""
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    port, artifacts, log = free_port(), tmp_path / "artifacts", tmp_path / "server.log"
+    url = f"http://127.0.0.1:{port}"
+    server = _make_server(postgres, artifacts, port, log)
+    sweeps = {"a": ("model.hidden=8,16", "seed=0,1"), "b": ("model.hidden=16,24", "seed=0,1"),
+              "c": ("model.hidden=8,24", "seed=1,2"), "d": ("model.hidden=16", "seed=0,1,2")}
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    try:
+        wait_healthy(url, server, log, timeout=180)
+        started = {name: subprocess.Popen(
+            [sys.executable, str(ROOT / "pipelines" / "train.py"), "-m", *grid,
+             "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "trainer.epochs=150",
+             "tracking.log_model=false", f"tracking.uri={url}", "tracking.experiment=four"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for name, grid in sweeps.items()}
+        client = MlflowClient(url)
+        deadline = time.monotonic() + 300
+        while not any(r.data.metrics.get("train_loss") for r in client.search_runs(
+                [e.experiment_id for e in client.search_experiments()
+                 if e.name == "four"])) and time.monotonic() < deadline:
+            time.sleep(1)  # until a job trains
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+        down = time.time() * 1000
+        time.sleep(20)
+        up = time.time() * 1000
+        server = _make_server(postgres, artifacts, port, log)
+        said = {name: p.communicate(timeout=900)[0] for name, p in started.items()}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    for name, (hidden, seeds) in sweeps.items():
+        output, jobs = said[name], len(hidden.split(",")) * len(seeds.split(","))
+        assert started[name].returncode == 0, output[-3000:]
+        assert "Traceback" not in output and "Retrying" not in output, output[-3000:]
+        finished, skipped, failed = map(int, re.search(
+            r"^sweep \S+: (\d+) finished, (\d+) skipped \(already FINISHED\), (\d+) failed",
+            output, re.M).groups())
+        assert (finished + skipped, failed) == (jobs, 0), output[-3000:]
+    server = _make_server(postgres, artifacts, port, log)
+    try:
+        wait_healthy(url, server, log, timeout=180)
+        client = MlflowClient(url)
+        experiment_id = client.get_experiment_by_name("four").experiment_id
+        runs = client.search_runs([experiment_id])
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    identities = [r.data.tags["digitlab.config_hash"] for r in children]
+    assert len(identities) == 9 and len(set(identities)) == 9, identities  # 3 sizes × 3 seeds
+    assert all(r.info.status == "FINISHED" for r in runs), [r.info.status for r in runs]
+    # the outage fell inside runs: they started before it and ended after it
+    assert any(r.info.start_time < down and r.info.end_time > up for r in children)
 
 
 @pytest.fixture(scope="module")
