@@ -24,9 +24,8 @@ class PredictConfig:
 ConfigStore.instance().store(name="base_predict", node=PredictConfig)
 
 
-def run(cfg: PredictConfig) -> None:
-    """The command's work, from its composed config."""
-    cli.refuse_unknown_keys(cfg)
+def _check_files(cfg: PredictConfig) -> tuple[Path, Path]:
+    """The input, a regular file, and the output, writable and not the input."""
     source, output = Path(cfg.input), Path(cfg.output)
     if not source.is_file():  # a folder, a FIFO (reading it would wait forever), nothing
         what = ("a folder" if source.is_dir() else "not a regular file" if source.exists()
@@ -35,6 +34,13 @@ def run(cfg: PredictConfig) -> None:
                  "test.csv layout: pixel0,pixel1,…).")
     cli.refuse_output(output, "output", reads=[source])
     cli.check_writable(output.parent, "output")
+    return source, output
+
+
+def run(cfg: PredictConfig) -> None:
+    """The command's work, from its composed config."""
+    cli.refuse_unknown_keys(cfg)
+    source, output = _check_files(cfg)
     import numpy as np
     import pandas as pd
     from mlflow.exceptions import MlflowException

@@ -327,6 +327,15 @@ def optimize(study, objective, n_trials: int) -> None:
         failures, complete = (0 if now > complete else failures + 1), now
 
 
+def _pruned(trial, value: float, record) -> bool:
+    """The epoch's validation score reported to the trial; Optuna's pruner decides."""
+    from digitlab import stopping
+
+    with stopping.deferred():  # the study is a store too
+        trial.report(value, record.epoch)
+    return trial.should_prune()
+
+
 def make_objective(cfg: SearchConfig, uri: str, experiment_id: str, parent: str):
     import optuna
 
@@ -334,12 +343,6 @@ def make_objective(cfg: SearchConfig, uri: str, experiment_id: str, parent: str)
     from digitlab.tracking.runs import MlflowTracker
 
     tracker = MlflowTracker(uri, experiment_id, parent)
-
-    def pruned(trial, record) -> bool:  # reported, then Optuna's pruner decides
-        value = getattr(record, EPOCH_VALUE[cfg.metric])
-        with stopping.deferred():
-            trial.report(value, record.epoch)
-        return trial.should_prune()
 
     def objective(trial) -> float:
         with stopping.deferred():  # the study is a SQLite store too
@@ -354,7 +357,8 @@ def make_objective(cfg: SearchConfig, uri: str, experiment_id: str, parent: str)
             tags = {tag.STUDY: cfg.study, tag.TRIAL: str(trial.number),
                     tag.OVERRIDES: " ".join(f"{k}={v}" for k, v in values.items()),
                     **cli.git_state()}
-            stop_when = None if cfg.pruner == "none" else lambda record: pruned(trial, record)
+            stop_when = None if cfg.pruner == "none" else (
+                lambda record: _pruned(trial, getattr(record, EPOCH_VALUE[cfg.metric]), record))
             result = runner.run(trial_config(cfg, values), tracker, name, tags,
                                 stop_when=stop_when)
             with stopping.deferred():
