@@ -53,7 +53,6 @@ def find_sweep(uri: str, experiment: str | None, sweep: str | None = None):
                       "(python pipelines/train.py -m ...)")
 
 
-
 def experiment_ids(uri: str, experiment: str | None) -> list[str]:
     """The id of the experiment named `experiment`, or of every experiment when it is None."""
     client = client_for(uri)
@@ -68,15 +67,20 @@ def experiment_ids(uri: str, experiment: str | None) -> list[str]:
     return [found.experiment_id]
 
 
-def _all_runs(uri: str, experiment_ids: list[str], where: str) -> list:
-    """Every run the filter finds, page by page (MlflowClient.search_runs returns a page)."""
-    client, runs, token = client_for(uri), [], None
+def _pages(uri: str, experiment_ids: list[str], where: str = ""):
+    """The runs the filter finds, a page of 1,000 at a time (MlflowClient.search_runs returns a
+    page)."""
+    client, token = client_for(uri), None
     while True:
         page = client.search_runs(experiment_ids, where, max_results=1000, page_token=token)
-        runs += page
+        yield page
         token = page.token
         if not token:
-            return runs
+            return
+
+
+def _all_runs(uri: str, experiment_ids: list[str], where: str) -> list:
+    return [run for page in _pages(uri, experiment_ids, where) for run in page]
 
 
 def _frame(runs: list) -> pd.DataFrame:
@@ -211,18 +215,13 @@ def store_status(uri: str) -> tuple[pd.DataFrame, list]:
     """Runs per experiment and status, and the RUNNING runs whose process is gone (stale)."""
     from collections import Counter
 
-    client = client_for(uri)
     rows, stale = [], []
-    for experiment in client.search_experiments():
-        counts, token = Counter(), None
-        while True:  # page by page: MLflow has no count, and 5,000 runs at once take ≈ 0.9 GB
-            page = client.search_runs([experiment.experiment_id], max_results=1000,
-                                      page_token=token)
+    for experiment in client_for(uri).search_experiments():
+        counts = Counter()
+        # page by page: MLflow has no count, and 5,000 runs read at once take ≈ 0.9 GB
+        for page in _pages(uri, [experiment.experiment_id]):
             counts.update(r.info.status for r in page)
             stale += [r for r in page if r.info.status == "RUNNING" and run_is_stale(r)]
-            token = page.token
-            if not token:
-                break
         rows.append({"experiment": experiment.name, "runs": sum(counts.values()),
                      **{s: counts[s] for s in ("FINISHED", "FAILED", "KILLED", "RUNNING")}})
     return pd.DataFrame(rows), stale
