@@ -245,9 +245,9 @@ def render(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Sequence[flo
     links = {}
     if ui_url:
         experiments = dict(zip(runs["run_id"], runs["experiment_id"]))
-        from digitlab.tracking.store import ui_page
+        from digitlab.tracking.store import ui_path
 
-        links = {r: f"{ui_url.rstrip('/')}/{ui_page(experiments[r], r)}" for r in table["run_id"]}
+        links = {r: f"{ui_url.rstrip('/')}/{ui_path(experiments[r], r)}" for r in table["run_id"]}
     groups = config_groups.group(runs, metric, alpha)
     readable = config_groups.readable(groups)
     per_class = []

@@ -152,10 +152,10 @@ def test_a_runs_page_lists_its_per_layer_metrics(browser, ui):
 def run_page(browser, base: str, experiment: str, run_id: str):
     """A run's page as the link a single run prints opens it: in the model-training view (the
     GenAI view's Judges and Sessions absent), the assistant panel closed."""
-    from digitlab.tracking.store import ui_page
+    from digitlab.tracking.store import ui_path
 
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
-    page.goto(f"{base}/{ui_page(experiment, run_id)}")
+    page.goto(f"{base}/{ui_path(experiment, run_id)}")
     expect_visible(page.get_by_role("tab", name="Model metrics"))
     assert page.get_by_text("Judges", exact=True).count() == 0
     close = page.get_by_role("button", name="Close")

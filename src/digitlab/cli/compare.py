@@ -212,10 +212,10 @@ def _write_html(uri: str, cfg: CompareConfig, parent, label: str, runs, out: Pat
 
     about = _about(parent, runs)
     if cfg.ui_url and parent is not None:
-        from digitlab.tracking.store import ui_page
+        from digitlab.tracking.store import ui_path
 
         about.ui_run_url = (f"{cfg.ui_url.rstrip('/')}/"
-                            f"{ui_page(parent.info.experiment_id, parent.info.run_id)}")
+                            f"{ui_path(parent.info.experiment_id, parent.info.run_id)}")
     keys = [*report.CURVES, *report.layer_keys(runs.columns)]  # with step 0 for the layers
     histories = {run_id: {key: metric_history(uri, run_id, key) for key in keys}
                  for run_id in runs.loc[runs["status"] == "FINISHED", "run_id"]}

@@ -225,9 +225,9 @@ def _train(run_cfg: RunConfig, tracker, name: str, tags: dict, out_dir: Path, hc
 
 def where_to_find(uri: str, experiment_id: str, run_id: str) -> str:
     """How to open a single run, and the commands that take its id."""
-    from digitlab.tracking.store import ui_page
+    from digitlab.tracking.store import ui_path
 
-    ui = project.ui_page(uri, ui_page(experiment_id, run_id))
+    ui = project.ui_page(uri, ui_path(experiment_id, run_id))
     store = project.store_arg(uri)
     return (f"run {run_id}\n  open it:  {ui}\n"
             f"  rerun it: {project.pipeline(f'rerun.py run_id={run_id}')}{store}\n"

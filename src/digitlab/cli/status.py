@@ -50,11 +50,11 @@ def _latest_sweep(uri: str) -> None:
     """Where the MLflow UI shows the latest sweep's runs (make ui prints it before it starts)."""
     from digitlab.cli import project
     from digitlab.tracking.queries import find_sweep
-    from digitlab.tracking.store import ui_page
+    from digitlab.tracking.store import ui_path
 
     try:
         parent = find_sweep(uri, None)
     except LookupError:  # no sweep yet
         return
     print(f"\nthe latest sweep, {parent.info.run_name!r} ({parent.info.run_id}), its runs: "
-          f"{project.ui_page(uri, ui_page(parent.info.experiment_id))}")
+          f"{project.ui_page(uri, ui_path(parent.info.experiment_id))}")

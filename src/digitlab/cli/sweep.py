@@ -224,7 +224,7 @@ def finish_sweep(sweep: Sweep | None, started: bool, interrupted: bool) -> int:
             print(stopped_line(), file=sys.stderr)
         return 0
     # a second Ctrl-C meanwhile is told to wait by digitlab.stopping's handler
-    from digitlab.tracking.store import ui_page
+    from digitlab.tracking.store import ui_path
 
     if sweep.in_joblib_workers:
         end_workers(kill=interrupted)
@@ -242,7 +242,7 @@ def finish_sweep(sweep: Sweep | None, started: bool, interrupted: bool) -> int:
         if sweep.parent_run_id and not interrupted:
             print(f"compare its configs: {project.pipeline('compare.py')} "
                   f"sweep={sweep.parent_run_id}{project.store_arg(sweep.uri)}")
-            print(f"see its runs: {project.ui_page(sweep.uri, ui_page(sweep.experiment_id))}")
+            print(f"see its runs: {project.ui_page(sweep.uri, ui_path(sweep.experiment_id))}")
     if interrupted:
         kept = sum(o["status"] in ("FINISHED", "SKIPPED") for o in outcomes)
         print(stopped_line(kept), file=sys.stderr)

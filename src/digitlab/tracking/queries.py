@@ -9,7 +9,7 @@ import pandas as pd
 
 from digitlab import tags as tag
 from digitlab.stopping import deferred
-from digitlab.tracking.store import client_for, run_is_stale, ui_page
+from digitlab.tracking.store import client_for, run_is_stale, ui_path
 
 # ---- reading runs back (compare, rerun) -----------------------------------------------------
 
@@ -135,7 +135,7 @@ def describe_sweep(uri: str, run_id: str, experiment_id: str, about: str,
     chunks = [ids[i:i + IDS_PER_TAG] for i in range(0, len(ids), IDS_PER_TAG)]
     tags = [RunTag(tag.REUSED if n == 1 else f"{tag.REUSED}.{n}", ",".join(chunk))
             for n, chunk in enumerate(chunks, start=1)]
-    links = [f"- [{name}]({ui_page(experiment_id, rid)})"
+    links = [f"- [{name}]({ui_path(experiment_id, rid)})"
              for rid, name in list(reused.items())[:LINKED]]
     more = len(reused) - len(links)
     told = [f"\n\nThis sweep reused {len(reused)} run(s) FINISHED earlier (the same config, "

@@ -62,7 +62,7 @@ EXPERIMENT_KIND = "mlflow.experimentKind"
 MODEL_TRAINING = {EXPERIMENT_KIND: "custom_model_development"}
 
 
-def ui_page(experiment_id: str, run_id: str | None = None) -> str:
+def ui_path(experiment_id: str, run_id: str | None = None) -> str:
     """The MLflow UI's page of an experiment's runs, or of one run, in its model-training view
     (without workflowType MLflow 3 may open a run in its GenAI view)."""
     run = f"/{run_id}" if run_id else ""
