@@ -298,3 +298,21 @@ def test_the_notes_name_the_configs_a_pruner_stopped_and_where():
         "Stopped early by the search's pruner, so their numbers are at fewer epochs than asked: "
         "hidden=8 after epoch 1.")
     assert config_groups.group(runs.drop(columns=["tags.digitlab.pruned"])).stopped == {}
+
+
+def test_a_report_reads_the_histories_of_its_curves_runs_only_and_says_what_it_left_out():
+    """Eight configs of two seeds: the curves draw the six best, so only their twelve runs'
+    histories are read (not one per run of the store), and the figure's title says so."""
+    from digitlab import report
+
+    runs = _runs([{"params.model.hidden": str(h), "params.seed": str(s),
+                   "params.data.name": "digits", "metrics.best_val_accuracy": 0.5 + h / 100}
+                  for h in range(8) for s in range(2)])
+    ids = report.curve_run_ids(runs)
+    assert sorted(ids) == sorted(runs.loc[runs["params.model.hidden"].astype(int) >= 2,
+                                          "run_id"])
+    histories = {run_id: {"val_accuracy": [0.5, 0.6]} for run_id in ids}
+    figure = report.learning_curves(runs, histories)
+    assert figure.layout.title.text.endswith(", the 6 best of 8 configs")
+    few = runs[runs["params.model.hidden"].astype(int) < 3]
+    assert "best of" not in report.learning_curves(few, histories).layout.title.text

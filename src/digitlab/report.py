@@ -73,6 +73,19 @@ def parallel_coordinates(runs: pd.DataFrame, metric: str):
     return figure
 
 
+CURVE_CONFIGS = 6  # the configs the curves draw, best first: one colour each (COLOURS)
+
+
+def curve_run_ids(runs: pd.DataFrame) -> list[str]:
+    """The runs whose metric histories the curves draw: those of the best CURVE_CONFIGS
+    configs, so that a report reads a bounded number of histories however many runs it has."""
+    found = _top_configs(runs, CURVE_CONFIGS)
+    if found is None:
+        return []
+    done, labels, order = found
+    return done.loc[labels.isin(order), "run_id"].tolist()
+
+
 def _top_configs(runs: pd.DataFrame, top: int):
     """The FINISHED runs, each one's config label, and the `top` labels by their mean score
     (best validation accuracy, else test accuracy), best first; None without finished runs."""
@@ -87,6 +100,12 @@ def _top_configs(runs: pd.DataFrame, top: int):
              .sort_values(ascending=lower_is_better(metric)).index[:top]
              if metric else labels.unique()[:top])
     return done, labels, order
+
+
+def _of_configs(order, labels: pd.Series) -> str:
+    """What a figure of the top configs leaves out, said in its title."""
+    shown, configs = len(order), labels.nunique()
+    return f", the {shown} best of {configs} configs" if configs > shown else ""
 
 
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
@@ -127,7 +146,7 @@ def _legend_below(figure, plot_height: int) -> None:
 
 
 def learning_curves(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Sequence[float]]],
-                    top: int = 6):
+                    top: int = CURVE_CONFIGS):
     """Per epoch, mean ± sd across each config's seeds, for the `top` configs by their mean
     best validation accuracy (test accuracy where there is no validation set)."""
     from plotly.subplots import make_subplots
@@ -152,7 +171,7 @@ def learning_curves(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Seq
             if series:
                 _mean_band(figure, series, 1, COLOURS[index % len(COLOURS)], label, panel == 0,
                            panel // columns + 1, panel % columns + 1)
-    figure.update_layout(title="Learning curves, mean ± sd over seeds",
+    figure.update_layout(title="Learning curves, mean ± sd over seeds" + _of_configs(order, labels),
                          margin={"l": 60, "r": 30, "t": 90, "b": 40})
     _legend_below(figure, 300 * rows)
     figure.update_xaxes(title_text="epoch", row=rows)
@@ -167,7 +186,7 @@ def layer_keys(columns) -> list[str]:
 
 
 def layer_curves(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Sequence[float]]],
-                 top: int = 6):
+                 top: int = CURVE_CONFIGS):
     """Each layer's ‖∂C/∂bˡ‖ per epoch from 0 (before training), mean ± sd across each config's
     seeds, on a log scale: where backprop's signal fades; None without per-layer metrics."""
     from plotly.subplots import make_subplots
@@ -191,7 +210,8 @@ def layer_curves(runs: pd.DataFrame, histories: Mapping[str, Mapping[str, Sequen
                            panel // columns + 1, panel % columns + 1, log=True)
     figure.update_yaxes(type="log")
     figure.update_layout(title="Speed of learning per layer, ‖∂C/∂bˡ‖ on the probe rows, mean ± "
-                               "sd over seeds (epoch 0: before training)",
+                               "sd over seeds (epoch 0: before training)"
+                               + _of_configs(order, labels),
                          margin={"l": 60, "r": 30, "t": 90, "b": 40})
     _legend_below(figure, 300 * rows)
     figure.update_xaxes(title_text="epoch", row=rows)

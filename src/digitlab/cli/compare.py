@@ -218,7 +218,7 @@ def _write_html(uri: str, cfg: CompareConfig, parent, label: str, runs, out: Pat
                             f"{ui_path(parent.info.experiment_id, parent.info.run_id)}")
     keys = [*report.CURVES, *report.layer_keys(runs.columns)]  # with step 0 for the layers
     histories = {run_id: {key: metric_history(uri, run_id, key) for key in keys}
-                 for run_id in runs.loc[runs["status"] == "FINISHED", "run_id"]}
+                 for run_id in report.curve_run_ids(runs)}  # the curves' runs only
     metric = comparison.score_metric(runs.columns, cfg.metric) or cfg.metric
     done = runs[runs["status"] == "FINISHED"]
     best = None
