@@ -24,7 +24,6 @@ def groups_paragraph(name_a: str, values_a: Sequence[float], name_b: str,
                      values_b: Sequence[float], metric: str,
                      alpha: float = significance.ALPHA) -> str:
     """Welch's t-test of two groups' per-seed values of `metric`."""
-    from scipy import stats
 
     bounds = metric_range(metric)
     a = significance.mean_interval(values_a, bounds=bounds)
@@ -36,8 +35,7 @@ def groups_paragraph(name_a: str, values_a: Sequence[float], name_b: str,
         return text + ("A test needs at least two seeds in each group: train more seeds "
                        "(seed=0,1,2), or compare two single runs image by image.")
     p = significance.welch_p(values_a, values_b)
-    test = stats.ttest_ind(significance.finite(values_a), significance.finite(values_b),
-                           equal_var=False)
+    test = significance.welch(significance.finite(values_a), significance.finite(values_b))
     statistic = (f"t = {test.statistic:.2f}, df = {test.df:.1f}, "
                  if np.isfinite(test.statistic) else "")
     verdict = ("the difference is significant" if p < alpha
