@@ -1,7 +1,7 @@
 """What a command costs as the store grows: one SQLite store filled to 50, then 500, then 5,000
 runs, and at each size every command a user runs on it, timed:
 
-    python benchmarks/bench_scale.py [--sizes 50,500,5000] [--repeats 3]
+    python benchmarks/bench_scale.py [--sizes 50,500,1000,5000] [--repeats 3]
 
 The store's runs are one real 1-epoch digits run (train.py, every param, metric, tag and
 artifact of the contract) written again through MLflow's public API (`create_run`, `log_batch`,
@@ -11,7 +11,9 @@ cores and measure the training, not the store. Before each size is timed, a real
 (train.py -m, 1 epoch, with models) is the store's latest. Then, each a fresh process, medians
 of --repeats: status.py, compare.py of the latest sweep, compare.py all_runs=true, register.py,
 the latest sweep's first config again (skipped: already FINISHED) and a new run (a new seed
-each time), with the process's peak memory. Ratios are against the smallest store; written to
+each time), with the process's peak memory. Ratios are against the smallest store. At 1,000
+runs, the HTML report of every run (`compare.py all_runs=true format=html`): its size, and the
+seconds headless Chromium takes to open it with every figure drawn. Written to
 scale_results.md.
 """
 
@@ -115,9 +117,36 @@ def measure(uri: str, cwd: Path, env: dict, repeats: int, size: int) -> dict[str
     return results
 
 
+def html_report(uri: str, cwd: Path, env: dict) -> str:
+    """The HTML report of every run of the store's experiment: its size, the seconds it took,
+    and the seconds Chromium takes to load it and draw every figure."""
+    from playwright.sync_api import sync_playwright
+
+    seconds, _ = timed([sys.executable, str(PIPELINES / "compare.py"), f"tracking.uri={uri}",
+                        f"tracking.experiment={EXPERIMENT}", "all_runs=true", "format=html",
+                        "out=html"], cwd, env)
+    page = cwd / "html" / EXPERIMENT / "report.html"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        start = time.perf_counter()
+        tab.goto(page.as_uri(), wait_until="load")
+        tab.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')]"
+                              ".every(figure => figure._fullLayout)", timeout=60_000)
+        opened = time.perf_counter() - start
+        figures = tab.evaluate("document.querySelectorAll('.js-plotly-plot').length")
+        browser.close()
+    return (f"The HTML report of the {EXPERIMENT} experiment's runs at 1,000 copied runs "
+            f"(`compare.py all_runs=true format=html`): {page.stat().st_size / 1e6:.1f} MB, "
+            f"written in {seconds:.1f} s; headless Chromium loads it and draws its {figures} "
+            f"figures in {opened:.2f} s.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="50,500,5000")
+    parser.add_argument("--sizes", default="50,500,1000,5000")
     parser.add_argument("--repeats", type=int, default=3)
     options = parser.parse_args()
     sizes = [int(s) for s in options.sizes.split(",")]
@@ -138,7 +167,10 @@ def main() -> None:
             by_size[size] = measure(uri, cwd, env, options.repeats, size)
             for name, (seconds, mb) in by_size[size].items():
                 print(f"  {size:>5} runs  {name:<36} {seconds:6.2f} s  {mb:5.0f} MB", flush=True)
-    text = report(by_size, options)
+            if size == 1000:
+                page = html_report(uri, cwd, env)
+                print(f"  {page}", flush=True)
+    text = report(by_size, options) + (f"\n{page}\n" if 1000 in by_size else "")
     RESULTS.write_text(text)
     print(text)
 
