@@ -99,6 +99,15 @@ def test_a_sweeps_compare_hint_runs_as_pasted_on_its_own_store(sweep, tmp_path):
     assert "12 runs of" in pasted.stdout and (tmp_path / "pasted").is_dir()
 
 
+def test_status_names_the_latest_sweep_and_links_its_runs(sweep, tmp_path):
+    _, uri, _ = sweep
+    done = pipeline("status.py", f"tracking.uri={uri}", "reap=false", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("the latest sweep, ")]
+    assert "'hidden×lr×seed, 12 runs'" in line
+    assert line.endswith("/runs?workflowType=machine_learning") and f"{uri}, then its /#/" in line
+
+
 def _jobs(uri: str) -> list:
     return [r for r in runs_of(uri) if "mlflow.parentRunId" in r.data.tags]
 

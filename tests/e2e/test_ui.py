@@ -137,6 +137,8 @@ def test_make_ui_takes_its_port_from_ui_port():
     done = subprocess.run(["make", "-n", "ui", "UI_PORT=5123"], cwd=ROOT, capture_output=True,
                           text=True, check=True)
     assert "--host 127.0.0.1 --port 5123" in done.stdout
+    # before it serves, the store at a glance and the latest sweep's link, on that port
+    assert "UI_PORT=5123 .venv/bin/python pipelines/status.py reap=false" in done.stdout
 
 
 def test_a_runs_page_lists_its_per_layer_metrics(browser, ui):
