@@ -223,9 +223,9 @@ def finish_sweep(sweep: Sweep | None, started: bool, interrupted: bool) -> int:
         if interrupted and started:
             print(stopped_line(), file=sys.stderr)
         return 0
-    # a second Ctrl-C meanwhile is told to wait by digitlab.stopping's handler
     from digitlab.tracking.store import ui_path
 
+    # a second Ctrl-C meanwhile is told to wait by digitlab.stopping's handler
     if sweep.in_joblib_workers:
         end_workers(kill=interrupted)
 
