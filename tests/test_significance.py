@@ -295,8 +295,8 @@ def test_the_notes_name_the_configs_a_pruner_stopped_and_where():
     groups = config_groups.group(runs)
     assert groups.stopped == {"hidden=8": "1"}
     assert config_groups.notes(groups)[-1] == (
-        "Stopped early by the search's pruner, so their numbers are at fewer epochs than asked: "
-        "hidden=8 after epoch 1.")
+        "Stopped early (by the search's pruner or a halving sweep), so their numbers are at "
+        "fewer epochs than asked: hidden=8 after epoch 1.")
     assert config_groups.group(runs.drop(columns=["tags.digitlab.pruned"])).stopped == {}
 
 

@@ -225,7 +225,7 @@ def notes(groups: ConfigGroups) -> list[str]:
                      "(seed=0,1,2).")
     lines += [b.sentence(groups.metric, groups.alpha) for b in groups.budgets]
     if groups.stopped:
-        lines.append("Stopped early by the search's pruner, so their numbers are at fewer epochs "
-                     "than asked: " + "; ".join(f"{config} after epoch {epoch}"
+        lines.append("Stopped early (by the search's pruner or a halving sweep), so their "
+                     "numbers are at fewer epochs than asked: " + "; ".join(f"{config} after epoch {epoch}"
                                                 for config, epoch in groups.stopped.items()) + ".")
     return lines

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import pickle
 import platform
 import shutil
 import tempfile
@@ -25,7 +26,7 @@ from digitlab.config import NOT_TRAINED_BY, RunConfig
 from digitlab.data import Dataset, Split, load_dataset, make_split
 from digitlab.nn.classifier import Classifier
 from digitlab.nn.init import seed_streams
-from digitlab.training import EpochRecord, output_loss_and_accuracy, train
+from digitlab.training import EpochRecord, LoopState, output_loss_and_accuracy, train
 
 # the tag that holds a run's identity: its config and its data's digest (config_hash)
 # the metrics a run ends with (best_val_accuracy only with a validation split; docs/mlflow.md)
@@ -45,12 +46,14 @@ class ModelBundle:
 class RunLog(Protocol):
     run_id: str | None
 
-    def set_tags(self, tags: dict[str, str]) -> None: ...
+    def set_tags(self, tags: dict[str, str | None]) -> None: ...  # None: the tag removed
     def log_epoch(self, record: EpochRecord) -> None: ...
     def log_metrics(self, metrics: dict[str, float]) -> None: ...
     def log_datasets(self, split: Split) -> None: ...
     def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None: ...
     def log_model(self, bundle: ModelBundle) -> None: ...
+    def save_checkpoint(self, data: bytes) -> None: ...
+    def load_checkpoint(self) -> bytes: ...
 
 
 class AlreadyTrained(Exception):
@@ -63,13 +66,18 @@ class AlreadyTrained(Exception):
 
 class Tracker(Protocol):
     def run(self, name: str, params: dict[str, str], tags: dict[str, str],
-            exclusive: bool = False) -> ContextManager[RunLog]:
-        """A new run; `exclusive`: none other of its identity (tags) may train at once, and one
-        that FINISHED meanwhile raises AlreadyTrained."""
+            exclusive: bool = False, reopen: str | None = None) -> ContextManager[RunLog]:
+        """A new run, or the run `reopen` running again; `exclusive`: none other of its identity
+        (tags) may train at once, and one that FINISHED meanwhile raises AlreadyTrained."""
         ...
 
     def finished_run(self, config_hash: str) -> tuple[str, dict[str, float]] | None:
         """(run id, final metrics) of a FINISHED run with this identity, if any."""
+        ...
+
+    def stopped_run(self, config_hash: str) -> tuple[str, int, dict[str, float]] | None:
+        """(run id, the epoch it stopped at, its metrics) of the latest FINISHED run of this
+        identity that was stopped before its last epoch, if any."""
         ...
 
     def reserved(self, config_hash: str) -> ContextManager[None]:
@@ -80,7 +88,7 @@ class Tracker(Protocol):
 class _NoRunLog:
     run_id = None
 
-    def set_tags(self, tags: dict[str, str]) -> None:
+    def set_tags(self, tags: dict[str, str | None]) -> None:
         pass
 
     def log_epoch(self, record: EpochRecord) -> None:
@@ -97,6 +105,12 @@ class _NoRunLog:
 
     def log_model(self, bundle: ModelBundle) -> None:
         pass
+
+    def save_checkpoint(self, data: bytes) -> None:
+        pass
+
+    def load_checkpoint(self) -> bytes:
+        raise LookupError("tracking=off keeps no checkpoint")
 
 
 class Progress(Protocol):
@@ -121,10 +135,13 @@ class NullTracker:
 
     @contextmanager
     def run(self, name: str, params: dict[str, str], tags: dict[str, str],
-            exclusive: bool = False) -> Iterator[RunLog]:
+            exclusive: bool = False, reopen: str | None = None) -> Iterator[RunLog]:
         yield _NoRunLog()
 
     def finished_run(self, config_hash: str) -> None:
+        return None
+
+    def stopped_run(self, config_hash: str) -> None:
         return None
 
     def reserved(self, config_hash: str) -> ContextManager[None]:
@@ -139,8 +156,23 @@ class RunResult:
     out_dir: Path | None = None
     skipped: bool = False  # an identical run had FINISHED already (tracking.skip_finished)
     stopped_at: int | None = None  # the epoch `stop_when` stopped it at (a pruned trial)
+    epochs_trained: int = 0  # by this call (a run that went on from a rung: since that rung)
     final_state: dict[str, np.ndarray] = field(default_factory=dict)
     best_state: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class Trained:
+    """A run's training so far: all it needs to go on where it stopped, as if it never had
+    (a halving sweep's survivor; pickled into the run's checkpoint artifact)."""
+
+    clf: Classifier
+    loop: LoopState
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_record: EpochRecord | None = None
+    best_state: dict[str, np.ndarray] = field(default_factory=dict)
+    initial_layers: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
@@ -157,14 +189,19 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def config_hash(cfg: RunConfig, data_digest: str) -> str:
-    """Identity of a run: the resolved recipe (tracking settings aside) and the data's digest."""
-    recipe = {k: v for k, v in asdict(cfg).items() if k != "tracking"}
+def recipe(cfg: RunConfig) -> str:
+    """What a run trains, as text: its resolved config without the tracking settings and the
+    keys that train nothing."""
+    tree = {k: v for k, v in asdict(cfg).items() if k != "tracking"}
     for name in NOT_TRAINED_BY:
         group, key = name.split(".")
-        recipe[group].pop(key, None)
-    text = json.dumps(recipe, sort_keys=True, default=str) + data_digest
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+        tree[group].pop(key, None)
+    return json.dumps(tree, sort_keys=True, default=str)
+
+
+def config_hash(cfg: RunConfig, data_digest: str) -> str:
+    """Identity of a run: its recipe and the data's digest."""
+    return hashlib.sha256((recipe(cfg) + data_digest).encode()).hexdigest()[:16]
 
 
 def numerics(cfg: RunConfig) -> dict[str, str]:
@@ -243,64 +280,87 @@ def with_resolved_threads(cfg: RunConfig) -> RunConfig:
 def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None = None,
         out_dir: Path | None = None, extra_artifacts: dict[str, Path] | None = None,
         progress: Progress | None = None, dataset: Dataset | None = None,
-        stop_when: StopWhen | None = None) -> RunResult:
+        stop_when: StopWhen | None = None, until: int | None = None) -> RunResult:
     """Train one network as `cfg` says and log it; data that cannot be read or split raises
     DataError before a run exists; tracking.skip_finished skips a config that FINISHED.
     `dataset`: cfg.data already read by the caller; `stop_when(record)`: True ends training
-    after that epoch (a pruner's decision), and the run is evaluated and recorded as it is."""
+    after that epoch (a pruner's decision), and the run is evaluated and recorded as it is.
+    `until`: train to that epoch only (a halving sweep's rung), on from this identity's run
+    stopped earlier if there is one; a run that got as far already is skipped."""
     cfg = with_resolved_threads(cfg)
     if dataset is None:
         if progress:
             progress.step(f"reading {cfg.data.name}")
         dataset = load_dataset(cfg.data)  # the identity needs the data's digest only
     identity = config_hash(cfg, dataset.digest)
+    if until is not None:
+        stop_when = _stopping_at(until, stop_when)
     with tracker.reserved(identity):  # another process training this config is waited for
+        stopped = tracker.stopped_run(identity) if until is not None else None
         if cfg.tracking.skip_finished:
             found = tracker.finished_run(identity)
             if found:  # a run found FINISHED is not split
                 return RunResult(found[0], found[1], skipped=True)
+            if stopped and stopped[1] >= until:  # this rung's epochs are trained already
+                return RunResult(stopped[0], stopped[2], skipped=True, stopped_at=stopped[1])
         split = split_of(dataset, cfg)
+        reopen = stopped[0] if stopped else None
         try:
             with tracker.run(name, flatten(asdict(cfg)), {**(tags or {}), tag.IDENTITY: identity},
-                             exclusive=cfg.tracking.skip_finished) as log:
+                             exclusive=cfg.tracking.skip_finished, reopen=reopen) as log:
+                trained = pickle.loads(log.load_checkpoint()) if reopen else None
                 result = _train_and_log(cfg, split, log, progress, out_dir, extra_artifacts,
-                                        stop_when)
+                                        stop_when, trained)
                 if result.stopped_at:  # its numbers are at fewer epochs: another identity
                     log.set_tags({tag.PRUNED: "true", tag.PRUNED_EPOCH: str(result.stopped_at),
                                   tag.IDENTITY: f"{identity} pruned at {result.stopped_at}"})
+                elif reopen:  # went on to its last epoch: the config's run after all
+                    log.set_tags({tag.PRUNED: "false", tag.PRUNED_EPOCH: None,
+                                  tag.IDENTITY: identity})
                 return result
         except AlreadyTrained as done:
             return RunResult(done.run_id, done.metrics, skipped=True)
 
 
+def _stopping_at(until: int, stop_when: StopWhen | None) -> StopWhen:
+    return lambda record: record.epoch >= until or bool(stop_when and stop_when(record))
+
+
 def _train_and_log(cfg: RunConfig, split: Split, log: RunLog, progress: Progress | None,
                    out_dir: Path | None, extra_artifacts: dict[str, Path] | None,
-                   stop_when: StopWhen | None) -> RunResult:
-    """The run trained, evaluated and recorded into `log`."""
-    log.set_tags({tag.DATA_DIGEST: split.digest, **numerics(cfg)})
-    log.log_datasets(split)
-    clf = Classifier(cfg.model, cfg.optim, cfg.trainer, cfg.seed)
+                   stop_when: StopWhen | None, trained: Trained | None) -> RunResult:
+    """The run trained (on from `trained`, when given), evaluated and recorded into `log`."""
+    if trained is None:
+        log.set_tags({tag.DATA_DIGEST: split.digest, **numerics(cfg)})
+        log.log_datasets(split)
+        trained = Trained(Classifier(cfg.model, cfg.optim, cfg.trainer, cfg.seed),
+                          LoopState.new(cfg.trainer))
+    clf = trained.clf
     if progress:
         progress.step(f"training on {len(split.y_train)} rows, {cfg.trainer.epochs} "
                       f"epoch(s) at most")
         clf.on_rows = progress.rows
-    history, best_record, best_state, initial_layers, train_seconds, stopped_at = _train_epochs(
-        clf, split, log, progress, stop_when)
+    epochs_before = len(trained.history)
+    stopped_at = _train_epochs(trained, split, log, progress, stop_when)
+    clf.on_rows = None  # a progress display is no part of the training state
+    if stopped_at:  # to go on from here if it survives its rung
+        log.save_checkpoint(pickle.dumps(trained))
     if progress:
         progress.step("evaluating and recording the run")
     proba = clf.predict_proba(split.x_test) if len(split.y_test) else None
     test_loss, test_accuracy = (output_loss_and_accuracy(clf, proba, split.y_test)
                                 if proba is not None else (math.nan, math.nan))
+    best_record = trained.best_record
     metrics = {"test_loss": test_loss, "test_accuracy": test_accuracy,
-               "best_epoch": float(best_record.epoch), "train_seconds": train_seconds,
-               "epochs_run": float(len(history)),
+               "best_epoch": float(best_record.epoch), "train_seconds": trained.seconds,
+               "epochs_run": float(len(trained.history)),
                "best_val_accuracy": (math.nan if best_record.val_accuracy is None
                                      else best_record.val_accuracy)}
     metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
     with _artifact_folders(out_dir, keep=log.run_id is None) as (folder, reports):
         final_state = clf.network.state()
-        _write_reports(folder, reports, cfg, split, clf, proba, history, final_state,
-                       best_state, initial_layers)
+        _write_reports(folder, reports, cfg, split, clf, proba, trained.history, final_state,
+                       trained.best_state, trained.initial_layers)
         for target, source in (extra_artifacts or {}).items():
             _copy_tree(source, folder / target)
         # the metrics after the model (the tracker links them to it)
@@ -309,31 +369,30 @@ def _train_and_log(cfg: RunConfig, split: Split, log: RunLog, progress: Progress
             log.log_model(_model_bundle(final_state, split, cfg))
         log.log_metrics(metrics)
         log.log_artifacts(reports, "report")
-    return RunResult(log.run_id, metrics, history, out_dir, final_state=final_state,
-                     best_state=best_state, stopped_at=stopped_at)
+    return RunResult(log.run_id, metrics, trained.history, out_dir, final_state=final_state,
+                     best_state=trained.best_state, stopped_at=stopped_at,
+                     epochs_trained=len(trained.history) - epochs_before)
 
 
-def _train_epochs(clf: Classifier, split: Split, log: RunLog, progress: Progress | None,
-                  stop_when: StopWhen | None):
-    """The epochs trained and each logged: (the per-epoch metrics, the best epoch's record and
-    weights, the layers' values before training, the seconds it took, the epoch `stop_when`
-    stopped it at or None)."""
-    history: list[dict[str, float]] = []
-    best_record, best_state, initial_layers, stopped_at = None, None, {}, None
-    start = time.perf_counter()
-    for record in train(clf, split):
-        log.log_epoch(record)
-        history.append(record.metrics())
-        initial_layers = initial_layers or record.layers_before
-        if record.improved:
-            best_record, best_state = record, clf.network.state()
-        if progress:
-            progress.epoch(record)
-        if stop_when and record.epoch < clf.trainer.epochs and stop_when(record):
-            stopped_at = record.epoch
-            break
-    seconds = time.perf_counter() - start
-    return history, best_record, best_state, initial_layers, seconds, stopped_at
+def _train_epochs(trained: Trained, split: Split, log: RunLog, progress: Progress | None,
+                  stop_when: StopWhen | None) -> int | None:
+    """The epochs trained and each logged, `trained` kept up to date; the epoch `stop_when`
+    stopped it at, or None."""
+    clf, start = trained.clf, time.perf_counter()
+    try:
+        for record in train(clf, split, trained.loop):
+            log.log_epoch(record)
+            trained.history.append(record.metrics())
+            trained.initial_layers = trained.initial_layers or record.layers_before
+            if record.improved:
+                trained.best_record, trained.best_state = record, clf.network.state()
+            if progress:
+                progress.epoch(record)
+            if stop_when and record.epoch < clf.trainer.epochs and stop_when(record):
+                return record.epoch
+        return None
+    finally:
+        trained.seconds += time.perf_counter() - start
 
 
 @contextmanager

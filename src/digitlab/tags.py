@@ -18,8 +18,9 @@ STUDY, STORAGE, N_TRIALS, METRIC = ("digitlab.study", "digitlab.storage", "digit
                                     "digitlab.metric")
 TRIAL, BEST, BEST_RUN_ID, BEST_TRIAL = ("digitlab.trial", "digitlab.best", "digitlab.best_run_id",
                                         "digitlab.best_trial")
-# a search trial its pruner stopped: FINISHED at that epoch (its identity says so)
-PRUNED, PRUNED_EPOCH = "digitlab.pruned", "digitlab.pruned_epoch"
+# a search trial its pruner stopped, or a run successive halving stopped at a rung: FINISHED at
+# that epoch (its identity says so); the rung (1, 2, …) a halving sweep's run last trained in
+PRUNED, PRUNED_EPOCH, RUNG = "digitlab.pruned", "digitlab.pruned_epoch", "digitlab.rung"
 RERUN_OF = "digitlab.rerun_of"
 RUN_NAME = "digitlab.run_name"  # a registered model version's run
 # where a run's process lives (dead processes' runs are marked KILLED) and its epoch journal

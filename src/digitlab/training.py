@@ -12,6 +12,7 @@ import numpy as np
 
 from digitlab.config import ConfigError
 from digitlab.data.split import Split
+from digitlab.nn import LoopSettings
 from digitlab.nn.classifier import Classifier
 from digitlab.nn.init import seed_streams
 from digitlab.nn.network import probe_rows
@@ -70,7 +71,7 @@ def output_loss_and_accuracy(clf: Classifier, output: np.ndarray,
     return cost, float(np.mean(clf.classes_[output.argmax(axis=1)] == y))
 
 
-class _EarlyStop:
+class EarlyStop:
     """scikit-learn's rule: stop after more than `patience` epochs without a `tol` improvement."""
 
     def __init__(self, monitor: str, patience: int, tol: float):
@@ -94,19 +95,34 @@ def _diagnostics(clf: Classifier, split: Split) -> Callable[[], dict[str, float]
     return lambda: clf.layer_diagnostics(x, y)
 
 
-def train(clf: Classifier, split: Split) -> Iterator[EpochRecord]:
-    """Run `clf.trainer.epochs` passes over the training rows, yielding a record after each."""
+@dataclass
+class LoopState:
+    """Where the epoch loop stands: with the classifier, all it needs to go on where it stopped
+    (a halving sweep's survivor continues from it, as if it had never stopped)."""
+
+    best: float  # the best score so far (validation accuracy, or training accuracy without)
+    stop: EarlyStop
+
+    @classmethod
+    def new(cls, cfg: LoopSettings) -> LoopState:
+        return cls(-math.inf, EarlyStop(cfg.early_stopping, cfg.patience, cfg.tol))
+
+
+def train(clf: Classifier, split: Split, loop: LoopState | None = None) -> Iterator[EpochRecord]:
+    """Run passes over the training rows until `clf.trainer.epochs` are done, yielding a record
+    after each: from fresh weights, or, for a classifier that has trained, on from where it and
+    `loop` (updated as the loop goes) stopped."""
     cfg = clf.trainer
     if cfg.early_stopping == "val_accuracy" and not split.has_val:
         raise ConfigError("trainer.early_stopping='val_accuracy' needs a validation set, but "
                           "data.val_mode='none'; set data.val_mode=stratified or monitor train_loss.")
-    stop = _EarlyStop(cfg.early_stopping, cfg.patience, cfg.tol)
-    best = -math.inf
-    clf.start(split.x_train, split.y_train, split.classes)
     diagnose = _diagnostics(clf, split) if cfg.diagnostics == "layers" else dict
-    before = diagnose()  # the fresh weights: the run's step 0
+    loop, before = loop or LoopState.new(cfg), {}
+    if clf.network is None:
+        clf.start(split.x_train, split.y_train, split.classes)
+        before = diagnose()  # the fresh weights: the run's step 0
     for epoch, seconds in enumerate(clf.epochs(split.x_train, split.y_train, split.classes),
-                                    start=1):
+                                    start=clf.epochs_done + 1):
         if cfg.train_metrics == "full":  # Nielsen's curves score the whole set after the pass
             train_loss, train_accuracy = loss_and_accuracy(clf, split.x_train, split.y_train)
             train_loss += clf.penalty(len(split.y_train))
@@ -121,10 +137,11 @@ def train(clf: Classifier, split: Split) -> Iterator[EpochRecord]:
         record = EpochRecord(epoch, train_loss, train_accuracy,
                              val_loss if split.has_val else None,
                              val_accuracy if split.has_val else None,
-                             clf.optimizer.lr, seconds, improved=score > best,
+                             clf.optimizer.lr, seconds, improved=score > loop.best,
                              test_loss=test[0], test_accuracy=test[1], layers=diagnose(),
                              layers_before=before if epoch == 1 else {})
-        best = max(best, score)
-        yield record
-        if stop.should_stop(record):
+        loop.best = max(loop.best, score)
+        if loop.stop.should_stop(record):
+            yield record
             return
+        yield record

@@ -127,6 +127,8 @@ def run_job(cfg: DictConfig, sweep: Sweep | None) -> dict:
     if sweep and uri:
         tags.update({tag.SWEEP_ID: sweep.parent_run_id or "",
                      tag.JOB: str(hc.job.num)})
+    if sweep and sweep.rungs:
+        tags[tag.RUNG] = str(sweep.rung + 1)
     outcome = {"job": hc.job.num if sweep else 0, "overrides": overrides, "name": name,
                "status": "FAILED", "sweep": sweep.token if sweep else None}
     lost, code = (store_lost(sweep) if sweep else None), 1
@@ -198,9 +200,10 @@ def _train(run_cfg: RunConfig, tracker, name: str, tags: dict, out_dir: Path, hc
         with threadpool_limits(limits=_thread_limit(hc)), _progress(run_cfg, bool(sweep)) as shown:
             result = runner.run(run_cfg, tracker, name, tags, out_dir,
                                 {"hydra": Path(hc.runtime.output_dir) / ".hydra"}, shown,
-                                dataset)
+                                dataset, until=sweep and sweep.until)
         outcome.update(status="SKIPPED" if result.skipped else "FINISHED", run_id=result.run_id,
-                       metrics=result.metrics)
+                       metrics=result.metrics, epochs_trained=result.epochs_trained,
+                       stopped_at=result.stopped_at)
         counted = progress(sweep, outcome["status"]) if sweep else ""
         log.info("%s%s: %s%s", counted, name, "already FINISHED as run %s, skipped "
                  "(tracking.skip_finished=false runs it again): " % result.run_id

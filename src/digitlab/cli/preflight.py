@@ -312,7 +312,36 @@ def preflight(argv: list[str], config_name: str) -> dict[tuple[str, ...], RunCon
     check_writable(given[0].split("${")[0] if given else "outputs", key)
     checked = _check_jobs(jobs, config_name, sweeping=bool(flags))
     refuse_mixed_experiments(list(checked.values()))
+    check_pruning([a for a in argv if a.startswith("hydra.sweeper.")], checked, bool(flags))
     return checked
+
+
+def check_pruning(given: list[str], checked: dict[tuple[str, ...], RunConfig],
+                  sweeping: bool) -> None:
+    """The sweeper's prune keys (conf/hydra/sweeper/digitlab.yaml) as the command line sets
+    them, checked against the sweep's configs (digitlab.halving)."""
+    if not given:
+        return
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from digitlab import halving
+
+    configs = list(checked.values())
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            node = compose(config_name="train", overrides=given,
+                           return_hydra_config=True).hydra.sweeper
+        plan = halving.Halving(node.prune_eta, node.prune_min_epochs, node.prune_metric)
+        halving.check(node.prune, plan, {c.trainer.epochs for c in configs},
+                      sweeping, all(c.tracking.enabled for c in configs),
+                      all(c.tracking.skip_finished for c in configs),
+                      all(c.data.val_mode != "none" for c in configs))
+    except ConfigError as exc:
+        fail(str(exc))
+    except (HydraException, OmegaConfBaseException) as exc:
+        fail(explain(exc, given, "train"))
 
 
 def _check_jobs(jobs: list[list[str]], config_name: str,

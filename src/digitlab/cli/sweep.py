@@ -49,6 +49,16 @@ class Sweep:
     parent_run_id: str | None = None
     owns_parent: bool = True  # False when joining a parent run given in tracking.parent_run_id
     started: float = 0.0  # when the store was ready: each job's "[k/N, ≈ … left]" counts from it
+    # successive halving (digitlab.halving): the epochs of its rungs, the one being launched, and
+    # the jobs it plans to launch over all of them
+    rungs: list[int] = field(default_factory=list)
+    rung: int = 0
+    launches: int = 0
+
+    @property
+    def until(self) -> int | None:
+        """The epoch the runs of the rung being launched train to (None: no halving)."""
+        return self.rungs[self.rung] if self.rungs else None
 
     @property
     def name(self) -> str:
@@ -103,10 +113,10 @@ def progress(sweep: Sweep, status: str) -> str:
     """`[k/N, …]`: k counts the jobs of this sweep done with this one (whose `status` is
     given), then how many of them failed or were skipped, and the time the rest will take at
     the pace of those (jobs run one after another or n_jobs at a time)."""
-    counts = _count_done(sweep, status)
+    counts, total = _count_done(sweep, status), sweep.launches or sweep.jobs
     done = sum(n for s, n in counts.items() if s != "sweep")
-    left = sweep.jobs - done
-    parts = [f"{done}/{sweep.jobs}"]
+    left = total - done
+    parts = [f"{done}/{total}"]
     failed = done - counts.get("FINISHED", 0) - counts.get("SKIPPED", 0)
     parts += [f"{n} {what}" for n, what in ((failed, "failed"),
                                             (counts.get("SKIPPED", 0), "skipped")) if n]
@@ -155,10 +165,15 @@ def write_outcome(folder: Path, outcome: dict) -> None:
     write_atomic(folder / RESULT_FILE, json.dumps(outcome, default=str))
 
 
-def sweep_outcomes(sweep: Sweep) -> list[dict]:
-    """The outcomes this sweep's jobs left, in job order."""
+def sweep_outcomes(sweep: Sweep, every_rung: bool = False) -> list[dict]:
+    """The outcomes this sweep's jobs left, in job order: each config's last (the rung it went
+    furthest in, with successive halving), or `every_rung`'s."""
     found = (outcome_of(sweep, int(p.name)) for p in sweep.dir.iterdir() if p.name.isdigit())
-    return sorted((o for o in found if o), key=lambda o: o["job"])
+    outcomes = sorted((o for o in found if o), key=lambda o: o["job"])
+    if every_rung or not sweep.rungs:
+        return outcomes
+    last = {tuple(o["overrides"]): o for o in outcomes}
+    return sorted(last.values(), key=lambda o: o["job"])
 
 
 def mark_store_lost(sweep: Sweep, line: str) -> None:
@@ -239,6 +254,8 @@ def finish_sweep(sweep: Sweep | None, started: bool, interrupted: bool) -> int:
         parent = f"  (parent run {sweep.parent_run_id})" if sweep.parent_run_id else ""
         print(f"\nsweep {sweep.dir}: {len(outcomes) - len(failed) - len(skipped)} finished, "
               f"{len(skipped)} skipped (already FINISHED), {len(failed)} failed{parent}")
+        if sweep.rungs:
+            print(_halving_line(sweep, outcomes))
         if sweep.parent_run_id and not interrupted:
             print(f"compare its configs: {project.pipeline('compare.py')} "
                   f"sweep={sweep.parent_run_id}{project.store_arg(sweep.uri)}")
@@ -253,6 +270,17 @@ def finish_sweep(sweep: Sweep | None, started: bool, interrupted: bool) -> int:
     if not outcomes and not interrupted:  # no job left an outcome: nothing was done
         print(f"no job of the sweep in {sweep.dir} left an outcome", file=sys.stderr)
     return 1 if (failed or interrupted or not outcomes) else 0
+
+
+def _halving_line(sweep: Sweep, outcomes: list[dict]) -> str:
+    """What successive halving saved: the configs it stopped early, and the epochs trained
+    against the full grid's."""
+    trained = sum(o.get("epochs_trained", 0) for o in sweep_outcomes(sweep, every_rung=True))
+    full = len(outcomes) * sweep.rungs[-1]
+    stopped = sum(1 for o in outcomes if o.get("stopped_at"))
+    return (f"successive halving: {stopped} of {len(outcomes)} runs stopped early (tagged "
+            f"{tag.PRUNED}); {trained} epochs trained of the full grid's {full} "
+            f"({trained / max(full, 1):.0%})")
 
 
 # a worker ends its run KILLED within a store write or two of SIGTERM; one that takes longer is

@@ -169,9 +169,9 @@ class Classifier:
 
     def epochs(self, x: np.ndarray, y: np.ndarray,
                classes: np.ndarray | None = None) -> Iterator[float]:
-        """`trainer.epochs` partial_fit passes from the current weights (after `start`),
-        yielding the seconds of each."""
-        for _ in range(self.trainer.epochs):
+        """partial_fit passes from the current weights (after `start`, or from where an earlier
+        loop stopped) until `trainer.epochs` are done, yielding the seconds of each."""
+        while self.epochs_done < self.trainer.epochs:
             start = time.perf_counter()
             self.partial_fit(x, y, classes)
             yield time.perf_counter() - start

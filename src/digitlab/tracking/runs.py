@@ -126,19 +126,38 @@ def _remove_local_artifacts(client: MlflowClient, run_id: str) -> None:
             log.warning("removed run %s's partial artifacts in %s", run_id, unquote(location.path))
 
 
+# a halving sweep's run stopped at a rung: its training state (runner.Trained), to go on from
+CHECKPOINT = "training_state.pkl"
+
+
 class MlflowRunLog:
     """Logs one run; its per-epoch records in batches (digitlab.tracking.epochs)."""
 
     def __init__(self, client: MlflowClient, run_id: str, experiment_id: str,
-                 params: dict[str, str]):
+                 params: dict[str, str], reopened: bool = False):
         self.client, self.run_id, self.experiment_id = client, run_id, experiment_id
+        self.reopened = reopened  # a rung's run going on: its earlier model is replaced
         self.params = params  # the logged model carries its run's params, as log_model's do
         self.epochs = EpochMetrics(client, run_id)
         self.model_id: str | None = None  # the logged model, once there is one
 
     @deferred()
-    def set_tags(self, tags: dict[str, str]) -> None:
-        self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+    def save_checkpoint(self, data: bytes) -> None:
+        with tempfile.TemporaryDirectory(prefix="digitlab-checkpoint-") as tmp:
+            (Path(tmp) / CHECKPOINT).write_bytes(data)
+            self.client.log_artifact(self.run_id, str(Path(tmp) / CHECKPOINT), "checkpoint")
+
+    def load_checkpoint(self) -> bytes:
+        with tempfile.TemporaryDirectory(prefix="digitlab-checkpoint-") as tmp:
+            path = self.client.download_artifacts(self.run_id, f"checkpoint/{CHECKPOINT}", tmp)
+            return Path(path).read_bytes()
+
+    @deferred()
+    def set_tags(self, tags: dict[str, str | None]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()
+                                                 if v is not None])
+        for key in (k for k, v in tags.items() if v is None):
+            self.client.delete_tag(self.run_id, key)
 
     @deferred()
     def log_epoch(self, record: EpochRecord) -> None:
@@ -204,6 +223,10 @@ class MlflowRunLog:
         model.load_arrays(bundle.arrays, bundle.spec)
         signature = ModelSignature(
             inputs=None, outputs=infer_signature(example, model.predict(None, example)).outputs)
+        for earlier in self.client.search_logged_models(
+                [self.experiment_id], filter_string=f"source_run_id = '{self.run_id}'"
+        ) if self.reopened else []:
+            self.client.delete_logged_model(earlier.model_id)
         logged = self.client.create_logged_model(self.experiment_id, name="model",
                                                  source_run_id=self.run_id, params=self.params)
         try:
@@ -301,10 +324,11 @@ def _claimed(client: MlflowClient, experiment_id: str, name: str, params: dict[s
 
 @contextmanager
 def open_run(uri: str, experiment_id: str, parent_run_id: str | None, name: str,
-             params: dict[str, str], tags: dict[str, str],
-             exclusive: bool = False) -> Iterator[MlflowRunLog]:
-    """A new run, its params logged; it ends FINISHED, or FAILED / KILLED with the error.
-    `exclusive` in a store without a lock file (a tracking server, a database): `_claimed`."""
+             params: dict[str, str], tags: dict[str, str], exclusive: bool = False,
+             reopen: str | None = None) -> Iterator[MlflowRunLog]:
+    """A new run, its params logged, or the run `reopen` RUNNING again with these tags; it ends
+    FINISHED, or FAILED / KILLED with the error. `exclusive` in a store without a lock file (a
+    tracking server, a database): `_claimed`."""
     client = client_for(uri)
     tags = {**tags, **process_tags(), tag.JOURNAL_DIR: str(journal_folder().resolve())}
     if parent_run_id:
@@ -312,12 +336,17 @@ def open_run(uri: str, experiment_id: str, parent_run_id: str | None, name: str,
     run_id, run_log, error, gone = None, None, None, False
     params = {k: v[:6000] for k, v in params.items()}
     try:
-        if exclusive and sqlite_path(uri) is None:
+        if reopen:
+            with deferred():
+                client.update_run(reopen, status="RUNNING")
+                run_id = reopen
+                client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        elif exclusive and sqlite_path(uri) is None:
             run_id = _claimed(client, experiment_id, name, params, tags)
         else:
             with deferred():  # a stop signal arriving here is raised once the run exists
                 run_id = _created(client, experiment_id, name, params, tags)
-        run_log = MlflowRunLog(client, run_id, experiment_id, params)
+        run_log = MlflowRunLog(client, run_id, experiment_id, params, bool(reopen))
         yield run_log
         run_log.write_epochs()
     except BaseException as exc:
@@ -351,10 +380,20 @@ class MlflowTracker:
                                   "and attributes.status = 'FINISHED'", max_results=1)
         return (found[0].info.run_id, found[0].data.metrics) if found else None
 
+    def stopped_run(self, config_hash: str) -> tuple[str, int, dict[str, float]] | None:
+        found = client_for(self.uri).search_runs(
+            [self.experiment_id], f"tags.`{tag.IDENTITY}` LIKE '{config_hash} pruned at %' "
+                                  "and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"], max_results=1)
+        if not found:
+            return None
+        run = found[0]
+        return run.info.run_id, int(run.data.tags[tag.PRUNED_EPOCH]), run.data.metrics
+
     def run(self, name: str, params: dict[str, str], tags: dict[str, str],
-            exclusive: bool = False) -> AbstractContextManager:
+            exclusive: bool = False, reopen: str | None = None) -> AbstractContextManager:
         return open_run(self.uri, self.experiment_id, self.parent_run_id, name, params, tags,
-                        exclusive)
+                        exclusive, reopen)
 
     @contextmanager
     def reserved(self, config_hash: str) -> Iterator[None]:

@@ -16,6 +16,8 @@ FAILED with that reason, and the sweep goes on. Selected by conf/hydra/sweeper/d
 from __future__ import annotations
 
 import logging
+import math
+from dataclasses import replace
 from typing import Sequence
 
 from hydra.core.plugins import Plugins
@@ -24,6 +26,7 @@ from omegaconf import OmegaConf
 
 from digitlab.cli.preflight import distinct_jobs, expand_sweep, to_run_config, without_hydra_node
 from digitlab.cli.sweep import Sweep, job_folder, outcome_of, start_sweep, write_outcome
+from digitlab.halving import RUNG_METRICS, Halving
 
 log = logging.getLogger("digitlab")
 LAUNCHES = 2  # a job is tried again once: a worker killed for another job's memory recovers
@@ -31,8 +34,10 @@ LOST_WORKER_ERRORS = ("BrokenProcessPool", "TerminatedWorkerError")  # joblib/lo
 
 
 class DigitlabSweeper(Sweeper):
-    def __init__(self, max_batch_size: int | None = None) -> None:
+    def __init__(self, max_batch_size: int | None, prune: str, prune_eta: int,
+                 prune_min_epochs: int, prune_metric: str) -> None:
         self.max_batch_size = max_batch_size
+        self.halving = Halving(prune_eta, prune_min_epochs, prune_metric) if prune != "none" else None
 
     def setup(self, *, hydra_context, task_function, config) -> None:
         self.hydra_context, self.config, self.command = hydra_context, config, task_function
@@ -50,12 +55,56 @@ class DigitlabSweeper(Sweeper):
         sweep = start_sweep(self.config, jobs, swept, checked[tuple(jobs[0])])
         OmegaConf.save(self.config, sweep.dir / "multirun.yaml")  # as Hydra's basic sweeper does
         self.command.sweep, self.command.started = sweep, True  # pickled with it to each job
+        if self.halving:
+            return self._halve(sweep, jobs, checked)
+        return self._launch(sweep, jobs, 0)
+
+    def _launch(self, sweep: Sweep, jobs: list[list[str]], first_number: int) -> list:
         returns = []
         for first, batch in batches(jobs, self.max_batch_size):
-            results = launch_relaunching_lost(self.launcher, sweep, batch, first)
+            results = launch_relaunching_lost(self.launcher, sweep, batch, first_number + first)
             # a job's exception, raised here as Hydra's basic sweeper raises it
             returns.append([result.return_value for result in results])
         return returns
+
+    def _halve(self, sweep: Sweep, jobs: list[list[str]], checked: dict) -> list:
+        """Successive halving (digitlab.halving): rung by rung, the configs left launched as one
+        batch (all their seeds), then ranked on the runs' scores at the rung's epoch."""
+        from digitlab.runner import recipe
+
+        configs: dict[str, list[list[str]]] = {}  # the jobs of each config, its seeds apart
+        for job in jobs:
+            configs.setdefault(recipe(replace(checked[tuple(job)], seed=0)), []).append(job)
+        sweep.rungs = self.halving.rungs(checked[tuple(jobs[0])].trainer.epochs)
+        sweep.launches = self.halving.launches(len(configs), len(jobs) // len(configs),
+                                               sweep.rungs[-1])
+        returns, left, launched = [], list(configs), 0
+        for rung, epochs in enumerate(sweep.rungs):
+            sweep.rung = rung
+            batch = [job for config in left for job in configs[config]]
+            returns += self._launch(sweep, batch, launched)
+            if rung == len(sweep.rungs) - 1:
+                return returns
+            outcomes = [outcome_of(sweep, launched + i) for i in range(len(batch))]
+            launched += len(batch)
+            scores = {config: self._score(sweep, [o for o in outcomes if o and tuple(
+                o["overrides"]) in map(tuple, configs[config])], epochs) for config in left}
+            survivors = self.halving.survivors(scores)
+            print(f"rung {rung + 1} of {len(sweep.rungs)}: the best {len(survivors)} of "
+                  f"{len(left)} configs by {self.halving.metric} at epoch {epochs} "
+                  f"({', '.join(f'{scores[c]:.4f}' for c in survivors)}) go on to epoch "
+                  f"{sweep.rungs[rung + 1]}", flush=True)
+            left = survivors
+        return returns
+
+    def _score(self, sweep: Sweep, outcomes: list[dict], epochs: int) -> float:
+        """The mean of a config's runs' scores at the rung (NaN when a run failed)."""
+        from digitlab.tracking.queries import metric_history
+
+        key = RUNG_METRICS[self.halving.metric][0]
+        values = [self.halving.value(metric_history(sweep.uri, o["run_id"], key, first_step=1),
+                                     epochs) if o.get("run_id") else math.nan for o in outcomes]
+        return sum(values) / len(values) if values else math.nan
 
 
 def batches(jobs: list[list[str]], max_batch_size: int | None) -> list[tuple[int, list]]:
