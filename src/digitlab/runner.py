@@ -76,8 +76,8 @@ class Tracker(Protocol):
         ...
 
     def stopped_run(self, config_hash: str) -> tuple[str, int, dict[str, float]] | None:
-        """(run id, the epoch it stopped at, its metrics) of the latest FINISHED run of this
-        identity that was stopped before its last epoch, if any."""
+        """(run id, the epoch it stopped at, its metrics) of the latest run of this identity
+        that was stopped before its last epoch, if any."""
         ...
 
     def reserved(self, config_hash: str) -> ContextManager[None]:

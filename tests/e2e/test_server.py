@@ -308,3 +308,29 @@ def test_an_eight_job_sweep_on_ray_logs_to_the_server(server, ray_cluster, tmp_p
     # every job reported back to the sweep folder the driver created
     sweeps = list((tmp_path / "outputs" / "sweeps").glob("*/*"))
     assert len(sweeps) == 1 and len(list(sweeps[0].glob("*/digitlab_result.json"))) == 8
+
+
+def test_a_halving_sweep_on_ray_goes_on_in_the_same_runs_through_the_server(server, ray_cluster,
+                                                                         tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    url, _, _ = server
+    address, token = ray_cluster
+    done = pipeline_process("train.py", "-m", "hydra/launcher=ray_cluster", "model.hidden=8,16",
+                            "seed=0,1", "trainer.epochs=2", "hydra.sweeper.prune=halving",
+                            "hydra.sweeper.prune_eta=2", "tracking.log_model=false",
+                            f"tracking.uri={url}", "tracking.experiment=cluster-halving",
+                            cwd=tmp_path,
+                            env={**RAY_ENV, **ray_token_env(token), "RAY_ADDRESS": address})
+    assert done.returncode == 0, done.stderr[-3000:]
+    # 4 runs × 1 epoch, then the better config's 2 runs × 1 more
+    assert ("successive halving: 2 of 4 runs stopped early (tagged digitlab.pruned); 6 epochs "
+            "trained of the full grid's 8 (75%)") in done.stdout
+    client = MlflowClient(url)
+    experiment = client.get_experiment_by_name("cluster-halving")
+    children = [r for r in client.search_runs([experiment.experiment_id])
+                if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 4 and all(r.info.status == "FINISHED" for r in children)
+    went_on = [r for r in children if r.data.metrics["epochs_run"] == 2.0]
+    assert len(went_on) == 2 and len({r.data.params["model.hidden"] for r in went_on}) == 1
+    assert all(r.data.tags["digitlab.pruned"] == "false" for r in went_on)

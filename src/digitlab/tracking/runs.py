@@ -341,6 +341,8 @@ def open_run(uri: str, experiment_id: str, parent_run_id: str | None, name: str,
                 client.update_run(reopen, status="RUNNING")
                 run_id = reopen
                 client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+                if "error" in client.get_run(run_id).data.tags:  # of a go-on cut off earlier
+                    client.delete_tag(run_id, "error")
         elif exclusive and sqlite_path(uri) is None:
             run_id = _claimed(client, experiment_id, name, params, tags)
         else:
@@ -381,9 +383,11 @@ class MlflowTracker:
         return (found[0].info.run_id, found[0].data.metrics) if found else None
 
     def stopped_run(self, config_hash: str) -> tuple[str, int, dict[str, float]] | None:
+        """Also one KILLED or FAILED as it went on from the rung it had stopped at: its
+        checkpoint is still that rung's."""
         found = client_for(self.uri).search_runs(
             [self.experiment_id], f"tags.`{tag.IDENTITY}` LIKE '{config_hash} pruned at %' "
-                                  "and attributes.status = 'FINISHED'",
+                                  "and attributes.status != 'RUNNING'",
             order_by=["attributes.start_time DESC"], max_results=1)
         if not found:
             return None
