@@ -139,3 +139,32 @@ def test_a_full_run_of_the_config_serves_every_rung(tmp_path):
     full = runner.run(cfg, tracker, "full")
     rung = runner.run(cfg, tracker, "rung", until=1)
     assert (rung.skipped, rung.run_id, rung.stopped_at) == (True, full.run_id, None)
+
+
+def test_a_run_cut_off_while_going_on_starts_again_from_its_rungs_checkpoint(tmp_path):
+    from mlflow import MlflowClient
+
+    from digitlab.tracking.runs import MlflowTracker
+    from digitlab.tracking.store import prepare_store
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = _config("sgd")
+    straight = runner.run(cfg, MlflowTracker(uri, prepare_store(uri, "straight")), "straight")
+    tracker, client = MlflowTracker(uri, prepare_store(uri, "rungs")), MlflowClient(uri)
+    first = runner.run(cfg, tracker, "rung", until=2)
+
+    def ctrl_c(record):
+        if record.epoch == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(cfg, tracker, "rung", until=5, stop_when=ctrl_c)
+    cut = client.get_run(first.run_id)
+    assert cut.info.status == "KILLED" and "error" in cut.data.tags
+
+    last = runner.run(cfg, tracker, "rung", until=5)
+    assert (last.run_id, last.epochs_trained) == (first.run_id, 3)  # from epoch 2, not 3 or 0
+    for key, weights in straight.final_state.items():
+        np.testing.assert_array_equal(weights, last.final_state[key])
+    run = client.get_run(last.run_id)
+    assert run.info.status == "FINISHED" and "error" not in run.data.tags

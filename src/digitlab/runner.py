@@ -305,8 +305,11 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
                 return RunResult(stopped[0], stopped[2], skipped=True, stopped_at=stopped[1])
         split = split_of(dataset, cfg)
         reopen = stopped[0] if stopped else None
+        # a run going on keeps its stopped identity until it stops again or ends: cut off, it
+        # goes on from the same checkpoint
+        run_tags = {**(tags or {}), **({} if reopen else {tag.IDENTITY: identity})}
         try:
-            with tracker.run(name, flatten(asdict(cfg)), {**(tags or {}), tag.IDENTITY: identity},
+            with tracker.run(name, flatten(asdict(cfg)), run_tags,
                              exclusive=cfg.tracking.skip_finished, reopen=reopen) as log:
                 trained = pickle.loads(log.load_checkpoint()) if reopen else None
                 result = _train_and_log(cfg, split, log, progress, out_dir, extra_artifacts,

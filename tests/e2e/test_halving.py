@@ -84,7 +84,8 @@ def test_a_halving_sweep_stops_the_worse_configs_where_it_says_and_trains_nothin
 
 
 def test_a_halving_sweep_stopped_between_rungs_resumes_without_training_a_rung_again(tmp_path):
-    """With joblib's workers: Ctrl-C once the first rung is ranked, then the same command."""
+    """With joblib's workers: Ctrl-C once the first rung is ranked, then the same command (a
+    run cut off as it goes on: tests/test_halving.py)."""
     uri = store(tmp_path)
     args = [*GRID, f"tracking.uri={uri}", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
@@ -96,7 +97,7 @@ def test_a_halving_sweep_stopped_between_rungs_resumes_without_training_a_rung_a
                                  cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 300
         while "rung 1 of 3" not in output.read_text() and time.monotonic() < deadline:
-            time.sleep(0.2)
+            time.sleep(0.1)
         first.send_signal(signal.SIGINT)
         assert first.wait(timeout=120) == 130, output.read_text()[-3000:]
     first_runs = {r.info.run_id: r for r in _children(uri)}
