@@ -114,3 +114,19 @@ def test_a_halving_sweep_stopped_between_rungs_resumes_without_training_a_rung_a
                   .rsplit(" ", 1)[1])
     assert trained <= 8, resumed.stdout
     assert sorted(r.data.metrics["epochs_run"] for r in runs) == [1, 1, 1, 1, 2, 2, 4, 4]
+
+
+def test_a_config_whose_runs_fail_counts_as_worst_and_keeps_its_reason(tmp_path):
+    uri = store(tmp_path)
+    done = pipeline("train.py", "-m", "optim.lr=0.05,0.5,500", "model.activation=relu",
+                    "model.output=identity", "model.loss=quadratic", "model.init=normal",
+                    "trainer.epochs=2", "hydra.sweeper.prune=halving", "hydra.sweeper.prune_eta=2",
+                    "tracking.log_model=false", f"tracking.uri={uri}", cwd=tmp_path)
+    assert done.returncode == 1  # a job failed
+    assert "rung 1 of 2: the best 1 of 3 configs" in done.stdout
+    by_lr = {r.data.params["optim.lr"]: r for r in _children(uri)}
+    assert by_lr["500.0"].info.status == "FAILED"
+    assert "training diverged" in by_lr["500.0"].data.tags["error"]
+    assert "training diverged" in done.stderr  # the summary names the failed job and why
+    went_on = [lr for lr, r in by_lr.items() if r.data.tags.get("digitlab.pruned") == "false"]
+    assert went_on in (["0.05"], ["0.5"]) and by_lr[went_on[0]].data.metrics["epochs_run"] == 2
