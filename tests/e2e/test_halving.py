@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import ROOT, pipeline, runs_of, store
 
 # 4 configs × 2 seeds, rungs at 1, 2 and 4 epochs: 4 configs, then 2, then 1
@@ -130,3 +132,24 @@ def test_a_config_whose_runs_fail_counts_as_worst_and_keeps_its_reason(tmp_path)
     assert "training diverged" in done.stderr  # the summary names the failed job and why
     went_on = [lr for lr, r in by_lr.items() if r.data.tags.get("digitlab.pruned") == "false"]
     assert went_on in (["0.05"], ["0.5"]) and by_lr[went_on[0]].data.metrics["epochs_run"] == 2
+
+
+@pytest.mark.parametrize("args, said", [
+    (["-m", "seed=0,1", "hydra.sweeper.prune_eta=1"],
+     "hydra.sweeper.prune_eta=1: give an integer ≥ 2 (each rung keeps the best 1/η of the configs)"),
+    (["-m", "seed=0,1", "trainer.epochs=3", "hydra.sweeper.prune_min_epochs=3"],
+     "hydra.sweeper.prune_min_epochs=3: give an integer ≥ 1 and below trainer.epochs=3"),
+    (["seed=0"], "hydra.sweeper.prune=halving: stops the worse configs of a sweep; add -m"),
+    (["-m", "seed=0,1", "data.val_mode=none"],
+     "hydra.sweeper.prune_metric=best_val_accuracy: the runs log no validation score"),
+    (["-m", "seed=0,1", "hydra.sweeper.prune_eta=abc"], "hydra.sweeper.prune_eta=abc: give an"),
+    (["-m", "seed=0,1", "hydra.sweeper.prune_etta=2"],
+     "hydra.sweeper.prune_etta=2: no such key, so it would change nothing"),
+])
+def test_a_prune_key_that_cannot_act_is_one_line_exit_2_and_makes_nothing(tmp_path, args, said):
+    done = pipeline("train.py", *args, "hydra.sweeper.prune=halving",
+                    f"tracking.uri={store(tmp_path)}", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("digitlab: error: ") and said in lines[0], lines
+    assert list(tmp_path.iterdir()) == []  # no store, no sweep folder
