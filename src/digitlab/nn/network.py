@@ -144,12 +144,6 @@ class Network:
             state[f"b{i}"] = b.copy()
         return state
 
-    def load_state(self, state: dict[str, np.ndarray]) -> None:
-        for i, w in enumerate(self.weights, start=1):
-            w[...] = state[f"W{i}"]
-        for i, b in enumerate(self.biases or [], start=1):
-            b[...] = state[f"b{i}"]
-
 
 PROBE_ROWS = 1000  # Nielsen's: the first 1,000 training images
 SATURATION_MARGIN = 0.01  # an output this close to a bound counts as saturated
