@@ -205,9 +205,10 @@ def _train(run_cfg: RunConfig, tracker, name: str, tags: dict, out_dir: Path, hc
                        metrics=result.metrics, epochs_trained=result.epochs_trained,
                        stopped_at=result.stopped_at)
         counted = progress(sweep, outcome["status"]) if sweep else ""
-        log.info("%s%s: %s%s", counted, name, "already FINISHED as run %s, skipped "
+        log.info("%s%s: %s%s%s", counted, name, "already FINISHED as run %s, skipped "
                  "(tracking.skip_finished=false runs it again): " % result.run_id
-                 if result.skipped else "", _summary(result.metrics))
+                 if result.skipped else "", _summary(result.metrics),
+                 f"  (stopped at epoch {result.stopped_at})" if result.stopped_at else "")
         return 0
     except (DataError, ConfigError) as exc:
         outcome["error"] = str(exc)
