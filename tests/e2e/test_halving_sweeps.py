@@ -74,9 +74,15 @@ def test_a_halving_sweep_stops_the_worse_configs_where_it_says_and_trains_nothin
     assert second_rung == set(sorted(at_1, key=at_1.get)[-2:])
     assert winner == {max(second_rung, key=at_2.get)}
 
+    stopped_note = "Stopped early (by the search's pruner or a halving sweep)"
     compared = pipeline("compare.py", f"tracking.uri={uri}", cwd=tmp_path)
     assert compared.returncode == 0, compared.stderr[-2000:]
-    assert "Stopped early (by the search's pruner or a halving sweep)" in compared.stdout
+    assert stopped_note in compared.stdout
+    html = pipeline("compare.py", "format=html", f"out={tmp_path / 'html'}", f"tracking.uri={uri}",
+                    cwd=tmp_path)
+    assert html.returncode == 0, html.stderr[-2000:]
+    page = next((tmp_path / "html").glob("*/report.html")).read_text()
+    assert stopped_note.replace("'", "&#39;") in page
 
     again = pipeline("train.py", *GRID, f"tracking.uri={uri}", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
