@@ -313,7 +313,7 @@ def run(cfg: RunConfig, tracker: Tracker, name: str, tags: dict[str, str] | None
                              exclusive=cfg.tracking.skip_finished, reopen=reopen) as log:
                 trained = pickle.loads(log.load_checkpoint()) if reopen else None
                 result = _train_and_log(cfg, split, log, progress, out_dir, extra_artifacts,
-                                        stop_when, trained)
+                                        stop_when, trained, checkpoint=until is not None)
                 if result.stopped_at:  # its numbers are at fewer epochs: another identity
                     log.set_tags({tag.PRUNED: "true", tag.PRUNED_EPOCH: str(result.stopped_at),
                                   tag.IDENTITY: f"{identity} pruned at {result.stopped_at}"})
@@ -331,8 +331,10 @@ def _stopping_at(until: int, stop_when: StopWhen | None) -> StopWhen:
 
 def _train_and_log(cfg: RunConfig, split: Split, log: RunLog, progress: Progress | None,
                    out_dir: Path | None, extra_artifacts: dict[str, Path] | None,
-                   stop_when: StopWhen | None, trained: Trained | None) -> RunResult:
-    """The run trained (on from `trained`, when given), evaluated and recorded into `log`."""
+                   stop_when: StopWhen | None, trained: Trained | None,
+                   checkpoint: bool) -> RunResult:
+    """The run trained (on from `trained`, when given), evaluated and recorded into `log`;
+    stopped before its last epoch, with its training state when `checkpoint`."""
     if trained is None:
         log.set_tags({tag.DATA_DIGEST: split.digest, **numerics(cfg)})
         log.log_datasets(split)
@@ -346,7 +348,7 @@ def _train_and_log(cfg: RunConfig, split: Split, log: RunLog, progress: Progress
     epochs_before = len(trained.history)
     stopped_at = _train_epochs(trained, split, log, progress, stop_when)
     clf.on_rows = None  # a progress display is no part of the training state
-    if stopped_at:  # to go on from here if it survives its rung
+    if stopped_at and checkpoint:  # to go on from here if it survives its rung
         log.save_checkpoint(pickle.dumps(trained))
     if progress:
         progress.step("evaluating and recording the run")

@@ -62,6 +62,8 @@ def test_a_halving_sweep_stops_the_worse_configs_where_it_says_and_trains_nothin
         assert run.data.tags["digitlab.rung"] == {"1": "1", "2": "2"}[epoch]
         assert run.data.metrics["epochs_run"] == float(epoch)
         assert run.data.tags["digitlab.config_hash"].endswith(f" pruned at {epoch}")
+        assert [a.path for a in client.list_artifacts(run.info.run_id, "checkpoint")] == [
+            "checkpoint/training_state.pkl"]  # its state, to go on from had it survived
     winner = {_config(r) for r in went_on}
     assert len(winner) == 1  # one config, all its seeds
     for run in went_on:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, pipeline, runs_of, store
+from conftest import ROOT, client, pipeline, runs_of, store
 
 pytestmark = pytest.mark.timeout(900)
 SMALL_SPACE = ["space.model.hidden.high=32", "space.optim.lr.low=0.1", "space.optim.lr.high=1.0",
@@ -262,6 +262,9 @@ def test_a_pruner_stops_a_trailing_trial_and_its_run_says_so(tmp_path):
     assert run.info.status == "FINISHED" and run.data.metrics["epochs_run"] == 1
     assert run.data.tags["digitlab.pruned"] == "true" and run.data.tags["digitlab.pruned_epoch"] == "1"
     assert run.data.tags["digitlab.config_hash"].endswith(" pruned at 1")
+    # a trial never goes on: no training state kept (a halving sweep's runs keep one)
+    logged = {a.path for a in client(uri).list_artifacts(run.info.run_id)}
+    assert "report" in logged and "checkpoint" not in logged
     compared = pipeline("compare.py", f"tracking.uri={uri}", "tracking.experiment=search",
                         f"sweep={run.data.tags['mlflow.parentRunId']}", "out=r", cwd=tmp_path)
     assert compared.returncode == 0, compared.stderr[-3000:]
