@@ -58,3 +58,20 @@ def test_library_imports_neither_mlflow_nor_hydra():
         if name.startswith(TRACKING) or name.startswith(GLUE):
             allowed.add("mlflow")
         assert isinstance(imported, list) and set(imported) <= allowed, f"{name} imports {imported}"
+
+
+def test_a_tracked_run_loads_at_most_30_digitlab_modules(tmp_path):
+    """What one run of train.py pays for digitlab itself: the modules it loads (a sweep's
+    halving, the statistics, the reports' HTML are not among them)."""
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "pipelines" / "train.py"
+    done = subprocess.run([sys.executable, "-X", "importtime", str(script), "trainer.epochs=1",
+                           f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+                           "tracking.log_model=false"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines()
+              if line.startswith("import time:") and line.count("|") == 2}
+    ours = sorted(m for m in loaded if m == "digitlab" or m.startswith("digitlab."))
+    assert "digitlab.runner" in ours and len(ours) <= 30, ours

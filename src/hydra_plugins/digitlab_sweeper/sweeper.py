@@ -26,7 +26,6 @@ from omegaconf import OmegaConf
 
 from digitlab.cli.preflight import distinct_jobs, expand_sweep, to_run_config, without_hydra_node
 from digitlab.cli.sweep import Sweep, job_folder, outcome_of, start_sweep, write_outcome
-from digitlab.halving import RUNG_METRICS, Halving
 
 log = logging.getLogger("digitlab")
 LAUNCHES = 2  # a job is tried again once: a worker killed for another job's memory recovers
@@ -37,7 +36,11 @@ class DigitlabSweeper(Sweeper):
     def __init__(self, max_batch_size: int | None, prune: str, prune_eta: int,
                  prune_min_epochs: int, prune_metric: str) -> None:
         self.max_batch_size = max_batch_size
-        self.halving = Halving(prune_eta, prune_min_epochs, prune_metric) if prune != "none" else None
+        self.halving = None
+        if prune != "none":  # a plain sweep, or a single run, does not import it
+            from digitlab.halving import Halving
+
+            self.halving = Halving(prune_eta, prune_min_epochs, prune_metric)
 
     def setup(self, *, hydra_context, task_function, config) -> None:
         self.hydra_context, self.config, self.command = hydra_context, config, task_function
@@ -99,6 +102,7 @@ class DigitlabSweeper(Sweeper):
 
     def _score(self, sweep: Sweep, outcomes: list[dict], epochs: int) -> float:
         """The mean of a config's runs' scores at the rung (NaN when a run failed)."""
+        from digitlab.halving import RUNG_METRICS
         from digitlab.tracking.queries import metric_history
 
         key = RUNG_METRICS[self.halving.metric][0]
