@@ -225,7 +225,8 @@ def notes(groups: ConfigGroups) -> list[str]:
                      "(seed=0,1,2).")
     lines += [b.sentence(groups.metric, groups.alpha) for b in groups.budgets]
     if groups.stopped:
+        where = "; ".join(f"{config} after epoch {epoch}"
+                          for config, epoch in groups.stopped.items())
         lines.append("Stopped early (by the search's pruner or a halving sweep), so their "
-                     "numbers are at fewer epochs than asked: " + "; ".join(f"{config} after epoch {epoch}"
-                                                for config, epoch in groups.stopped.items()) + ".")
+                     f"numbers are at fewer epochs than asked: {where}.")
     return lines

@@ -24,7 +24,6 @@ def groups_paragraph(name_a: str, values_a: Sequence[float], name_b: str,
                      values_b: Sequence[float], metric: str,
                      alpha: float = significance.ALPHA) -> str:
     """Welch's t-test of two groups' per-seed values of `metric`."""
-
     bounds = metric_range(metric)
     a = significance.mean_interval(values_a, bounds=bounds)
     b = significance.mean_interval(values_b, bounds=bounds)

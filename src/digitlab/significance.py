@@ -93,7 +93,6 @@ def mean_interval(values: Sequence[float], level: float = LEVEL,
 def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
     """Two-sided Welch's t-test (unequal variances) of two configs' per-seed values; NaN when
     either has fewer than two values or neither varies."""
-
     a, b = finite(a), finite(b)
     if len(a) < 2 or len(b) < 2:
         return math.nan

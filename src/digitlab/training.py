@@ -141,7 +141,7 @@ def train(clf: Classifier, split: Split, loop: LoopState | None = None) -> Itera
                              test_loss=test[0], test_accuracy=test[1], layers=diagnose(),
                              layers_before=before if epoch == 1 else {})
         loop.best = max(loop.best, score)
-        if loop.stop.should_stop(record):
-            yield record
-            return
+        stop = loop.stop.should_stop(record)  # before the yield: a caller may stop here
         yield record
+        if stop:
+            return

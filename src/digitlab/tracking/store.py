@@ -68,6 +68,7 @@ def ui_path(experiment_id: str, run_id: str | None = None) -> str:
     run = f"/{run_id}" if run_id else ""
     return f"#/experiments/{experiment_id}/runs{run}?workflowType=machine_learning"
 
+
 @functools.cache
 def client_for(uri: str) -> MlflowClient:
     """The store's one MLflow client in this process (each MlflowClient builds a store object of

@@ -86,28 +86,30 @@ class DigitlabSweeper(Sweeper):
             sweep.rung = rung
             batch = [job for config in left for job in configs[config]]
             returns += self._launch(sweep, batch, launched)
-            if rung == len(sweep.rungs) - 1:
-                return returns
-            outcomes = [outcome_of(sweep, launched + i) for i in range(len(batch))]
+            if rung + 1 < len(sweep.rungs):
+                outcomes = {tuple(job): outcome_of(sweep, launched + i)
+                            for i, job in enumerate(batch)}
+                scores = {config: self._score(sweep, [outcomes[tuple(job)] for job in
+                                                      configs[config]], epochs) for config in left}
+                survivors = self.halving.survivors(scores)
+                print(f"rung {rung + 1} of {len(sweep.rungs)}: the best {len(survivors)} of "
+                      f"{len(left)} configs by {self.halving.metric} at epoch {epochs} "
+                      f"({', '.join(f'{scores[c]:.4f}' for c in survivors)}) go on to epoch "
+                      f"{sweep.rungs[rung + 1]}", flush=True)
+                left = survivors
             launched += len(batch)
-            scores = {config: self._score(sweep, [o for o in outcomes if o and tuple(
-                o["overrides"]) in map(tuple, configs[config])], epochs) for config in left}
-            survivors = self.halving.survivors(scores)
-            print(f"rung {rung + 1} of {len(sweep.rungs)}: the best {len(survivors)} of "
-                  f"{len(left)} configs by {self.halving.metric} at epoch {epochs} "
-                  f"({', '.join(f'{scores[c]:.4f}' for c in survivors)}) go on to epoch "
-                  f"{sweep.rungs[rung + 1]}", flush=True)
-            left = survivors
         return returns
 
-    def _score(self, sweep: Sweep, outcomes: list[dict], epochs: int) -> float:
-        """The mean of a config's runs' scores at the rung (NaN when a run failed)."""
+    def _score(self, sweep: Sweep, outcomes: list[dict | None], epochs: int) -> float:
+        """The mean of a config's runs' scores at the rung (NaN when a run failed; a job that
+        left no outcome is not counted)."""
         from digitlab.halving import RUNG_METRICS
         from digitlab.tracking.queries import metric_history
 
         key = RUNG_METRICS[self.halving.metric][0]
         values = [self.halving.value(metric_history(sweep.uri, o["run_id"], key, first_step=1),
-                                     epochs) if o.get("run_id") else math.nan for o in outcomes]
+                                     epochs) if o.get("run_id") else math.nan
+                  for o in outcomes if o]
         return sum(values) / len(values) if values else math.nan
 
 
